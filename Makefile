@@ -1,0 +1,38 @@
+# One-command set-up: `make run` trains a quick model and translates with it; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MULTI30K_DIR ?= ../shared/data/multi30k
+RUN_DIR ?= runs/quick
+QUICK_MINUTES ?= 10
+
+.PHONY: install run test lint clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	@if [ ! -f $(RUN_DIR)/best.pt ]; then \
+		$(BIN)/translator train --data $(MULTI30K_DIR) --src de --tgt en --out $(RUN_DIR) \
+			--max-minutes $(QUICK_MINUTES); \
+	else echo "using the existing model $(RUN_DIR)/best.pt"; fi
+	printf 'Ein Mann fährt mit dem Fahrrad die Straße entlang.\nZwei Kinder spielen im Sand am Strand.\n' \
+		| $(BIN)/translator translate --checkpoint $(RUN_DIR)/best.pt
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) runs

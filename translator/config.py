@@ -1,0 +1,231 @@
+"""Typed configuration: dataclasses that reject unknown keys, named presets, YAML files.
+
+A `Config` has four sections (`data`, `vocab`, `model`, `train`). It is built from a preset,
+then overridden by a YAML file, then by command-line options; every layer goes through
+`Config.from_dict`, which raises `ConfigError` on any key it does not know.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or dictionary is invalid (unknown key, wrong type, bad value)."""
+
+
+def _check_type(section: str, name: str, value: Any, expected: Any) -> Any:
+    """Validate (and lightly coerce) one value against the field's annotated type."""
+    kind = expected if isinstance(expected, str) else getattr(expected, "__name__", str(expected))
+    if kind in ("int",):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{section}.{name} must be an integer, got {value!r}")
+    elif kind in ("float",):
+        if isinstance(value, str):  # YAML 1.1 reads "3e-4" (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{section}.{name} must be a number, got {value!r}")
+        value = float(value)
+    elif kind in ("bool",):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{section}.{name} must be true or false, got {value!r}")
+    elif kind in ("str",):
+        if not isinstance(value, str):
+            raise ConfigError(f"{section}.{name} must be a string, got {value!r}")
+    elif kind.startswith("float | None") or kind.startswith("int | None"):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f"{section}.{name} must be a number or null, got {value!r}")
+    return value
+
+
+class _Section:
+    """Mixin: build a dataclass from a dict, rejecting unknown keys and checking types."""
+
+    _choices: dict[str, tuple[str, ...]] = {}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], section: str) -> Any:
+        if not isinstance(values, dict):
+            raise ConfigError(f"section '{section}' must be a mapping, got {type(values).__name__}")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) in section '{section}': {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        checked = {k: _check_type(section, k, v, known[k].type) for k, v in values.items()}
+        obj = cls(**checked)
+        obj.validate(section)
+        return obj
+
+    def validate(self, section: str) -> None:
+        for name, allowed in self._choices.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"{section}.{name} must be one of {allowed}, got {value!r}")
+
+
+@dataclass
+class DataConfig(_Section):
+    max_len: int = 100  # subword tokens; longer training pairs are dropped
+    max_ratio: float = 3.0  # drop training pairs whose length ratio (chars) exceeds this
+    min_len_for_ratio: int = 10  # the ratio filter needs this many chars on the longer side
+
+
+@dataclass
+class VocabConfig(_Section):
+    model_type: str = "unigram"
+    size: int = 8000
+    joint: bool = True
+    character_coverage: float = 1.0
+    max_sentences: int = 200_000  # sentences SentencePiece samples for training
+
+    _choices = {"model_type": ("unigram", "bpe")}
+
+    def validate(self, section: str) -> None:
+        super().validate(section)
+        if self.size < 16:
+            raise ConfigError(f"{section}.size must be at least 16, got {self.size}")
+
+
+@dataclass
+class ModelConfig(_Section):
+    emb_dim: int = 256
+    enc_hidden: int = 256  # per direction
+    enc_layers: int = 2
+    dec_hidden: int = 512
+    dec_layers: int = 1  # with "fused", layer 2.. read [h; attention context]
+    decoder: str = "fused"  # fused: attention after the LSTM; input_feeding: Luong step loop
+    attn_dim: int = 256  # size of the attentional vector fed to the (tied) output layer
+    dropout: float = 0.3
+    emb_dropout: float = 0.3
+    tie_embeddings: bool = True
+
+    _choices = {"decoder": ("fused", "input_feeding")}
+
+    def validate(self, section: str) -> None:
+        super().validate(section)
+        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.emb_dropout < 1.0:
+            raise ConfigError(f"{section}.dropout values must be in [0, 1)")
+        if self.tie_embeddings and self.attn_dim != self.emb_dim:
+            raise ConfigError(f"{section}: tie_embeddings needs attn_dim == emb_dim")
+
+
+@dataclass
+class TrainConfig(_Section):
+    batch_tokens: int = 6000  # token budget per batch (max of source and target tokens)
+    lr: float = 2e-3
+    min_lr: float = 1e-5
+    warmup_steps: int = 500
+    schedule: str = "cosine"  # cosine decay over the budget, or constant after warmup
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.98
+    weight_decay: float = 0.0
+    clip_norm: float = 1.0
+    label_smoothing: float = 0.1
+    max_steps: int = 0  # 0 = no step limit
+    max_epochs: int = 0  # 0 = no epoch limit
+    max_minutes: float = 0.0  # 0 = no time limit
+    eval_every: int = 500  # steps between validations
+    eval_max_sentences: int = 0  # 0 = the whole validation set
+    save_every: int = 2000  # steps between periodic checkpoints (0 = none)
+    keep_periodic: int = 5
+    patience: int = 10  # validations without BLEU improvement before stopping (0 = never)
+    average_last: int = 0  # average this many last periodic checkpoints at the end (0 = off)
+    log_every: int = 50
+    seed: int = 1234
+    threads: int = 2
+    device: str = "cpu"
+    amp: bool = True  # mixed precision on CUDA
+
+    _choices = {"schedule": ("cosine", "constant"), "device": ("cpu", "cuda")}
+
+
+SECTIONS = {"data": DataConfig, "vocab": VocabConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], base: Config | None = None) -> Config:
+        """Build a config from nested dicts; keys absent from `values` come from `base`."""
+        if not isinstance(values, dict):
+            raise ConfigError("a configuration must be a mapping of sections")
+        unknown = sorted(set(values) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(
+                f"unknown section(s): {', '.join(unknown)} (known: {', '.join(SECTIONS)})"
+            )
+        merged = (base or cls()).to_dict()
+        for name, section_values in values.items():
+            if section_values is None:
+                continue
+            if not isinstance(section_values, dict):
+                raise ConfigError(f"section '{name}' must be a mapping")
+            merged[name].update(section_values)
+        sections = {name: SECTIONS[name].from_dict(merged[name], name) for name in SECTIONS}
+        return cls(**sections)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+    def override(self, section: str, **values: Any) -> Config:
+        return Config.from_dict({section: values}, base=self)
+
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # A model small enough to learn a synthetic task in seconds on a CPU.
+    "tiny": {
+        "vocab": {"size": 64, "model_type": "unigram"},
+        "model": {
+            "emb_dim": 64, "enc_hidden": 64, "enc_layers": 1, "dec_hidden": 128,
+            "attn_dim": 64, "dropout": 0.0, "emb_dropout": 0.0,
+        },
+        "train": {
+            "batch_tokens": 2000, "lr": 3e-3, "warmup_steps": 50, "eval_every": 100,
+            "save_every": 0, "patience": 0, "label_smoothing": 0.0, "log_every": 20,
+            "schedule": "constant",
+        },
+    },
+    # The Multi30K model: chosen by measured BLEU per CPU-minute (benchmarks/RESULTS.md).
+    "base": {},
+}
+
+
+def preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    return Config.from_dict(copy.deepcopy(PRESETS[name]))
+
+
+def load_config(path: str | Path, base: Config | None = None) -> Config:
+    """Read a YAML config file on top of `base` (default: the built-in defaults)."""
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections")
+    return Config.from_dict(values, base=base)

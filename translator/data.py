@@ -1,0 +1,137 @@
+"""Parallel corpora: reading (plain or gzip), normalisation, and training-time filtering.
+
+A corpus directory follows the Multi30K layout: `{split}.{lang}` or `{split}.{lang}.gz`,
+for example `train.de.gz`, `val.en`, `test_2016_flickr.de.gz`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import unicodedata
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class CorpusError(ValueError):
+    """A corpus cannot be read: missing file, bad encoding, or mismatched line counts."""
+
+
+_SPACE = re.compile(r"\s+")
+# Control characters other than whitespace (which _SPACE handles) carry no text.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\u200b\ufeff]")
+
+
+def normalize(text: str) -> str:
+    """NFC-normalise, drop control characters and collapse runs of whitespace."""
+    text = unicodedata.normalize("NFC", text)
+    text = _CONTROL.sub("", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def find_split_file(data_dir: str | Path, split: str, lang: str) -> Path:
+    """Return `data_dir/split.lang` or `data_dir/split.lang.gz`, whichever exists."""
+    data_dir = Path(data_dir)
+    for name in (f"{split}.{lang}", f"{split}.{lang}.gz"):
+        path = data_dir / name
+        if path.is_file():
+            return path
+    if not data_dir.is_dir():
+        raise CorpusError(f"data directory not found: {data_dir}")
+    available = sorted(p.name for p in data_dir.iterdir() if p.is_file())
+    found = ", ".join(available) or "nothing"
+    raise CorpusError(
+        f"no file for split '{split}' and language '{lang}' in {data_dir} "
+        f"(expected {split}.{lang} or {split}.{lang}.gz; found: {found})"
+    )
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """Read a UTF-8 text file (gzip if it ends in .gz), one normalised segment per line."""
+    path = Path(path)
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except FileNotFoundError:
+        raise CorpusError(f"file not found: {path}") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path} is not valid UTF-8 (byte offset {exc.start})") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # a final newline ends the last line; it does not start a new one
+    return [normalize(line) for line in lines]
+
+
+@dataclass
+class ParallelCorpus:
+    """Aligned source and target segments (same length, line i translates line i)."""
+
+    src: list[str]
+    tgt: list[str]
+    name: str = ""
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+
+def read_parallel(src_path: str | Path, tgt_path: str | Path) -> ParallelCorpus:
+    src, tgt = read_lines(src_path), read_lines(tgt_path)
+    if len(src) != len(tgt):
+        raise CorpusError(
+            f"line counts differ: {src_path} has {len(src)} lines, {tgt_path} has {len(tgt)}"
+        )
+    return ParallelCorpus(src, tgt, name=f"{Path(src_path).name}|{Path(tgt_path).name}")
+
+
+def read_split(data_dir: str | Path, split: str, src_lang: str, tgt_lang: str) -> ParallelCorpus:
+    corpus = read_parallel(
+        find_split_file(data_dir, split, src_lang), find_split_file(data_dir, split, tgt_lang)
+    )
+    corpus.name = split
+    return corpus
+
+
+@dataclass
+class FilterReport:
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=lambda: {"empty": 0, "too_long": 0, "ratio": 0})
+
+    def summary(self) -> str:
+        total = self.kept + sum(self.dropped.values())
+        parts = ", ".join(f"{n} {reason}" for reason, n in self.dropped.items())
+        return f"kept {self.kept} of {total} training pairs (dropped: {parts})"
+
+
+def filter_pairs(
+    corpus: ParallelCorpus,
+    max_len: int,
+    max_ratio: float,
+    min_len_for_ratio: int = 10,
+    length=None,
+) -> tuple[ParallelCorpus, FilterReport]:
+    """Drop empty pairs, pairs longer than `max_len`, and pairs with implausible length ratios.
+
+    `length(text)` measures a segment for the `max_len` test (default: whitespace words);
+    the ratio test compares character lengths once the longer side has `min_len_for_ratio` chars.
+    """
+    length = length or (lambda s: len(s.split()))
+    report = FilterReport()
+    src_out, tgt_out = [], []
+    for s, t in zip(corpus.src, corpus.tgt):
+        if not s or not t:
+            report.dropped["empty"] += 1
+        elif length(s) > max_len or length(t) > max_len:
+            report.dropped["too_long"] += 1
+        elif max(len(s), len(t)) >= min_len_for_ratio and (
+            max(len(s), len(t)) / max(1, min(len(s), len(t))) > max_ratio
+        ):
+            report.dropped["ratio"] += 1
+        else:
+            src_out.append(s)
+            tgt_out.append(t)
+    report.kept = len(src_out)
+    return ParallelCorpus(src_out, tgt_out, name=corpus.name), report

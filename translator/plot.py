@@ -1,0 +1,38 @@
+"""A PNG plot of training loss and validation BLEU over steps, from the JSON-lines metrics log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: write files only
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    records = []
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            records.append(json.loads(line))
+    return records
+
+
+def plot_metrics(metrics_path: str | Path, out_path: str | Path) -> Path:
+    records = read_metrics(metrics_path)
+    train = [r for r in records if r.get("type") == "train"]
+    valid = [r for r in records if r.get("type") == "valid"]
+    fig, (ax_loss, ax_bleu) = plt.subplots(1, 2, figsize=(11, 4))
+    ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label="train", lw=1)
+    ax_loss.plot([r["step"] for r in valid], [r["loss"] for r in valid], "o-", label="validation")
+    ax_loss.set(xlabel="step", ylabel="loss per target token", title="Loss")
+    ax_loss.legend()
+    ax_bleu.plot([r["step"] for r in valid], [r["bleu"] for r in valid], "o-", color="C2")
+    ax_bleu.set(xlabel="step", ylabel="BLEU", title="Validation BLEU (greedy)")
+    for ax in (ax_loss, ax_bleu):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return Path(out_path)

@@ -1,0 +1,72 @@
+"""SentencePiece subword models: training from sentences and a small tokenizer wrapper.
+
+Models are kept as serialized bytes so that a checkpoint carries them in one file.
+Ids: 0 = <pad>, 1 = <unk>, 2 = <s> (BOS), 3 = </s> (EOS).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Iterable, Sequence
+
+import sentencepiece as spm
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
+
+class Tokenizer:
+    """Encodes text to subword ids and decodes ids back to detokenized text."""
+
+    def __init__(self, model_bytes: bytes):
+        self.model_bytes = model_bytes
+        self.sp = spm.SentencePieceProcessor(model_proto=model_bytes)
+
+    def __len__(self) -> int:
+        return self.sp.get_piece_size()
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.sp.encode(list(texts), out_type=int)
+
+    def decode(self, ids: Sequence[Sequence[int]]) -> list[str]:
+        return self.sp.decode([[i for i in seq if i > EOS_ID] for seq in ids])
+
+    def pieces(self, text: str) -> list[str]:
+        return self.sp.encode(text, out_type=str)
+
+
+def _train_bytes(sentences: list[str], size: int, model_type: str, coverage: float) -> bytes:
+    """Train one SentencePiece model in memory; shrink the vocabulary if the data is too small."""
+    model = io.BytesIO()
+    kwargs = dict(
+        sentence_iterator=iter(sentences), model_writer=model, model_type=model_type,
+        vocab_size=size, character_coverage=coverage, pad_id=PAD_ID, unk_id=UNK_ID,
+        bos_id=BOS_ID, eos_id=EOS_ID, input_sentence_size=len(sentences),
+        shuffle_input_sentence=False, num_threads=2, minloglevel=2,
+        hard_vocab_limit=False,  # a small corpus gets the largest vocabulary it supports
+    )
+    spm.SentencePieceTrainer.train(**kwargs)
+    return model.getvalue()
+
+
+def train_tokenizers(
+    src: Iterable[str], tgt: Iterable[str], size: int, model_type: str = "unigram",
+    joint: bool = True, character_coverage: float = 1.0, max_sentences: int = 200_000,
+    seed: int = 1234,
+) -> tuple[Tokenizer, Tokenizer]:
+    """Train source and target tokenizers (one shared model when `joint`)."""
+    src, tgt = [s for s in src if s], [t for t in tgt if t]
+    rng = random.Random(seed)
+
+    def sample(lines: list[str], n: int) -> list[str]:
+        return lines if len(lines) <= n else rng.sample(lines, n)
+
+    if joint:
+        shared = _train_bytes(
+            sample(src + tgt, max_sentences), size, model_type, character_coverage
+        )
+        return Tokenizer(shared), Tokenizer(shared)
+    return (
+        Tokenizer(_train_bytes(sample(src, max_sentences), size, model_type, character_coverage)),
+        Tokenizer(_train_bytes(sample(tgt, max_sentences), size, model_type, character_coverage)),
+    )
