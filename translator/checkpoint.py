@@ -8,9 +8,7 @@ Files are written atomically (temporary file, then rename) and read with
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +47,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint path is not a file: {path}")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError,
-            OSError, AttributeError, KeyError, TypeError) as exc:
+    except Exception as exc:
+        # weights_only unpickling runs no code from the file, so any failure here means the file
+        # is unreadable; garbage input raises many types (IndexError, UnpicklingError, ...).
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path} is not a readable checkpoint (truncated, corrupt or unsafe file): "
@@ -68,3 +67,27 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         if key not in data:
             raise CheckpointError(f"{path} is incomplete: it has no '{key}' entry")
     return data
+
+
+def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
+    """Average the weights of several checkpoints of the same model.
+
+    Returns the first checkpoint's payload with averaged weights and no training state (an
+    average is for translation, not for resuming).
+    """
+    if not paths:
+        raise CheckpointError("no checkpoints to average")
+    first = load_checkpoint(paths[0])
+    total = {k: v.double().clone() for k, v in first["model"].items()}
+    for path in paths[1:]:
+        weights = load_checkpoint(path)["model"]
+        if weights.keys() != total.keys() or any(
+                weights[k].shape != total[k].shape for k in total):
+            raise CheckpointError(f"{path} does not have the same parameters as {paths[0]}")
+        for k, v in weights.items():
+            total[k] += v.double()
+    avg = {k: (v / len(paths)).to(first["model"][k].dtype) for k, v in total.items()}
+    payload = {k: v for k, v in first.items() if k not in ("format", "format_version")}
+    payload.update(model=avg, train_state=None,
+                   averaged_from=[str(Path(p).name) for p in paths])
+    return payload

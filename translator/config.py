@@ -126,7 +126,7 @@ class TrainConfig(_Section):
     batch_tokens: int = 6000  # token budget per batch (max of source and target tokens)
     lr: float = 2e-3
     min_lr: float = 1e-5
-    warmup_steps: int = 500
+    warmup_steps: int = 200
     schedule: str = "cosine"  # cosine decay over the budget, or constant after warmup
     adam_beta1: float = 0.9
     adam_beta2: float = 0.98
@@ -136,12 +136,12 @@ class TrainConfig(_Section):
     max_steps: int = 0  # 0 = no step limit
     max_epochs: int = 0  # 0 = no epoch limit
     max_minutes: float = 0.0  # 0 = no time limit
-    eval_every: int = 500  # steps between validations
+    eval_every: int = 200  # steps between validations
     eval_max_sentences: int = 0  # 0 = the whole validation set
-    save_every: int = 2000  # steps between periodic checkpoints (0 = none)
+    save_every: int = 200  # steps between periodic checkpoints (0 = none)
     keep_periodic: int = 5
     patience: int = 10  # validations without BLEU improvement before stopping (0 = never)
-    average_last: int = 0  # average this many last periodic checkpoints at the end (0 = off)
+    average_last: int = 5  # average the last N periodic checkpoints at the end (0 = off)
     log_every: int = 50
     seed: int = 1234
     threads: int = 2
@@ -227,5 +227,5 @@ def load_config(path: str | Path, base: Config | None = None) -> Config:
     if values is None:
         values = {}
     if not isinstance(values, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of sections")
+        raise ConfigError(f"config file {path} must be a mapping of sections")
     return Config.from_dict(values, base=base)

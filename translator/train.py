@@ -6,6 +6,9 @@ import json
 import logging
 import math
 import random
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from .batching import token_budget_batches, training_batch
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import average_checkpoints, load_checkpoint, save_checkpoint
 from .config import Config
 from .data import ParallelCorpus, filter_pairs, read_split
 from .loss import fused_linear_smoothed_ce
@@ -87,6 +90,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.out / "metrics.jsonl"
         self.state = TrainState()
+        self._interrupt_requested = False
         resume_from = self.out / "last.pt"
         if resume and resume_from.exists():
             self._restore(resume_from)
@@ -211,6 +215,7 @@ class Trainer:
                    unit="step", dynamic_ncols=True, desc="train")
         window_tokens, window_loss, window_steps, window_start = 0, 0.0, 0, time.perf_counter()
         last_tick = time.perf_counter()
+        previous_handler = self._catch_sigint()
         try:
             while not st.stop_reason:
                 batches = self.epoch_batches(st.epoch)
@@ -229,8 +234,6 @@ class Trainer:
                     window_loss += loss
                     window_steps += 1
                     bar.update(1)
-                    if self.on_step is not None:
-                        self.on_step(st.step, loss)
                     if st.step % t.log_every == 0 or st.step == 1:
                         speed = window_tokens / max(1e-9, now - window_start)
                         self._log({"type": "train", "step": st.step, "epoch": st.epoch,
@@ -240,6 +243,10 @@ class Trainer:
                                         tok_s=f"{speed:,.0f}", lr=f"{lr:.2e}", ep=st.epoch)
                         window_tokens, window_loss, window_steps = 0, 0.0, 0
                         window_start = time.perf_counter()
+                    if self.on_step is not None:
+                        self.on_step(st.step, loss)
+                    if self._interrupt_requested:
+                        raise KeyboardInterrupt
                     if t.eval_every and st.step % t.eval_every == 0:
                         self._validate()
                     if t.save_every and st.step % t.save_every == 0:
@@ -261,11 +268,32 @@ class Trainer:
             log.warning("interrupted at step %d: saved %s; continue with --resume",
                         st.step, self.out / "last.pt")
             return {"stop_reason": "interrupted", "step": st.step}
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
         bar.close()
         if not t.eval_every or st.step % t.eval_every:
             self._validate()  # the final state is always validated
         self.save("last.pt")
         return self._finish()
+
+    def _catch_sigint(self):
+        """Ctrl-C sets a flag checked between steps, so `last.pt` is never saved mid-update.
+
+        A second Ctrl-C interrupts at once. Returns the previous handler (None off the main thread).
+        """
+        self._interrupt_requested = False
+
+        def handler(signum, frame):
+            if self._interrupt_requested:
+                raise KeyboardInterrupt
+            self._interrupt_requested = True
+            tqdm.write("interrupt: finishing this step, then saving last.pt "
+                       "(Ctrl-C again to abort at once)", file=sys.stderr)
+
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        return signal.signal(signal.SIGINT, handler)
 
     def _check_budget(self, n_batches: int) -> None:
         t, st = self.cfg.train, self.state
@@ -311,7 +339,7 @@ class Trainer:
                    "bleu": result["bleu"], "best_bleu": st.best_bleu, "elapsed": st.elapsed,
                    "seconds": time.perf_counter() - start})
         tqdm.write(f"step {st.step}: val loss {result['loss']:.3f} BLEU {result['bleu']:.2f}"
-                   f"{' (best)' if improved else ''}", file=None)
+                   f"{' (best)' if improved else ''}", file=sys.stderr)
         if improved:
             self.save("best.pt")
 
@@ -348,12 +376,41 @@ class Trainer:
             (self.out / st.periodic.pop(0)).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------------- the end
+    def _average(self) -> dict | None:
+        """Average the last `average_last` periodic checkpoints; keep it if validation agrees.
+
+        The average is written to `averaged.pt`; when its validation BLEU beats `best.pt`, it
+        becomes `best.pt` (the previous best is kept as `best_single.pt`).
+        """
+        names = self.state.periodic[-self.cfg.train.average_last:]
+        if self.cfg.train.average_last < 2 or len(names) < 2:
+            return None
+        payload = average_checkpoints([self.out / n for n in names])
+        save_checkpoint(self.out / "averaged.pt", payload)
+        trained = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(payload["model"])
+        result = self.evaluate(self.val)
+        self.model.load_state_dict(trained)
+        record = {"type": "average", "step": self.state.step, "checkpoints": names,
+                  "bleu": result["bleu"], "loss": result["loss"],
+                  "best_single_bleu": self.state.best_bleu}
+        self._log(record)
+        if result["bleu"] > self.state.best_bleu:
+            (self.out / "best.pt").replace(self.out / "best_single.pt")
+            payload["metrics"] = {**payload["metrics"], "val_bleu": result["bleu"]}
+            save_checkpoint(self.out / "best.pt", payload)
+        return record
+
     def _finish(self) -> dict:
         st = self.state
+        averaged = self._average()
         plot_metrics(self.metrics_path, self.out / "metrics.png")
         summary = {"stop_reason": st.stop_reason, "step": st.step, "epoch": st.epoch,
                    "elapsed_minutes": st.elapsed / 60, "best_val_bleu": st.best_bleu,
                    "best_step": st.best_step}
+        if averaged:
+            summary["averaged_val_bleu"] = averaged["bleu"]
+            summary["averaged_from"] = averaged["checkpoints"]
         self._log({"type": "end", "step": st.step, **summary})
         return summary
 

@@ -1,0 +1,140 @@
+"""Tests for translator.model and translator.loss: step decoding, masking, fused loss, tying."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from translator.batching import source_tensors
+from translator.config import ModelConfig
+from translator.loss import fused_linear_smoothed_ce
+from translator.model import Seq2Seq
+from translator.vocab import BOS_ID, EOS_ID
+
+V_SRC, V_TGT = 23, 29
+
+
+def small_model(seed: int = 0, **overrides) -> Seq2Seq:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(**{
+        "emb_dim": 16, "enc_hidden": 12, "enc_layers": 2, "dec_hidden": 20, "attn_dim": 16,
+        "dropout": 0.3, "emb_dropout": 0.3, **overrides,
+    })
+    cfg.validate("model")
+    return Seq2Seq(cfg, V_SRC, V_TGT).eval()
+
+
+def random_ids(gen: torch.Generator, lengths: list[int], vocab: int) -> list[list[int]]:
+    return [torch.randint(EOS_ID + 1, vocab, (n,), generator=gen).tolist() for n in lengths]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"decoder": "fused", "dec_layers": 1},
+        {"decoder": "fused", "dec_layers": 2},
+        {"decoder": "fused", "dec_layers": 3},
+        {"decoder": "input_feeding", "dec_layers": 1},
+    ],
+    ids=["fused-1", "fused-2", "fused-3", "input_feeding"],
+)
+def test_decode_step_matches_teacher_forcing(overrides):
+    model = small_model(**overrides)
+    gen = torch.Generator().manual_seed(1)
+    src, src_lens = source_tensors(random_ids(gen, [7, 4, 9], V_SRC))
+    tgt_in = torch.randint(EOS_ID + 1, V_TGT, (3, 6), generator=gen)
+    tgt_in[:, 0] = BOS_ID
+    with torch.no_grad():
+        enc = model.encode(src, src_lens)
+        logits, weights, _ = model.decode(tgt_in, enc)  # (B, T, V), (B, T, S)
+        full_logp = torch.log_softmax(logits, dim=-1)
+        state = enc.init_state
+        for t in range(tgt_in.size(1)):
+            logp, attn, state = model.decode_step(tgt_in[:, t], enc, state)
+            torch.testing.assert_close(logp, full_logp[:, t], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(attn, weights[:, t], atol=1e-6, rtol=1e-5)
+    # forward() returns the attentional vectors that `logits` maps to the same logits
+    with torch.no_grad():
+        vectors = model(src, src_lens, tgt_in)
+    torch.testing.assert_close(model.logits(vectors), logits, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("decoder", ["fused", "input_feeding"])
+def test_encoder_is_padding_invariant(decoder):
+    """A sentence encoded alone equals its real positions in a padded batch (masked BiLSTM)."""
+    model = small_model(decoder=decoder)
+    gen = torch.Generator().manual_seed(2)
+    short, long = random_ids(gen, [4, 11], V_SRC)
+    with torch.no_grad():
+        alone = model.encode(*source_tensors([short]))
+        batch = model.encode(*source_tensors([long, short]))
+    n = len(short) + 1  # + EOS
+    assert batch.outputs.shape[1] == len(long) + 1
+    torch.testing.assert_close(batch.outputs[1, :n], alone.outputs[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(batch.keys[1, :n], alone.keys[0], atol=1e-5, rtol=1e-5)
+    assert batch.mask[1].tolist() == [True] * n + [False] * (len(long) + 1 - n)
+    for s_batch, s_alone in zip(batch.init_state, alone.init_state):
+        torch.testing.assert_close(s_batch[1], s_alone[0], atol=1e-5, rtol=1e-5)
+    # and decoding the short sentence gives the same distributions alone and in the batch
+    tgt = torch.tensor([[BOS_ID, 5, 6, 7]])
+    with torch.no_grad():
+        alone_logits, alone_attn, _ = model.decode(tgt, alone)
+        batch_logits, batch_attn, _ = model.decode(tgt.repeat(2, 1), batch)
+    torch.testing.assert_close(batch_logits[1], alone_logits[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(batch_attn[1, :, :n], alone_attn[0], atol=1e-5, rtol=1e-5)
+    assert float(batch_attn[1, :, n:].abs().max()) == 0.0  # no attention on padding
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+@pytest.mark.parametrize("chunk", [7, 1024])
+def test_fused_loss_matches_cross_entropy(eps, chunk):
+    gen = torch.Generator().manual_seed(3)
+    N, A, V = 50, 16, 37
+    x = torch.randn(N, A, generator=gen).requires_grad_()
+    w = torch.randn(V, A, generator=gen).requires_grad_()
+    b = torch.randn(V, generator=gen).requires_grad_()
+    target = torch.randint(0, V, (N,), generator=gen)
+
+    fused = fused_linear_smoothed_ce(x, w, b, target, eps=eps, chunk=chunk)
+    (fused * 0.5).backward()  # a non-unit upstream gradient must scale all gradients
+    fused_grads = [t.grad.clone() for t in (x, w, b)]
+    for t in (x, w, b):
+        t.grad = None
+    ref = F.cross_entropy(x @ w.t() + b, target, label_smoothing=eps, reduction="sum")
+    (ref * 0.5).backward()
+    # the fused loss computes in float32 (also under autocast): float32 tolerances
+    torch.testing.assert_close(fused, ref, atol=1e-3, rtol=1e-5)
+    for got, t in zip(fused_grads, (x, w, b)):
+        torch.testing.assert_close(got, t.grad, atol=1e-5, rtol=1e-4)
+
+
+def test_fused_loss_float32_and_no_grad():
+    gen = torch.Generator().manual_seed(4)
+    x, w, b = torch.randn(20, 8, generator=gen), torch.randn(11, 8, generator=gen), torch.randn(11)
+    target = torch.randint(0, 11, (20,), generator=gen)
+    fused = fused_linear_smoothed_ce(x, w, b, target, eps=0.1)
+    ref = F.cross_entropy(x @ w.t() + b, target, label_smoothing=0.1, reduction="sum")
+    torch.testing.assert_close(fused, ref, atol=1e-4, rtol=1e-5)
+    assert not fused.requires_grad
+
+
+def test_output_layer_is_tied_to_target_embeddings():
+    model = small_model()
+    weight, bias = model.output_layer()
+    assert weight is model.tgt_emb.weight
+    assert model.out_proj is None
+    assert bias is model.out_bias
+    # one tensor in the parameter list, and logits really use it
+    assert sum(p is model.tgt_emb.weight for p in model.parameters()) == 1
+    vec = torch.randn(2, model.cfg.attn_dim)
+    torch.testing.assert_close(model.logits(vec), vec @ model.tgt_emb.weight.t() + model.out_bias)
+    with torch.no_grad():
+        model.tgt_emb.weight[5].add_(1.0)
+    torch.testing.assert_close(model.logits(vec), vec @ model.tgt_emb.weight.t() + model.out_bias)
+
+
+def test_untied_output_layer_is_separate():
+    model = small_model(tie_embeddings=False)
+    weight, _ = model.output_layer()
+    assert weight is model.out_proj.weight and weight is not model.tgt_emb.weight
