@@ -85,7 +85,7 @@ class DataConfig(_Section):
 @dataclass
 class VocabConfig(_Section):
     model_type: str = "unigram"
-    size: int = 8000
+    size: int = 4000
     joint: bool = True
     character_coverage: float = 1.0
     max_sentences: int = 200_000  # sentences SentencePiece samples for training
@@ -123,7 +123,7 @@ class ModelConfig(_Section):
 
 @dataclass
 class TrainConfig(_Section):
-    batch_tokens: int = 6000  # token budget per batch (max of source and target tokens)
+    batch_tokens: int = 3000  # token budget per batch (max of source and target tokens)
     lr: float = 2e-3
     min_lr: float = 1e-5
     warmup_steps: int = 200
@@ -136,9 +136,9 @@ class TrainConfig(_Section):
     max_steps: int = 0  # 0 = no step limit
     max_epochs: int = 0  # 0 = no epoch limit
     max_minutes: float = 0.0  # 0 = no time limit
-    eval_every: int = 200  # steps between validations
+    eval_every: int = 300  # steps between validations
     eval_max_sentences: int = 0  # 0 = the whole validation set
-    save_every: int = 200  # steps between periodic checkpoints (0 = none)
+    save_every: int = 150  # steps between periodic checkpoints (0 = none)
     keep_periodic: int = 5
     patience: int = 10  # validations without BLEU improvement before stopping (0 = never)
     average_last: int = 5  # average the last N periodic checkpoints at the end (0 = off)

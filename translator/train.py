@@ -239,8 +239,12 @@ class Trainer:
                         self._log({"type": "train", "step": st.step, "epoch": st.epoch,
                                    "loss": window_loss / window_steps, "lr": lr,
                                    "tokens_per_s": speed, "elapsed": st.elapsed})
-                        bar.set_postfix(loss=f"{window_loss / window_steps:.3f}",
-                                        tok_s=f"{speed:,.0f}", lr=f"{lr:.2e}", ep=st.epoch)
+                        postfix = dict(loss=f"{window_loss / window_steps:.3f}",
+                                       tok_s=f"{speed:,.0f}", lr=f"{lr:.2e}", ep=st.epoch)
+                        if t.max_minutes:
+                            left = max(0, 60 * t.max_minutes - st.elapsed)
+                            postfix["left"] = f"{int(left // 60)}:{int(left % 60):02d}"
+                        bar.set_postfix(postfix)
                         window_tokens, window_loss, window_steps = 0, 0.0, 0
                         window_start = time.perf_counter()
                     if self.on_step is not None:
