@@ -12,6 +12,7 @@ from pathlib import Path
 from .checkpoint import CheckpointError
 from .config import Config, ConfigError, load_config, preset
 from .data import CorpusError
+from .evaluate import add_average_parser, add_evaluate_parser
 
 DEFAULT_DATA = os.environ.get("MULTI30K_DIR", "../shared/data/multi30k")
 
@@ -68,21 +69,53 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_input(path: str | None) -> str:
+    try:
+        if path:
+            with open(path, "rb") as f:
+                data = f.read()
+        else:
+            data = sys.stdin.buffer.read()
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise UserError(f"cannot read input {path}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"input is not valid UTF-8 (byte offset {exc.start})") from None
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     from .translator import Translator
 
-    translator = Translator.from_checkpoint(args.checkpoint, threads=args.threads)
-    source = open(args.input, encoding="utf-8") if args.input else sys.stdin
-    try:
-        lines = source.read().split("\n")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"input is not valid UTF-8 (byte offset {exc.start})") from None
-    if lines and lines[-1] == "":
-        lines.pop()
-    outputs = translator.translate(lines, beam_size=args.beam, batch_tokens=args.batch_tokens)
-    sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    sink.write("".join(o + "\n" for o in outputs))
-    sink.flush()
+    if args.beam < 1 or not 1 <= args.n_best <= args.beam:
+        raise UserError("--beam must be at least 1 and --n-best between 1 and --beam")
+    translator = Translator.from_checkpoint(args.checkpoint, threads=args.threads,
+                                            int8=args.int8)
+    text = _read_input(args.input)
+    progress = bool(args.input) and not args.quiet
+    options = dict(beam_size=args.beam, batch_tokens=args.batch_tokens, alpha=args.alpha)
+    if args.document:
+        if args.n_best > 1:
+            raise UserError("--n-best cannot be combined with --document")
+        output = translator.translate_document(text, **options)
+    else:
+        lines = text.replace("\r\n", "\n").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        if args.n_best == 1:
+            output = "".join(o + "\n" for o in translator.translate(lines, progress=progress,
+                                                                    **options))
+        else:  # Moses n-best format: index ||| translation ||| score
+            nbest = translator.translate_hypotheses(lines, n_best=args.n_best, progress=progress,
+                                                    **options)
+            output = "".join(f"{i} ||| {t} ||| {h.score:.4f}\n"
+                             for i, hyps in enumerate(nbest) for t, h in hyps)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(output)
+    else:
+        sys.stdout.write(output)
+        sys.stdout.flush()
     return 0
 
 
@@ -125,9 +158,20 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("-i", "--input", help="input file (default: stdin)")
     tr.add_argument("-o", "--output", help="output file (default: stdout)")
     tr.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy; default 5)")
-    tr.add_argument("--batch-tokens", type=int, default=4000)
-    tr.add_argument("--threads", type=int, default=2)
+    tr.add_argument("--n-best", type=int, default=1,
+                    help="N best translations per line (Moses format: i ||| text ||| score)")
+    tr.add_argument("--alpha", type=float, default=0.6, help="GNMT length penalty (default 0.6)")
+    tr.add_argument("--batch-tokens", type=int, default=4000,
+                    help="source tokens x beam per batch (default %(default)s)")
+    tr.add_argument("--int8", action="store_true", help="int8 dynamic quantization (CPU)")
+    tr.add_argument("--document", action="store_true",
+                    help="treat the input as one document: split sentences, keep paragraphs")
+    tr.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_translate)
+
+    add_evaluate_parser(sub)
+    add_average_parser(sub)
 
     d = sub.add_parser("download", help="download Multi30K with checksum verification")
     d.add_argument("--out", default="data/multi30k", help="target directory (default: %(default)s)")

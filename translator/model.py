@@ -133,8 +133,9 @@ class Seq2Seq(nn.Module):
 
     def logits(self, attn_vec: Tensor) -> Tensor:
         """attn_vec: (..., A) -> (..., V)."""
-        weight, bias = self.output_layer()
-        return F.linear(attn_vec, weight, bias)
+        if self.out_proj is None:
+            return F.linear(attn_vec, self.tgt_emb.weight, self.out_bias)
+        return self.out_proj(attn_vec) + self.out_bias
 
     def _fused(self, emb: Tensor, enc: EncoderOutput, state):
         """emb: (B, T, E), state (h, c) each (B, L, D) -> attn vectors (B, T, A), weights, state."""
@@ -193,6 +194,28 @@ class Seq2Seq(nn.Module):
         `logits(vectors)` gives (B, T, V) logits.
         """
         return self.decode_vectors(tgt_in, self.encode(src, src_lens))[0]
+
+
+def quantize_int8(model: Seq2Seq) -> Seq2Seq:
+    """An int8 copy for CPU inference: dynamic quantization of every LSTM and linear layer.
+
+    The tied output layer is first untied into its own `nn.Linear` so that it is quantized too
+    (it is the largest matrix product of a decoding step). Weights are int8 per tensor;
+    activations are quantized on the fly. The copy is for translation only, not training.
+    """
+    import copy
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    model = copy.deepcopy(model).eval()
+    if model.out_proj is None:
+        weight = model.tgt_emb.weight
+        model.out_proj = nn.Linear(weight.size(1), weight.size(0), bias=False)
+        model.out_proj.weight = nn.Parameter(weight.detach().clone())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization deprecation notices
+        return quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype=torch.qint8)
 
 
 def reorder_state(state: tuple[Tensor, ...], index: Tensor) -> tuple[Tensor, ...]:

@@ -87,63 +87,77 @@ def greedy_search(
 
 
 @torch.no_grad()
-def beam_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig) -> list[list[Hypothesis]]:
-    """Batched beam search over B sentences x K beams; n-best lists sorted by score."""
+def beam_search(
+    model, src: Tensor, src_lens: Tensor, cfg: SearchConfig
+) -> list[list[Hypothesis]]:
+    """Batched beam search over B sentences x K beams; n-best lists sorted by score.
+
+    All bookkeeping is tensor work on the whole batch: each step keeps the best K non-EOS
+    continuations alive and merges EOS continuations that rank within the top K into a
+    (B, K) table of finished hypotheses. A sentence is done once K hypotheses have finished
+    (or at its length limit), and then leaves the batch.
+    """
     K, device = cfg.beam_size, src.device
     if K == 1 and cfg.n_best == 1 and not cfg.extra.get("force_beam"):
         return greedy_search(model, src, src_lens, cfg)
     if not 1 <= cfg.n_best <= K:
         raise ValueError(f"n_best must be between 1 and beam_size ({K}), got {cfg.n_best}")
-    B = src.size(0)
+    B, S = src.shape
     enc = model.encode(src, src_lens)
     expand = torch.arange(B, device=device).repeat_interleave(K)
     enc, state = enc.index_select(expand), reorder_state(enc.init_state, expand)
-    limits = length_limits(src_lens, cfg).to(device)
-    active = torch.arange(B, device=device)  # original sentence of each active block of K rows
-    scores = torch.full((B, K), float("-inf"), device=device)
+    limits = length_limits(src_lens, cfg).to(device)  # (B,)
+    max_len = int(limits.max())
+    neg_inf = float("-inf")
+    # Finished hypotheses of every sentence, kept sorted: (B, K) scores, (B, K, T) tokens.
+    fin_score = torch.full((B, K), neg_inf, device=device)
+    fin_logp = torch.zeros(B, K, device=device)
+    fin_len = torch.zeros(B, K, dtype=torch.long, device=device)
+    fin_tokens = torch.full((B, K, max_len), EOS_ID, dtype=torch.long, device=device)
+    fin_attn = torch.zeros(B, K, max_len, S, device=device) if cfg.return_attention else None
+    n_finished = torch.zeros(B, dtype=torch.long, device=device)
+    # Alive beams of the active sentences: (b, K) scores, (b*K, t) tokens so far.
+    active = torch.arange(B, device=device)
+    scores = torch.full((B, K), neg_inf, device=device)
     scores[:, 0] = 0.0  # only the first beam is alive at step 0
-    history = torch.full((B * K, 0), BOS_ID, dtype=torch.long, device=device)
-    attn_hist = None
+    history = torch.full((B * K, max_len), EOS_ID, dtype=torch.long, device=device)
+    attn_hist = torch.zeros(B * K, max_len, S, device=device) if cfg.return_attention else None
     prev = torch.full((B * K,), BOS_ID, dtype=torch.long, device=device)
-    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
-    for t in range(int(limits.max())):
+    offsets = torch.arange(B, device=device).unsqueeze(1) * K  # (B, 1) first row of each block
+    for t in range(max_len):
         logp, attn, state = model.decode_step(prev, enc, state)  # (b*K, V), (b*K, S)
         b, V = active.numel(), logp.size(-1)
-        at_limit = (limits[active] <= t + 1).repeat_interleave(K)
-        logp[at_limit, :EOS_ID] = float("-inf")
-        logp[at_limit, EOS_ID + 1:] = float("-inf")
+        at_limit = limits[active] <= t + 1  # (b,)
+        rows_at_limit = at_limit.repeat_interleave(K)
+        logp[rows_at_limit, :EOS_ID] = neg_inf  # only EOS is allowed at the length limit
+        logp[rows_at_limit, EOS_ID + 1:] = neg_inf
+        if attn_hist is not None:
+            attn_hist[:, t] = attn.float()
         cand = (scores.view(-1, 1) + logp).view(b, K * V)
         top_scores, top_idx = cand.topk(2 * K, dim=1)  # (b, 2K): enough to keep K non-EOS
-        beam, tok = top_idx // V, top_idx % V
-        rows = beam + torch.arange(b, device=device).unsqueeze(1) * K  # (b, 2K) rows into b*K
-        if cfg.return_attention:
-            step_attn = attn.unsqueeze(1)
-            attn_hist = step_attn if attn_hist is None else torch.cat([attn_hist, step_attn], 1)
-        # 1. Finalise EOS candidates that rank within the top K of their sentence.
-        is_eos = (tok == EOS_ID) & torch.isfinite(top_scores)
-        is_eos[:, K:] = False
-        if is_eos.any():
-            for r, c in is_eos.nonzero().tolist():
-                i, row = int(active[r]), int(rows[r, c])
-                raw = float(top_scores[r, c])
-                hyp_attn = attn_hist[row] if cfg.return_attention else None
-                finished[i].append(Hypothesis(
-                    history[row].tolist(), raw / length_penalty(t + 1, cfg.alpha), raw, hyp_attn))
+        rows = top_idx // V + offsets[:b]  # (b, 2K) rows into the b*K alive beams
+        tok = top_idx % V
+        is_eos = tok == EOS_ID
+        # 1. EOS candidates within the top K are merged into the finished table.
+        new_fin = is_eos[:, :K] & torch.isfinite(top_scores[:, :K])  # (b, K)
+        if bool(new_fin.any()):
+            _merge_finished(
+                active, new_fin, top_scores[:, :K], rows[:, :K], t, cfg.alpha, history,
+                attn_hist, fin_score, fin_logp, fin_len, fin_tokens, fin_attn, n_finished)
         # 2. The best K non-EOS candidates stay alive.
-        alive_scores = top_scores.masked_fill(tok == EOS_ID, float("-inf"))
-        keep_scores, keep_pos = alive_scores.topk(K, dim=1)  # (b, K)
+        keep_scores, keep_pos = top_scores.masked_fill(is_eos, neg_inf).topk(K, dim=1)
         keep_rows = rows.gather(1, keep_pos).view(-1)  # (b*K,)
-        keep_tok = tok.gather(1, keep_pos).view(-1)
-        # 3. A sentence is done once it has K finished hypotheses (or hit its length limit).
-        done = torch.tensor([len(finished[i]) >= K for i in active.tolist()], device=device)
-        done |= limits[active] <= t + 1
-        history = torch.cat([history[keep_rows], keep_tok.unsqueeze(1)], dim=1)
+        prev = tok.gather(1, keep_pos).view(-1)
+        history = history[keep_rows]
+        history[:, t] = prev
         if attn_hist is not None:
             attn_hist = attn_hist[keep_rows]
-        state, scores, prev = reorder_state(state, keep_rows), keep_scores, keep_tok
-        if done.all():
+        state, scores = reorder_state(state, keep_rows), keep_scores
+        # 3. Sentences with K finished hypotheses, or at their length limit, are done.
+        done = (n_finished[active] >= K) | at_limit
+        if bool(done.all()):
             break
-        if done.any():
+        if bool(done.any()):
             blocks = (~done).nonzero().squeeze(1)
             rows_left = (blocks.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
             active, scores, prev = active[blocks], scores[blocks], prev[rows_left]
@@ -151,7 +165,51 @@ def beam_search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig) -> list
             enc = enc.index_select(rows_left)
             if attn_hist is not None:
                 attn_hist = attn_hist[rows_left]
-    return [sorted(hyps, key=lambda h: -h.score)[: cfg.n_best] for hyps in finished]
+    return _collect(fin_score, fin_logp, fin_len, fin_tokens, fin_attn, cfg.n_best)
+
+
+def _merge_finished(active, new_fin, cand_scores, cand_rows, t, alpha, history, attn_hist,
+                    fin_score, fin_logp, fin_len, fin_tokens, fin_attn, n_finished) -> None:
+    """Merge this step's EOS candidates (b, K) into the per-sentence top-K finished table."""
+    K = fin_score.size(1)
+    norm = (cand_scores / length_penalty(t + 1, alpha)).masked_fill(~new_fin, float("-inf"))
+    all_scores = torch.cat([fin_score[active], norm], dim=1)  # (b, 2K)
+    best, pos = all_scores.topk(K, dim=1)  # (b, K)
+    from_new = pos >= K
+    new_idx = (pos - K).clamp(min=0)
+    old_idx = pos.clamp(max=K - 1)
+    cand_row = cand_rows.gather(1, new_idx)  # (b, K) alive row that produced the EOS
+    tokens = torch.where(from_new.unsqueeze(-1), history[cand_row],
+                         fin_tokens[active].gather(1, old_idx.unsqueeze(-1).expand(
+                             -1, -1, fin_tokens.size(-1))))
+    fin_tokens[active] = tokens
+    fin_logp[active] = torch.where(from_new, cand_scores.gather(1, new_idx),
+                                   fin_logp[active].gather(1, old_idx))
+    fin_len[active] = torch.where(from_new, torch.full_like(pos, t + 1),
+                                  fin_len[active].gather(1, old_idx))
+    if fin_attn is not None:
+        old = fin_attn[active].gather(1, old_idx[:, :, None, None].expand(
+            -1, -1, *fin_attn.shape[2:]))
+        fin_attn[active] = torch.where(from_new[:, :, None, None], attn_hist[cand_row], old)
+    fin_score[active] = best
+    n_finished[active] += new_fin.sum(1)
+
+
+def _collect(fin_score, fin_logp, fin_len, fin_tokens, fin_attn, n_best) -> list[list[Hypothesis]]:
+    """Turn the finished table into sorted n-best lists (one tolist per tensor, not per step)."""
+    scores, logps, lens = fin_score.tolist(), fin_logp.tolist(), fin_len.tolist()
+    tokens = fin_tokens.tolist()
+    results = []
+    for i in range(len(scores)):
+        hyps = []
+        for k in range(min(n_best, len(scores[i]))):
+            if scores[i][k] == float("-inf"):
+                break
+            n = lens[i][k]
+            attention = fin_attn[i, k, :n] if fin_attn is not None else None
+            hyps.append(Hypothesis(tokens[i][k][: n - 1], scores[i][k], logps[i][k], attention))
+        results.append(hyps)
+    return results
 
 
 def search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig) -> list[list[Hypothesis]]:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from .batching import source_tensors, token_budget_batches
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import Config, ConfigError
 from .data import normalize
-from .model import Seq2Seq
+from .model import Seq2Seq, quantize_int8
 from .search import Hypothesis, SearchConfig, search
 from .vocab import Tokenizer
 
@@ -32,8 +34,12 @@ class Translator:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu",
-                        threads: int | None = None) -> Translator:
-        """Load a checkpoint written by `translator train`; raises CheckpointError if unusable."""
+                        threads: int | None = None, int8: bool = False) -> Translator:
+        """Load a checkpoint written by `translator train`; raises CheckpointError if unusable.
+
+        `threads` sets torch's CPU threads for this process; `int8` quantizes the model's LSTM
+        and linear layers dynamically to int8 (CPU only).
+        """
         if threads:
             torch.set_num_threads(threads)
         data = load_checkpoint(path)
@@ -45,7 +51,11 @@ class Translator:
             model.load_state_dict(data["model"])
         except (ConfigError, KeyError, TypeError, RuntimeError) as exc:
             raise CheckpointError(f"{path} cannot be loaded: {str(exc).splitlines()[0]}") from None
-        model.to(device)
+        model.to(device).eval()
+        if int8:
+            if torch.device(device).type != "cpu":
+                raise CheckpointError("int8 quantization is for CPU inference only")
+            model = quantize_int8(model)
         return cls(model, src_tok, tgt_tok, config, data.get("meta", {}), device)
 
     @property
@@ -57,15 +67,27 @@ class Translator:
         return self.meta.get("tgt_lang")
 
     def translate(self, texts: Sequence[str], beam_size: int = 1, batch_tokens: int = 4000,
-                  **search_options) -> list[str]:
-        """Translate segments; returns one string per input, in input order."""
+                  progress: bool = False, **search_options) -> list[str]:
+        """Translate segments; returns the best translation per input, in input order.
+
+        `translate_hypotheses` gives n-best lists with scores (and attention on request).
+        """
         n_best = self.translate_hypotheses(texts, beam_size=beam_size, batch_tokens=batch_tokens,
-                                           **search_options)
+                                           progress=progress, **search_options)
         return [hyps[0][0] if hyps else "" for hyps in n_best]
+
+    def translate_document(self, text: str, lang: str | None = None, beam_size: int = 1,
+                           batch_tokens: int = 4000, **search_options) -> str:
+        """Translate a whole document: split into sentences with the source language's rules,
+        translate them in batches, and reassemble keeping lines, paragraphs and blank lines."""
+        from .document import translate_document
+
+        return translate_document(self, text, lang=lang or self.src_lang, beam_size=beam_size,
+                                  batch_tokens=batch_tokens, **search_options)
 
     def translate_hypotheses(
         self, texts: Sequence[str], beam_size: int = 1, n_best: int = 1,
-        batch_tokens: int = 4000, **search_options,
+        batch_tokens: int = 4000, progress: bool = False, **search_options,
     ) -> list[list[tuple[str, Hypothesis]]]:
         """Translate segments; per input a list of (text, hypothesis) sorted best first.
 
@@ -83,11 +105,16 @@ class Translator:
         results: list[list[tuple[str, Hypothesis]]] = [[] for _ in texts]
         todo = [i for i, t in enumerate(texts) if t]
         lengths = [len(ids[i]) + 1 for i in todo]
-        for batch in token_budget_batches(lengths, max(1, batch_tokens // max(1, beam_size))):
+        batches = token_budget_batches(lengths, max(1, batch_tokens // max(1, beam_size)))
+        bar = tqdm(total=len(todo), disable=not progress, unit="sent", desc="translate",
+                   file=sys.stderr)
+        for batch in batches:
             rows = [todo[j] for j in batch]
             src, src_lens = source_tensors([ids[i] for i in rows])
             hyps = search(self.model, src.to(self.device), src_lens.to(self.device), cfg)
             for i, sent_hyps in zip(rows, hyps):
                 texts_out = self.tgt_tok.decode([h.tokens for h in sent_hyps])
                 results[i] = list(zip(texts_out, sent_hyps))
+            bar.update(len(rows))
+        bar.close()
         return results
