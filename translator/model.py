@@ -182,8 +182,31 @@ class Seq2Seq(nn.Module):
         weight = self.tgt_emb.weight if self.out_proj is None else self.out_proj.weight
         return weight, self.out_bias
 
+    def _fused_step(self, emb: Tensor, enc: EncoderOutput, state):
+        """One inference step of the fused decoder with single-step LSTM cells (a fused LSTM
+        call has a high fixed cost per call): emb (B, E), state (h, c) each (B, L, D)
+        -> attentional vectors (B, A), attention (B, S), state."""
+        h, c = state
+        out, c1 = lstm_step(self.dec_lstm, 0, emb, h[:, 0], c[:, 0])  # (B, D)
+        context, weights = self.attend(out.unsqueeze(1), enc)
+        context = context[:, 0]  # (B, 2H)
+        hs, cs = [out], [c1]
+        if self.upper_lstm is not None:
+            x = torch.cat([out, context], dim=-1)  # (B, D + 2H)
+            for layer in range(self.cfg.dec_layers - 1):
+                out, c_next = lstm_step(self.upper_lstm, layer, x, h[:, layer + 1],
+                                        c[:, layer + 1])
+                hs.append(out)
+                cs.append(c_next)
+                x = out
+        attn_vec = torch.tanh(self.combine(torch.cat([out, context], dim=-1)))
+        return attn_vec, weights[:, 0], (torch.stack(hs, 1), torch.stack(cs, 1))
+
     def decode_step(self, prev_tokens: Tensor, enc: EncoderOutput, state):
         """One step: prev_tokens (B,) -> log-probs (B, V), attention (B, S), new state."""
+        if self.cfg.decoder == "fused" and not self.training:
+            attn_vec, weights, state = self._fused_step(self.tgt_emb(prev_tokens), enc, state)
+            return torch.log_softmax(self.logits(attn_vec).float(), dim=-1), weights, state
         logits, weights, state = self.decode(prev_tokens.unsqueeze(1), enc, state)
         return torch.log_softmax(logits[:, 0].float(), dim=-1), weights[:, 0], state
 
@@ -194,6 +217,50 @@ class Seq2Seq(nn.Module):
         `logits(vectors)` gives (B, T, V) logits.
         """
         return self.decode_vectors(tgt_in, self.encode(src, src_lens))[0]
+
+
+class StepLSTM(nn.Module):
+    """An LSTM as explicit per-layer linear maps, so that dynamic quantization reaches the
+    decoder's recurrent matrices in single-step use. Built from a trained `nn.LSTM`."""
+
+    def __init__(self, lstm: nn.LSTM):
+        super().__init__()
+        self.gates = nn.ModuleList()
+        for layer in range(lstm.num_layers):
+            w_ih = getattr(lstm, f"weight_ih_l{layer}")
+            w_hh = getattr(lstm, f"weight_hh_l{layer}")
+            linear = nn.Linear(w_ih.size(1) + w_hh.size(1), w_ih.size(0))  # [x; h] -> 4D gates
+            with torch.no_grad():
+                linear.weight.copy_(torch.cat([w_ih, w_hh], dim=1))
+                linear.bias.copy_(getattr(lstm, f"bias_ih_l{layer}")
+                                  + getattr(lstm, f"bias_hh_l{layer}"))
+            self.gates.append(linear)
+
+    def step(self, layer: int, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        i, f, g, o = self.gates[layer](torch.cat([x, h], dim=-1)).chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+    def forward(self, x: Tensor, state: tuple[Tensor, Tensor]):
+        """nn.LSTM-compatible: x (B, T, In), state (L, B, D) each -> (B, T, D), state."""
+        h, c = list(state[0].unbind(0)), list(state[1].unbind(0))
+        outputs = []
+        for t in range(x.size(1)):
+            inp = x[:, t]
+            for layer in range(len(self.gates)):
+                h[layer], c[layer] = self.step(layer, inp, h[layer], c[layer])
+                inp = h[layer]
+            outputs.append(inp)
+        return torch.stack(outputs, 1), (torch.stack(h), torch.stack(c))
+
+
+def lstm_step(lstm: nn.Module, layer: int, x: Tensor, h: Tensor, c: Tensor):
+    """One time step of layer `layer` of an LSTM: x (B, In), h and c (B, D) -> (h, c)."""
+    if isinstance(lstm, StepLSTM):
+        return lstm.step(layer, x, h, c)
+    return torch.lstm_cell(
+        x, (h, c), getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"weight_hh_l{layer}"),
+        getattr(lstm, f"bias_ih_l{layer}"), getattr(lstm, f"bias_hh_l{layer}"))
 
 
 def quantize_int8(model: Seq2Seq) -> Seq2Seq:
@@ -209,13 +276,17 @@ def quantize_int8(model: Seq2Seq) -> Seq2Seq:
     from torch.ao.quantization import quantize_dynamic
 
     model = copy.deepcopy(model).eval()
+    if model.cfg.decoder == "fused":
+        model.dec_lstm = StepLSTM(model.dec_lstm)
+        if model.upper_lstm is not None:
+            model.upper_lstm = StepLSTM(model.upper_lstm)
     if model.out_proj is None:
         weight = model.tgt_emb.weight
         model.out_proj = nn.Linear(weight.size(1), weight.size(0), bias=False)
         model.out_proj.weight = nn.Parameter(weight.detach().clone())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization deprecation notices
-        return quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype=torch.qint8)
+        return quantize_dynamic(model, {nn.LSTM, nn.LSTMCell, nn.Linear}, dtype=torch.qint8)
 
 
 def reorder_state(state: tuple[Tensor, ...], index: Tensor) -> tuple[Tensor, ...]:

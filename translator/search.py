@@ -63,8 +63,9 @@ def greedy_search(
     for t in range(max_len):
         logp, attn, state = model.decode_step(prev, enc, state)  # (b, V), (b, S)
         at_limit = limits[active] <= t + 1
-        logp[at_limit, :EOS_ID] = float("-inf")  # force EOS at the length limit
-        logp[at_limit, EOS_ID + 1:] = float("-inf")
+        if bool(at_limit.any()):  # force EOS at the length limit
+            logp[at_limit, :EOS_ID] = float("-inf")
+            logp[at_limit, EOS_ID + 1:] = float("-inf")
         best, tok = logp.max(dim=-1)  # (b,)
         total[active] += best
         out[active, t] = tok
@@ -128,9 +129,10 @@ def beam_search(
         logp, attn, state = model.decode_step(prev, enc, state)  # (b*K, V), (b*K, S)
         b, V = active.numel(), logp.size(-1)
         at_limit = limits[active] <= t + 1  # (b,)
-        rows_at_limit = at_limit.repeat_interleave(K)
-        logp[rows_at_limit, :EOS_ID] = neg_inf  # only EOS is allowed at the length limit
-        logp[rows_at_limit, EOS_ID + 1:] = neg_inf
+        if bool(at_limit.any()):  # only EOS is allowed at the length limit
+            rows_at_limit = at_limit.repeat_interleave(K)
+            logp[rows_at_limit, :EOS_ID] = neg_inf
+            logp[rows_at_limit, EOS_ID + 1:] = neg_inf
         if attn_hist is not None:
             attn_hist[:, t] = attn.float()
         cand = (scores.view(-1, 1) + logp).view(b, K * V)
