@@ -188,3 +188,17 @@ def test_cli_train_end_to_end(capsys, reverse_corpus, tmp_path):
     assert hyp_files
     n_test = len(read_split(reverse_corpus, TEST_SPLIT, SRC, TGT))
     assert all(len(p.read_text().splitlines()) == n_test for p in hyp_files)
+
+
+def test_resume_keeps_the_saved_budget_unless_given_again():
+    from translator.config import preset
+    from translator.train import resume_config
+
+    saved = preset("base").override("train", max_minutes=60.0, lr=1e-3)
+    requested = preset("base")  # what the CLI builds when only --resume is given
+    assert resume_config(saved, requested, overrides={}).train.max_minutes == 60.0
+    again = resume_config(saved, requested, overrides={"max_minutes": 90.0, "seed": 7})
+    assert again.train.max_minutes == 90.0
+    assert again.train.seed == saved.train.seed  # not a budget option: the saved run's value
+    assert again.train.lr == 1e-3
+    assert resume_config(saved, requested).train.max_minutes == 0.0  # API: requested budget

@@ -21,14 +21,19 @@ class UserError(Exception):
     """An error caused by the user's input: printed as one line, exit status 2."""
 
 
+def train_overrides(args: argparse.Namespace) -> dict:
+    """The train-section options given explicitly on the command line."""
+    return {k: v for k, v in {
+        "max_minutes": args.max_minutes, "max_steps": args.max_steps, "seed": args.seed,
+        "threads": args.threads, "device": args.device, "max_epochs": args.max_epochs,
+    }.items() if v is not None}
+
+
 def build_config(args: argparse.Namespace) -> Config:
     cfg = preset(args.preset)
     if args.config:
         cfg = load_config(args.config, base=cfg)
-    overrides = {k: v for k, v in {
-        "max_minutes": args.max_minutes, "max_steps": args.max_steps, "seed": args.seed,
-        "threads": args.threads, "device": args.device, "max_epochs": args.max_epochs,
-    }.items() if v is not None}
+    overrides = train_overrides(args)
     return cfg.override("train", **overrides) if overrides else cfg
 
 
@@ -38,7 +43,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = build_config(args)
     trainer = Trainer(cfg, args.data, args.src, args.tgt, args.out, resume=args.resume,
-                      progress=not args.quiet)
+                      progress=not args.quiet, resume_overrides=train_overrides(args))
     print(trainer.filter_report.summary(), file=sys.stderr)
     summary = trainer.run()
     if summary.get("stop_reason") == "interrupted":

@@ -78,11 +78,13 @@ def budget_progress(cfg, state: TrainState, n_batches: int) -> float:
 class Trainer:
     def __init__(self, cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: str,
                  out_dir: str | Path, resume: bool = False, progress: bool = True,
-                 on_step: Callable[[int, float], None] | None = None):
+                 on_step: Callable[[int, float], None] | None = None,
+                 resume_overrides: dict | None = None):
         self.cfg, self.data_dir = cfg, Path(data_dir)
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self.out = Path(out_dir)
         self.progress, self.on_step = progress, on_step
+        self.resume_overrides = resume_overrides
         self.device = torch.device(cfg.train.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda was requested but CUDA is not available")
@@ -123,7 +125,8 @@ class Trainer:
 
     def _restore(self, path: Path) -> None:
         data = load_checkpoint(path)
-        self.cfg = Config.from_dict(data["config"], base=None)._with_budget(self.cfg)
+        self.cfg = resume_config(Config.from_dict(data["config"]), self.cfg,
+                                 self.resume_overrides)
         self.src_tok, self.tgt_tok = Tokenizer(data["spm"]["src"]), Tokenizer(data["spm"]["tgt"])
         train, self.val = self._read_data()
         self._prepare_train(train)
@@ -419,11 +422,15 @@ class Trainer:
         return summary
 
 
-def _with_budget(self: Config, requested: Config) -> Config:
-    """On resume, keep the saved run's config but take the budget options given now."""
-    budget = {k: getattr(requested.train, k) for k in
-              ("max_steps", "max_epochs", "max_minutes", "threads", "device", "patience")}
-    return self.override("train", **budget)
+RESUME_OPTIONS = ("max_steps", "max_epochs", "max_minutes", "threads", "device", "patience")
 
 
-Config._with_budget = _with_budget  # type: ignore[attr-defined]
+def resume_config(saved: Config, requested: Config, overrides: dict | None = None) -> Config:
+    """On resume, keep the saved run's config but take the budget options asked for now.
+
+    `overrides` holds the options given explicitly (the CLI passes only those, so a resumed
+    60-minute run stays a 60-minute run); without it, the budget of `requested` applies.
+    """
+    if overrides is None:
+        overrides = {k: getattr(requested.train, k) for k in RESUME_OPTIONS}
+    return saved.override("train", **{k: v for k, v in overrides.items() if k in RESUME_OPTIONS})
