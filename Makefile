@@ -21,8 +21,14 @@ install: $(VENV)/.installed
 
 run: install
 	@if [ ! -f $(RUN_DIR)/best.pt ]; then \
-		$(BIN)/translator train --data $(MULTI30K_DIR) --src de --tgt en --out $(RUN_DIR) \
-			--max-minutes $(QUICK_MINUTES); \
+		data="$(MULTI30K_DIR)"; \
+		if [ ! -d "$$data" ]; then \
+			echo "no Multi30K in $$data: downloading it to data/multi30k"; \
+			data=data/multi30k; $(BIN)/translator download --out $$data || exit 2; \
+		fi; \
+		$(BIN)/translator train --data "$$data" --src de --tgt en --out $(RUN_DIR) \
+			--max-minutes $(QUICK_MINUTES) || exit $$?; \
+		echo "quick model ready; for the full model: translator train --max-minutes 60 (README)"; \
 	else echo "using the existing model $(RUN_DIR)/best.pt"; fi
 	printf 'Ein Mann fährt mit dem Fahrrad die Straße entlang.\nZwei Kinder spielen im Sand am Strand.\n' \
 		| $(BIN)/translator translate --checkpoint $(RUN_DIR)/best.pt
