@@ -69,8 +69,7 @@ def test_beam_one_equals_greedy(model_and_batch):
     cfg = SearchConfig(max_len_ratio=1.5, max_len_extra=5)
     greedy = greedy_search(model, src, src_lens, cfg)
     forced = beam_search(model, src, src_lens,
-                         SearchConfig(beam_size=1, max_len_ratio=1.5, max_len_extra=5,
-                                      extra={"force_beam": True}))
+                         SearchConfig(beam_size=1, max_len_ratio=1.5, max_len_extra=5))
     assert [h[0].tokens for h in forced] == [h[0].tokens for h in greedy]
     for f, g in zip(forced, greedy):
         assert f[0].log_prob == pytest.approx(g[0].log_prob, abs=1e-4)

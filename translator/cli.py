@@ -54,19 +54,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     except CorpusError:
         has_test = False
     if has_test and not args.no_test:
-        import sacrebleu
-
+        from .evaluate import score
         from .translator import Translator
 
         test = read_split(args.data, TEST_SPLIT, args.src, args.tgt)
         best = Translator.from_checkpoint(Path(args.out) / "best.pt")
         for beam in sorted({1, args.test_beam}):
             hyps = best.translate(test.src, beam_size=beam)
-            metric = sacrebleu.BLEU()  # the signature lives on the metric, not on the score
-            bleu = metric.corpus_score(hyps, [test.tgt])
+            scores = score(hyps, test.tgt)
             name = "greedy" if beam == 1 else f"beam{beam}"
-            summary[f"{TEST_SPLIT}_bleu_{name}"] = round(bleu.score, 2)
-            summary["bleu_signature"] = str(metric.get_signature())
+            for metric in ("bleu", "chrf", "ter"):
+                summary[f"{TEST_SPLIT}_{metric}_{name}"] = round(scores[metric], 2)
+            summary["bleu_signature"] = scores["signatures"]["bleu"]
+            summary["signatures"] = scores["signatures"]
             (Path(args.out) / f"{TEST_SPLIT}.{name}.{args.tgt}").write_text("\n".join(hyps) + "\n")
     print(json.dumps(summary, indent=2))
     with open(Path(args.out) / "summary.json", "w") as f:

@@ -7,7 +7,7 @@ EOS or at that limit. Sentences that are done leave the batch, so the work shrin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -32,7 +32,6 @@ class SearchConfig:
     max_len_ratio: float = 1.5
     max_len_extra: int = 10
     return_attention: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def length_limits(src_lens: Tensor, cfg: SearchConfig) -> Tensor:
@@ -99,8 +98,6 @@ def beam_search(
     (or at its length limit), and then leaves the batch.
     """
     K, device = cfg.beam_size, src.device
-    if K == 1 and cfg.n_best == 1 and not cfg.extra.get("force_beam"):
-        return greedy_search(model, src, src_lens, cfg)
     if not 1 <= cfg.n_best <= K:
         raise ValueError(f"n_best must be between 1 and beam_size ({K}), got {cfg.n_best}")
     B, S = src.shape
@@ -215,5 +212,7 @@ def _collect(fin_score, fin_logp, fin_len, fin_tokens, fin_attn, n_best) -> list
 
 
 def search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig) -> list[list[Hypothesis]]:
-    """Greedy when beam_size is 1, beam search otherwise."""
+    """Greedy when beam_size and n_best are 1 (same result, less work), else beam search."""
+    if cfg.beam_size == 1 and cfg.n_best == 1:
+        return greedy_search(model, src, src_lens, cfg)
     return beam_search(model, src, src_lens, cfg)
