@@ -1,5 +1,5 @@
 """Decoding speed and BLEU on test_2016_flickr: batched vs one-sentence-at-a-time beam search,
-greedy, and int8 dynamic quantization, all measured in the same run on the same threads.
+greedy, int8 dynamic quantization and bf16 autocast, all measured in the same run and threads.
 
     python benchmarks/decode.py --checkpoint runs/base60/best.pt [--threads 2] [--data DIR]
 """
@@ -44,8 +44,9 @@ def main() -> None:
     test = read_split(args.data, args.split, args.src, args.tgt)
     fp32 = Translator.from_checkpoint(args.checkpoint, threads=args.threads)
     int8 = Translator.from_checkpoint(args.checkpoint, threads=args.threads, int8=True)
-    fp32.translate(test.src[:50], beam_size=args.beam)  # warm-up
-    int8.translate(test.src[:50], beam_size=args.beam)
+    bf16 = Translator.from_checkpoint(args.checkpoint, threads=args.threads, bf16=True)
+    for model in (fp32, int8, bf16):  # warm-up
+        model.translate(test.src[:50], beam_size=args.beam)
 
     runs = {
         "greedy, batched": lambda: fp32.translate(test.src, beam_size=1,
@@ -57,6 +58,10 @@ def main() -> None:
         "int8 greedy, batched": lambda: int8.translate(test.src, beam_size=1,
                                                        batch_tokens=args.batch_tokens),
         f"int8 beam {args.beam}, batched": lambda: int8.translate(
+            test.src, beam_size=args.beam, batch_tokens=args.batch_tokens),
+        "bf16 greedy, batched": lambda: bf16.translate(test.src, beam_size=1,
+                                                       batch_tokens=args.batch_tokens),
+        f"bf16 beam {args.beam}, batched": lambda: bf16.translate(
             test.src, beam_size=args.beam, batch_tokens=args.batch_tokens),
     }
     results = {}
@@ -79,6 +84,10 @@ def main() -> None:
     print(f"int8/fp32 speed, {beam}: {q['sent_per_s'] / batched['sent_per_s']:.2f}x, "
           f"BLEU {q['bleu'] - batched['bleu']:+.2f}; greedy: "
           f"{qg['sent_per_s'] / g['sent_per_s']:.2f}x, BLEU {qg['bleu'] - g['bleu']:+.2f}")
+    h, hg = results[f"bf16 {beam}, batched"], results["bf16 greedy, batched"]
+    print(f"bf16/fp32 speed, {beam}: {h['sent_per_s'] / batched['sent_per_s']:.2f}x, "
+          f"BLEU {h['bleu'] - batched['bleu']:+.2f}; greedy: "
+          f"{hg['sent_per_s'] / g['sent_per_s']:.2f}x, BLEU {hg['bleu'] - g['bleu']:+.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"checkpoint": args.checkpoint, "threads": args.threads,

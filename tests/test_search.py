@@ -157,3 +157,21 @@ def test_return_attention(model_and_batch, beam):
             torch.testing.assert_close(h.attention[:, :n], expected, atol=1e-5, rtol=1e-4)
     no_attn = search(model, src, src_lens, SearchConfig(beam_size=beam))
     assert all(h.attention is None for hyps in no_attn for h in hyps)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0])
+@pytest.mark.parametrize("n_best", [1, 3])
+def test_exact_early_stop_leaves_n_best_unchanged(model_and_batch, monkeypatch, alpha, n_best):
+    """Stopping a sentence once no alive beam can beat its n-th finished hypothesis gives the
+    same n-best lists as running on until K hypotheses have finished."""
+    import translator.search as search_module
+
+    model, src, src_lens = model_and_batch
+    cfg = SearchConfig(beam_size=4, n_best=n_best, alpha=alpha)
+    early = beam_search(model, src, src_lens, cfg)
+    monkeypatch.setattr(search_module, "_settled",
+                        lambda best_alive, *rest: torch.zeros_like(best_alive, dtype=torch.bool))
+    full = beam_search(model, src, src_lens, cfg)
+    for a, b in zip(early, full):
+        assert [h.tokens for h in a] == [h.tokens for h in b]
+        assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-5)

@@ -3,6 +3,7 @@ int8, documents, progress and errors. Uses the tiny model trained on the reverse
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import pytest
@@ -81,6 +82,31 @@ def test_int8_matches_fp32_on_an_easy_task(best_pt, test_set):
     b = int8.translate(test_set.src, beam_size=3)
     assert sacrebleu.corpus_bleu(b, [test_set.tgt]).score >= 90
     assert sum(x == y for x, y in zip(a, b)) >= 0.9 * len(a)
+
+
+def test_bf16_matches_fp32_on_an_easy_task(best_pt, test_set):
+    fp32 = Translator.from_checkpoint(best_pt)
+    bf16 = Translator.from_checkpoint(best_pt, bf16=True)
+    a = fp32.translate(test_set.src, beam_size=3)
+    b = bf16.translate(test_set.src, beam_size=3)
+    assert sacrebleu.corpus_bleu(b, [test_set.tgt]).score >= 90
+    assert sum(x == y for x, y in zip(a, b)) >= 0.9 * len(a)
+    with pytest.raises(ValueError):
+        Translator.from_checkpoint(best_pt, bf16=True, int8=True)
+
+
+def test_gate_table_is_exact_and_dropped_for_training(translator, test_set):
+    model = translator.model
+    assert model.gate_table is not None
+    with_table = translator.translate(test_set.src[:20], beam_size=3)
+    table, model.gate_table = model.gate_table, None
+    try:
+        assert translator.translate(test_set.src[:20], beam_size=3) == with_table
+    finally:
+        model.gate_table = table
+    clone = copy.deepcopy(model)
+    clone.train()
+    assert clone.gate_table is None
 
 
 def test_translate_document_keeps_paragraphs(translator):

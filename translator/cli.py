@@ -94,8 +94,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     if args.beam < 1 or not 1 <= args.n_best <= args.beam:
         raise UserError("--beam must be at least 1 and --n-best between 1 and --beam")
+    if args.int8 and args.bf16:
+        raise UserError("choose --int8 or --bf16, not both")
     translator = Translator.from_checkpoint(args.checkpoint, threads=args.threads,
-                                            int8=args.int8)
+                                            int8=args.int8, bf16=args.bf16)
     text = _read_input(args.input)
     progress = bool(args.input) and not args.quiet
     options = dict(beam_size=args.beam, batch_tokens=args.batch_tokens, alpha=args.alpha)
@@ -169,6 +171,8 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-tokens", type=int, default=4000,
                     help="source tokens x beam per batch (default %(default)s)")
     tr.add_argument("--int8", action="store_true", help="int8 dynamic quantization (CPU)")
+    tr.add_argument("--bf16", action="store_true",
+                    help="bfloat16 matrix products (CPUs with AVX-512 BF16/AMX, GPUs)")
     tr.add_argument("--document", action="store_true",
                     help="treat the input as one document: split sentences, keep paragraphs")
     tr.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")

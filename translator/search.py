@@ -94,8 +94,9 @@ def beam_search(
 
     All bookkeeping is tensor work on the whole batch: each step keeps the best K non-EOS
     continuations alive and merges EOS continuations that rank within the top K into a
-    (B, K) table of finished hypotheses. A sentence is done once K hypotheses have finished
-    (or at its length limit), and then leaves the batch.
+    (B, K) table of finished hypotheses. A sentence is done once K hypotheses have finished,
+    at its length limit, or as soon as no alive beam can beat its n-th best finished one; it
+    then leaves the batch.
     """
     K, device = cfg.beam_size, src.device
     if not 1 <= cfg.n_best <= K:
@@ -152,8 +153,10 @@ def beam_search(
         if attn_hist is not None:
             attn_hist = attn_hist[keep_rows]
         state, scores = reorder_state(state, keep_rows), keep_scores
-        # 3. Sentences with K finished hypotheses, or at their length limit, are done.
-        done = (n_finished[active] >= K) | at_limit
+        # 3. Sentences with K finished hypotheses, at their length limit, or whose n-best can
+        # no longer change, are done.
+        done = (n_finished[active] >= K) | at_limit | _settled(
+            scores[:, 0], fin_score[active, cfg.n_best - 1], t, limits[active], cfg.alpha)
         if bool(done.all()):
             break
         if bool(done.any()):
@@ -165,6 +168,20 @@ def beam_search(
             if attn_hist is not None:
                 attn_hist = attn_hist[rows_left]
     return _collect(fin_score, fin_logp, fin_len, fin_tokens, fin_attn, cfg.n_best)
+
+
+def _settled(best_alive: Tensor, nth_finished: Tensor, t: int, limits: Tensor,
+             alpha: float) -> Tensor:
+    """(b,) True where no alive beam can still finish above the n-th best finished hypothesis.
+
+    Log-probabilities only fall as a beam grows, so a beam with raw score s <= 0 can at best
+    finish with s / lp(L) for some length L in [t + 2, limit]; the larger of the two ends
+    bounds it (lp is monotonic in L). Stopping then leaves the n-best list exactly as it would
+    be after running on: an exact early stop, not a heuristic.
+    """
+    bound = torch.maximum(best_alive / length_penalty(limits.float(), alpha),
+                          best_alive / length_penalty(t + 2, alpha))
+    return nth_finished >= bound
 
 
 def _merge_finished(active, new_fin, cand_scores, cand_rows, t, alpha, history, attn_hist,

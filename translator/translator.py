@@ -25,21 +25,27 @@ class Translator:
     """A loaded model with its tokenizers; translates lists of segments in batches."""
 
     def __init__(self, model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, config: Config,
-                 meta: dict | None = None, device: str = "cpu", max_src_tokens: int = 250):
-        self.model = model.eval()
+                 meta: dict | None = None, device: str = "cpu", max_src_tokens: int = 250,
+                 bf16: bool = False):
+        self.model = model.prepare_inference() if isinstance(model, Seq2Seq) else model.eval()
         self.src_tok, self.tgt_tok = src_tok, tgt_tok
         self.config, self.meta = config, meta or {}
         self.device = torch.device(device)
         self.max_src_tokens = max_src_tokens
+        self.bf16 = bf16
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu",
-                        threads: int | None = None, int8: bool = False) -> Translator:
+                        threads: int | None = None, int8: bool = False,
+                        bf16: bool = False) -> Translator:
         """Load a checkpoint written by `translator train`; raises CheckpointError if unusable.
 
         `threads` sets torch's CPU threads for this process; `int8` quantizes the model's LSTM
-        and linear layers dynamically to int8 (CPU only).
+        and linear layers dynamically to int8 (CPU only); `bf16` runs the matrix products in
+        bfloat16 under autocast (fast on CPUs with AVX-512 BF16 or AMX, and on GPUs).
         """
+        if int8 and bf16:
+            raise ValueError("choose int8 or bf16, not both")
         if threads:
             torch.set_num_threads(threads)
         data = load_checkpoint(path)
@@ -56,7 +62,7 @@ class Translator:
             if torch.device(device).type != "cpu":
                 raise CheckpointError("int8 quantization is for CPU inference only")
             model = quantize_int8(model)
-        return cls(model, src_tok, tgt_tok, config, data.get("meta", {}), device)
+        return cls(model, src_tok, tgt_tok, config, data.get("meta", {}), device, bf16=bf16)
 
     @property
     def src_lang(self) -> str | None:
@@ -111,7 +117,8 @@ class Translator:
         for batch in batches:
             rows = [todo[j] for j in batch]
             src, src_lens = source_tensors([ids[i] for i in rows])
-            hyps = search(self.model, src.to(self.device), src_lens.to(self.device), cfg)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                hyps = search(self.model, src.to(self.device), src_lens.to(self.device), cfg)
             for i, sent_hyps in zip(rows, hyps):
                 texts_out = self.tgt_tok.decode([h.tokens for h in sent_hyps])
                 results[i] = list(zip(texts_out, sent_hyps))
