@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# A short CUDA check (no GPU in CI): train the base preset with AMP for a few minutes on the GPU,
+# then decode test_2016_flickr on the GPU in fp32 and bf16, greedy and beam 5.
+#   bash benchmarks/gpu_check.sh [MINUTES] [DATA_DIR] [OUT_DIR]
+set -euo pipefail
+MINUTES=${1:-3}
+DATA=${2:-data/multi30k}
+OUT=${3:-runs/gpu}
+export PYTHONUNBUFFERED=1
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
+python3 -m translator train --data "$DATA" --src de --tgt en --out "$OUT" --preset base \
+    --device cuda --max-minutes "$MINUTES" 2>&1 | tr "\r" "\n" | tail -n 40
+python3 - "$OUT/best.pt" "$DATA" <<'PY'
+import sys, time
+import sacrebleu, torch
+from translator import Translator
+from translator.data import read_split
+ckpt, data = sys.argv[1], sys.argv[2]
+test = read_split(data, "test_2016_flickr", "de", "en")
+for bf16 in (False, True):
+    tr = Translator.from_checkpoint(ckpt, device="cuda", bf16=bf16)
+    tr.translate(test.src[:100], beam_size=5)
+    for beam in (1, 5):
+        for batch_tokens in (4000, 32000):
+            torch.cuda.synchronize(); t = time.perf_counter()
+            out = tr.translate(test.src, beam_size=beam, batch_tokens=batch_tokens)
+            torch.cuda.synchronize(); dt = time.perf_counter() - t
+            bleu = sacrebleu.corpus_bleu(out, [test.tgt]).score
+            print(f"{'bf16' if bf16 else 'fp32'} beam {beam} batch_tokens {batch_tokens}: "
+                  f"{len(out) / dt:.0f} sent/s, BLEU {bleu:.2f}", flush=True)
+PY
