@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +89,132 @@ def trained_translator(trained_run):
     from translator.translator import Translator
 
     return Translator.from_checkpoint(trained_run["dir"] / "best.pt")
+
+
+# ------------------------------------------------------------------ queue: real Redis + workers
+ROOT = Path(__file__).resolve().parent.parent
+PAIR = f"{SRC}-{TGT}"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real, private redis-server (the same mechanism `translator serve` uses)."""
+    from worker.redis_server import EmbeddedRedis
+
+    with EmbeddedRedis(tmp_path_factory.mktemp("state")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def queue_env(redis_server, trained_run, reverse_corpus, tmp_path_factory) -> dict:
+    """Environment of the test workers: the tiny model for xx-yy, plus a pair whose checkpoint
+    is missing and one whose checkpoint is corrupt."""
+    broken = tmp_path_factory.mktemp("broken")
+    (broken / "corrupt.pt").write_bytes(b"this is not a checkpoint")
+    return {
+        "REDIS_URL": redis_server.url,
+        "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'},aa-bb={broken / 'missing.pt'},"
+                  f"cc-dd={broken / 'corrupt.pt'}",
+        "CHECKPOINT_DIRS": str(trained_run["dir"].parent),
+        "MULTI30K_DIR": str(reverse_corpus),
+        "TORCH_THREADS": "1",
+        "CHUNK_SENTENCES": "10",
+        "BATCH_TOKENS": "400",
+        "BATCH_WINDOW_MS": "5",
+        "STATE_DIR": str(tmp_path_factory.mktemp("worker_state")),
+    }
+
+
+class WorkerSet:
+    """The test's real Celery workers: an interactive thread-pool worker and a prefork one."""
+
+    def __init__(self, env: dict, log_dir: Path):
+        from worker.serve import worker_command
+        from worker.settings import Settings
+
+        self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+        self.settings = Settings.from_env(self.env, dotenv=None)
+        self.commands = {
+            "text": worker_command(self.settings, "text", 8, "text", "INFO"),
+            "docs": worker_command(self.settings, "docs", 2, "docs", "INFO"),
+        }
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str) -> None:
+        log = open(self.log_dir / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(self.commands[name], env=self.env, cwd=ROOT,
+                                            stdout=log, stderr=subprocess.STDOUT)
+
+    def stop(self, name: str, kill: bool = False) -> None:
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def children(self, name: str) -> list[int]:
+        """PIDs of a worker's pool processes."""
+        pid = self.procs[name].pid
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(p) for p in text.split()]
+
+    def wait_ready(self, app, names=("text", "docs"), timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name in names:
+                if self.procs[name].poll() is not None:
+                    log = (self.log_dir / f"{name}.log").read_text()[-2000:]
+                    raise RuntimeError(f"the {name} worker exited:\n{log}")
+            replies = app.control.ping(timeout=0.5) or []
+            up = {host.split("@")[0] for reply in replies for host in reply}
+            if all(n in up for n in names):
+                return
+        raise RuntimeError(f"workers {names} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def queue_settings(queue_env):
+    from worker.settings import Settings
+
+    return Settings.from_env(queue_env, dotenv=None)
+
+
+@pytest.fixture(scope="session")
+def celery_client(queue_settings):
+    """A Celery app configured like the workers', used as a client (sends tasks by name)."""
+    from worker.celery_app import make_app
+
+    return make_app(queue_settings)
+
+
+@pytest.fixture(scope="session")
+def workers(queue_env, celery_client, tmp_path_factory):
+    ws = WorkerSet(queue_env, tmp_path_factory.mktemp("worker_logs"))
+    ws.start("text")
+    ws.start("docs")
+    try:
+        ws.wait_ready(celery_client)
+        yield ws
+    finally:
+        for name in list(ws.procs):
+            ws.stop(name)
+
+
+@pytest.fixture(scope="session")
+def job_store(queue_settings, celery_client, workers):
+    from worker.jobs import JobStore
+
+    return JobStore(queue_settings, celery_client)
+
+
+def wait_for_job(store, job_id: str, timeout: float = 60, until=("done", "failed", "cancelled")):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = store.get_job(job_id)
+        if job["status"] in until:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s: {job}")

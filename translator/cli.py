@@ -182,11 +182,34 @@ def parser() -> argparse.ArgumentParser:
     add_evaluate_parser(sub)
     add_average_parser(sub)
 
+    sv = sub.add_parser("serve", help="run Redis (if needed), the workers and the web app")
+    sv.add_argument("--host", default="127.0.0.1", help="web address (default %(default)s)")
+    sv.add_argument("--port", type=int, default=8000, help="web port (default %(default)s)")
+    sv.add_argument("--text-threads", type=int, default=16,
+                    help="threads of the interactive worker (requests batched together)")
+    sv.add_argument("--doc-processes", type=int, default=1,
+                    help="processes of the document/evaluation worker")
+    sv.add_argument("--no-web", action="store_true", help="workers only")
+    sv.set_defaults(func=cmd_serve)
+
     d = sub.add_parser("download", help="download Multi30K with checksum verification")
     d.add_argument("--out", default="data/multi30k", help="target directory (default: %(default)s)")
     d.add_argument("--base-url", help="mirror URL (default: the manifest's public source)")
     d.set_defaults(func=cmd_download)
     return p
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # The front end sits above the translator; it is imported only for this command.
+    from worker.redis_server import RedisServerError
+    from worker.serve import serve
+    from worker.settings import SettingsError
+
+    try:
+        return serve(args.host, args.port, args.text_threads, args.doc_processes,
+                     web=not args.no_web)
+    except (SettingsError, RedisServerError) as exc:
+        raise UserError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -73,13 +73,15 @@ class Translator:
         return self.meta.get("tgt_lang")
 
     def translate(self, texts: Sequence[str], beam_size: int = 1, batch_tokens: int = 4000,
-                  progress: bool = False, **search_options) -> list[str]:
+                  progress: bool = False, on_batch: Callable[[int], None] | None = None,
+                  **search_options) -> list[str]:
         """Translate segments; returns the best translation per input, in input order.
 
         `translate_hypotheses` gives n-best lists with scores (and attention on request).
         """
         n_best = self.translate_hypotheses(texts, beam_size=beam_size, batch_tokens=batch_tokens,
-                                           progress=progress, **search_options)
+                                           progress=progress, on_batch=on_batch,
+                                           **search_options)
         return [hyps[0][0] if hyps else "" for hyps in n_best]
 
     def translate_document(self, text: str, lang: str | None = None, beam_size: int = 1,
@@ -93,12 +95,15 @@ class Translator:
 
     def translate_hypotheses(
         self, texts: Sequence[str], beam_size: int = 1, n_best: int = 1,
-        batch_tokens: int = 4000, progress: bool = False, **search_options,
+        batch_tokens: int = 4000, progress: bool = False,
+        on_batch: Callable[[int], None] | None = None, **search_options,
     ) -> list[list[tuple[str, Hypothesis]]]:
         """Translate segments; per input a list of (text, hypothesis) sorted best first.
 
         Inputs are sorted by length into token-budget batches and outputs restored to input
         order. An empty (or whitespace-only) input gives an empty output without running the model.
+        `on_batch(n)` is called after each batch with the number of inputs done so far (it may
+        raise to stop the translation, e.g. on cancellation).
         """
         cfg = SearchConfig(beam_size=beam_size, n_best=n_best, **search_options)
         texts = [normalize(t) for t in texts]
@@ -112,6 +117,7 @@ class Translator:
         todo = [i for i, t in enumerate(texts) if t]
         lengths = [len(ids[i]) + 1 for i in todo]
         batches = token_budget_batches(lengths, max(1, batch_tokens // max(1, beam_size)))
+        done = len(texts) - len(todo)  # empty inputs need no model
         bar = tqdm(total=len(todo), disable=not progress, unit="sent", desc="translate",
                    file=sys.stderr)
         for batch in batches:
@@ -123,5 +129,8 @@ class Translator:
                 texts_out = self.tgt_tok.decode([h.tokens for h in sent_hyps])
                 results[i] = list(zip(texts_out, sent_hyps))
             bar.update(len(rows))
+            done += len(rows)
+            if on_batch is not None:
+                on_batch(done)
         bar.close()
         return results

@@ -1,0 +1,246 @@
+"""The Celery worker with a real redis-server and real worker processes (no eager mode, no fake
+Redis): text, document and evaluation jobs, progress, cancellation, bad input, worker death."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import PAIR, WORDS, wait_for_job
+
+from translator.document import count_paragraphs, segment_document, translate_document
+from worker.celery_app import DOCUMENT_TASK, docs_queue
+from worker.jobs import InputError, JobNotFound, JobStateError, key
+
+
+def make_document(n_sentences: int, seed: int = 0) -> str:
+    """n lines of 3-6 of the reverse task's words (one sentence each), in paragraphs."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n_sentences):
+        lines.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 6))))
+        if rng.random() < 0.3:
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def test_text_job_matches_in_process_translation(job_store, trained_translator):
+    segments = ["red blue cat", "dog sun moon tree", "", "fish"]
+    job = job_store.submit_text(segments, PAIR, beam_size=3)
+    assert job["status"] in ("queued", "running", "done") and job["kind"] == "text"
+    job = wait_for_job(job_store, job["id"])
+    assert job["status"] == "done", job
+    out = job_store.get_result(job["id"])["translations"]
+    assert out == trained_translator.translate(segments, beam_size=3)
+    assert out[0] == "cat blue red" and out[2] == ""
+    assert job["done"] == job["total"] == 4 and job["run_seconds"] >= 0
+    assert job["input_chars"] == sum(map(len, segments))
+
+
+def test_text_job_with_reference_is_scored(job_store):
+    job = job_store.submit_text(["red blue cat dog", "dog sun moon tree"], PAIR, beam_size=1,
+                                reference=["dog cat blue red", "tree moon sun dog"])
+    job = wait_for_job(job_store, job["id"])
+    assert job["scores"]["bleu"] == pytest.approx(100.0)
+    assert job["scores"]["signatures"]["bleu"].startswith("nrefs:1")
+
+
+def test_concurrent_text_jobs_all_complete_identically(job_store, trained_translator):
+    rng = random.Random(3)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))) for _ in range(60)]
+    with ThreadPoolExecutor(16) as pool:
+        jobs = list(pool.map(lambda t: job_store.submit_text(t, PAIR, beam_size=2), texts))
+    finished = [wait_for_job(job_store, j["id"]) for j in jobs]
+    assert all(j["status"] == "done" for j in finished)
+    got = [job_store.get_result(j["id"])["translations"][0] for j in finished]
+    assert got == trained_translator.translate(texts, beam_size=2)
+
+
+def test_document_job_in_parallel_chunks_keeps_layout(job_store, trained_translator):
+    text = make_document(57)
+    job = job_store.submit_document(text, PAIR, beam_size=2, filename="doc.txt")
+    job = wait_for_job(job_store, job["id"])
+    assert job["status"] == "done", job
+    n = len(segment_document(text, PAIR.split("-")[0]).sentences)
+    assert n > 40 and job["chunks"] == -(-n // 10) and job["total"] == job["done"] == n
+    result = job_store.get_result(job["id"])
+    expected = translate_document(trained_translator, text, lang=PAIR.split("-")[0],
+                                  beam_size=2)
+    assert result["text"] == expected
+    assert count_paragraphs(result["text"]) == count_paragraphs(text)
+    assert len(result["sentences"]) == n
+    # Chunk outputs are removed once assembled.
+    assert not job_store.redis.exists(key("job", job["id"], "chunk", "0"))
+
+
+def test_document_with_reference_gets_scores(job_store, trained_translator):
+    text = "red blue cat dog\ndog sun moon tree\n\nfish bird star rock\n"
+    reference = "dog cat blue red\ntree moon sun dog\n\nrock star bird fish\n"
+    job = wait_for_job(job_store, job_store.submit_document(
+        text.encode(), PAIR, beam_size=1, reference=reference.encode())["id"])
+    assert job["status"] == "done"
+    assert job["scores"]["bleu"] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"   \n\n  ", "empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+    (b"caf\xe9 au lait", "not valid UTF-8"),
+])
+def test_bad_documents_are_rejected_with_a_recorded_error(job_store, data, message):
+    with pytest.raises(InputError, match=message) as info:
+        job_store.submit_document(data, PAIR)
+    job = job_store.get_job(info.value.job["id"])
+    assert job["status"] == "failed" and message in job["error"]
+
+
+def test_bad_input_sent_straight_to_the_worker_fails_the_job_and_worker_serves_on(
+        job_store, celery_client):
+    """A client that bypasses submit_document's checks: the worker records the error."""
+    job = job_store.create("document", PAIR, beam=1, filename="x.bin")
+    job_store.redis.set(key("job", job["id"], "input"), b"\xff\xfe\x00binary")
+    celery_client.send_task(DOCUMENT_TASK, args=[job["id"]], queue=docs_queue(PAIR))
+    job = wait_for_job(job_store, job["id"])
+    assert job["status"] == "failed" and "binary" in job["error"]
+    ok = wait_for_job(job_store, job_store.submit_document("red cat dog", PAIR)["id"])
+    assert ok["status"] == "done"
+
+
+def test_unknown_pair_and_bad_text_requests(job_store):
+    with pytest.raises(InputError, match="unknown language pair 'de-xx'") as info:
+        job_store.submit_text("hallo", "de-xx")
+    assert job_store.get_job(info.value.job["id"])["status"] == "failed"
+    for bad in ("", "   ", [], [1, 2], {"q": "x"}, "x" * 6000, ["a"] * 101):
+        with pytest.raises(InputError):
+            job_store.submit_text(bad, PAIR)
+    with pytest.raises(InputError, match="beam_size"):
+        job_store.submit_text("red", PAIR, beam_size=0)
+    with pytest.raises(InputError, match="reference"):
+        job_store.submit_text(["red", "cat"], PAIR, reference=["x"])
+
+
+@pytest.mark.parametrize("pair, message", [("aa-bb", "not found"),
+                                           ("cc-dd", "not a readable checkpoint")])
+def test_missing_or_corrupt_checkpoint_fails_the_job_and_worker_serves_on(
+        job_store, pair, message):
+    for submit in (lambda: job_store.submit_text("hello", pair),
+                   lambda: job_store.submit_document("hello world.", pair)):
+        job = wait_for_job(job_store, submit()["id"])
+        assert job["status"] == "failed"
+        assert message in job["error"] and "Traceback" not in job["error"]
+    ok = wait_for_job(job_store, job_store.submit_text("red cat", PAIR)["id"])
+    assert ok["status"] == "done"
+
+
+def test_evaluation_on_named_test_set_and_upload(job_store, trained_run):
+    name = f"{trained_run['dir'].name}/best.pt"
+    assert name in job_store.known_checkpoints()
+    job = wait_for_job(job_store, job_store.submit_evaluation(
+        name, testset="test_2016_flickr", beam_size=2)["id"])
+    assert job["status"] == "done", job
+    assert job["scores"]["bleu"] >= 90 and job["pair"] == PAIR
+    assert set(job["scores"]["signatures"]) == {"bleu", "chrf", "ter"}
+    assert len(job_store.get_result(job["id"])["hypotheses"]) == job["total"] == 100
+    up = wait_for_job(job_store, job_store.submit_evaluation(
+        name, source="red blue cat dog\ndog sun moon tree\n",
+        reference="dog cat blue red\ntree moon sun dog\n")["id"])
+    assert up["status"] == "done" and up["scores"]["bleu"] == pytest.approx(100.0)
+
+
+def test_evaluation_rejects_unknown_or_traversing_checkpoint_names(job_store):
+    for name in ("nope.pt", "../../etc/passwd", "/etc/passwd"):
+        with pytest.raises(InputError, match="unknown checkpoint"):
+            job_store.submit_evaluation(name, testset="test_2016_flickr")
+    with pytest.raises(InputError, match="test set"):
+        job_store.submit_evaluation(next(iter(job_store.known_checkpoints())),
+                                    testset="../secret")
+    with pytest.raises(InputError):
+        job_store.submit_evaluation(next(iter(job_store.known_checkpoints())))
+
+
+def test_evaluation_of_unknown_test_set_fails_cleanly(job_store, trained_run):
+    name = f"{trained_run['dir'].name}/best.pt"
+    job = wait_for_job(job_store, job_store.submit_evaluation(name, testset="test_2099")["id"])
+    assert job["status"] == "failed" and "test_2099" in job["error"]
+
+
+def test_cancel_a_running_document_job(job_store):
+    job = job_store.submit_document(make_document(400, seed=5), PAIR, beam_size=4)
+    wait_for_job(job_store, job["id"], until=("running",))
+    time.sleep(0.3)
+    cancelled = job_store.cancel_job(job["id"])
+    assert cancelled["status"] == "cancelled"
+    time.sleep(2)  # chunks still running notice it at their next batch and stop
+    job = job_store.get_job(job["id"])
+    assert job["status"] == "cancelled" and job["done"] < job["total"]
+    assert job_store.get_result(job["id"]) is None
+    with pytest.raises(JobStateError):
+        job_store.cancel_job(job["id"])
+    with pytest.raises(JobNotFound):
+        job_store.cancel_job("0" * 32)
+    ok = wait_for_job(job_store, job_store.submit_text("red cat", PAIR)["id"])
+    assert ok["status"] == "done"
+
+
+def test_list_jobs_newest_first_with_paging(job_store):
+    ids = [job_store.submit_text(f"red cat {i}", PAIR)["id"] for i in range(3)]
+    jobs, total = job_store.list_jobs(0, 3)
+    assert [j["id"] for j in jobs] == ids[::-1]
+    later, total2 = job_store.list_jobs(1, 2)
+    assert [j["id"] for j in later] == ids[::-1][1:3] and total2 == total >= 3
+    assert job_store.get_job("not-an-id") is None
+
+
+def test_workers_report_their_queues_and_models(job_store):
+    workers = job_store.workers()
+    names = {w["name"].split("@")[0]: w for w in workers}
+    assert {"text", "docs"} <= set(names)
+    assert f"text.{PAIR}" in names["text"]["queues"]
+    assert f"docs.{PAIR}" in names["docs"]["queues"] and "eval" in names["docs"]["queues"]
+    assert PAIR in names["docs"]["models"]
+    assert set(job_store.queue_lengths()) >= {f"text.{PAIR}", f"docs.{PAIR}", "eval"}
+
+
+def test_killed_worker_process_loses_no_sentence(job_store, workers, trained_translator):
+    """kill -9 of the pool processes in the middle of a document job: the job still completes,
+    with every sentence translated exactly once and in order."""
+    text = make_document(300, seed=11)
+    job = job_store.submit_document(text, PAIR, beam_size=4)
+    deadline = time.monotonic() + 30
+    while job_store.get_job(job["id"])["done"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    killed = workers.children("docs")
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    job = wait_for_job(job_store, job["id"], timeout=120)
+    assert job["status"] == "done", job
+    result = job_store.get_result(job["id"])
+    expected = translate_document(trained_translator, text, lang=PAIR.split("-")[0],
+                                  beam_size=4)
+    assert result["text"] == expected
+    assert len(result["sentences"]) == job["total"]
+    assert [s for s, _ in result["sentences"]] == segment_document(text, "xx").sentences
+    assert set(workers.children("docs")).isdisjoint(killed)  # the pool replaced them
+
+
+def test_job_records_are_json_in_redis(job_store):
+    job = wait_for_job(job_store, job_store.submit_text("red cat", PAIR)["id"])
+    raw = job_store.redis.hgetall(key("job", job["id"]))
+    assert json.loads(raw[b"status"]) == "done"
+    assert job_store.redis.ttl(key("job", job["id"])) > 0
+
+
+def test_a_finished_status_is_final(job_store):
+    job = job_store.create("text", PAIR)
+    assert job_store.finish(job["id"], "cancelled")
+    assert not job_store.update(job["id"], status="running")
+    assert not job_store.finish(job["id"], "done")
+    assert job_store.get_job(job["id"])["status"] == "cancelled"
+    assert job_store.update(job["id"], force=True, note="admin")

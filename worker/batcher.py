@@ -1,0 +1,88 @@
+"""Cross-request micro-batching inside one worker process.
+
+The interactive worker runs Celery's thread pool: each `translate_text` task runs in its own
+thread, hands its segments to the process's `MicroBatcher` and blocks until they are
+translated. One decoding thread takes everything that has arrived (waiting at most `window`
+seconds after the first request for more), groups it by (pair, beam), and decodes each group
+as one batch. Tasks stay ordinary acks_late tasks: each is acknowledged when its own thread
+returns, after its result was written, so a crash loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+
+log = logging.getLogger(__name__)
+
+RunBatch = Callable[[Hashable, list[str]], list[str]]
+
+
+class MicroBatcher:
+    def __init__(self, run: RunBatch, window: float = 0.005, max_segments: int = 512):
+        """`run(key, segments)` translates one batch of segments that share `key`."""
+        self.run, self.window, self.max_segments = run, window, max_segments
+        self._queue: queue.Queue[tuple[Hashable, list[str], Future]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.batches = 0  # statistics: batches run and requests served
+        self.requests = 0
+
+    def translate(self, key: Hashable, segments: list[str], timeout: float | None = None
+                  ) -> list[str]:
+        """Translate `segments` together with other threads' concurrent requests."""
+        future: Future = Future()
+        self._ensure_thread()
+        self._queue.put((key, list(segments), future))
+        return future.result(timeout)
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="micro-batcher",
+                                                daemon=True)
+                self._thread.start()
+
+    def _gather(self) -> list[tuple[Hashable, list[str], Future]]:
+        items = [self._queue.get()]
+        count = len(items[0][1])
+        deadline = time.monotonic() + self.window
+        while count < self.max_segments:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else \
+                    self._queue.get_nowait()
+            except queue.Empty:
+                break
+            items.append(item)
+            count += len(item[1])
+        return items
+
+    def _loop(self) -> None:
+        while True:
+            items = self._gather()
+            groups: dict[Hashable, list[tuple[list[str], Future]]] = {}
+            for key, segments, future in items:
+                if future.set_running_or_notify_cancel():
+                    groups.setdefault(key, []).append((segments, future))
+            for key, requests in groups.items():
+                self._run_group(key, requests)
+
+    def _run_group(self, key: Hashable, requests: list[tuple[list[str], Future]]) -> None:
+        flat = [s for segments, _ in requests for s in segments]
+        try:
+            out = self.run(key, flat)
+        except BaseException as exc:  # every waiting request gets the error, the thread lives
+            for _, future in requests:
+                future.set_exception(exc)
+            return
+        self.batches += 1
+        self.requests += len(requests)
+        pos = 0
+        for segments, future in requests:
+            future.set_result(out[pos: pos + len(segments)])
+            pos += len(segments)

@@ -1,0 +1,82 @@
+"""The Celery application: Redis broker and result backend, JSON only, no lost work.
+
+Queues (one set per language pair, so workers for different pairs can live on different machines):
+- `text.<pair>`: interactive `translate_text` jobs, served by a thread-pool worker whose threads
+  share one model and one micro-batcher (worker/batcher.py);
+- `docs.<pair>`: document jobs and their chunks, served by prefork workers;
+- `eval`: checkpoint evaluations (any pair), served by prefork workers.
+
+Delivery: tasks are acknowledged after they finish (`acks_late`), re-queued if their process
+dies (`task_reject_on_worker_lost`), one message reserved per process at a time (prefetch 1), and
+Redis redelivers an unacknowledged message after `VISIBILITY_TIMEOUT` if a whole worker vanishes.
+This module imports neither torch nor the translator: the web uses it to send tasks by name.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from .settings import Settings
+
+TEXT_TASK = "worker.tasks.translate_text"
+DOCUMENT_TASK = "worker.tasks.translate_document"
+CHUNK_TASK = "worker.tasks.translate_chunk"
+EVALUATE_TASK = "worker.tasks.evaluate_checkpoint"
+EVAL_QUEUE = "eval"
+
+
+def text_queue(pair: str) -> str:
+    return f"text.{pair}"
+
+
+def docs_queue(pair: str) -> str:
+    return f"docs.{pair}"
+
+
+def worker_queues(settings: Settings, kind: str) -> list[str]:
+    """Queue names a worker of `kind` ("text", "docs" or "all") consumes for its pairs."""
+    pairs = settings.served_pairs()
+    queues = []
+    if kind in ("text", "all"):
+        queues += [text_queue(p) for p in pairs]
+    if kind in ("docs", "all"):
+        queues += [docs_queue(p) for p in pairs] + [EVAL_QUEUE]
+    return queues
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    settings = settings or Settings.from_env()
+    url = settings.redis_url or "redis://127.0.0.1:6379/0"  # `serve` sets REDIS_URL when embedded
+    app = Celery("worker", broker=url, backend=url, include=["worker.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.soft_time_limit,
+        task_time_limit=settings.time_limit,
+        result_expires=settings.result_expires,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # keep retrying while Redis restarts
+        task_default_queue=EVAL_QUEUE,
+        task_queues=[Queue(q) for p in settings.model_paths()
+                     for q in (text_queue(p), docs_queue(p))] + [Queue(EVAL_QUEUE)],
+        task_create_missing_queues=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_track_started=True,
+        broker_heartbeat=0,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+    )
+    app.settings = settings
+    return app
+
+
+app = make_app()

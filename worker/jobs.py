@@ -1,0 +1,409 @@
+"""Job records in Redis and the submission API (`submit_*`, `get_job`, `list_jobs`, `cancel_job`).
+
+The web uses this module: it sends tasks by name through the Celery app and reads records, and
+never imports torch. Keys (all under the `nmt:` prefix, expiring after JOB_TTL):
+- `job:<id>` hash: id, kind, status, pair, model, beam, created/started/finished (epoch seconds),
+  done/total (sentences), input_chars, output_chars, error, scores (JSON), filename, ...;
+- `job:<id>:input`, `job:<id>:reference`: the submitted text (bytes, as received);
+- `job:<id>:result`: the output as JSON; `job:<id>:progress`: sentences done per chunk;
+- `job:<id>:chunk:<i>` and the set `job:<id>:chunks_done`: a document's translated chunks;
+- `jobs`: a sorted set of ids by creation time (the index for listing).
+Status moves queued -> running -> done | failed | cancelled; a finished status is final (a Lua
+script checks it atomically), so a late or redelivered task cannot overwrite a cancellation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import redis
+
+from .celery_app import (
+    DOCUMENT_TASK,
+    EVAL_QUEUE,
+    EVALUATE_TASK,
+    TEXT_TASK,
+    docs_queue,
+    text_queue,
+)
+from .settings import Settings, valid_pair
+
+PREFIX = "nmt:"
+FINAL = ("done", "failed", "cancelled")
+KINDS = ("text", "document", "evaluation")
+
+# Update a job's fields unless its status is final (or the caller may overwrite it: ARGV[1]=1).
+# Field values are JSON, so a status reads '"done"'.
+_UPDATE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return -1 end
+if ARGV[1] == '0' and (status == '"done"' or status == '"failed"' or status == '"cancelled"') then
+  return 0
+end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+
+class JobError(Exception):
+    """A job request that cannot be served; `status` is the HTTP status the web should answer."""
+
+    status = 400
+
+    def __init__(self, message: str, job: dict | None = None):
+        super().__init__(message)
+        self.message, self.job = message, job
+
+
+class InputError(JobError):
+    status = 422
+
+
+class JobNotFound(JobError):
+    status = 404
+
+
+class JobStateError(JobError):
+    status = 409
+
+
+def key(*parts: str) -> str:
+    return PREFIX + ":".join(parts)
+
+
+def decode_document(data: bytes | str, max_bytes: int) -> str:
+    """The text of an uploaded document; raises InputError for empty, too large, binary or
+    non-UTF-8 input."""
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if len(raw) > max_bytes:
+        raise InputError(f"the document has {len(raw):,} bytes; the limit is {max_bytes:,}")
+    if b"\x00" in raw:
+        raise InputError("the document is a binary file, not UTF-8 text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the document is not valid UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise InputError("the document is empty")
+    return text
+
+
+class JobStore:
+    """Job records and submission on one Redis (the broker's)."""
+
+    def __init__(self, settings: Settings, celery_app=None):
+        self.settings = settings
+        self.redis = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
+                                          socket_timeout=10, socket_connect_timeout=3,
+                                          health_check_interval=15, retry_on_timeout=True)
+        self._update = self.redis.register_script(_UPDATE)
+        self._app = celery_app
+
+    @property
+    def app(self):
+        if self._app is None:
+            from .celery_app import app
+
+            self._app = app
+        return self._app
+
+    # ------------------------------------------------------------------ records
+    def create(self, kind: str, pair: str, **fields: Any) -> dict:
+        job_id = uuid.uuid4().hex
+        now = time.time()
+        record = {"id": job_id, "kind": kind, "status": "queued", "pair": pair,
+                  "created": now, "done": 0, "total": 0, **fields}
+        pipe = self.redis.pipeline()
+        pipe.hset(key("job", job_id), mapping=_encode(record))
+        pipe.expire(key("job", job_id), self.settings.job_ttl)
+        pipe.zadd(key("jobs"), {job_id: now})
+        pipe.execute()
+        return record
+
+    def update(self, job_id: str, force: bool = False, **fields: Any) -> bool:
+        """Set fields unless the job is finished (force: even then); False if not applied."""
+        args = ["1" if force else "0"]
+        for name, value in _encode(fields).items():
+            args += [name, value]
+        return self._update(keys=[key("job", job_id)], args=args) == 1
+
+    def finish(self, job_id: str, status: str, **fields: Any) -> bool:
+        return self.update(job_id, status=status, finished=time.time(), **fields)
+
+    def fail(self, job_id: str, error: str) -> bool:
+        return self.finish(job_id, "failed", error=error)
+
+    def get_job(self, job_id: str) -> dict | None:
+        if not _valid_id(job_id):
+            return None
+        raw = self.redis.hgetall(key("job", job_id))
+        if not raw:
+            return None
+        job = _decode(raw)
+        progress = self.redis.hvals(key("job", job_id, "progress"))
+        if progress and job.get("status") != "done":
+            job["done"] = sum(int(v) for v in progress)
+        return _with_timings(job)
+
+    def get_result(self, job_id: str) -> dict | None:
+        raw = self.redis.get(key("job", job_id, "result")) if _valid_id(job_id) else None
+        return json.loads(raw) if raw else None
+
+    def get_blob(self, job_id: str, name: str) -> bytes | None:
+        return self.redis.get(key("job", job_id, name)) if _valid_id(job_id) else None
+
+    def list_jobs(self, offset: int = 0, limit: int = 20) -> tuple[list[dict], int]:
+        """Newest first; returns (jobs, total). Ids whose record expired are dropped."""
+        total = self.redis.zcard(key("jobs"))
+        ids = self.redis.zrevrange(key("jobs"), offset, offset + limit - 1)
+        jobs, expired = [], []
+        for raw_id in ids:
+            job = self.get_job(raw_id.decode())
+            (jobs if job else expired).append(job or raw_id)
+        if expired:
+            self.redis.zrem(key("jobs"), *expired)
+        return jobs, total - len(expired)
+
+    # ------------------------------------------------------------------ submission
+    def check_pair(self, pair: str) -> str:
+        pair = str(pair).strip().lower()
+        known = self.settings.model_paths()
+        if not valid_pair(pair) or pair not in known:
+            raise InputError(f"unknown language pair {pair!r}; served pairs: "
+                             f"{', '.join(sorted(known)) or 'none'}")
+        return pair
+
+    def check_beam(self, beam_size: Any) -> int:
+        beam = self.settings.beam_size if beam_size is None else beam_size
+        if not isinstance(beam, int) or isinstance(beam, bool) or not 1 <= beam <= 12:
+            raise InputError("beam_size must be an integer from 1 to 12")
+        return beam
+
+    def _rejected(self, kind: str, pair: str, exc: InputError, **fields: Any) -> InputError:
+        """Record a rejected request as a failed job (so it shows in the list) and return it."""
+        job = self.create(kind, str(pair)[:40], **fields)
+        self.fail(job["id"], exc.message)
+        exc.job = self.get_job(job["id"])
+        return exc
+
+    def submit_text(self, segments: list[str] | str, pair: str, beam_size: int | None = None,
+                    reference: list[str] | str | None = None) -> dict:
+        """Queue a text job: one segment or a list. Raises InputError (recorded as a failed job)."""
+        single = isinstance(segments, str)
+        try:
+            pair = self.check_pair(pair)
+            beam = self.check_beam(beam_size)
+            segs = _segments(segments, self.settings)
+            refs = _segments(reference, self.settings, "reference") if reference else None
+            if refs is not None and len(refs) != len(segs):
+                raise InputError(f"{len(refs)} reference segments for {len(segs)} segments")
+        except InputError as exc:
+            raise self._rejected("text", pair, exc) from None
+        job = self.create("text", pair, beam=beam, total=len(segs), single=single,
+                          input_chars=sum(map(len, segs)), has_reference=refs is not None,
+                          model=self.settings.model_paths()[pair])
+        if refs is not None:
+            self.redis.set(key("job", job["id"], "reference"), json.dumps(refs),
+                           ex=self.settings.job_ttl)
+        result = self.app.send_task(TEXT_TASK, args=[job["id"], pair, segs, beam],
+                                    queue=text_queue(pair))
+        self.update(job["id"], task_ids=[result.id])
+        return self.get_job(job["id"])
+
+    def submit_document(self, data: bytes | str, pair: str, beam_size: int | None = None,
+                        reference: bytes | str | None = None, filename: str | None = None
+                        ) -> dict:
+        """Queue a document job (text up to MAX_DOCUMENT_BYTES, kept with its layout)."""
+        fields = {"filename": (filename or "")[:200]}
+        try:
+            pair = self.check_pair(pair)
+            beam = self.check_beam(beam_size)
+            text = decode_document(data, self.settings.max_document_bytes)
+            ref = (decode_document(reference, self.settings.max_document_bytes)
+                   if reference else None)
+        except InputError as exc:
+            raise self._rejected("document", pair, exc, **fields) from None
+        job = self.create("document", pair, beam=beam, input_chars=len(text),
+                          has_reference=ref is not None,
+                          model=self.settings.model_paths()[pair], **fields)
+        ttl = self.settings.job_ttl
+        self.redis.set(key("job", job["id"], "input"), text.encode("utf-8"), ex=ttl)
+        if ref is not None:
+            self.redis.set(key("job", job["id"], "reference"), ref.encode("utf-8"), ex=ttl)
+        result = self.app.send_task(DOCUMENT_TASK, args=[job["id"]], queue=docs_queue(pair))
+        self.update(job["id"], task_ids=[result.id])
+        return self.get_job(job["id"])
+
+    def submit_evaluation(self, checkpoint: str, testset: str | None = None,
+                          source: bytes | str | None = None, reference: bytes | str | None = None,
+                          beam_size: int | None = None) -> dict:
+        """Queue an evaluation of a known checkpoint (by name) on a named test set
+        (`test_2016_flickr` of the checkpoint's pair) or on uploaded source and reference."""
+        fields = {"model": str(checkpoint)[:300], "testset": testset or "upload"}
+        try:
+            known = self.known_checkpoints()
+            if checkpoint not in known:
+                raise InputError(f"unknown checkpoint {str(checkpoint)[:100]!r}: choose one of "
+                                 f"the listed checkpoints")
+            beam = self.check_beam(beam_size)
+            if testset is not None and source is None and reference is None:
+                if not testset.replace("_", "").isalnum():
+                    raise InputError(f"unknown test set {testset[:50]!r}")
+            elif source is not None and reference is not None:
+                src = decode_document(source, self.settings.max_document_bytes)
+                ref = decode_document(reference, self.settings.max_document_bytes)
+                if len(src.splitlines()) != len(ref.splitlines()):
+                    raise InputError(f"source has {len(src.splitlines())} lines, reference "
+                                     f"{len(ref.splitlines())}")
+            else:
+                raise InputError("give a test set name, or both a source and a reference")
+        except InputError as exc:
+            raise self._rejected("evaluation", "", exc, **fields) from None
+        job = self.create("evaluation", "", beam=beam, **fields)
+        if source is not None:
+            ttl = self.settings.job_ttl
+            self.redis.set(key("job", job["id"], "input"), src.encode("utf-8"), ex=ttl)
+            self.redis.set(key("job", job["id"], "reference"), ref.encode("utf-8"), ex=ttl)
+        result = self.app.send_task(EVALUATE_TASK, args=[job["id"], known[checkpoint]],
+                                    queue=EVAL_QUEUE)
+        self.update(job["id"], task_ids=[result.id])
+        return self.get_job(job["id"])
+
+    def cancel_job(self, job_id: str) -> dict:
+        """Cancel a queued or running job: its tasks are revoked and running chunks stop at
+        their next batch. Raises JobNotFound, or JobStateError if it has already finished."""
+        job = self.get_job(job_id)
+        if job is None:
+            raise JobNotFound(f"no job {job_id[:40]!r}")
+        if not self.update(job_id, status="cancelled", finished=time.time(),
+                           error="cancelled by the user"):
+            raise JobStateError(f"job {job_id} has already finished ({job['status']})", job)
+        task_ids = list(job.get("task_ids") or [])
+        task_ids += [m.decode() for m in self.redis.smembers(key("job", job_id, "tasks"))]
+        if task_ids:
+            self.app.control.revoke(task_ids)
+        return self.get_job(job_id)
+
+    # ------------------------------------------------------------------ system
+    def known_checkpoints(self) -> dict[str, str]:
+        """{name: path} of the checkpoints that can be evaluated: the served models
+        (named by pair) and `*.pt` files in the run directories of CHECKPOINT_DIRS
+        (named `run/file.pt`). Only these names are accepted, so no path comes from a user."""
+        from pathlib import Path
+
+        out = {f"{pair} ({Path(path).name})": path
+               for pair, path in self.settings.model_paths().items()}
+        for root in self.settings.checkpoint_roots():
+            if not root.is_dir():
+                continue
+            for path in sorted(root.glob("*/*.pt")):
+                out[f"{path.parent.name}/{path.name}"] = str(path)
+        return out
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError:
+            return False
+
+    def workers(self, timeout: float = 1.0) -> list[dict]:
+        """Online workers (answering a Celery broadcast) with their queues and models."""
+        replies = self.app.control.inspect(timeout=timeout).active_queues() or {}
+        info = {k.decode(): json.loads(v)
+                for k, v in self.redis.hgetall(key("workers")).items()}
+        out = []
+        for name, queues in sorted(replies.items()):
+            names = [q["name"] for q in queues]
+            out.append({"name": name, "queues": names, **info.get(name, {})})
+        return out
+
+    def queue_lengths(self) -> dict[str, int]:
+        names = []
+        for pair in self.settings.model_paths():
+            names += [text_queue(pair), docs_queue(pair)]
+        names.append(EVAL_QUEUE)
+        pipe = self.redis.pipeline()
+        for name in names:
+            pipe.llen(name)
+        return dict(zip(names, pipe.execute()))
+
+
+def _segments(value: Any, settings: Settings, what: str = "text") -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise InputError(f"{what} must be a string or a list of strings")
+    if not value or not any(s.strip() for s in value):
+        raise InputError(f"{what} is empty")
+    if len(value) > settings.max_segments:
+        raise InputError(f"{what} has {len(value)} segments; the limit is {settings.max_segments}")
+    chars = sum(map(len, value))
+    if chars > settings.max_text_chars:
+        raise InputError(f"{what} has {chars:,} characters; the limit is "
+                         f"{settings.max_text_chars:,} (use a document job for longer texts)")
+    if any("\x00" in s for s in value):
+        raise InputError(f"{what} contains NUL characters")
+    return value
+
+
+def _valid_id(job_id: Any) -> bool:
+    return isinstance(job_id, str) and len(job_id) == 32 and all(
+        c in "0123456789abcdef" for c in job_id)
+
+
+def _encode(fields: dict[str, Any]) -> dict[str, str]:
+    return {k: json.dumps(v) for k, v in fields.items()}
+
+
+def _decode(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+
+def _with_timings(job: dict) -> dict:
+    start, end = job.get("started"), job.get("finished")
+    job["queued_seconds"] = (start or end or time.time()) - job["created"]
+    job["run_seconds"] = ((end or time.time()) - start) if start else None
+    total = job.get("total") or 0
+    job["progress"] = (job.get("done", 0) / total) if total else (
+        1.0 if job["status"] == "done" else 0.0)
+    return job
+
+
+_default: JobStore | None = None
+
+
+def store() -> JobStore:
+    """The process-wide JobStore built from the environment's settings."""
+    global _default
+    if _default is None:
+        from .celery_app import app
+
+        _default = JobStore(app.settings, app)
+    return _default
+
+
+def submit_text(*args, **kwargs) -> dict:
+    return store().submit_text(*args, **kwargs)
+
+
+def submit_document(*args, **kwargs) -> dict:
+    return store().submit_document(*args, **kwargs)
+
+
+def submit_evaluation(*args, **kwargs) -> dict:
+    return store().submit_evaluation(*args, **kwargs)
+
+
+def get_job(job_id: str) -> dict | None:
+    return store().get_job(job_id)
+
+
+def list_jobs(offset: int = 0, limit: int = 20) -> tuple[list[dict], int]:
+    return store().list_jobs(offset, limit)
+
+
+def cancel_job(job_id: str) -> dict:
+    return store().cancel_job(job_id)

@@ -1,0 +1,84 @@
+"""`translator serve`: one machine, one command. Starts a private Redis (unless REDIS_URL is
+set), an interactive worker (thread pool + micro-batcher) and a document/evaluation worker
+(prefork) for the configured pairs, and the web app when it is installed; Ctrl-C stops them all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .celery_app import worker_queues
+from .redis_server import redis_url_or_embedded
+from .settings import Settings
+
+
+def worker_command(settings: Settings, kind: str, concurrency: int, name: str,
+                   loglevel: str = "INFO") -> list[str]:
+    """The `celery worker` command line of a `text` or `docs` worker."""
+    pool = "threads" if kind == "text" else "prefork"
+    return [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+            "-Q", ",".join(worker_queues(settings, kind)), "-P", pool, "-c", str(concurrency),
+            "-n", f"{name}@%h", "--loglevel", loglevel, "--without-mingle", "--without-gossip"]
+
+
+def web_command(host: str, port: int) -> list[str] | None:
+    if not Path(__file__).resolve().parent.parent.joinpath("web", "__init__.py").exists():
+        return None
+    return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2",
+            "--threads", "4", "--timeout", "60", "web:create_app()"]
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 16,
+          doc_processes: int = 1, web: bool = True) -> int:
+    settings = Settings.from_env()
+    missing = [f"{pair}: {path}" for pair, path in settings.model_paths().items()
+               if pair in settings.served_pairs() and not Path(path).is_file()]
+    if missing:
+        print("error: no checkpoint at " + "; ".join(missing) + " (train one, or set MODELS)",
+              file=sys.stderr)
+        return 2
+    url, redis_server = redis_url_or_embedded(settings.redis_url, settings.state_dir)
+    env = {**os.environ, "REDIS_URL": url}
+    settings = Settings.from_env(env)
+    procs: list[tuple[str, subprocess.Popen]] = []
+    try:
+        if redis_server:
+            print(f"started a private redis-server on 127.0.0.1:{redis_server.port} "
+                  f"(data in {redis_server.dir})", flush=True)
+        procs.append(("text worker", subprocess.Popen(
+            worker_command(settings, "text", text_threads, "text"), env=env)))
+        procs.append(("docs worker", subprocess.Popen(
+            worker_command(settings, "docs", doc_processes, "docs"), env=env)))
+        web_cmd = web_command(host, port) if web else None
+        if web_cmd:
+            procs.append(("web", subprocess.Popen(web_cmd, env=env)))
+            print(f"\n  serving on http://{host}:{port}/  (Ctrl-C stops everything)\n",
+                  flush=True)
+        else:
+            print("\n  workers are running (Ctrl-C stops them)\n", flush=True)
+        while True:
+            for name, proc in procs:
+                if proc.poll() is not None:
+                    print(f"error: the {name} exited with code {proc.returncode}",
+                          file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping...", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        for _, proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # Celery: warm shutdown, unacked tasks requeued
+        for _, proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if redis_server:
+            redis_server.stop()

@@ -1,0 +1,134 @@
+"""Every setting of the worker and the web, read from environment variables (and an optional
+`.env` file in the working directory; real environment variables win).
+
+Each field's metadata holds its variable name and meaning; the README's settings table is
+checked against these fields by a test. Import this module without importing torch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _env(name: str, help: str, default):
+    return field(default=default, metadata={"env": name, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = _env("REDIS_URL", "Redis URL for broker, results and job records; empty: "
+                          "start a private redis-server under STATE_DIR", "")
+    state_dir: str = _env("STATE_DIR", "where the embedded Redis keeps its data and socket", "var")
+    models: str = _env("MODELS", "checkpoints by language pair: `de-en=path.pt,fr-en=path.pt`",
+                       "de-en=runs/quick/best.pt")
+    worker_pairs: str = _env("WORKER_PAIRS", "pairs this worker serves (comma-separated); "
+                             "empty: every pair in MODELS", "")
+    checkpoint_dirs: str = _env("CHECKPOINT_DIRS", "directories whose run checkpoints can be "
+                                "evaluated (comma-separated)", "runs")
+    testsets_dir: str = _env("MULTI30K_DIR", "Multi30K directory for named test sets",
+                             "../shared/data/multi30k")
+    torch_threads: int = _env("TORCH_THREADS", "torch CPU threads per worker process", 1)
+    beam_size: int = _env("BEAM_SIZE", "default beam size of translation jobs", 5)
+    batch_tokens: int = _env("BATCH_TOKENS", "source tokens x beam per decoding batch", 4000)
+    batch_window_ms: float = _env("BATCH_WINDOW_MS", "how long the interactive worker waits to "
+                                  "gather concurrent requests into one batch", 5.0)
+    chunk_sentences: int = _env("CHUNK_SENTENCES", "sentences per document chunk (chunks are "
+                                "translated in parallel by the batch workers)", 200)
+    soft_time_limit: int = _env("TASK_SOFT_TIME_LIMIT", "seconds before a task is asked to stop "
+                                "(a clear error on the job)", 300)
+    time_limit: int = _env("TASK_TIME_LIMIT", "seconds before a task's process is killed", 360)
+    visibility_timeout: int = _env("VISIBILITY_TIMEOUT", "seconds before Redis redelivers a task "
+                                   "whose worker vanished (above TASK_TIME_LIMIT)", 600)
+    result_expires: int = _env("RESULT_EXPIRES", "seconds Celery keeps task results", 86400)
+    job_ttl: int = _env("JOB_TTL", "seconds job records, inputs and outputs are kept", 7 * 86400)
+    max_document_bytes: int = _env("MAX_DOCUMENT_BYTES", "largest document accepted", 2_000_000)
+    max_text_chars: int = _env("MAX_TEXT_CHARS", "largest text job (all segments together)", 5000)
+    max_segments: int = _env("MAX_SEGMENTS", "most segments in one text job", 100)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, dotenv: str | Path = ".env"
+                 ) -> Settings:
+        env = dict(read_dotenv(dotenv)) if dotenv else {}
+        env.update(os.environ if environ is None else environ)
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is None:
+                continue
+            kind = type(f.default)
+            try:
+                values[f.name] = kind(raw) if kind is not str else raw
+            except ValueError:
+                raise SettingsError(f"{f.metadata['env']}={raw!r} is not a valid "
+                                    f"{kind.__name__}") from None
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        self.model_paths()
+        if self.visibility_timeout <= self.time_limit:
+            raise SettingsError("VISIBILITY_TIMEOUT must be above TASK_TIME_LIMIT, or Redis "
+                                "redelivers tasks that are still running")
+        if self.soft_time_limit >= self.time_limit:
+            raise SettingsError("TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT")
+        for name in ("torch_threads", "beam_size", "batch_tokens", "chunk_sentences",
+                     "max_document_bytes", "max_text_chars", "max_segments"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{env_name(name)} must be at least 1")
+
+    def model_paths(self) -> dict[str, str]:
+        """{pair: checkpoint path} from MODELS, e.g. {"de-en": "runs/quick/best.pt"}."""
+        out = {}
+        for item in filter(None, (s.strip() for s in self.models.split(","))):
+            pair, sep, path = item.partition("=")
+            pair = pair.strip().lower()
+            if not sep or not path.strip() or not valid_pair(pair):
+                raise SettingsError(f"MODELS entry {item!r} is not `src-tgt=path`")
+            out[pair] = path.strip()
+        return out
+
+    def served_pairs(self) -> list[str]:
+        models = self.model_paths()
+        wanted = [p.strip().lower() for p in self.worker_pairs.split(",") if p.strip()]
+        unknown = [p for p in wanted if p not in models]
+        if unknown:
+            raise SettingsError(f"WORKER_PAIRS names pairs without a model in MODELS: {unknown}")
+        return wanted or list(models)
+
+    def checkpoint_roots(self) -> list[Path]:
+        return [Path(p.strip()) for p in self.checkpoint_dirs.split(",") if p.strip()]
+
+
+def valid_pair(pair: str) -> bool:
+    src, sep, tgt = pair.partition("-")
+    return bool(sep) and all(2 <= len(x) <= 8 and x.isalpha() and x.isascii()
+                             for x in (src, tgt))
+
+
+def env_name(field_name: str) -> str:
+    return next(f.metadata["env"] for f in fields(Settings) if f.name == field_name)
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting: the README's table."""
+    rows = []
+    for f in fields(Settings):
+        default = "" if f.default is MISSING else str(f.default)
+        rows.append((f.metadata["env"], default, f.metadata["help"]))
+    return rows
+
+
+def read_dotenv(path: str | Path) -> dict[str, str]:
+    """KEY=VALUE pairs of a .env file (python-dotenv's parser); {} when there is none."""
+    from dotenv import dotenv_values
+
+    if not Path(path).is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
