@@ -1,4 +1,5 @@
-# One-command set-up: `make run` trains a quick model and translates with it; `make test` runs the tests.
+# One-command set-up: `make run` trains a quick model, translates with it and serves it;
+# `make test` runs the tests.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -6,22 +7,24 @@ MULTI30K_DIR ?= ../shared/data/multi30k
 RUN_DIR ?= runs/quick
 QUICK_MINUTES ?= 10
 
-.PHONY: install run test lint clean
+.PHONY: system install run test lint clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(BIN)/activate pyproject.toml
+system:
 	@command -v redis-server >/dev/null || { \
 		echo "installing redis-server (Debian package)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: system $(VENV)/.installed
 
 run: install
 	@if [ ! -f $(RUN_DIR)/best.pt ]; then \
@@ -36,6 +39,8 @@ run: install
 	else echo "using the existing model $(RUN_DIR)/best.pt"; fi
 	printf 'Ein Mann fährt mit dem Fahrrad die Straße entlang.\nZwei Kinder spielen im Sand am Strand.\n' \
 		| $(BIN)/translator translate --checkpoint $(RUN_DIR)/best.pt
+	MODELS="$${MODELS:-de-en=$(RUN_DIR)/best.pt}" MULTI30K_DIR="$(MULTI30K_DIR)" \
+		$(BIN)/translator serve
 
 test: install
 	$(BIN)/ruff check .

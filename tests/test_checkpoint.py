@@ -63,8 +63,9 @@ def test_model_rebuilt_from_state_dict_matches_translator(best_pt, test_sources)
     mine, theirs = search(model, src, src_lens, cfg), search(translator.model, src, src_lens, cfg)
     assert [[h.tokens for h in hyps] for hyps in mine] == \
         [[h.tokens for h in hyps] for hyps in theirs]
-    assert [[h.score for h in hyps] for hyps in mine] == \
-        [[h.score for h in hyps] for hyps in theirs]
+    # The Translator's model gathers precomputed input gates: equal up to float rounding.
+    assert [h.score for hyps in mine for h in hyps] == \
+        pytest.approx([h.score for hyps in theirs for h in hyps], abs=1e-4)
     texts = tgt_tok.decode([hyps[0].tokens for hyps in mine])
     assert texts == translator.translate(test_sources, beam_size=3)
 

@@ -185,7 +185,7 @@ def parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="run Redis (if needed), the workers and the web app")
     sv.add_argument("--host", default="127.0.0.1", help="web address (default %(default)s)")
     sv.add_argument("--port", type=int, default=8000, help="web port (default %(default)s)")
-    sv.add_argument("--text-threads", type=int, default=16,
+    sv.add_argument("--text-threads", type=int, default=64,
                     help="threads of the interactive worker (requests batched together)")
     sv.add_argument("--doc-processes", type=int, default=1,
                     help="processes of the document/evaluation worker")

@@ -2,10 +2,11 @@
 
 The interactive worker runs Celery's thread pool: each `translate_text` task runs in its own
 thread, hands its segments to the process's `MicroBatcher` and blocks until they are
-translated. One decoding thread takes everything that has arrived (waiting at most `window`
-seconds after the first request for more), groups it by (pair, beam), and decodes each group
-as one batch. Tasks stay ordinary acks_late tasks: each is acknowledged when its own thread
-returns, after its result was written, so a crash loses nothing.
+translated. One decoding thread takes everything that has arrived (after the first request it
+keeps gathering while requests come less than `window` apart, for at most `max_wait`), groups
+it by (pair, beam), and decodes each group as one batch. Tasks stay ordinary acks_late tasks:
+each is acknowledged when its own thread returns, after its result was written, so a crash
+loses nothing.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ RunBatch = Callable[[Hashable, list[str]], list[str]]
 
 
 class MicroBatcher:
-    def __init__(self, run: RunBatch, window: float = 0.005, max_segments: int = 512):
+    def __init__(self, run: RunBatch, window: float = 0.005, max_wait: float = 0.05,
+                 max_segments: int = 512):
         """`run(key, segments)` translates one batch of segments that share `key`."""
         self.run, self.window, self.max_segments = run, window, max_segments
+        self.max_wait = max(window, max_wait)
         self._queue: queue.Queue[tuple[Hashable, list[str], Future]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -48,13 +51,15 @@ class MicroBatcher:
                 self._thread.start()
 
     def _gather(self) -> list[tuple[Hashable, list[str], Future]]:
+        """Block for one request, then keep taking requests while they arrive less than
+        `window` apart, for at most `max_wait` in all (a burst becomes one batch)."""
         items = [self._queue.get()]
         count = len(items[0][1])
-        deadline = time.monotonic() + self.window
+        give_up = time.monotonic() + self.max_wait
         while count < self.max_segments:
-            remaining = deadline - time.monotonic()
+            timeout = min(self.window, give_up - time.monotonic())
             try:
-                item = self._queue.get(timeout=remaining) if remaining > 0 else \
+                item = self._queue.get(timeout=timeout) if timeout > 0 else \
                     self._queue.get_nowait()
             except queue.Empty:
                 break
@@ -74,6 +79,7 @@ class MicroBatcher:
 
     def _run_group(self, key: Hashable, requests: list[tuple[list[str], Future]]) -> None:
         flat = [s for segments, _ in requests for s in segments]
+        started = time.perf_counter()
         try:
             out = self.run(key, flat)
         except BaseException as exc:  # every waiting request gets the error, the thread lives
@@ -82,6 +88,8 @@ class MicroBatcher:
             return
         self.batches += 1
         self.requests += len(requests)
+        log.debug("batch %s: %d request(s), %d segment(s) in %.0f ms", key, len(requests),
+                  len(flat), 1000 * (time.perf_counter() - started))
         pos = 0
         for segments, future in requests:
             future.set_result(out[pos: pos + len(segments)])

@@ -69,9 +69,10 @@ def make_app(settings: Settings | None = None) -> Celery:
                      for q in (text_queue(p), docs_queue(p))] + [Queue(EVAL_QUEUE)],
         task_create_missing_queues=True,
         worker_hijack_root_logger=False,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
-        task_track_started=True,
+        # Job records track progress; task events (for Flower) stay off unless enabled with
+        # `celery control enable_events` (Flower does that itself).
+        worker_send_task_events=False,
+        task_track_started=False,
         broker_heartbeat=0,
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )

@@ -47,6 +47,17 @@ for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 
+# Mark a queued job running; returns its (JSON) status, or nil if there is no such job.
+_START = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return nil end
+if status == '"queued"' then
+  redis.call('HSET', KEYS[1], 'status', '"running"', 'started', ARGV[1])
+  return '"running"'
+end
+return status
+"""
+
 
 class JobError(Exception):
     """A job request that cannot be served; `status` is the HTTP status the web should answer."""
@@ -100,6 +111,7 @@ class JobStore:
                                           socket_timeout=10, socket_connect_timeout=3,
                                           health_check_interval=15, retry_on_timeout=True)
         self._update = self.redis.register_script(_UPDATE)
+        self._start = self.redis.register_script(_START)
         self._app = celery_app
 
     @property
@@ -111,14 +123,19 @@ class JobStore:
         return self._app
 
     # ------------------------------------------------------------------ records
-    def create(self, kind: str, pair: str, **fields: Any) -> dict:
+    def create(self, kind: str, pair: str, blobs: dict[str, bytes | str] | None = None,
+               **fields: Any) -> dict:
+        """Write a new queued job record (and its input blobs) in one round trip."""
         job_id = uuid.uuid4().hex
         now = time.time()
         record = {"id": job_id, "kind": kind, "status": "queued", "pair": pair,
                   "created": now, "done": 0, "total": 0, **fields}
+        ttl = self.settings.job_ttl
         pipe = self.redis.pipeline()
         pipe.hset(key("job", job_id), mapping=_encode(record))
-        pipe.expire(key("job", job_id), self.settings.job_ttl)
+        pipe.expire(key("job", job_id), ttl)
+        for name, value in (blobs or {}).items():
+            pipe.set(key("job", job_id, name), value, ex=ttl)
         pipe.zadd(key("jobs"), {job_id: now})
         pipe.execute()
         return record
@@ -129,6 +146,11 @@ class JobStore:
         for name, value in _encode(fields).items():
             args += [name, value]
         return self._update(keys=[key("job", job_id)], args=args) == 1
+
+    def start(self, job_id: str) -> str | None:
+        """Mark a queued job running (one round trip); its status, None if there is none."""
+        status = self._start(keys=[key("job", job_id)], args=[json.dumps(time.time())])
+        return json.loads(status) if status else None
 
     def finish(self, job_id: str, status: str, **fields: Any) -> bool:
         return self.update(job_id, status=status, finished=time.time(), **fields)
@@ -204,14 +226,11 @@ class JobStore:
             raise self._rejected("text", pair, exc) from None
         job = self.create("text", pair, beam=beam, total=len(segs), single=single,
                           input_chars=sum(map(len, segs)), has_reference=refs is not None,
-                          model=self.settings.model_paths()[pair])
-        if refs is not None:
-            self.redis.set(key("job", job["id"], "reference"), json.dumps(refs),
-                           ex=self.settings.job_ttl)
-        result = self.app.send_task(TEXT_TASK, args=[job["id"], pair, segs, beam],
-                                    queue=text_queue(pair))
-        self.update(job["id"], task_ids=[result.id])
-        return self.get_job(job["id"])
+                          model=self.settings.model_paths()[pair], task_ids=[uuid.uuid4().hex],
+                          blobs={"reference": json.dumps(refs)} if refs is not None else None)
+        self.app.send_task(TEXT_TASK, args=[job["id"], pair, segs, beam],
+                           queue=text_queue(pair), task_id=job["task_ids"][0])
+        return _with_timings(job)
 
     def submit_document(self, data: bytes | str, pair: str, beam_size: int | None = None,
                         reference: bytes | str | None = None, filename: str | None = None
@@ -226,16 +245,15 @@ class JobStore:
                    if reference else None)
         except InputError as exc:
             raise self._rejected("document", pair, exc, **fields) from None
-        job = self.create("document", pair, beam=beam, input_chars=len(text),
-                          has_reference=ref is not None,
-                          model=self.settings.model_paths()[pair], **fields)
-        ttl = self.settings.job_ttl
-        self.redis.set(key("job", job["id"], "input"), text.encode("utf-8"), ex=ttl)
+        blobs = {"input": text.encode("utf-8")}
         if ref is not None:
-            self.redis.set(key("job", job["id"], "reference"), ref.encode("utf-8"), ex=ttl)
-        result = self.app.send_task(DOCUMENT_TASK, args=[job["id"]], queue=docs_queue(pair))
-        self.update(job["id"], task_ids=[result.id])
-        return self.get_job(job["id"])
+            blobs["reference"] = ref.encode("utf-8")
+        job = self.create("document", pair, beam=beam, input_chars=len(text),
+                          has_reference=ref is not None, model=self.settings.model_paths()[pair],
+                          task_ids=[uuid.uuid4().hex], blobs=blobs, **fields)
+        self.app.send_task(DOCUMENT_TASK, args=[job["id"]], queue=docs_queue(pair),
+                           task_id=job["task_ids"][0])
+        return _with_timings(job)
 
     def submit_evaluation(self, checkpoint: str, testset: str | None = None,
                           source: bytes | str | None = None, reference: bytes | str | None = None,
@@ -262,15 +280,13 @@ class JobStore:
                 raise InputError("give a test set name, or both a source and a reference")
         except InputError as exc:
             raise self._rejected("evaluation", "", exc, **fields) from None
-        job = self.create("evaluation", "", beam=beam, **fields)
-        if source is not None:
-            ttl = self.settings.job_ttl
-            self.redis.set(key("job", job["id"], "input"), src.encode("utf-8"), ex=ttl)
-            self.redis.set(key("job", job["id"], "reference"), ref.encode("utf-8"), ex=ttl)
-        result = self.app.send_task(EVALUATE_TASK, args=[job["id"], known[checkpoint]],
-                                    queue=EVAL_QUEUE)
-        self.update(job["id"], task_ids=[result.id])
-        return self.get_job(job["id"])
+        blobs = ({"input": src.encode("utf-8"), "reference": ref.encode("utf-8")}
+                 if source is not None else None)
+        job = self.create("evaluation", "", beam=beam, task_ids=[uuid.uuid4().hex],
+                          blobs=blobs, **fields)
+        self.app.send_task(EVALUATE_TASK, args=[job["id"], known[checkpoint]],
+                           queue=EVAL_QUEUE, task_id=job["task_ids"][0])
+        return _with_timings(job)
 
     def cancel_job(self, job_id: str) -> dict:
         """Cancel a queued or running job: its tasks are revoked and running chunks stop at

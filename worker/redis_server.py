@@ -48,16 +48,23 @@ class EmbeddedRedis:
             raise RedisServerError(
                 "redis-server was not found on PATH: install it (Debian/Ubuntu: "
                 "`apt-get install redis-server`) or set REDIS_URL to a running Redis")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        args = [binary, "--bind", "127.0.0.1", "--port", str(self.port),
-                "--requirepass", self.password, "--dir", str(self.dir),
-                "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
-                "--save", "", "--maxmemory-policy", "noeviction", "--protected-mode", "yes",
-                "--logfile", str(self.dir / "redis.log"), "--daemonize", "no"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # The password goes in a private config file, not on the command line (ps shows that).
+        conf = self.dir / "redis.conf"
+        conf.touch(mode=0o600)
+        conf.chmod(0o600)
+        conf.write_text("\n".join([
+            "bind 127.0.0.1", f"port {self.port}", f"requirepass {self.password}",
+            f'dir "{self.dir}"', f"appendonly {'yes' if self.appendonly else 'no'}",
+            "appendfsync everysec", 'save ""', "maxmemory-policy noeviction",
+            "protected-mode yes", f'logfile "{self.dir / "redis.log"}"', "daemonize no", ""]))
+        self.process = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, start_new_session=True)
         atexit.register(self.stop)
         self._wait_ready(timeout)
+        url_file = self.dir / "url"  # for local tools of the same user (mode 600)
+        url_file.touch(mode=0o600)
+        url_file.write_text(self.url + "\n")
         return self
 
     def _wait_ready(self, timeout: float) -> None:

@@ -1,6 +1,9 @@
 """`translator serve`: one machine, one command. Starts a private Redis (unless REDIS_URL is
 set), an interactive worker (thread pool + micro-batcher) and a document/evaluation worker
 (prefork) for the configured pairs, and the web app when it is installed; Ctrl-C stops them all.
+
+The children run in their own sessions, so a terminal's Ctrl-C reaches only this process, which
+asks each child once for a warm shutdown (Celery re-queues what it has not acknowledged).
 """
 
 from __future__ import annotations
@@ -26,6 +29,28 @@ def worker_command(settings: Settings, kind: str, concurrency: int, name: str,
             "-n", f"{name}@%h", "--loglevel", loglevel, "--without-mingle", "--without-gossip"]
 
 
+def start_workers(settings: Settings, env: dict, text_concurrency: int = 16,
+                  doc_processes: int = 1, text_torch_threads: int = 2, docs_nice: int = 10,
+                  loglevel: str = "INFO", log_dir: Path | None = None
+                  ) -> dict[str, subprocess.Popen]:
+    """Start the interactive worker and the document worker (the default one-machine set-up).
+
+    The interactive worker's torch threads are `text_torch_threads` (its batches decode on
+    every core); the document worker runs at a lower CPU priority (`nice`), so a running
+    document uses the cores the interactive requests leave idle instead of slowing them down.
+    """
+    procs = {}
+    for kind, n, threads, nice in (("text", text_concurrency, text_torch_threads, 0),
+                                   ("docs", doc_processes, settings.torch_threads, docs_nice)):
+        out = open(log_dir / f"{kind}.log", "ab") if log_dir else None
+        procs[kind] = subprocess.Popen(
+            worker_command(settings, kind, n, kind, loglevel),
+            env={**env, "TORCH_THREADS": str(threads)}, stdout=out,
+            stderr=subprocess.STDOUT if out else None, start_new_session=True,
+            preexec_fn=(lambda nice=nice: os.nice(nice)) if nice else None)
+    return procs
+
+
 def web_command(host: str, port: int) -> list[str] | None:
     if not Path(__file__).resolve().parent.parent.joinpath("web", "__init__.py").exists():
         return None
@@ -33,8 +58,8 @@ def web_command(host: str, port: int) -> list[str] | None:
             "--threads", "4", "--timeout", "60", "web:create_app()"]
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 16,
-          doc_processes: int = 1, web: bool = True) -> int:
+def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
+          doc_processes: int = 1, web: bool = True, text_torch_threads: int = 2) -> int:
     settings = Settings.from_env()
     missing = [f"{pair}: {path}" for pair, path in settings.model_paths().items()
                if pair in settings.served_pairs() and not Path(path).is_file()]
@@ -42,6 +67,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 16,
         print("error: no checkpoint at " + "; ".join(missing) + " (train one, or set MODELS)",
               file=sys.stderr)
         return 2
+    stopping = []
+
+    def stop(signum, frame):
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)  # Ctrl-C, docker stop, systemd: one clean shutdown
+    signal.signal(signal.SIGINT, stop)
     url, redis_server = redis_url_or_embedded(settings.redis_url, settings.state_dir)
     env = {**os.environ, "REDIS_URL": url}
     settings = Settings.from_env(env)
@@ -50,25 +82,22 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 16,
         if redis_server:
             print(f"started a private redis-server on 127.0.0.1:{redis_server.port} "
                   f"(data in {redis_server.dir})", flush=True)
-        procs.append(("text worker", subprocess.Popen(
-            worker_command(settings, "text", text_threads, "text"), env=env)))
-        procs.append(("docs worker", subprocess.Popen(
-            worker_command(settings, "docs", doc_processes, "docs"), env=env)))
+        workers = start_workers(settings, env, text_threads, doc_processes, text_torch_threads)
+        procs += [(f"{kind} worker", proc) for kind, proc in workers.items()]
         web_cmd = web_command(host, port) if web else None
         if web_cmd:
-            procs.append(("web", subprocess.Popen(web_cmd, env=env)))
+            procs.append(("web", subprocess.Popen(web_cmd, env=env, start_new_session=True)))
             print(f"\n  serving on http://{host}:{port}/  (Ctrl-C stops everything)\n",
                   flush=True)
         else:
             print("\n  workers are running (Ctrl-C stops them)\n", flush=True)
-        while True:
+        while not stopping:
             for name, proc in procs:
-                if proc.poll() is not None:
+                if proc.poll() is not None and not stopping:
                     print(f"error: the {name} exited with code {proc.returncode}",
                           file=sys.stderr)
                     return 1
-            time.sleep(0.5)
-    except KeyboardInterrupt:
+            time.sleep(0.2)
         print("\nstopping...", file=sys.stderr, flush=True)
         return 0
     finally:

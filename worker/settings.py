@@ -36,10 +36,11 @@ class Settings:
     torch_threads: int = _env("TORCH_THREADS", "torch CPU threads per worker process", 1)
     beam_size: int = _env("BEAM_SIZE", "default beam size of translation jobs", 5)
     batch_tokens: int = _env("BATCH_TOKENS", "source tokens x beam per decoding batch", 4000)
-    batch_window_ms: float = _env("BATCH_WINDOW_MS", "how long the interactive worker waits to "
-                                  "gather concurrent requests into one batch", 5.0)
+    batch_window_ms: float = _env("BATCH_WINDOW_MS", "the interactive worker gathers requests "
+                                  "into one batch while they arrive less than this apart (for "
+                                  "at most 10 times as long)", 5.0)
     chunk_sentences: int = _env("CHUNK_SENTENCES", "sentences per document chunk (chunks are "
-                                "translated in parallel by the batch workers)", 200)
+                                "translated in parallel by the batch workers)", 100)
     soft_time_limit: int = _env("TASK_SOFT_TIME_LIMIT", "seconds before a task is asked to stop "
                                 "(a clear error on the job)", 300)
     time_limit: int = _env("TASK_TIME_LIMIT", "seconds before a task's process is killed", 360)

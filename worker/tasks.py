@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from typing import Any
@@ -68,7 +69,12 @@ def translator_for(pair: str):
 def batcher() -> MicroBatcher:
     global _batcher
     if _batcher is None:
-        _batcher = MicroBatcher(_run_batch, window=app.settings.batch_window_ms / 1000)
+        # The decoding thread releases the GIL in every torch op and must get it back quickly
+        # from the task threads (Redis I/O, JSON): a short switch interval keeps it from
+        # waiting up to 5 ms (Python's default) after each op.
+        sys.setswitchinterval(0.0001)
+        window = app.settings.batch_window_ms / 1000
+        _batcher = MicroBatcher(_run_batch, window=window, max_wait=10 * window)
     return _batcher
 
 
@@ -80,13 +86,11 @@ def _run_batch(key_: tuple[str, int], segments: list[str]) -> list[str]:
 
 def _start(store: JobStore, job_id: str) -> dict | None:
     """The job, marked running; None if it is gone, cancelled or already finished."""
-    job = store.get_job(job_id)
-    if job is None or job["status"] in FINAL:
-        log.info("job %s: skipped (%s)", job_id, job["status"] if job else "no record")
+    status = store.start(job_id)
+    if status is None or status in FINAL:
+        log.info("job %s: skipped (%s)", job_id, status or "no record")
         return None
-    if job["status"] == "queued":
-        store.update(job_id, status="running", started=time.time())
-    return job
+    return store.get_job(job_id)
 
 
 def _user_message(exc: BaseException) -> str:
@@ -120,9 +124,12 @@ def _scores(hyps: list[str], refs: list[str]) -> dict:
 # ---------------------------------------------------------------------------- text
 @app.task(name=TEXT_TASK, bind=True, **RETRY)
 def translate_text(self, job_id: str, pair: str, segments: list[str], beam: int) -> dict:
-    """Translate a few segments (micro-batched with concurrent requests)."""
+    """Translate a few segments (micro-batched with concurrent requests). Three round trips
+    to Redis besides Celery's own: start, translate, write result and finish."""
     store = job_store()
-    if _start(store, job_id) is None:
+    status = store.start(job_id)
+    if status is None or status in FINAL:
+        log.info("job %s: skipped (%s)", job_id, status or "no record")
         return {"job_id": job_id, "status": "skipped"}
     try:
         translations = batcher().translate((pair, beam), segments)

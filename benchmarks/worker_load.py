@@ -1,0 +1,222 @@
+"""The worker's figures, with a real redis-server and real Celery workers on this machine:
+
+1. overhead: a 1,000-sentence document through Redis + a document worker vs `Translator`
+   in-process, same threads in total (the worker: 2 processes x 1 thread; in-process: 2 threads);
+2. micro-batching: 200 concurrent one-sentence requests vs the same requests one by one;
+3. interactive latency: one-sentence requests while a large document job runs, on the default
+   `translator serve` set-up (1 interactive thread-pool worker, 1 document process, 1 torch
+   thread each);
+4. load: 100 document jobs and 500 text jobs submitted at once; all must complete with outputs
+   identical to in-process translation.
+
+    python benchmarks/worker_load.py --checkpoint runs/base60/best.pt [--data DIR] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from translator import Translator  # noqa: E402
+from translator.data import read_split  # noqa: E402
+from translator.document import translate_document  # noqa: E402
+from worker.celery_app import make_app  # noqa: E402
+from worker.jobs import JobStore  # noqa: E402
+from worker.redis_server import EmbeddedRedis  # noqa: E402
+from worker.serve import start_workers  # noqa: E402
+from worker.settings import Settings  # noqa: E402
+
+PAIR = "de-en"
+
+
+class Workers:
+    def __init__(self, env: dict, settings: Settings, log_dir: Path):
+        self.env, self.settings, self.log_dir = env, settings, log_dir
+        self.procs: dict = {}
+
+    def start(self, app, text_threads: int = 32, doc_processes: int = 1,
+              text_torch_threads: int = 2, docs_nice: int = 10) -> None:
+        self.procs = start_workers(self.settings, self.env, text_threads, doc_processes,
+                                   text_torch_threads, docs_nice, "WARNING", self.log_dir)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            up = {h.split("@")[0] for r in app.control.ping(timeout=0.5) or [] for h in r}
+            if {"text", "docs"} <= up:
+                return
+        raise RuntimeError("workers did not start; see " + str(self.log_dir))
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            proc.wait(30)
+        self.procs.clear()
+
+
+def wait(store: JobStore, job_id: str, timeout: float = 600, poll: float = 0.002) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = store.get_job(job_id)
+        if job["status"] in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(poll)
+    raise TimeoutError(job_id)
+
+
+def warm_up(store: JobStore, sentences: list[str], doc_processes: int) -> None:
+    """Load the model in every worker process before timing (one document per process)."""
+    wait(store, store.submit_text(sentences[0], PAIR)["id"])
+    ids = [store.submit_document("\n".join(sentences[:20]), PAIR)["id"]
+           for _ in range(doc_processes)]
+    for i in ids:
+        wait(store, i)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", "../shared/data/multi30k"))
+    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--skip", default="", help="comma-separated phases to skip")
+    p.add_argument("--text-threads", type=int, default=64,
+                   help="threads of the interactive worker (default %(default)s)")
+    p.add_argument("--text-torch-threads", type=int, default=2,
+                   help="torch threads of the interactive worker (default %(default)s)")
+    args = p.parse_args()
+    skip = set(args.skip.split(","))
+
+    test = read_split(args.data, "test_2016_flickr", "de", "en")
+    train = read_split(args.data, "train", "de", "en")
+    sentences = test.src  # 1,000 sentences
+    state = Path(tempfile.mkdtemp(prefix="worker_load_"))
+    results: dict = {"checkpoint": args.checkpoint, "beam": args.beam,
+                     "torch": torch.__version__}
+    with EmbeddedRedis(state) as redis_server:
+        env = {**os.environ, "REDIS_URL": redis_server.url, "MODELS": f"{PAIR}={args.checkpoint}",
+               "TORCH_THREADS": "1", "BEAM_SIZE": str(args.beam), "PYTHONPATH": str(ROOT),
+               "CHUNK_SENTENCES": "100"}
+        settings = Settings.from_env(env, dotenv=None)
+        app = make_app(settings)
+        store = JobStore(settings, app)
+        workers = Workers(env, settings, state)
+        local = Translator.from_checkpoint(args.checkpoint, threads=2)
+
+        # 1. Overhead: one 1,000-sentence document.
+        if "overhead" not in skip:
+            document = "\n".join(sentences) + "\n"
+            local.translate(sentences[:50], beam_size=args.beam)
+            start = time.perf_counter()
+            expected = translate_document(local, document, lang="de", beam_size=args.beam)
+            in_process = time.perf_counter() - start
+            workers.start(app, text_threads=4, doc_processes=2, docs_nice=0)
+            warm_up(store, sentences, 2)
+            start = time.perf_counter()
+            job = wait(store, store.submit_document(document, PAIR)["id"], poll=0.02)
+            queued = time.perf_counter() - start
+            workers.stop()
+            same = store.get_result(job["id"])["text"] == expected
+            results["overhead"] = {
+                "sentences": len(sentences), "in_process_s": in_process, "worker_s": queued,
+                "ratio": in_process / queued, "identical_output": same}
+            print(f"overhead: in-process {len(sentences) / in_process:.1f} sent/s, through "
+                  f"Redis + worker {len(sentences) / queued:.1f} sent/s: "
+                  f"{in_process / queued:.2f}x (identical output: {same})", flush=True)
+
+        # The default `translator serve` set-up from here on.
+        workers.start(app, text_threads=args.text_threads,
+                      text_torch_threads=args.text_torch_threads)
+        warm_up(store, sentences, 1)
+
+        # 2. Micro-batching: 200 one-sentence requests, concurrent vs one by one.
+        if "batching" not in skip:
+            batch = train.src[:200]
+            start = time.perf_counter()
+            for s in batch:
+                wait(store, store.submit_text(s, PAIR)["id"])
+            serial = time.perf_counter() - start
+            start = time.perf_counter()
+            with ThreadPoolExecutor(50) as pool:
+                ids = list(pool.map(lambda s: store.submit_text(s, PAIR)["id"], batch))
+            submitted = time.perf_counter() - start
+            jobs = [wait(store, i, poll=0.01) for i in ids]
+            concurrent = time.perf_counter() - start
+            assert all(j["status"] == "done" for j in jobs)
+            results["micro_batching"] = {"requests": len(batch), "one_by_one_s": serial,
+                                         "concurrent_s": concurrent,
+                                         "submit_s": submitted, "ratio": serial / concurrent}
+            print(f"micro-batching: one by one {len(batch) / serial:.1f} req/s, concurrent "
+                  f"{len(batch) / concurrent:.1f} req/s: {serial / concurrent:.1f}x (all submitted "
+                  f"after {submitted:.2f} s)", flush=True)
+
+        # 3. Interactive latency while a large document is translated.
+        if "latency" not in skip:
+            big = "\n".join(train.src[:6000]) + "\n"
+            doc = store.submit_document(big, PAIR)
+            while store.get_job(doc["id"])["done"] == 0:
+                time.sleep(0.01)
+            latencies = []
+            for s in train.src[1000:1100]:
+                start = time.perf_counter()
+                job = wait(store, store.submit_text(s, PAIR)["id"])
+                latencies.append(time.perf_counter() - start)
+                assert job["status"] == "done"
+            doc_state = store.get_job(doc["id"])
+            store.cancel_job(doc["id"])
+            lat = {"requests": len(latencies), "p50_ms": 1000 * statistics.median(latencies),
+                   "p95_ms": 1000 * percentile(latencies, 95),
+                   "max_ms": 1000 * max(latencies),
+                   "document_progress": f"{doc_state['done']}/{doc_state['total']}"}
+            results["interactive_latency"] = lat
+            print(f"interactive latency during a {doc_state['total']}-sentence document "
+                  f"(at {doc_state['done']} when done): p50 {lat['p50_ms']:.0f} ms, "
+                  f"p95 {lat['p95_ms']:.0f} ms, max {lat['max_ms']:.0f} ms", flush=True)
+
+        # 4. Load: 100 documents and 500 texts at once; outputs equal in-process translation.
+        if "load" not in skip:
+            docs = ["\n".join(test.src[i * 10:(i + 1) * 10]) + "\n" for i in range(100)]
+            texts = train.src[2000:2500]
+            start = time.perf_counter()
+            with ThreadPoolExecutor(50) as pool:
+                doc_ids = list(pool.map(lambda d: store.submit_document(d, PAIR)["id"], docs))
+                text_ids = list(pool.map(lambda t: store.submit_text(t, PAIR)["id"], texts))
+            doc_jobs = [wait(store, i, poll=0.05) for i in doc_ids]
+            text_jobs = [wait(store, i, poll=0.05) for i in text_ids]
+            seconds = time.perf_counter() - start
+            done = sum(j["status"] == "done" for j in doc_jobs + text_jobs)
+            got_docs = [store.get_result(i)["text"] for i in doc_ids]
+            got_texts = [store.get_result(i)["translations"][0] for i in text_ids]
+            want_docs = [translate_document(local, d, lang="de", beam_size=args.beam)
+                         for d in docs]
+            want_texts = local.translate(texts, beam_size=args.beam)
+            same_docs = sum(a == b for a, b in zip(got_docs, want_docs))
+            same_texts = sum(a == b for a, b in zip(got_texts, want_texts))
+            results["load"] = {"documents": len(docs), "texts": len(texts), "completed": done,
+                               "seconds": seconds, "identical_documents": same_docs,
+                               "identical_texts": same_texts}
+            print(f"load: {done}/{len(docs) + len(texts)} jobs completed in {seconds:.1f} s; "
+                  f"identical to in-process: {same_docs}/{len(docs)} documents, "
+                  f"{same_texts}/{len(texts)} texts", flush=True)
+        workers.stop()
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

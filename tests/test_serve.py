@@ -1,0 +1,73 @@
+"""`translator serve`: one command starts a private Redis and the workers; SIGINT stops all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import PAIR, ROOT, wait_for_job
+
+
+def _children_alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    return alive
+
+
+def test_serve_runs_jobs_and_stops_cleanly_on_ctrl_c(trained_run, tmp_path):
+    from worker.celery_app import make_app
+    from worker.jobs import JobStore
+    from worker.settings import Settings
+
+    state = tmp_path / "state"
+    env = {**os.environ, "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'}",
+           "STATE_DIR": str(state), "REDIS_URL": "", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "translator", "serve", "--no-web",
+                             "--text-threads", "4"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url_file = state / "redis" / "url"
+        deadline = time.monotonic() + 30
+        while not url_file.exists():
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert oct(url_file.stat().st_mode & 0o777) == "0o600"
+        settings = Settings.from_env({**env, "REDIS_URL": url_file.read_text().strip()},
+                                     dotenv=None)
+        store = JobStore(settings, make_app(settings))
+        job = wait_for_job(store, store.submit_text("red blue cat", PAIR, beam_size=2)["id"])
+        assert job["status"] == "done"
+        assert store.get_result(job["id"])["translations"] == ["cat blue red"]
+        children = [int(p) for p in
+                    Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        assert len(children) >= 3  # redis-server and two workers
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, output
+        assert "stopping" in output and "Traceback" not in output
+        deadline = time.monotonic() + 10
+        while _children_alive(children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _children_alive(children)
+        assert (state / "redis" / "appendonlydir").is_dir()  # AOF persistence on
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_serve_refuses_a_missing_checkpoint(tmp_path):
+    env = {**os.environ, "MODELS": f"{PAIR}={tmp_path / 'none.pt'}", "STATE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "translator", "serve", "--no-web"], env=env,
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "no checkpoint" in out.stderr and "Traceback" not in out.stderr
