@@ -218,3 +218,37 @@ def wait_for_job(store, job_id: str, timeout: float = 60, until=("done", "failed
             return job
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s: {job}")
+
+
+# ------------------------------------------------------------------ web: the real app
+@pytest.fixture(scope="session")
+def web_app(queue_settings, workers):
+    """The real Flask app on the test Redis and workers (CSRF on, as in production)."""
+    import dataclasses
+
+    from web import create_app
+
+    settings = dataclasses.replace(queue_settings, secret_key="test-secret", rate_limit="")
+    return create_app({"SETTINGS": settings, "TESTING": True})
+
+
+@pytest.fixture
+def client(web_app):
+    return web_app.test_client()
+
+
+def csrf_token(client, path: str = "/") -> str:
+    import re
+
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+
+
+def wait_api_job(client, job_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").get_json()
+        if job["status"] in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")

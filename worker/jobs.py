@@ -73,6 +73,12 @@ class InputError(JobError):
     status = 422
 
 
+class TooLargeError(InputError):
+    """An input over a size limit (the web answers 413)."""
+
+    status = 413
+
+
 class JobNotFound(JobError):
     status = 404
 
@@ -90,7 +96,8 @@ def decode_document(data: bytes | str, max_bytes: int) -> str:
     non-UTF-8 input."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if len(raw) > max_bytes:
-        raise InputError(f"the document has {len(raw):,} bytes; the limit is {max_bytes:,}")
+        raise TooLargeError(f"the document has {len(raw):,} bytes; the limit is "
+                            f"{max_bytes:,}")
     if b"\x00" in raw:
         raise InputError("the document is a binary file, not UTF-8 text")
     try:
@@ -137,6 +144,8 @@ class JobStore:
         for name, value in (blobs or {}).items():
             pipe.set(key("job", job_id, name), value, ex=ttl)
         pipe.zadd(key("jobs"), {job_id: now})
+        if kind == "evaluation":
+            pipe.zadd(key("evaluations"), {job_id: now})
         pipe.execute()
         return record
 
@@ -189,6 +198,12 @@ class JobStore:
             self.redis.zrem(key("jobs"), *expired)
         return jobs, total - len(expired)
 
+    def list_evaluations(self, limit: int = 500) -> list[dict]:
+        """Finished evaluation jobs, newest first."""
+        ids = self.redis.zrevrange(key("evaluations"), 0, limit - 1)
+        jobs = [self.get_job(i.decode()) for i in ids]
+        return [j for j in jobs if j and j["status"] == "done"]
+
     # ------------------------------------------------------------------ submission
     def check_pair(self, pair: str) -> str:
         pair = str(pair).strip().lower()
@@ -227,7 +242,8 @@ class JobStore:
         job = self.create("text", pair, beam=beam, total=len(segs), single=single,
                           input_chars=sum(map(len, segs)), has_reference=refs is not None,
                           model=self.settings.model_paths()[pair], task_ids=[uuid.uuid4().hex],
-                          blobs={"reference": json.dumps(refs)} if refs is not None else None)
+                          blobs={"input": json.dumps(segs),
+                                 **({"reference": json.dumps(refs)} if refs is not None else {})})
         self.app.send_task(TEXT_TASK, args=[job["id"], pair, segs, beam],
                            queue=text_queue(pair), task_id=job["task_ids"][0])
         return _with_timings(job)
@@ -355,10 +371,11 @@ def _segments(value: Any, settings: Settings, what: str = "text") -> list[str]:
     if not value or not any(s.strip() for s in value):
         raise InputError(f"{what} is empty")
     if len(value) > settings.max_segments:
-        raise InputError(f"{what} has {len(value)} segments; the limit is {settings.max_segments}")
+        raise TooLargeError(f"{what} has {len(value)} segments; the limit is "
+                            f"{settings.max_segments}")
     chars = sum(map(len, value))
     if chars > settings.max_text_chars:
-        raise InputError(f"{what} has {chars:,} characters; the limit is "
+        raise TooLargeError(f"{what} has {chars:,} characters; the limit is "
                          f"{settings.max_text_chars:,} (use a document job for longer texts)")
     if any("\x00" in s for s in value):
         raise InputError(f"{what} contains NUL characters")

@@ -51,6 +51,14 @@ class Settings:
     max_document_bytes: int = _env("MAX_DOCUMENT_BYTES", "largest document accepted", 2_000_000)
     max_text_chars: int = _env("MAX_TEXT_CHARS", "largest text job (all segments together)", 5000)
     max_segments: int = _env("MAX_SEGMENTS", "most segments in one text job", 100)
+    secret_key: str = _env("SECRET_KEY", "Flask secret for sessions and CSRF tokens; empty: a "
+                           "random key kept in STATE_DIR/secret_key", "")
+    api_keys: str = _env("API_KEYS", "comma-separated keys the JSON and LibreTranslate APIs "
+                         "require (api_key field or X-API-Key header); empty: no keys", "")
+    rate_limit: str = _env("RATE_LIMIT", "request limit per client address for job creation "
+                           "(Flask-Limiter syntax); empty: no limit", "60/minute;600/hour")
+    translate_timeout: float = _env("TRANSLATE_TIMEOUT", "seconds the LibreTranslate-style "
+                                    "`/translate` waits for its job", 30.0)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: str | Path = ".env"

@@ -116,7 +116,7 @@ def _fail(store: JobStore, job_id: str, exc: BaseException) -> dict:
 
 
 def _scores(hyps: list[str], refs: list[str]) -> dict:
-    from translator.evaluate import score
+    from translator.metrics import score
 
     return score(hyps, refs)
 
@@ -314,7 +314,8 @@ def evaluate_checkpoint(self, job_id: str, checkpoint: str) -> dict:
         raise
     except Exception as exc:
         return _fail(store, job_id, exc)
-    store.redis.set(key("job", job_id, "result"), json.dumps({"hypotheses": hyps}),
+    store.redis.set(key("job", job_id, "result"),
+                    json.dumps({"hypotheses": hyps, "references": refs}),
                     ex=app.settings.job_ttl)
     store.finish(job_id, "done", done=len(src), scores=scores, output_chars=sum(map(len, hyps)))
     log.info("job %s: %s BLEU %.2f", job_id, checkpoint, scores["bleu"])

@@ -1,0 +1,336 @@
+"""The Flask app with a real Redis and real Celery workers: every page and API route, their
+error paths, CSRF, escaping, API keys, rate limits, Redis outages and LibreTranslate clients."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import PAIR, ROOT, csrf_token, wait_api_job
+
+from web import create_app
+
+XSS = "<script>alert('x')</script>"
+
+
+def submit_text(client, text, **extra):
+    return client.post("/api/v1/translate", json={"text": text, "pair": PAIR, **extra})
+
+
+# ------------------------------------------------------------------------- pages
+@pytest.mark.parametrize("path, needle", [
+    ("/", "Translate"), ("/documents", "Translate a document"), ("/jobs", "Jobs"),
+    ("/checkpoints", "Leaderboard"), ("/status", "Redis"),
+])
+def test_pages_render(client, path, needle):
+    response = client.get(path)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert needle in html and "csrf-token" in html
+    assert "Traceback" not in html
+
+
+def test_translate_page_lists_pairs_and_limits(client):
+    html = client.get("/").get_data(as_text=True)
+    assert f'value="{PAIR}"' in html
+    assert 'maxlength="5000"' in html and "5000" in html
+
+
+def test_translate_form_without_js_redirects_to_the_job_page(client):
+    token = csrf_token(client)
+    response = client.post("/", data={"csrf_token": token, "text": "red blue cat\ndog sun",
+                                      "pair": PAIR, "beam_size": 2})
+    assert response.status_code == 302
+    job_id = response.headers["Location"].rsplit("/", 1)[-1]
+    assert wait_api_job(client, job_id)["status"] == "done"
+    html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert "cat blue red" in html and "sun dog" in html
+
+
+def test_forms_need_a_csrf_token(client):
+    for path, data in (("/", {"text": "red", "pair": PAIR}),
+                       ("/documents", {"text": "red", "pair": PAIR}),
+                       ("/checkpoints", {"testset": "test_2016_flickr"})):
+        response = client.post(path, data=data)
+        assert response.status_code == 400
+        assert "CSRF" in response.get_data(as_text=True)
+
+
+def test_translate_form_errors_are_shown_not_raised(client):
+    token = csrf_token(client)
+    response = client.post("/", data={"csrf_token": token, "text": "x" * 6000, "pair": PAIR,
+                                      "beam_size": 5})
+    assert response.status_code == 413
+    assert "limit is 5,000" in response.get_data(as_text=True)
+
+
+def test_document_upload_progress_side_by_side_download_and_scores(client):
+    token = csrf_token(client, "/documents")
+    text = "red blue cat dog.\n\ndog sun moon tree.\nfish bird star rock.\n"
+    reference = "dog cat blue red.\n\ntree moon sun dog.\nrock star bird fish.\n"
+    response = client.post("/documents", data={
+        "csrf_token": token, "pair": PAIR, "beam_size": 2,
+        "file": (io.BytesIO(text.encode()), "story.txt"),
+        "reference_file": (io.BytesIO(reference.encode()), "story.ref.txt"),
+    }, content_type="multipart/form-data")
+    assert response.status_code == 302
+    job_id = response.headers["Location"].rsplit("/", 1)[-1]
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert 'role="progressbar"' in page and "story.txt" in page
+    job = wait_api_job(client, job_id)
+    assert job["status"] == "done" and job["done"] == job["total"] == 3
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert "Source and translation" in page and "BLEU" in page and "nrefs:1" in page
+    download = client.get(f"/jobs/{job_id}/download")
+    assert download.status_code == 200
+    assert "attachment" in download.headers["Content-Disposition"]
+    assert download.get_data(as_text=True).count("\n") == text.count("\n")
+    assert client.get(f"/api/v1/jobs/{job_id}/result.txt").get_data(as_text=True) == \
+        download.get_data(as_text=True)
+
+
+def test_bad_uploads_get_a_clear_4xx(client):
+    token = csrf_token(client, "/documents")
+    for payload, message in ((b"\x00\x01\x02binary", "binary"), (b"caf\xe9", "UTF-8"),
+                             (b"  \n", "empty")):
+        response = client.post("/documents", data={
+            "csrf_token": token, "pair": PAIR, "beam_size": 1,
+            "file": (io.BytesIO(payload), "x.txt")}, content_type="multipart/form-data")
+        assert response.status_code == 422
+        assert message in response.get_data(as_text=True)
+
+
+def test_oversized_upload_is_413(queue_settings, workers):
+    small = dataclasses.replace(queue_settings, secret_key="s", max_document_bytes=1000,
+                                rate_limit="")
+    app = create_app({"SETTINGS": small, "TESTING": True, "WTF_CSRF_ENABLED": False})
+    client = app.test_client()
+    big = io.BytesIO(b"red cat " * 2000)
+    response = client.post("/api/v1/documents", data={"pair": PAIR, "file": (big, "big.txt")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 413 and "limit is 1,000" in response.get_json()["error"]
+    huge = client.post("/api/v1/documents", data={
+        "pair": PAIR, "file": (io.BytesIO(b"x" * 70_000), "huge.txt")},
+        content_type="multipart/form-data")
+    assert huge.status_code == 413 and "too large" in huge.get_json()["error"]
+    page = client.post("/documents", data={"pair": PAIR, "beam_size": 1,
+                                           "file": (io.BytesIO(b"x" * 5000), "b.txt")},
+                       content_type="multipart/form-data")
+    assert page.status_code == 413 and "limit is 1,000" in page.get_data(as_text=True)
+
+
+def test_script_in_text_translation_filename_and_reference_is_escaped(client):
+    job = submit_text(client, [XSS, "red cat"], reference=[XSS, "cat red"]).get_json()
+    wait_api_job(client, job["id"])
+    html = client.get(f"/jobs/{job['id']}").get_data(as_text=True)
+    assert XSS not in html and "&lt;script&gt;" in html
+    response = client.post("/api/v1/documents", data={
+        "pair": PAIR, "file": (io.BytesIO(f"{XSS}\nred cat\n".encode()), f"{XSS}.txt")},
+        content_type="multipart/form-data")
+    job = wait_api_job(client, response.get_json()["id"])
+    for path in (f"/jobs/{job['id']}", "/jobs"):
+        html = client.get(path).get_data(as_text=True)
+        assert XSS not in html and "&lt;script&gt;" in html
+    disposition = client.get(f"/jobs/{job['id']}/download").headers["Content-Disposition"]
+    assert "<" not in disposition and '"' not in disposition.split('filename="')[1][:-1]
+
+
+def test_cancel_from_the_page_and_cancelled_state_is_visible(client):
+    text = "\n".join("red blue cat dog sun moon" for _ in range(600)) + "\n"
+    job = client.post("/api/v1/documents", json={"text": text, "pair": PAIR,
+                                                 "beam_size": 4}).get_json()
+    token = csrf_token(client, f"/jobs/{job['id']}")
+    response = client.post(f"/jobs/{job['id']}/cancel", data={"csrf_token": token})
+    assert response.status_code == 302
+    page = client.get(f"/jobs/{job['id']}").get_data(as_text=True)
+    assert "cancelled" in page
+    assert client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 409
+
+
+def test_job_list_paginates(client):
+    for i in range(3):
+        submit_text(client, f"red cat {i}")
+    page1 = client.get("/jobs").get_data(as_text=True)
+    assert "Page 1 of" in page1
+    assert client.get("/jobs?page=2").status_code == 200
+    assert client.get("/jobs?page=abc").status_code == 200
+
+
+def test_unknown_job_pages_are_404(client):
+    assert client.get("/jobs/" + "0" * 32).status_code == 404
+    assert client.get("/jobs/../../etc/passwd").status_code == 404
+    assert client.get("/jobs/" + "0" * 32 + "/download").status_code == 404
+
+
+# ------------------------------------------------------------------------- checkpoints
+def test_evaluations_leaderboard_and_chart(client, trained_run):
+    name = f"{trained_run['dir'].name}/best.pt"
+    ids = []
+    for beam in (1, 3):
+        response = client.post("/api/v1/evaluations", json={
+            "checkpoint": name, "testset": "test_2016_flickr", "beam_size": beam})
+        assert response.status_code == 202
+        ids.append(response.get_json()["id"])
+    for job_id in ids:
+        assert wait_api_job(client, job_id, timeout=120)["status"] == "done"
+    html = client.get("/checkpoints").get_data(as_text=True)
+    assert "test_2016_flickr" in html and name in html and "best" in html
+    assert "p = " in html  # paired bootstrap against the best
+    run = trained_run["dir"].name
+    chart = client.get(f"/checkpoints/{run}/metrics.png")
+    assert chart.status_code == 200 and chart.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.get("/checkpoints/..%2F..%2Fetc/metrics.png").status_code == 404
+    assert client.get("/checkpoints/nope/metrics.png").status_code == 404
+
+
+def test_evaluation_errors(client):
+    for body, status in (({"checkpoint": "../../etc/passwd", "testset": "x"}, 422),
+                         ({"checkpoint": 3}, 422), ({"checkpoint": "a", "testset": 5}, 422)):
+        assert client.post("/api/v1/evaluations", json=body).status_code == status
+
+
+# ------------------------------------------------------------------------- API
+def test_api_text_job_round_trip(client, trained_translator):
+    response = submit_text(client, ["red blue cat", "dog sun moon"], beam_size=2)
+    assert response.status_code == 202 and response.headers["Location"]
+    job = wait_api_job(client, response.get_json()["id"])
+    result = client.get(f"/api/v1/jobs/{job['id']}/result").get_json()
+    assert result["translations"] == trained_translator.translate(
+        ["red blue cat", "dog sun moon"], beam_size=2)
+    listed = client.get("/api/v1/jobs?limit=5").get_json()
+    assert listed["jobs"][0]["id"] == job["id"] and listed["total"] >= 1
+
+
+@pytest.mark.parametrize("kwargs, status, message", [
+    ({"data": "{not json", "content_type": "application/json"}, 400, "JSON"),
+    ({"json": ["a", "list"]}, 400, "JSON object"),
+    ({"data": "text=hello"}, 400, "JSON"),
+    ({"json": {"pair": PAIR}}, 422, "text"),
+    ({"json": {"text": "", "pair": PAIR}}, 422, "empty"),
+    ({"json": {"text": "   ", "pair": PAIR}}, 422, "empty"),
+    ({"json": {"text": 42, "pair": PAIR}}, 422, "string"),
+    ({"json": {"text": "hi", "pair": "de-xx"}}, 422, "unknown language pair"),
+    ({"json": {"text": "hi"}}, 422, "pair"),
+    ({"json": {"text": "hi", "pair": PAIR, "beam_size": "5"}}, 422, "beam_size"),
+    ({"json": {"text": "x" * 100_000, "pair": PAIR}}, 413, "limit"),
+    ({"json": {"text": ["a"] * 101, "pair": PAIR}}, 413, "segments"),
+])
+def test_api_input_errors_are_json(client, kwargs, status, message):
+    response = client.post("/api/v1/translate", **kwargs)
+    assert response.status_code == status
+    body = response.get_json()
+    assert body["status"] == status and message in body["error"]
+
+
+def test_api_404_and_409(client):
+    assert client.get("/api/v1/jobs/" + "f" * 32).status_code == 404
+    assert client.get("/api/v1/nope").get_json()["status"] == 404
+    job = wait_api_job(client, submit_text(client, "red cat").get_json()["id"])
+    assert client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 409
+    assert client.delete(f"/api/v1/jobs/{job['id']}").status_code == 409
+    queued = client.post("/api/v1/documents", json={
+        "text": "red cat\n" * 300, "pair": PAIR, "beam_size": 4}).get_json()
+    pending = client.get(f"/api/v1/jobs/{queued['id']}/result")
+    assert pending.status_code in (200, 409)
+    client.post(f"/api/v1/jobs/{queued['id']}/cancel")
+
+
+def test_models_pairs_and_openapi_cover_every_route(client, web_app):
+    models = client.get("/api/v1/models").get_json()
+    assert PAIR in [p["pair"] for p in models["pairs"]] and models["checkpoints"]
+    assert PAIR in client.get("/api/v1/pairs").get_json()["pairs"]
+    spec = client.get("/api/v1/openapi.json").get_json()
+    documented = set(spec["paths"])
+    routes = {rule.rule.removeprefix("/api/v1").replace("<job_id>", "{job_id}")
+              for rule in web_app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")}
+    routes.discard("/openapi.json")
+    assert routes == documented
+
+
+def test_rate_limit_answers_429(queue_settings, workers):
+    limited = dataclasses.replace(queue_settings, secret_key="s", rate_limit="2/minute")
+    app = create_app({"SETTINGS": limited, "TESTING": True})
+    client = app.test_client()
+    statuses = [client.post("/api/v1/translate", json={"text": "red", "pair": PAIR},
+                            environ_base={"REMOTE_ADDR": "10.9.8.7"}).status_code
+                for _ in range(4)]
+    assert statuses[:2] == [202, 202] and statuses[2:] == [429, 429]
+    assert "too many requests" in client.post(
+        "/api/v1/translate", json={"text": "red", "pair": PAIR},
+        environ_base={"REMOTE_ADDR": "10.9.8.7"}).get_json()["error"]
+
+
+def test_api_keys_when_configured(queue_settings, workers):
+    keyed = dataclasses.replace(queue_settings, secret_key="s", api_keys="k1,k2",
+                                rate_limit="")
+    client = create_app({"SETTINGS": keyed, "TESTING": True}).test_client()
+    body = {"text": "red cat", "pair": PAIR}
+    assert client.post("/api/v1/translate", json=body).status_code == 403
+    assert client.post("/api/v1/translate", json={**body, "api_key": "bad"}).status_code == 403
+    assert client.post("/api/v1/translate", json={**body, "api_key": "k2"}).status_code == 202
+    assert client.post("/api/v1/translate", json=body,
+                       headers={"X-API-Key": "k1"}).status_code == 202
+    # The site's own pages call the API with their CSRF token instead of a key.
+    token = csrf_token(client)
+    assert client.post("/api/v1/translate", json=body,
+                       headers={"X-CSRFToken": token}).status_code == 202
+    assert client.post("/translate", json={"q": "red", "source": "xx",
+                                           "target": "yy"}).status_code == 403
+
+
+# ------------------------------------------------------------------------- LibreTranslate
+def test_libretranslate_translate_and_languages(client):
+    response = client.post("/translate", json={"q": "red blue cat", "source": "xx",
+                                               "target": "yy", "format": "text"})
+    assert response.status_code == 200
+    assert response.get_json() == {"translatedText": "cat blue red"}
+    many = client.post("/translate", json={"q": ["red cat dog", "dog sun moon"],
+                                           "source": "xx", "target": "yy", "api_key": "x"})
+    assert many.get_json() == {"translatedText": ["dog cat red", "moon sun dog"]}
+    form = client.post("/translate", data={"q": "red cat dog", "source": "xx", "target": "yy"})
+    assert form.get_json() == {"translatedText": "dog cat red"}
+    languages = client.get("/languages").get_json()
+    assert {"code": "xx", "name": "Test source", "targets": ["yy"]} in languages
+    bad = client.post("/translate", json={"q": "red", "source": "xx", "target": "zz"})
+    assert bad.status_code == 422 and "unknown language pair" in bad.get_json()["error"]
+    assert client.post("/translate", data="{bad", content_type="application/json"
+                       ).status_code == 400
+
+
+# ------------------------------------------------------------------------- outages
+def test_redis_down_is_503_and_the_app_keeps_serving(queue_settings):
+    down = dataclasses.replace(queue_settings, redis_url="redis://127.0.0.1:1/0",
+                               secret_key="s", rate_limit="5/minute")
+    client = create_app({"SETTINGS": down, "TESTING": True}).test_client()
+    for method, path, kwargs in (("post", "/api/v1/translate", {"json": {"text": "red",
+                                                                         "pair": PAIR}}),
+                                 ("get", "/api/v1/jobs", {}), ("get", "/jobs", {}),
+                                 ("get", "/status", {}), ("get", "/healthz", {})):
+        response = getattr(client, method)(path, **kwargs)
+        assert response.status_code == 503
+        assert "Traceback" not in response.get_data(as_text=True)
+    assert "not reachable" in client.get("/api/v1/jobs").get_json()["error"]
+    assert client.get("/").status_code == 200  # pages that need no Redis still work
+
+
+def test_status_page_lists_workers_and_queues(client):
+    html = client.get("/status").get_data(as_text=True)
+    assert "reachable" in html and "text@" in html and f"docs.{PAIR}" in html
+    assert client.get("/healthz").get_json() == {"web": "ok", "redis": "ok"}
+
+
+def test_the_web_never_imports_torch(queue_env):
+    code = ("import sys, dataclasses; from web import create_app; "
+            "from worker.settings import Settings; "
+            "s = dataclasses.replace(Settings.from_env(dotenv=None), secret_key='x'); "
+            "app = create_app({'SETTINGS': s}); c = app.test_client(); "
+            "[c.get(p) for p in ('/', '/jobs', '/checkpoints', '/status', '/api/v1/models')]; "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert 'translator.translator' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **queue_env},
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]

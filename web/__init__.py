@@ -1,0 +1,67 @@
+"""The Flask front end: pages, the JSON API (/api/v1) and a LibreTranslate-compatible API.
+
+It never imports torch or the translator's model code: jobs are sent to the Celery workers by
+task name (`worker.jobs`) and read back from their records in Redis.
+
+    flask --app web run                       # development
+    gunicorn 'web:create_app()'               # production (what `translator serve` runs)
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from worker.celery_app import make_app as make_celery
+from worker.jobs import JobStore
+from worker.settings import Settings
+
+from .errors import register_error_handlers
+from .extensions import csrf, limiter
+
+
+def _secret_key(settings: Settings) -> str:
+    """SECRET_KEY, or a random one kept in STATE_DIR (shared by all gunicorn workers)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.state_dir, "secret_key")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Application factory. `test_config` may hold Flask settings and a `SETTINGS` object."""
+    app = Flask(__name__)
+    test_config = dict(test_config or {})
+    settings: Settings = test_config.pop("SETTINGS", None) or Settings.from_env()
+    app.config.update(
+        SECRET_KEY=_secret_key(settings),
+        # The largest request: a document and its reference, as multipart form data.
+        MAX_CONTENT_LENGTH=2 * settings.max_document_bytes + 64 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_SWALLOW_ERRORS=True,  # Redis down: serve (and answer 503), do not crash
+        RATELIMIT_HEADERS_ENABLED=True,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(test_config)
+    app.extensions["settings"] = settings
+    app.extensions["jobs"] = JobStore(settings, make_celery(settings))
+
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from . import api, libre, pages
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(libre.bp)
+    csrf.exempt(api.bp)  # API clients authenticate with keys; the pages' own JS sends a token
+    csrf.exempt(libre.bp)
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,236 @@
+"""The JSON API, /api/v1 (described by /api/v1/openapi.json). Errors are JSON:
+{"error": message, "status": code} with 400, 404, 409, 413, 422, 429 or 503."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask_wtf.csrf import ValidationError, validate_csrf
+
+from worker.jobs import InputError, JobNotFound
+
+from .extensions import job_limit as _job_limit
+from .extensions import jobs, limiter, pair_label, settings
+from .openapi import openapi_document
+
+bp = Blueprint("api", __name__)
+
+
+def api_keys() -> list[str]:
+    return [k.strip() for k in settings().api_keys.split(",") if k.strip()]
+
+
+def check_api_key() -> None:
+    """With API_KEYS set, a request needs one (api_key field or X-API-Key header), unless it
+    comes from this site's own pages (a valid CSRF token in X-CSRFToken)."""
+    keys = api_keys()
+    if not keys:
+        return
+    given = request.headers.get("X-API-Key") or request.args.get("api_key")
+    if given is None and request.is_json:
+        body = request.get_json(silent=True)
+        given = body.get("api_key") if isinstance(body, dict) else None
+    if given is None and request.form:
+        given = request.form.get("api_key")
+    if isinstance(given, str) and any(hmac.compare_digest(given, k) for k in keys):
+        return
+    token = request.headers.get("X-CSRFToken")
+    if token:
+        try:
+            validate_csrf(token)
+            return
+        except ValidationError:
+            pass
+    abort(403, "a valid API key is required (api_key field or X-API-Key header)")
+
+
+bp.before_request(check_api_key)
+
+
+def json_body() -> dict:
+    """The request's JSON object; 400 for malformed JSON or anything but an object."""
+    if not request.is_json:
+        abort(400, "send a JSON object (Content-Type: application/json)")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, "the request body is not a JSON object (malformed JSON?)")
+    return body
+
+
+def pair_from(body: dict) -> str:
+    pair = body.get("pair")
+    if pair is None and body.get("source") and body.get("target"):
+        pair = f"{body['source']}-{body['target']}"
+    if not isinstance(pair, str) or not pair:
+        raise InputError("give the language pair as `pair` (e.g. \"de-en\") or `source` and "
+                         "`target`")
+    return pair
+
+
+def job_view(job: dict) -> dict:
+    """A job record for API clients, with links."""
+    out = {k: v for k, v in job.items() if k not in ("task_ids",)}
+    out["links"] = {
+        "self": url_for("api.get_job", job_id=job["id"], _external=False),
+        "result": url_for("api.get_result", job_id=job["id"]),
+        "result_text": url_for("api.get_result_text", job_id=job["id"]),
+        "cancel": url_for("api.cancel", job_id=job["id"]),
+        "page": url_for("pages.job", job_id=job["id"]),
+    }
+    return out
+
+
+def created(job: dict):
+    response = jsonify(job_view(job))
+    response.status_code = 202
+    response.headers["Location"] = url_for("api.get_job", job_id=job["id"])
+    return response
+
+
+@bp.post("/translate")
+@limiter.limit(_job_limit)
+def translate():
+    """Create a text job: {"text": str | [str], "pair": "de-en", "beam_size": 5,
+    "reference": str | [str]}."""
+    body = json_body()
+    text = body.get("text", body.get("q"))
+    if text is None:
+        raise InputError("give the text to translate as `text` (a string or a list of strings)")
+    job = jobs().submit_text(text, pair_from(body), beam_size=body.get("beam_size"),
+                             reference=body.get("reference") or None)
+    return created(job)
+
+
+@bp.post("/documents")
+@limiter.limit(_job_limit)
+def create_document():
+    """Create a document job from a multipart upload (`file`, optional `reference` file,
+    `pair`, `beam_size`) or JSON ({"text": ..., "pair": ..., "reference": ...})."""
+    if request.is_json:
+        body = json_body()
+        text, reference, filename = body.get("text"), body.get("reference"), body.get("filename")
+        if not isinstance(text, str):
+            raise InputError("`text` must be the document's text as a string")
+        if reference is not None and not isinstance(reference, str):
+            raise InputError("`reference` must be a string")
+        beam = body.get("beam_size")
+    else:
+        body = request.form.to_dict()
+        upload = request.files.get("file")
+        if upload is None and "text" not in body:
+            raise InputError("upload the document as `file` (or send JSON with `text`)")
+        text = upload.read() if upload else body["text"]
+        filename = upload.filename if upload else None
+        ref_upload = request.files.get("reference")
+        reference = ref_upload.read() if ref_upload else body.get("reference") or None
+        beam = _int_field(body.get("beam_size"))
+    job = jobs().submit_document(text, pair_from(body), beam_size=beam, reference=reference,
+                                 filename=filename if isinstance(filename, str) else None)
+    return created(job)
+
+
+def _int_field(value):
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InputError("beam_size must be an integer") from None
+
+
+@bp.get("/jobs")
+def list_jobs():
+    try:
+        offset = max(0, int(request.args.get("offset", 0)))
+        limit = min(100, max(1, int(request.args.get("limit", 20))))
+    except ValueError:
+        raise InputError("offset and limit must be integers") from None
+    items, total = jobs().list_jobs(offset, limit)
+    return jsonify({"jobs": [job_view(j) for j in items], "total": total, "offset": offset,
+                    "limit": limit})
+
+
+def _job_or_404(job_id: str) -> dict:
+    job = jobs().get_job(job_id)
+    if job is None:
+        raise JobNotFound(f"no job {job_id[:40]!r}")
+    return job
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    return jsonify(job_view(_job_or_404(job_id)))
+
+
+def _result_or_409(job_id: str) -> tuple[dict, dict]:
+    job = _job_or_404(job_id)
+    result = jobs().get_result(job_id)
+    if job["status"] != "done" or result is None:
+        from worker.jobs import JobStateError
+
+        raise JobStateError(f"job {job_id} has no result yet (status {job['status']})", job)
+    return job, result
+
+
+@bp.get("/jobs/<job_id>/result")
+def get_result(job_id: str):
+    job, result = _result_or_409(job_id)
+    return jsonify({"id": job_id, "kind": job["kind"], "scores": job.get("scores"), **result})
+
+
+def result_text(job: dict, result: dict) -> str:
+    if job["kind"] == "document":
+        return result["text"]
+    lines = result.get("translations") or result.get("hypotheses") or []
+    return "\n".join(lines) + "\n"
+
+
+@bp.get("/jobs/<job_id>/result.txt")
+def get_result_text(job_id: str):
+    job, result = _result_or_409(job_id)
+    return Response(result_text(job, result), mimetype="text/plain; charset=utf-8")
+
+
+@bp.post("/jobs/<job_id>/cancel")
+@bp.delete("/jobs/<job_id>")
+def cancel(job_id: str):
+    return jsonify(job_view(jobs().cancel_job(job_id)))
+
+
+@bp.post("/evaluations")
+@limiter.limit(_job_limit)
+def create_evaluation():
+    """Evaluate a checkpoint: {"checkpoint": name, "testset": "test_2016_flickr"} or with
+    "source" and "reference" texts (one segment per line)."""
+    body = json_body()
+    checkpoint = body.get("checkpoint")
+    if not isinstance(checkpoint, str):
+        raise InputError("`checkpoint` must be one of the names from /api/v1/models")
+    for name in ("testset", "source", "reference"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise InputError(f"`{name}` must be a string")
+    job = jobs().submit_evaluation(checkpoint, testset=body.get("testset"),
+                                   source=body.get("source"), reference=body.get("reference"),
+                                   beam_size=body.get("beam_size"))
+    return created(job)
+
+
+@bp.get("/models")
+def models():
+    store = jobs()
+    pairs = sorted(settings().model_paths())
+    return jsonify({
+        "pairs": [{"pair": p, "label": pair_label(p)} for p in pairs],
+        "checkpoints": sorted(store.known_checkpoints()),
+    })
+
+
+@bp.get("/pairs")
+def pairs():
+    return jsonify({"pairs": sorted(settings().model_paths())})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())

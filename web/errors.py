@@ -1,0 +1,71 @@
+"""Error handling: JSON with a message for the APIs, a page for the browser, never a traceback.
+
+A Redis or broker outage is a 503 with a clear message; the process keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from kombu.exceptions import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from worker.jobs import JobError
+
+log = logging.getLogger(__name__)
+
+REDIS_DOWN = ("the job queue (Redis) is not reachable; try again in a moment")
+
+
+def wants_json() -> bool:
+    return (request.path.startswith("/api/") or request.path in ("/translate", "/languages")
+            or request.accept_mimetypes.best == "application/json")
+
+
+def error_response(status: int, message: str, **extra):
+    if wants_json():
+        response = jsonify({"error": message, "status": status, **extra})
+    else:
+        response = render_template("error.html", status=status, message=message), status
+        return response
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(JobError)
+    def job_error(exc: JobError):
+        extra = {"job_id": exc.job["id"]} if exc.job else {}
+        return error_response(exc.status, exc.message, **extra)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return error_response(400, "the form has expired or was not sent by this site "
+                                   "(missing CSRF token); reload the page and try again")
+
+    @app.errorhandler(413)
+    def too_large(exc):
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        return error_response(413, f"the request is too large (limit {limit:,} bytes)")
+
+    @app.errorhandler(429)
+    def too_many(exc):
+        return error_response(429, f"too many requests ({exc.description}); slow down")
+
+    @app.errorhandler(redis.RedisError)
+    @app.errorhandler(OperationalError)
+    def redis_down(exc):
+        log.warning("Redis unavailable: %s", exc)
+        return error_response(503, REDIS_DOWN)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return error_response(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s", request.path)
+        return error_response(500, "internal error; it has been logged")

@@ -1,0 +1,43 @@
+"""Flask extensions shared by the blueprints, and small helpers to reach the app's services."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
+
+from worker.jobs import JobStore
+from worker.settings import Settings
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def jobs() -> JobStore:
+    return current_app.extensions["jobs"]
+
+
+def settings() -> Settings:
+    return current_app.extensions["settings"]
+
+
+def job_limit() -> str:
+    """The rate limit of job-creating requests (RATE_LIMIT; empty: none)."""
+    return settings().rate_limit or "1000000/second"
+
+
+LANGUAGE_NAMES = {
+    "en": "English", "de": "German", "fr": "French", "cs": "Czech", "es": "Spanish",
+    "it": "Italian", "nl": "Dutch", "pt": "Portuguese", "pl": "Polish", "ru": "Russian",
+    "xx": "Test source", "yy": "Test target",
+}
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
+
+
+def pair_label(pair: str) -> str:
+    src, _, tgt = pair.partition("-")
+    return f"{language_name(src)} → {language_name(tgt)}"

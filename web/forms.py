@@ -1,0 +1,36 @@
+"""Flask-WTF forms (CSRF-protected) of the pages."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import NumberRange, Optional
+
+
+class TranslateForm(FlaskForm):
+    text = TextAreaField("Text")
+    pair = SelectField("Language pair")
+    beam_size = IntegerField("Beam size", default=5, validators=[NumberRange(1, 12)])
+    reference = TextAreaField("Reference (optional)", validators=[Optional()])
+
+
+class DocumentForm(FlaskForm):
+    file = FileField("UTF-8 .txt file")
+    text = TextAreaField("…or paste the text", validators=[Optional()])
+    reference_file = FileField("Reference .txt (optional)")
+    pair = SelectField("Language pair")
+    beam_size = IntegerField("Beam size", default=5, validators=[NumberRange(1, 12)])
+
+
+class EvaluateForm(FlaskForm):
+    checkpoint = SelectField("Checkpoint")
+    testset = StringField("Named test set", default="test_2016_flickr",
+                          validators=[Optional()])
+    source_file = FileField("…or source .txt")
+    reference_file = FileField("and reference .txt")
+    beam_size = IntegerField("Beam size", default=5, validators=[NumberRange(1, 12)])
+
+
+class CancelForm(FlaskForm):
+    """Only the CSRF token."""

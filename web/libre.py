@@ -1,0 +1,74 @@
+"""LibreTranslate compatibility: `POST /translate` and `GET /languages`, so that existing
+LibreTranslate clients work unchanged. `/translate` queues a text job and waits for it (up to
+TRANSLATE_TIMEOUT seconds, then 503 with the job id)."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, abort, jsonify, request
+
+from worker.jobs import InputError
+
+from .api import check_api_key
+from .extensions import job_limit as _job_limit
+from .extensions import jobs, language_name, limiter, settings
+
+bp = Blueprint("libre", __name__)
+
+
+def _params() -> dict:
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            abort(400, "the request body is not a JSON object (malformed JSON?)")
+        return body
+    return request.form.to_dict() or request.args.to_dict()
+
+
+@bp.post("/translate")
+@limiter.limit(_job_limit)
+def translate():
+    check_api_key()
+    params = _params()
+    q, source, target = params.get("q"), params.get("source"), params.get("target")
+    if q is None or not source or not target:
+        raise InputError("`q`, `source` and `target` are required")
+    if params.get("format", "text") not in ("text", None):
+        raise InputError("only format=text is supported")
+    if source == "auto":
+        raise InputError("source language detection is not supported; give `source`")
+    store = jobs()
+    job = store.submit_text(q, f"{source}-{target}")
+    deadline = time.monotonic() + settings().translate_timeout
+    delay = 0.005
+    while True:
+        job = store.get_job(job["id"])
+        if job["status"] in ("done", "failed", "cancelled"):
+            break
+        if time.monotonic() > deadline:
+            response = jsonify({"error": "the translation did not finish in time; it is still "
+                                         "queued or running", "job_id": job["id"]})
+            response.status_code = 503
+            return response
+        time.sleep(delay)
+        delay = min(0.1, delay * 1.5)
+    if job["status"] != "done":
+        response = jsonify({"error": job.get("error") or f"the job was {job['status']}",
+                            "job_id": job["id"]})
+        # A failed job here is the server's problem (the input was checked on submission).
+        response.status_code = 409 if job["status"] == "cancelled" else 503
+        return response
+    translations = store.get_result(job["id"])["translations"]
+    return jsonify({"translatedText": translations if isinstance(q, list) else translations[0]})
+
+
+@bp.get("/languages")
+def languages():
+    pairs = sorted(settings().model_paths())
+    sources: dict[str, list[str]] = {}
+    for pair in pairs:
+        src, _, tgt = pair.partition("-")
+        sources.setdefault(src, []).append(tgt)
+    return jsonify([{"code": code, "name": language_name(code), "targets": targets}
+                    for code, targets in sorted(sources.items())])

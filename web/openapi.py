@@ -1,0 +1,117 @@
+"""The OpenAPI 3.1 description of /api/v1 (served at /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+ERRORS = {
+    "400": "malformed JSON or wrong types", "403": "a valid API key is required",
+    "404": "no such job", "409": "the job is in the wrong state (finished, or no result yet)",
+    "413": "request too large", "422": "invalid input (empty, too long, unknown pair, ...)",
+    "429": "rate limit exceeded", "503": "the job queue (Redis) is not reachable",
+}
+
+
+def _responses(ok: str, *errors: str, status: str = "200") -> dict:
+    out = {status: {"description": ok, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Job"}}}}}
+    for code in errors:
+        out[code] = {"description": ERRORS[code], "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Error"}}}}
+    return out
+
+
+def _json_body(schema: dict) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+TEXT = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def openapi_document() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "translator API", "version": "1",
+                 "description": "Neural machine translation jobs served by Celery workers."},
+        "servers": [{"url": "/api/v1"}],
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header",
+                                           "name": "X-API-Key"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "status"], "properties": {
+                    "error": {"type": "string"}, "status": {"type": "integer"},
+                    "job_id": {"type": "string"}}},
+                "Job": {"type": "object", "properties": {
+                    "id": {"type": "string"},
+                    "kind": {"enum": ["text", "document", "evaluation"]},
+                    "status": {"enum": ["queued", "running", "done", "failed", "cancelled"]},
+                    "pair": {"type": "string"}, "beam": {"type": "integer"},
+                    "done": {"type": "integer"}, "total": {"type": "integer"},
+                    "progress": {"type": "number"}, "created": {"type": "number"},
+                    "started": {"type": "number"}, "finished": {"type": "number"},
+                    "error": {"type": "string"}, "scores": {"type": "object"},
+                    "links": {"type": "object"}}},
+            },
+        },
+        "security": [{}, {"apiKey": []}],
+        "paths": {
+            "/translate": {"post": {
+                "summary": "Create a text job (one segment or a list)",
+                "requestBody": _json_body({"type": "object", "required": ["text"], "properties": {
+                    "text": TEXT, "pair": {"type": "string", "example": "de-en"},
+                    "source": {"type": "string"}, "target": {"type": "string"},
+                    "beam_size": {"type": "integer", "minimum": 1, "maximum": 12},
+                    "reference": TEXT}}),
+                "responses": _responses("job created", "400", "403", "413", "422", "429",
+                                        "503", status="202")}},
+            "/documents": {"post": {
+                "summary": "Create a document job (multipart `file` upload or JSON `text`)",
+                "requestBody": {"required": True, "content": {
+                    "multipart/form-data": {"schema": {"type": "object", "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "reference": {"type": "string", "format": "binary"},
+                        "pair": {"type": "string"}, "beam_size": {"type": "integer"}}}},
+                    "application/json": {"schema": {"type": "object", "properties": {
+                        "text": {"type": "string"}, "reference": {"type": "string"},
+                        "pair": {"type": "string"}, "beam_size": {"type": "integer"}}}}}},
+                "responses": _responses("job created", "400", "403", "413", "422", "429",
+                                        "503", status="202")}},
+            "/jobs": {"get": {
+                "summary": "List jobs, newest first",
+                "parameters": [
+                    {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer",
+                                                                "maximum": 100}}],
+                "responses": {"200": {"description": "{jobs, total, offset, limit}"},
+                              "503": {"description": ERRORS["503"]}}}},
+            "/jobs/{job_id}": {
+                "get": {"summary": "Get a job", "parameters": [JOB_ID],
+                        "responses": _responses("the job", "404", "503")},
+                "delete": {"summary": "Cancel a job", "parameters": [JOB_ID],
+                           "responses": _responses("cancelled", "404", "409", "503")}},
+            "/jobs/{job_id}/cancel": {"post": {
+                "summary": "Cancel a queued or running job", "parameters": [JOB_ID],
+                "responses": _responses("cancelled", "404", "409", "503")}},
+            "/jobs/{job_id}/result": {"get": {
+                "summary": "A finished job's output as JSON", "parameters": [JOB_ID],
+                "responses": _responses("translations, text and sentences, or hypotheses",
+                                        "404", "409", "503")}},
+            "/jobs/{job_id}/result.txt": {"get": {
+                "summary": "A finished job's output as text", "parameters": [JOB_ID],
+                "responses": {"200": {"description": "text/plain"},
+                              "404": {"description": ERRORS["404"]},
+                              "409": {"description": ERRORS["409"]}}}},
+            "/evaluations": {"post": {
+                "summary": "Evaluate a checkpoint on a named test set or uploaded texts",
+                "requestBody": _json_body({"type": "object", "required": ["checkpoint"],
+                                           "properties": {
+                    "checkpoint": {"type": "string"}, "testset": {"type": "string"},
+                    "source": {"type": "string"}, "reference": {"type": "string"},
+                    "beam_size": {"type": "integer"}}}),
+                "responses": _responses("job created", "400", "403", "422", "429", "503",
+                                        status="202")}},
+            "/models": {"get": {"summary": "Language pairs served and checkpoints known",
+                                "responses": {"200": {"description": "{pairs, checkpoints}"}}}},
+            "/pairs": {"get": {"summary": "Language pairs served",
+                               "responses": {"200": {"description": "{pairs}"}}}},
+        },
+    }

@@ -1,0 +1,292 @@
+"""Server-rendered pages: translate, documents, jobs, a job, checkpoints, status.
+
+Every page works without JavaScript; static/app.js adds in-place results and live progress.
+All text (inputs, translations, file names) reaches the page through Jinja's autoescaping or
+`textContent`, never as HTML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from worker.jobs import InputError, JobError, key
+
+from .api import result_text
+from .extensions import job_limit as _job_limit
+from .extensions import jobs, limiter, pair_label, settings
+from .forms import CancelForm, DocumentForm, EvaluateForm, TranslateForm
+
+bp = Blueprint("pages", __name__, template_folder="templates/pages")
+PAGE_SIZE = 20
+
+
+@bp.app_template_filter("when")
+def when(epoch: float | None) -> str:
+    if not epoch:
+        return "—"
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@bp.app_template_filter("duration")
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+@bp.app_template_filter("size")
+def size(chars: int | None) -> str:
+    if not chars:
+        return "—"
+    return f"{chars:,} chars" if chars < 10_000 else f"{chars / 1000:,.0f}k chars"
+
+
+@bp.app_context_processor
+def inject() -> dict:
+    return {"pair_label": pair_label, "limits": settings()}
+
+
+def pair_choices() -> list[tuple[str, str]]:
+    return [(p, pair_label(p)) for p in sorted(settings().model_paths())]
+
+
+# ------------------------------------------------------------------------- translate
+@bp.route("/", methods=["GET", "POST"])
+@limiter.limit(_job_limit, methods=["POST"])
+def translate():
+    form = TranslateForm()
+    form.pair.choices = pair_choices()
+    error, status = None, 422
+    if form.validate_on_submit():
+        reference = form.reference.data.splitlines() if form.reference.data else None
+        segments = (form.text.data or "").splitlines() or [""]
+        try:
+            job = jobs().submit_text(segments, form.pair.data, beam_size=form.beam_size.data,
+                                     reference=reference)
+            return redirect(url_for("pages.job", job_id=job["id"]))
+        except InputError as exc:
+            error, status = exc.message, exc.status
+    elif request.method == "POST":
+        error = "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
+                          for name, msgs in form.errors.items())
+    return render_template("translate.html", form=form, error=error), (status if error else 200)
+
+
+# ------------------------------------------------------------------------- documents
+@bp.route("/documents", methods=["GET", "POST"])
+@limiter.limit(_job_limit, methods=["POST"])
+def documents():
+    form = DocumentForm()
+    form.pair.choices = pair_choices()
+    error, status = None, 422
+    if form.validate_on_submit():
+        upload = form.file.data
+        data = upload.read() if upload else (form.text.data or "").encode("utf-8")
+        ref = form.reference_file.data.read() if form.reference_file.data else None
+        try:
+            job = jobs().submit_document(data, form.pair.data, beam_size=form.beam_size.data,
+                                         reference=ref or None,
+                                         filename=upload.filename if upload else None)
+            return redirect(url_for("pages.job", job_id=job["id"]))
+        except InputError as exc:
+            error, status = exc.message, exc.status
+    elif request.method == "POST":
+        error = "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
+                          for name, msgs in form.errors.items())
+    return render_template("documents.html", form=form, error=error), (status if error else 200)
+
+
+# ------------------------------------------------------------------------- jobs
+@bp.get("/jobs")
+def job_list():
+    try:
+        page = max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        page = 1
+    items, total = jobs().list_jobs((page - 1) * PAGE_SIZE, PAGE_SIZE)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    return render_template("jobs.html", jobs=items, page=page, pages=pages, total=total)
+
+
+def _job_or_404(job_id: str) -> dict:
+    job = jobs().get_job(job_id)
+    if job is None:
+        abort(404, "no such job (it may have expired)")
+    return job
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str):
+    record = _job_or_404(job_id)
+    store = jobs()
+    result = store.get_result(job_id) if record["status"] == "done" else None
+    rows = []
+    if result and record["kind"] == "document":
+        rows = result["sentences"]
+    elif result and record["kind"] == "text":
+        raw = store.get_blob(job_id, "input")
+        sources = json.loads(raw) if raw else [""] * len(result["translations"])
+        rows = list(zip(sources, result["translations"]))
+    return render_template("job.html", job=record, rows=rows, result=result,
+                           cancel_form=CancelForm())
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel(job_id: str):
+    CancelForm().validate_on_submit() or abort(400, "missing CSRF token")
+    try:
+        jobs().cancel_job(job_id)
+        flash("The job was cancelled.")
+    except JobError as exc:
+        if exc.status == 404:
+            abort(404, exc.message)
+        flash(exc.message)
+    return redirect(url_for("pages.job", job_id=job_id))
+
+
+@bp.get("/jobs/<job_id>/download")
+def download(job_id: str):
+    record = _job_or_404(job_id)
+    result = jobs().get_result(job_id)
+    if record["status"] != "done" or result is None:
+        abort(409, f"the job has no result yet (status {record['status']})")
+    stem = Path(record.get("filename") or f"job-{job_id[:8]}").stem or f"job-{job_id[:8]}"
+    safe = "".join(c for c in stem if c.isalnum() or c in "-_.")[:80] or "translation"
+    return Response(result_text(record, result), mimetype="text/plain; charset=utf-8",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="{safe}.{record["pair"] or "eval"}.txt"'})
+
+
+# ------------------------------------------------------------------------- checkpoints
+def run_dirs() -> dict[str, Path]:
+    """{run name: directory} of runs with a metrics log, under CHECKPOINT_DIRS."""
+    out = {}
+    for root in settings().checkpoint_roots():
+        if root.is_dir():
+            for path in sorted(root.iterdir()):
+                if (path / "metrics.jsonl").is_file():
+                    out[path.name] = path
+    return out
+
+
+def leaderboard() -> list[dict]:
+    """Per named test set: the latest evaluation of each checkpoint (and beam), ranked by
+    BLEU, with sacreBLEU's paired bootstrap against the best (cached in Redis)."""
+    from translator.metrics import ALPHA, paired_bootstrap
+
+    store = jobs()
+    boards: dict[str, dict[tuple, dict]] = {}
+    for ev in store.list_evaluations():
+        board = boards.setdefault(ev.get("testset") or "upload", {})
+        board.setdefault((ev["model"], ev["beam"]), ev)  # newest first: keep the latest
+    out = []
+    for testset, entries in sorted(boards.items()):
+        rows = sorted(entries.values(), key=lambda e: -e["scores"]["bleu"])
+        if testset != "upload" and len(rows) > 1:
+            ids = [r["id"] for r in rows]
+            cache_key = key("leaderboard", hashlib.sha1(",".join(ids).encode()).hexdigest())
+            cached = store.redis.get(cache_key)
+            if cached:
+                tests = json.loads(cached)
+            else:
+                results = [store.get_result(i) for i in ids]
+                if all(results) and len({len(r["references"]) for r in results}) == 1:
+                    tests = paired_bootstrap([r["hypotheses"] for r in results],
+                                             results[0]["references"], samples=1000)
+                    store.redis.set(cache_key, json.dumps(tests), ex=86400)
+                else:
+                    tests = [{"p_values": None}] * len(rows)
+            for row, test in zip(rows, tests):
+                row["p_values"] = test["p_values"]
+                row["significant"] = ({k: p < ALPHA for k, p in test["p_values"].items()}
+                                      if test["p_values"] else None)
+        out.append({"testset": testset, "rows": rows})
+    return out
+
+
+@bp.route("/checkpoints", methods=["GET", "POST"])
+@limiter.limit(_job_limit, methods=["POST"])
+def checkpoints():
+    store = jobs()
+    known = store.known_checkpoints()
+    form = EvaluateForm()
+    form.checkpoint.choices = [(name, name) for name in known]
+    error, status = None, 422
+    if form.validate_on_submit():
+        src, ref = form.source_file.data, form.reference_file.data
+        try:
+            if src or ref:
+                if not (src and ref):
+                    raise InputError("upload both a source and a reference file")
+                job = store.submit_evaluation(form.checkpoint.data, source=src.read(),
+                                              reference=ref.read(),
+                                              beam_size=form.beam_size.data)
+            else:
+                job = store.submit_evaluation(form.checkpoint.data,
+                                              testset=form.testset.data or None,
+                                              beam_size=form.beam_size.data)
+            return redirect(url_for("pages.job", job_id=job["id"]))
+        except InputError as exc:
+            error, status = exc.message, exc.status
+    elif request.method == "POST":
+        error = "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
+                          for name, msgs in form.errors.items())
+    return render_template("checkpoints.html", form=form, error=error, known=known,
+                           runs=run_dirs(), boards=leaderboard()), (status if error else 200)
+
+
+@bp.get("/checkpoints/<run>/metrics.png")
+def metrics_chart(run: str):
+    runs = run_dirs()
+    if run not in runs:  # only listed run names: no path from the request reaches the disk
+        abort(404, "no such run")
+    from translator.plot import plot_metrics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = plot_metrics(runs[run] / "metrics.jsonl", Path(tmp) / "metrics.png")
+        data = out.read_bytes()
+    return Response(data, mimetype="image/png", headers={"Cache-Control": "max-age=60"})
+
+
+# ------------------------------------------------------------------------- status
+@bp.get("/status")
+def status():
+    store = jobs()
+    redis_ok = store.ping()
+    workers, queues = [], {}
+    if redis_ok:
+        workers = store.workers(timeout=1.0)
+        queues = store.queue_lengths()
+    code = 200 if redis_ok else 503
+    return render_template("status.html", redis_ok=redis_ok, workers=workers, queues=queues,
+                           checked=time.time()), code
+
+
+@bp.get("/healthz")
+def healthz():
+    ok = jobs().ping()
+    response = jsonify({"web": "ok", "redis": "ok" if ok else "unreachable"})
+    response.status_code = 200 if ok else 503
+    return response

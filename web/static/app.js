@@ -1,0 +1,106 @@
+// Progressive enhancement: in-place translation and live job progress. Text is set with
+// textContent only, so nothing from a user or a model is ever parsed as HTML.
+"use strict";
+
+const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function api(url, options = {}) {
+  const response = await fetch(url, {
+    ...options,
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), ...(options.headers || {}) },
+  });
+  let body = null;
+  try { body = await response.json(); } catch (e) { body = null; }
+  if (!response.ok) throw new Error((body && body.error) || `HTTP ${response.status}`);
+  return body;
+}
+
+function lines(text) { return text.split(/\r?\n/); }
+
+function showScores(box, scores) {
+  box.replaceChildren();
+  for (const [key, label] of [["bleu", "BLEU"], ["chrf", "chrF"], ["ter", "TER"]]) {
+    const div = document.createElement("div");
+    const name = document.createElement("span");
+    name.className = "metric"; name.textContent = label + " ";
+    const value = document.createElement("strong");
+    value.textContent = scores[key].toFixed(2);
+    div.append(name, value); box.append(div);
+  }
+  const sig = document.createElement("p");
+  sig.className = "signature"; sig.textContent = scores.signatures.bleu;
+  box.append(sig); box.hidden = false;
+}
+
+function counters() {
+  for (const hint of document.querySelectorAll("[data-counter-for]")) {
+    const field = document.getElementById(hint.dataset.counterFor);
+    if (!field) continue;
+    const max = field.getAttribute("maxlength");
+    const update = () => { hint.textContent = `${field.value.length} / ${max}`; };
+    field.addEventListener("input", update); update();
+  }
+}
+
+function translateForm() {
+  const form = document.getElementById("translate-form");
+  if (!form) return;
+  const output = document.getElementById("output");
+  const status = document.getElementById("output-status");
+  const scores = document.getElementById("scores");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true; output.textContent = ""; scores.hidden = true;
+    status.textContent = "Translating…"; status.className = "hint";
+    const reference = form.reference.value.trim() ? lines(form.reference.value) : null;
+    try {
+      let job = await api(form.dataset.api, { method: "POST", body: JSON.stringify({
+        text: lines(form.text.value), pair: form.pair.value,
+        beam_size: Number(form.beam_size.value), reference }) });
+      const jobUrl = form.dataset.jobApi.replace("JOB", job.id);
+      for (let delay = 50; !["done", "failed", "cancelled"].includes(job.status); delay = Math.min(500, delay * 1.5)) {
+        await sleep(delay);
+        job = await api(jobUrl);
+      }
+      if (job.status !== "done") throw new Error(job.error || `the job was ${job.status}`);
+      const result = await api(form.dataset.resultApi.replace("JOB", job.id));
+      output.textContent = result.translations.join("\n");
+      const link = document.createElement("a");
+      link.href = form.dataset.jobPage.replace("JOB", job.id); link.textContent = "job details";
+      status.replaceChildren(`Done in ${(job.run_seconds * 1000).toFixed(0)} ms · `, link);
+      if (result.scores) showScores(scores, result.scores);
+    } catch (error) {
+      status.textContent = error.message; status.className = "error";
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+async function jobPage() {
+  const box = document.getElementById("job");
+  if (!box || !["queued", "running"].includes(box.dataset.status)) return;
+  const bar = document.getElementById("progress-bar");
+  const text = document.getElementById("progress-text");
+  const eta = document.getElementById("eta");
+  const badge = document.getElementById("job-status");
+  for (;;) {
+    await sleep(500);
+    let job;
+    try { job = await api(box.dataset.api); } catch (error) { eta.textContent = ` (${error.message})`; continue; }
+    const pct = (100 * job.progress).toFixed(1);
+    bar.style.width = `${pct}%`;
+    bar.parentElement.setAttribute("aria-valuenow", pct);
+    text.textContent = `${job.done} / ${job.total} sentences (${pct}%)`;
+    badge.textContent = job.status; badge.className = `badge ${job.status}`;
+    if (job.status === "running" && job.done > 0 && job.total > job.done && job.run_seconds) {
+      const left = job.run_seconds / job.done * (job.total - job.done);
+      eta.textContent = ` · about ${left < 60 ? Math.ceil(left) + " s" : (left / 60).toFixed(1) + " min"} left`;
+    }
+    if (["done", "failed", "cancelled"].includes(job.status)) { window.location.reload(); return; }
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => { counters(); translateForm(); jobPage(); });
