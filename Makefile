@@ -7,16 +7,22 @@ MULTI30K_DIR ?= ../shared/data/multi30k
 RUN_DIR ?= runs/quick
 QUICK_MINUTES ?= 10
 
-.PHONY: system install run test lint clean
+.PHONY: system test-system install run test lint clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
+APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
+
 system:
 	@command -v redis-server >/dev/null || { \
-		echo "installing redis-server (Debian package)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+		echo "installing redis-server (Debian package)"; $(APT_INSTALL) redis-server >/dev/null; }
+
+test-system:
+	@[ -x /usr/bin/chromium ] || { \
+		echo "installing chromium for the browser test (Debian package)"; \
+		$(APT_INSTALL) chromium >/dev/null; }
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
@@ -42,7 +48,7 @@ run: install
 	MODELS="$${MODELS:-de-en=$(RUN_DIR)/best.pt}" MULTI30K_DIR="$(MULTI30K_DIR)" \
 		$(BIN)/translator serve
 
-test: install
+test: install test-system
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from conftest import PAIR, ROOT, wait_for_job
+
+from worker.redis_server import free_port
 
 
 def _children_alive(pids: list[int]) -> list[int]:
@@ -31,7 +35,8 @@ def test_serve_runs_jobs_and_stops_cleanly_on_ctrl_c(trained_run, tmp_path):
     state = tmp_path / "state"
     env = {**os.environ, "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'}",
            "STATE_DIR": str(state), "REDIS_URL": "", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "translator", "serve", "--no-web",
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "translator", "serve", "--port", str(port),
                              "--text-threads", "4"], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -48,13 +53,23 @@ def test_serve_runs_jobs_and_stops_cleanly_on_ctrl_c(trained_run, tmp_path):
         job = wait_for_job(store, store.submit_text("red blue cat", PAIR, beam_size=2)["id"])
         assert job["status"] == "done"
         assert store.get_result(job["id"])["translations"] == ["cat blue red"]
+        deadline = time.monotonic() + 30
+        while True:  # the web app (gunicorn) answers on the printed URL
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
+                    assert json.load(r) == {"web": "ok", "redis": "ok"}
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the web app did not answer"
+                time.sleep(0.2)
         children = [int(p) for p in
                     Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
-        assert len(children) >= 3  # redis-server and two workers
+        assert len(children) >= 4  # redis-server, two workers, gunicorn
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, output
         assert "stopping" in output and "Traceback" not in output
+        assert f"http://127.0.0.1:{port}/" in output
         deadline = time.monotonic() + 10
         while _children_alive(children) and time.monotonic() < deadline:
             time.sleep(0.1)

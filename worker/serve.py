@@ -76,6 +76,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
     signal.signal(signal.SIGINT, stop)
     url, redis_server = redis_url_or_embedded(settings.redis_url, settings.state_dir)
     env = {**os.environ, "REDIS_URL": url}
+    if not settings.secret_key:  # one key for all web workers of this run
+        import secrets
+
+        env["SECRET_KEY"] = secrets.token_hex(32)
     settings = Settings.from_env(env)
     procs: list[tuple[str, subprocess.Popen]] = []
     try:

@@ -1,0 +1,158 @@
+"""End-to-end in a real browser: Playwright driving Debian's headless Chromium against the app
+served by gunicorn, with a real Redis and real workers. Screenshots of every page at laptop and
+phone widths go to test-artifacts/screenshots/ (checked by eye)."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PAIR, ROOT, WORDS
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (`apt-get install chromium`; .ci/run does)
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+VIEWPORTS = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(queue_env, workers, tmp_path_factory):
+    """The app under gunicorn (what `translator serve` and compose run) on a free port."""
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("gunicorn") / "gunicorn.log", "wb")
+    env = {**os.environ, **queue_env, "SECRET_KEY": "browser-test", "RATE_LIMIT": "",
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+                             "--workers", "2", "--threads", "4", "web:create_app()"],
+                            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is required: apt-get install chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORTS["laptop"])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def shoot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for label, size in VIEWPORTS.items():
+        page.set_viewport_size(size)
+        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(VIEWPORTS["laptop"])
+
+
+def document(n: int, seed: int) -> tuple[str, str]:
+    """n lines of the reverse task and their reference translations."""
+    rng = random.Random(seed)
+    src, ref = [], []
+    for _ in range(n):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(4, 7))]
+        src.append(" ".join(words))
+        ref.append(" ".join(reversed(words)))
+    return "\n".join(src) + "\n", "\n".join(ref) + "\n"
+
+
+def test_translate_form_shows_the_translation_and_scores(page, server):
+    page.goto(server + "/")
+    page.select_option("#pair", PAIR)
+    page.fill("#beam_size", "2")
+    page.fill("#text", "red blue cat dog\n<script>alert('x')</script>")
+    page.click("summary")
+    page.fill("#reference", "dog cat blue red\nx")
+    page.click("button[type=submit]")
+    page.wait_for_function(
+        "document.getElementById('output').textContent.includes('dog cat blue red')",
+        timeout=30_000)
+    assert page.is_visible("#scores") and "BLEU" in page.inner_text("#scores")
+    assert "nrefs:1" in page.inner_text("#scores")
+    assert page.locator("#output script").count() == 0  # shown as text, never run
+    shoot(page, "translate")
+
+
+def test_document_upload_progress_to_100_then_bleu(page, server, tmp_path):
+    text, reference = document(300, seed=1)
+    (tmp_path / "doc.txt").write_text(text)
+    (tmp_path / "ref.txt").write_text(reference)
+    page.goto(server + "/documents")
+    shoot(page, "documents")
+    page.select_option("#pair", PAIR)
+    page.fill("#beam_size", "3")
+    page.set_input_files("#file", str(tmp_path / "doc.txt"))
+    page.set_input_files("#reference_file", str(tmp_path / "ref.txt"))
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
+    page.wait_for_selector("#progress-text")
+    page.wait_for_function(
+        "document.getElementById('progress-text').textContent.includes('(100.0%)')",
+        timeout=60_000)
+    page.wait_for_selector(".scores", timeout=30_000)
+    assert "BLEU" in page.inner_text(".scores")
+    assert page.inner_text("#job-status") == "done"
+    assert page.locator("table.side-by-side tbody tr").count() == 300
+    with page.expect_download() as download:
+        page.click("text=Download .txt")
+    assert Path(download.value.path()).read_text().count("\n") == 300
+    shoot(page, "job-done")
+
+
+def test_cancel_a_document_job(page, server, tmp_path):
+    text, _ = document(3000, seed=2)
+    (tmp_path / "big.txt").write_text(text)
+    page.goto(server + "/documents")
+    page.select_option("#pair", PAIR)
+    page.fill("#beam_size", "5")
+    page.set_input_files("#file", str(tmp_path / "big.txt"))
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
+    shoot(page, "job-running")
+    page.click("#cancel")
+    page.wait_for_selector("text=The job was cancelled.")
+    assert page.inner_text("#job-status") == "cancelled"
+
+
+def test_other_pages_render_cleanly(page, server):
+    for path, name in (("/jobs", "jobs"), ("/checkpoints", "checkpoints"),
+                       ("/status", "status"), ("/jobs/" + "0" * 32, "not-found")):
+        response = page.goto(server + path)
+        assert response.status < 500
+        shoot(page, name)
