@@ -20,9 +20,9 @@ system:
 		echo "installing redis-server (Debian package)"; $(APT_INSTALL) redis-server >/dev/null; }
 
 test-system:
-	@[ -x /usr/bin/chromium ] || { \
-		echo "installing chromium for the browser test (Debian package)"; \
-		$(APT_INSTALL) chromium >/dev/null; }
+	@[ -x /usr/bin/chromium ] && command -v docker-compose >/dev/null || { \
+		echo "installing chromium and docker-compose for the tests (Debian packages)"; \
+		$(APT_INSTALL) chromium docker-compose >/dev/null; }
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
@@ -33,7 +33,8 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 install: system $(VENV)/.installed
 
 run: install
-	@if [ ! -f $(RUN_DIR)/best.pt ]; then \
+	@if [ -n "$$MODELS" ]; then echo "serving the configured MODELS=$$MODELS"; \
+	elif [ ! -f $(RUN_DIR)/best.pt ]; then \
 		data="$(MULTI30K_DIR)"; \
 		if [ ! -d "$$data" ]; then \
 			echo "no Multi30K in $$data: downloading it to data/multi30k"; \
@@ -42,9 +43,9 @@ run: install
 		$(BIN)/translator train --data "$$data" --src de --tgt en --out $(RUN_DIR) \
 			--max-minutes $(QUICK_MINUTES) || exit $$?; \
 		echo "quick model ready; for the full model: translator train --max-minutes 60 (README)"; \
+		printf 'Ein Mann fährt mit dem Fahrrad die Straße entlang.\nZwei Kinder spielen im Sand.\n' \
+			| $(BIN)/translator translate --checkpoint $(RUN_DIR)/best.pt; \
 	else echo "using the existing model $(RUN_DIR)/best.pt"; fi
-	printf 'Ein Mann fährt mit dem Fahrrad die Straße entlang.\nZwei Kinder spielen im Sand am Strand.\n' \
-		| $(BIN)/translator translate --checkpoint $(RUN_DIR)/best.pt
 	MODELS="$${MODELS:-de-en=$(RUN_DIR)/best.pt}" MULTI30K_DIR="$(MULTI30K_DIR)" \
 		$(BIN)/translator serve
 

@@ -244,3 +244,12 @@ def test_a_finished_status_is_final(job_store):
     assert not job_store.finish(job["id"], "done")
     assert job_store.get_job(job["id"])["status"] == "cancelled"
     assert job_store.update(job["id"], force=True, note="admin")
+
+
+def test_worker_log_lines_are_structured_with_the_job_id(job_store, workers):
+    job = wait_for_job(job_store, job_store.submit_document("red cat dog\n", PAIR)["id"])
+    assert job["status"] == "done"
+    lines = (workers.log_dir / "docs.log").read_text().splitlines()
+    mine = [ln for ln in lines if f"job={job['id']}" in ln]
+    assert mine and all(ln.startswith("ts=") and " level=" in ln for ln in mine)
+    assert any("task=translate_chunk:" in ln for ln in mine)

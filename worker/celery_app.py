@@ -17,6 +17,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
+from . import logs  # noqa: F401  (structured worker logs with job ids)
 from .settings import Settings
 
 TEXT_TASK = "worker.tasks.translate_text"
