@@ -44,12 +44,12 @@ PAIR = "de-en"
 class Workers:
     def __init__(self, env: dict, settings: Settings, log_dir: Path):
         self.env, self.settings, self.log_dir = env, settings, log_dir
-        self.procs: dict = {}
+        self.supervisor = None
 
     def start(self, app, text_threads: int = 32, doc_processes: int = 1,
               text_torch_threads: int = 2, docs_nice: int = 10) -> None:
-        self.procs = start_workers(self.settings, self.env, text_threads, doc_processes,
-                                   text_torch_threads, docs_nice, "WARNING", self.log_dir)
+        self.supervisor = start_workers(self.settings, self.env, text_threads, doc_processes,
+                                        text_torch_threads, docs_nice, "WARNING", self.log_dir)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             up = {h.split("@")[0] for r in app.control.ping(timeout=0.5) or [] for h in r}
@@ -58,11 +58,7 @@ class Workers:
         raise RuntimeError("workers did not start; see " + str(self.log_dir))
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.terminate()
-        for proc in self.procs.values():
-            proc.wait(30)
-        self.procs.clear()
+        self.supervisor.stop()
 
 
 def wait(store: JobStore, job_id: str, timeout: float = 600, poll: float = 0.002) -> dict:

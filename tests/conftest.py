@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -126,10 +126,12 @@ def queue_env(redis_server, trained_run, reverse_corpus, tmp_path_factory) -> di
 
 
 class WorkerSet:
-    """The test's real Celery workers: an interactive thread-pool worker and a prefork one."""
+    """The test's real Celery workers (an interactive thread-pool worker and a prefork one),
+    under the same Supervisor as `translator serve`; `supervise()` restarts any that exits,
+    as serve and compose's restart policy do."""
 
     def __init__(self, env: dict, log_dir: Path):
-        from worker.serve import worker_command
+        from worker.serve import Supervisor, worker_command
         from worker.settings import Settings
 
         self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
@@ -139,21 +141,31 @@ class WorkerSet:
             "docs": worker_command(self.settings, "docs", 2, "docs", "INFO"),
         }
         self.log_dir = log_dir
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.supervisor = Supervisor(max_restarts=20)
+        self._stop = threading.Event()
+
+    @property
+    def procs(self) -> dict[str, subprocess.Popen]:
+        return self.supervisor.procs
 
     def start(self, name: str) -> None:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(self.commands[name], env=self.env, cwd=ROOT,
-                                            stdout=log, stderr=subprocess.STDOUT)
+        self.supervisor.add(name, self.commands[name], self.env,
+                            log=self.log_dir / f"{name}.log")
 
-    def stop(self, name: str, kill: bool = False) -> None:
-        proc = self.procs.pop(name)
-        proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    def stop(self, name: str) -> None:
+        self.supervisor.stop(name)
+
+    def supervise(self) -> None:
+        def loop():
+            while not self._stop.wait(0.2):
+                self.supervisor.check()
+
+        threading.Thread(target=loop, daemon=True).start()
+
+    def stop_all(self) -> None:
+        self._stop.set()
+        time.sleep(0.3)
+        self.supervisor.stop()
 
     def children(self, name: str) -> list[int]:
         """PIDs of a worker's pool processes."""
@@ -199,8 +211,7 @@ def workers(queue_env, celery_client, tmp_path_factory):
         ws.wait_ready(celery_client)
         yield ws
     finally:
-        for name in list(ws.procs):
-            ws.stop(name)
+        ws.stop_all()
 
 
 @pytest.fixture(scope="session")

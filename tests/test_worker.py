@@ -171,9 +171,9 @@ def test_evaluation_of_unknown_test_set_fails_cleanly(job_store, trained_run):
 
 
 def test_cancel_a_running_document_job(job_store):
-    job = job_store.submit_document(make_document(400, seed=5), PAIR, beam_size=4)
+    job = job_store.submit_document(make_document(3000, seed=5), PAIR, beam_size=5)
     wait_for_job(job_store, job["id"], until=("running",))
-    time.sleep(0.3)
+    time.sleep(0.2)
     cancelled = job_store.cancel_job(job["id"])
     assert cancelled["status"] == "cancelled"
     time.sleep(2)  # chunks still running notice it at their next batch and stop

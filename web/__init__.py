@@ -74,4 +74,28 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(api.bp)  # API clients authenticate with keys; the pages' own JS sends a token
     csrf.exempt(libre.bp)
     register_error_handlers(app)
+    app.before_request(_refuse_oversized)
     return app
+
+
+DRAIN_LIMIT = 32 * 1024 * 1024
+
+
+def _refuse_oversized():
+    """413 for a body over MAX_CONTENT_LENGTH, after reading (and discarding) it when it is
+    not absurdly large: a client that sends its whole body before reading the answer (most do)
+    would otherwise see a reset connection instead of the clear 413 message."""
+    from flask import abort, current_app, request
+
+    length, limit = request.content_length, current_app.config["MAX_CONTENT_LENGTH"]
+    if length is None or limit is None or length <= limit:
+        return None
+    if length <= DRAIN_LIMIT:
+        stream = request.environ.get("wsgi.input")
+        left = length
+        while stream is not None and left > 0:
+            chunk = stream.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+    abort(413)

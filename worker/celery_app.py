@@ -25,6 +25,7 @@ DOCUMENT_TASK = "worker.tasks.translate_document"
 CHUNK_TASK = "worker.tasks.translate_chunk"
 EVALUATE_TASK = "worker.tasks.evaluate_checkpoint"
 EVAL_QUEUE = "eval"
+RESTORE_INTERVAL = 10  # seconds between sweeps for unacknowledged messages past their timeout
 
 
 def text_queue(pair: str) -> str:
@@ -61,8 +62,14 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_soft_time_limit=settings.soft_time_limit,
         task_time_limit=settings.time_limit,
         result_expires=settings.result_expires,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        # A task whose whole worker vanished (kill -9, lost machine) is redelivered after
+        # visibility_timeout, found by a sweep every 10 s: a delay of VT to VT + 10 s.
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout,
+                                  "unacked_restore_interval": RESTORE_INTERVAL,
+                                  "unacked_restore_throttle": 1},
         result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
+        result_backend_always_retry=True,  # ride out a Redis restart when storing results
+        result_backend_max_retries=30,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # keep retrying while Redis restarts
         task_default_queue=EVAL_QUEUE,

@@ -112,11 +112,19 @@ def decode_document(data: bytes | str, max_bytes: int) -> str:
 class JobStore:
     """Job records and submission on one Redis (the broker's)."""
 
-    def __init__(self, settings: Settings, celery_app=None):
+    def __init__(self, settings: Settings, celery_app=None, patient: bool = False):
+        """`patient` (the workers): ride out a Redis restart by retrying each command with
+        backoff for about a minute; otherwise (the web) fail fast so the page can say 503."""
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
         self.settings = settings
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=40 if patient else 1)
         self.redis = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
                                           socket_timeout=10, socket_connect_timeout=3,
-                                          health_check_interval=15, retry_on_timeout=True)
+                                          health_check_interval=15, retry=retry,
+                                          retry_on_error=[redis.ConnectionError,
+                                                          redis.TimeoutError])
         self._update = self.redis.register_script(_UPDATE)
         self._start = self.redis.register_script(_START)
         self._app = celery_app

@@ -29,26 +29,83 @@ def worker_command(settings: Settings, kind: str, concurrency: int, name: str,
             "-n", f"{name}@%h", "--loglevel", loglevel, "--without-mingle", "--without-gossip"]
 
 
+class Supervisor:
+    """Starts named processes and restarts any that exits unexpectedly, like a container
+    restart policy. A Celery worker can exit on its own when its broker connection drops
+    (kombu raises while closing the lost channel); restarting it is how the system recovers
+    by itself. More than `max_restarts` restarts of one process within a minute is an error."""
+
+    def __init__(self, max_restarts: int = 5):
+        self.specs: dict[str, dict] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.restarts: dict[str, list[float]] = {}
+        self.max_restarts = max_restarts
+
+    def add(self, name: str, argv: list[str], env: dict, nice: int = 0,
+            log: Path | None = None) -> subprocess.Popen:
+        self.specs[name] = {"argv": argv, "env": env, "nice": nice, "log": log}
+        return self.start(name)
+
+    def start(self, name: str) -> subprocess.Popen:
+        spec = self.specs[name]
+        out = open(spec["log"], "ab") if spec["log"] else None
+        nice = spec["nice"]
+        self.procs[name] = subprocess.Popen(
+            spec["argv"], env=spec["env"], stdout=out,
+            stderr=subprocess.STDOUT if out else None, start_new_session=True,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None)
+        return self.procs[name]
+
+    def check(self) -> list[str]:
+        """Restart exited processes; returns their names. Raises RuntimeError when one keeps
+        dying."""
+        restarted = []
+        for name, proc in list(self.procs.items()):
+            if proc.poll() is None:
+                continue
+            now = time.monotonic()
+            recent = [t for t in self.restarts.get(name, []) if now - t < 60] + [now]
+            self.restarts[name] = recent
+            if len(recent) > self.max_restarts:
+                raise RuntimeError(f"the {name} keeps exiting (code {proc.returncode})")
+            print(f"the {name} exited with code {proc.returncode}; restarting it",
+                  file=sys.stderr, flush=True)
+            self.start(name)
+            restarted.append(name)
+        return restarted
+
+    def stop(self, name: str | None = None, timeout: float = 30) -> None:
+        names = [name] if name else list(self.procs)
+        for n in names:
+            if self.procs[n].poll() is None:
+                self.procs[n].send_signal(signal.SIGTERM)  # Celery: warm shutdown
+        for n in names:
+            proc = self.procs.pop(n)
+            self.specs.pop(n)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def start_workers(settings: Settings, env: dict, text_concurrency: int = 16,
                   doc_processes: int = 1, text_torch_threads: int = 2, docs_nice: int = 10,
-                  loglevel: str = "INFO", log_dir: Path | None = None
-                  ) -> dict[str, subprocess.Popen]:
+                  loglevel: str = "INFO", log_dir: Path | None = None,
+                  supervisor: Supervisor | None = None) -> Supervisor:
     """Start the interactive worker and the document worker (the default one-machine set-up).
 
     The interactive worker's torch threads are `text_torch_threads` (its batches decode on
     every core); the document worker runs at a lower CPU priority (`nice`), so a running
     document uses the cores the interactive requests leave idle instead of slowing them down.
     """
-    procs = {}
+    supervisor = supervisor or Supervisor()
     for kind, n, threads, nice in (("text", text_concurrency, text_torch_threads, 0),
                                    ("docs", doc_processes, settings.torch_threads, docs_nice)):
-        out = open(log_dir / f"{kind}.log", "ab") if log_dir else None
-        procs[kind] = subprocess.Popen(
-            worker_command(settings, kind, n, kind, loglevel),
-            env={**env, "TORCH_THREADS": str(threads)}, stdout=out,
-            stderr=subprocess.STDOUT if out else None, start_new_session=True,
-            preexec_fn=(lambda nice=nice: os.nice(nice)) if nice else None)
-    return procs
+        supervisor.add(kind, worker_command(settings, kind, n, kind, loglevel),
+                       {**env, "TORCH_THREADS": str(threads)}, nice=nice,
+                       log=log_dir / f"{kind}.log" if log_dir else None)
+    return supervisor
 
 
 def web_command(host: str, port: int) -> list[str] | None:
@@ -81,37 +138,30 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
 
         env["SECRET_KEY"] = secrets.token_hex(32)
     settings = Settings.from_env(env)
-    procs: list[tuple[str, subprocess.Popen]] = []
+    supervisor = Supervisor()
     try:
         if redis_server:
             print(f"started a private redis-server on 127.0.0.1:{redis_server.port} "
                   f"(data in {redis_server.dir})", flush=True)
-        workers = start_workers(settings, env, text_threads, doc_processes, text_torch_threads)
-        procs += [(f"{kind} worker", proc) for kind, proc in workers.items()]
+        start_workers(settings, env, text_threads, doc_processes, text_torch_threads,
+                      supervisor=supervisor)
         web_cmd = web_command(host, port) if web else None
         if web_cmd:
-            procs.append(("web", subprocess.Popen(web_cmd, env=env, start_new_session=True)))
+            supervisor.add("web", web_cmd, env)
             print(f"\n  serving on http://{host}:{port}/  (Ctrl-C stops everything)\n",
                   flush=True)
         else:
             print("\n  workers are running (Ctrl-C stops them)\n", flush=True)
         while not stopping:
-            for name, proc in procs:
-                if proc.poll() is not None and not stopping:
-                    print(f"error: the {name} exited with code {proc.returncode}",
-                          file=sys.stderr)
-                    return 1
+            try:
+                supervisor.check()
+            except RuntimeError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
             time.sleep(0.2)
         print("\nstopping...", file=sys.stderr, flush=True)
         return 0
     finally:
-        for _, proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)  # Celery: warm shutdown, unacked tasks requeued
-        for _, proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        supervisor.stop()
         if redis_server:
             redis_server.stop()

@@ -24,8 +24,28 @@ from .celery_app import CHUNK_TASK, DOCUMENT_TASK, EVALUATE_TASK, TEXT_TASK, app
 from .jobs import FINAL, InputError, JobStore, decode_document, key
 
 log = logging.getLogger("worker")
-RETRY = dict(autoretry_for=(redis.ConnectionError, redis.TimeoutError), retry_backoff=True,
-             retry_backoff_max=30, max_retries=10)
+# Redis errors: the store's client already retries each command for about a minute (a Redis
+# restart is ridden out inside the task). If Redis stays away longer, the task is rejected
+# *with requeue*, so the message goes back to its queue (or, if even that fails, stays
+# unacknowledged and Redis redelivers it after VISIBILITY_TIMEOUT). Celery's autoretry is not
+# used: it must publish a new message, and with the broker down it drops the task instead.
+RETRY: dict = {}
+
+
+def requeue_on_redis_error(fn):
+    import functools
+
+    from celery.exceptions import Reject
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            log.warning("Redis unavailable (%s); the task goes back to its queue", exc)
+            raise Reject(str(exc), requeue=True) from None
+
+    return wrapper
 
 
 class Cancelled(Exception):
@@ -42,7 +62,7 @@ _batcher: MicroBatcher | None = None
 def job_store() -> JobStore:
     global _store
     if _store is None:
-        _store = JobStore(app.settings, app)
+        _store = JobStore(app.settings, app, patient=True)
     return _store
 
 
@@ -123,6 +143,7 @@ def _scores(hyps: list[str], refs: list[str]) -> dict:
 
 # ---------------------------------------------------------------------------- text
 @app.task(name=TEXT_TASK, bind=True, **RETRY)
+@requeue_on_redis_error
 def translate_text(self, job_id: str, pair: str, segments: list[str], beam: int) -> dict:
     """Translate a few segments (micro-batched with concurrent requests). Three round trips
     to Redis besides Celery's own: start, translate, write result and finish."""
@@ -151,6 +172,7 @@ def translate_text(self, job_id: str, pair: str, segments: list[str], beam: int)
 
 # ---------------------------------------------------------------------------- documents
 @app.task(name=DOCUMENT_TASK, bind=True, **RETRY)
+@requeue_on_redis_error
 def translate_document(self, job_id: str) -> dict:
     """Segment a document and fan its sentences out as chunk tasks on the pair's batch queue."""
     from translator.document import segment_document
@@ -188,6 +210,7 @@ def _layout_sentences(layout: list) -> list[str]:
 
 
 @app.task(name=CHUNK_TASK, bind=True, **RETRY)
+@requeue_on_redis_error
 def translate_chunk(self, job_id: str, index: int) -> dict:
     """Translate sentences [index * size, (index + 1) * size) of a document job, reporting
     progress after every batch; the task that completes the last chunk assembles the result."""
@@ -270,6 +293,7 @@ _eval_cache: dict[str, Any] = {}
 
 
 @app.task(name=EVALUATE_TASK, bind=True, **RETRY)
+@requeue_on_redis_error
 def evaluate_checkpoint(self, job_id: str, checkpoint: str) -> dict:
     """Translate a test set with a checkpoint; store BLEU, chrF, TER (signatures) and hypotheses."""
     store = job_store()

@@ -1,0 +1,362 @@
+"""Faults with real processes on loopback: a private redis-server (AOF on), Celery workers and
+the web app under gunicorn, all started here and killed or restarted on purpose.
+
+The cluster's limits are short so that the faults resolve quickly: VISIBILITY_TIMEOUT 15 s,
+TASK_TIME_LIMIT 12 s, TASK_SOFT_TIME_LIMIT 10 s. A task whose whole worker is killed is then
+redelivered after 15 to 25 s (visibility timeout + one restore sweep of 10 s).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import PAIR, ROOT, WORDS, WorkerSet, wait_for_job
+
+from translator.document import count_paragraphs, segment_document, translate_document
+from worker.celery_app import RESTORE_INTERVAL, make_app
+from worker.jobs import JobStore
+from worker.redis_server import EmbeddedRedis, free_port
+from worker.settings import Settings
+
+VISIBILITY = 15
+
+
+def make_document(n: int, seed: int) -> str:
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n):
+        lines.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 7))))
+        if rng.random() < 0.2:
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+class Web:
+    """gunicorn serving the app, restartable."""
+
+    def __init__(self, env: dict, log: Path):
+        self.env, self.log, self.port = env, log, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", "2", "--threads", "8", "web:create_app()"],
+            env=self.env, cwd=ROOT, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + 30
+        while True:  # up when a gunicorn worker answers the health check
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except OSError:  # refused or reset while the workers boot; 503 is an HTTPError
+                pass
+            assert self.proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """kill -9 of the whole web service: the gunicorn master and its workers."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def request(self, path: str, data: bytes | None = None, headers: dict | None = None,
+                method: str | None = None) -> tuple[int, bytes]:
+        req = urllib.request.Request(self.url + path, data=data, headers=headers or {},
+                                     method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def json(self, path: str, body=None, method: str | None = None) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        status, raw = self.request(path, data, {"Content-Type": "application/json"}, method)
+        return status, json.loads(raw)
+
+
+@pytest.fixture(scope="module")
+def cluster(trained_run, reverse_corpus, tmp_path_factory):
+    state = tmp_path_factory.mktemp("cluster")
+    server = EmbeddedRedis(state).start()
+    env = {
+        "REDIS_URL": server.url, "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'}",
+        "CHECKPOINT_DIRS": str(trained_run["dir"].parent), "MULTI30K_DIR": str(reverse_corpus),
+        "TORCH_THREADS": "1", "CHUNK_SENTENCES": "10", "BATCH_TOKENS": "400",
+        "VISIBILITY_TIMEOUT": str(VISIBILITY), "TASK_TIME_LIMIT": "12",
+        "TASK_SOFT_TIME_LIMIT": "10", "STATE_DIR": str(state), "RATE_LIMIT": "",
+        "SECRET_KEY": "cluster", "MAX_DOCUMENT_BYTES": "2000000",
+    }
+    settings = Settings.from_env(env, dotenv=None)
+    app = make_app(settings)
+    workers = WorkerSet(env, state)
+    workers.start("text")
+    workers.start("docs")
+    workers.wait_ready(app)
+    workers.supervise()  # restart a worker that exits, as serve and compose do
+    web = Web({**os.environ, **env, "PYTHONPATH": str(ROOT)}, state / "web.log")
+    web.start()
+    store = JobStore(settings, app)
+    yield {"redis": server, "workers": workers, "web": web, "store": store, "app": app}
+    web.kill()
+    workers.stop_all()
+    server.stop()
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def check_document(store, job: dict, text: str, translator, beam: int) -> None:
+    assert job["status"] == "done", job
+    result = store.get_result(job["id"])
+    assert result["text"] == translate_document(translator, text, lang="xx", beam_size=beam)
+    sources = [s for s, _ in result["sentences"]]
+    assert sources == segment_document(text, "xx").sentences  # each exactly once, in order
+
+
+def test_whole_worker_killed_redelivers_after_the_visibility_timeout(cluster,
+                                                                    trained_translator):
+    store, workers = cluster["store"], cluster["workers"]
+    text = make_document(200, seed=1)
+    job = store.submit_document(text, PAIR, beam_size=4)
+    deadline = time.monotonic() + 30
+    while store.get_job(job["id"])["done"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    main = workers.procs["docs"].pid
+    for pid in [main, *children_of(main)]:
+        os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()  # the supervisor starts a new docs worker
+    job = wait_for_job(store, job["id"], timeout=VISIBILITY + RESTORE_INTERVAL + 60)
+    elapsed = time.monotonic() - killed_at
+    check_document(store, job, text, trained_translator, beam=4)
+    # The chunk that was running waited for its visibility timeout, not for ever.
+    assert VISIBILITY - 2 <= elapsed <= VISIBILITY + RESTORE_INTERVAL + 30, elapsed
+
+
+def test_pool_process_killed_during_an_evaluation(cluster, trained_run):
+    store, workers = cluster["store"], cluster["workers"]
+    source = make_document(3000, seed=2).replace("\n\n", "\n")
+    lines = [ln for ln in source.splitlines() if ln]
+    reference = "\n".join(" ".join(reversed(ln.split())) for ln in lines) + "\n"
+    name = f"{trained_run['dir'].name}/best.pt"
+    job = store.submit_evaluation(name, source="\n".join(lines) + "\n", reference=reference,
+                                  beam_size=1)
+    deadline = time.monotonic() + 30
+    while store.get_job(job["id"])["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    for pid in children_of(workers.procs["docs"].pid):
+        os.kill(pid, signal.SIGKILL)
+    job = wait_for_job(store, job["id"], timeout=60)
+    assert job["status"] == "done" and job["total"] == len(lines)
+    assert len(store.get_result(job["id"])["hypotheses"]) == len(lines)
+    assert job["scores"]["bleu"] > 90
+
+
+def test_redis_restart_loses_no_job_and_everything_reconnects(cluster, trained_translator):
+    store, web, server = cluster["store"], cluster["web"], cluster["redis"]
+    docs = {store.submit_document(t, PAIR, beam_size=3)["id"]: t
+            for t in (make_document(150, seed=s) for s in range(3, 6))}
+    texts = {store.submit_text(f"red blue cat {w}", PAIR)["id"]: w for w in WORDS[:6]}
+    time.sleep(0.5)  # some running, some queued
+    server.stop()  # SIGTERM: Redis writes its AOF and exits
+    assert web.request("/healthz")[0] == 503
+    status, body = web.json("/api/v1/translate", {"text": "red", "pair": PAIR})
+    assert status == 503 and "not reachable" in body["error"]
+    time.sleep(2)
+    server.start()
+    for job_id, text in docs.items():
+        check_document(store, wait_for_job(store, job_id, timeout=90), text,
+                       trained_translator, beam=3)
+    for job_id in texts:
+        assert wait_for_job(store, job_id, timeout=90)["status"] == "done"
+    assert web.request("/healthz")[0] == 200
+    status, job = web.json("/api/v1/translate", {"text": "red blue cat", "pair": PAIR})
+    assert status == 202
+    assert wait_for_job(store, job["id"])["status"] == "done"
+
+
+def test_web_restart_during_jobs_loses_nothing(cluster, trained_translator):
+    store, web = cluster["store"], cluster["web"]
+    text = make_document(200, seed=7)
+    status, job = web.json("/api/v1/documents", {"text": text, "pair": PAIR, "beam_size": 4})
+    assert status == 202
+    web.kill()
+    web.start()
+    status, page = web.request(f"/jobs/{job['id']}")
+    assert status == 200 and b'role="progressbar"' in page
+    job = wait_for_job(store, job["id"], timeout=60)
+    check_document(store, job, text, trained_translator, beam=4)
+    status, page = web.request(f"/jobs/{job['id']}")
+    assert b"Source and translation" in page
+
+
+def test_runaway_job_is_stopped_by_the_time_limit_and_the_worker_serves_on(cluster,
+                                                                           trained_run):
+    store = cluster["store"]
+    lines = [ln for ln in make_document(30000, seed=8).splitlines() if ln]
+    name = f"{trained_run['dir'].name}/best.pt"
+    job = store.submit_evaluation(name, source="\n".join(lines), beam_size=12,
+                                  reference="\n".join(lines))
+    job = wait_for_job(store, job["id"], timeout=60)
+    assert job["status"] == "failed" and "time limit (10 s)" in job["error"]
+    ok = wait_for_job(store, store.submit_document("red blue cat\n", PAIR)["id"])
+    assert ok["status"] == "done"
+
+
+HOSTILE_JSON = [
+    ({"text": "", "pair": PAIR}, 422), ({"text": "   \n ", "pair": PAIR}, 422),
+    ({"text": "x" * 100_000, "pair": PAIR}, 413), ({"text": "hi", "pair": "xx-zz"}, 422),
+    ({"text": ["a", 3], "pair": PAIR}, 422), ({"text": "hi", "pair": PAIR, "beam_size": -1}, 422),
+    ({"text": "hi", "pair": ["xx", "yy"]}, 422), ({"text": {"a": 1}, "pair": PAIR}, 422),
+]
+
+
+def test_hostile_input_gets_a_clear_4xx_and_the_system_keeps_serving(cluster):
+    web, store = cluster["web"], cluster["store"]
+    tried = 0
+    for body, expected in HOSTILE_JSON:
+        status, answer = web.json("/api/v1/translate", body)
+        assert status == expected and answer["error"], (body, answer)
+        tried += 1
+    for raw in (b"{not json", b"[1, 2", b"\xff\xfe"):
+        status, answer = web.request("/api/v1/translate", raw,
+                                     {"Content-Type": "application/json"})
+        assert status == 400 and b"JSON" in answer
+        tried += 1
+    ten_mb = b"red cat " * (10 * 1024 * 1024 // 8)
+    for payload, expected in ((ten_mb, 413), (b"\x00\x01binary\x02", 422),
+                              (b"caf\xe9 latin-1", 422), (b"", 422)):
+        body, ctype = _multipart({"pair": PAIR}, {"file": ("doc.txt", payload)})
+        status, answer = web.request("/api/v1/documents", body, {"Content-Type": ctype})
+        assert status == expected, (payload[:20], answer[:200])
+        assert b"error" in answer
+        tried += 1
+    # A 100,000-character line in a document is accepted and translated (cut into segments).
+    long_line = " ".join(random.Random(9).choice(WORDS) for _ in range(20_000))[:100_000]
+    status, job = web.json("/api/v1/documents", {"text": long_line + "\n", "pair": PAIR})
+    assert status == 202
+    job = wait_for_job(store, job["id"], timeout=60)
+    assert job["status"] == "done" and store.get_result(job["id"])["text"].count("\n") == 1
+    # Path traversal in every name that reaches a file or a record.
+    for path in ("/jobs/..%2F..%2Fetc%2Fpasswd", "/api/v1/jobs/../../etc/passwd",
+                 "/checkpoints/..%2F..%2Fetc/metrics.png", "/jobs/" + "0" * 32 + "/download"):
+        assert web.request(path)[0] == 404, path
+    status, answer = web.json("/api/v1/evaluations",
+                              {"checkpoint": "../../../etc/passwd", "testset": "test_2016_flickr"})
+    assert status == 422
+    status, answer = web.json("/api/v1/evaluations",
+                              {"checkpoint": f"{PAIR} (best.pt)", "testset": "../../etc/passwd"})
+    assert status == 422
+    # Script payloads in text, file name and reference are shown escaped.
+    xss = "<script>alert(1)</script>"
+    body, ctype = _multipart({"pair": PAIR}, {"file": (f"{xss}.txt", f"{xss}\n".encode()),
+                                              "reference": ("r.txt", f"{xss}\n".encode())})
+    status, job = web.request("/api/v1/documents", body, {"Content-Type": ctype})
+    job = wait_for_job(store, json.loads(job)["id"])
+    for path in (f"/jobs/{job['id']}", "/jobs"):
+        page = web.request(path)[1].decode()
+        assert xss not in page and "&lt;script&gt;" in page
+    # A form without its CSRF token.
+    status, page = web.request("/", b"text=hi&pair=xx-yy",
+                               {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 400 and b"CSRF" in page
+    tried += 8
+    status, job = web.json("/api/v1/translate", {"text": "red blue cat", "pair": PAIR})
+    assert status == 202 and wait_for_job(store, job["id"])["status"] == "done"
+    assert tried >= 20
+
+
+def _multipart(fields: dict, files: dict) -> tuple[bytes, str]:
+    boundary = "----reliability" + os.urandom(8).hex()
+    out = io.BytesIO()
+    for name, value in fields.items():
+        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                  f"{value}\r\n".encode())
+    for name, (filename, data) in files.items():
+        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                  f'filename="{filename}"\r\nContent-Type: text/plain\r\n\r\n'.encode())
+        out.write(data + b"\r\n")
+    out.write(f"--{boundary}--\r\n".encode())
+    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_paragraph_count_survives_translation_of_any_unicode(trained_translator):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=40, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.text(max_size=300))
+    def check(text):
+        out = translate_document(trained_translator, text, lang="xx", beam_size=2)
+        assert count_paragraphs(out) == count_paragraphs(text)
+
+    check()
+
+
+def test_200_concurrent_api_requests_no_5xx_no_lost_job(cluster):
+    """A bounded load generator (50 client threads) on loopback: 150 text and 50 document
+    jobs through gunicorn. (benchmarks/web_load.py runs the same with the real model.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    web, store = cluster["web"], cluster["store"]
+    rng = random.Random(10)
+    requests = []
+    for i in range(200):
+        if i % 4 == 3:
+            requests.append(("/api/v1/documents", {"text": make_document(20, seed=i),
+                                                   "pair": PAIR}))
+        else:
+            requests.append(("/api/v1/translate", {
+                "text": " ".join(rng.choice(WORDS) for _ in range(5)), "pair": PAIR}))
+
+    def submit(item):
+        return web.json(*item)
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(submit, requests))
+    assert [status for status, _ in answers] == [202] * 200
+    jobs = [wait_for_job(store, body["id"], timeout=120) for _, body in answers]
+    assert sum(j["status"] == "done" for j in jobs) == 200
+
+
+def rss_kb(pid: int) -> int:
+    total = 0
+    for p in [pid, *children_of(pid)]:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def test_worker_memory_stays_bounded_over_1000_jobs(cluster):
+    store, workers = cluster["store"], cluster["workers"]
+    pid = workers.procs["text"].pid
+    warm = [store.submit_text(f"red blue cat {w}", PAIR)["id"] for w in WORDS]
+    for job_id in warm:
+        wait_for_job(store, job_id)
+    before = rss_kb(pid)
+    rng = random.Random(11)
+    ids = [store.submit_text(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))),
+                             PAIR)["id"] for _ in range(1000)]
+    assert all(wait_for_job(store, i, timeout=120)["status"] == "done" for i in ids)
+    after = rss_kb(pid)
+    print(f"text worker RSS: {before / 1024:.0f} MB before, {after / 1024:.0f} MB after "
+          f"1000 jobs")
+    assert after - before < 64 * 1024  # no per-job growth (64 MB would be 64 kB per job)
