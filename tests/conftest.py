@@ -42,6 +42,17 @@ def write_reverse_corpus(directory: Path, seed: int = 0) -> Path:
     return directory
 
 
+def make_document(n_sentences: int, seed: int = 0) -> str:
+    """n lines of 3-6 of the reverse task's words (one sentence each), in paragraphs."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n_sentences):
+        lines.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 6))))
+        if rng.random() < 0.3:
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
 def tiny_config(**train):
     """The tiny preset on one thread, with train-section overrides."""
     return preset("tiny").override("train", threads=1, **train)

@@ -11,22 +11,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import PAIR, WORDS, wait_for_job
+from conftest import PAIR, WORDS, make_document, wait_for_job
 
 from translator.document import count_paragraphs, segment_document, translate_document
 from worker.celery_app import DOCUMENT_TASK, docs_queue
 from worker.jobs import InputError, JobNotFound, JobStateError, key
-
-
-def make_document(n_sentences: int, seed: int = 0) -> str:
-    """n lines of 3-6 of the reverse task's words (one sentence each), in paragraphs."""
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(n_sentences):
-        lines.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 6))))
-        if rng.random() < 0.3:
-            lines.append("")
-    return "\n".join(lines) + "\n"
 
 
 def test_text_job_matches_in_process_translation(job_store, trained_translator):
@@ -172,8 +161,10 @@ def test_evaluation_of_unknown_test_set_fails_cleanly(job_store, trained_run):
 
 def test_cancel_a_running_document_job(job_store):
     job = job_store.submit_document(make_document(3000, seed=5), PAIR, beam_size=5)
-    wait_for_job(job_store, job["id"], until=("running",))
-    time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while job_store.get_job(job["id"])["done"] == 0:  # chunks are being translated
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     cancelled = job_store.cancel_job(job["id"])
     assert cancelled["status"] == "cancelled"
     time.sleep(2)  # chunks still running notice it at their next batch and stop

@@ -359,6 +359,25 @@ def _register(sender=None, **_):
         log.warning("could not register the worker in Redis")
 
 
+@signals.worker_ready.connect
+def _start_redelivery_sweep(sender=None, **_):
+    """Every RESTORE_INTERVAL seconds, put back in their queues the messages whose worker
+    vanished more than VISIBILITY_TIMEOUT ago (kombu's own sweep in the event loop runs far
+    less often in practice). Idempotent under kombu's mutex; a missed sweep is harmless."""
+    from .celery_app import RESTORE_INTERVAL
+
+    def sweep():
+        while True:
+            time.sleep(RESTORE_INTERVAL)
+            try:
+                with app.connection_for_read() as conn:
+                    conn.default_channel.qos.restore_visible(num=100, interval=1)
+            except Exception as exc:  # Redis away: try again next time
+                log.debug("redelivery sweep skipped: %s", exc)
+
+    threading.Thread(target=sweep, name="redelivery-sweep", daemon=True).start()
+
+
 @signals.worker_shutdown.connect
 def _unregister(sender=None, **_):
     try:

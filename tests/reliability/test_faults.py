@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import PAIR, ROOT, WORDS, WorkerSet, wait_for_job
+from conftest import PAIR, ROOT, WORDS, WorkerSet, make_document, wait_for_job
 
 from translator.document import count_paragraphs, segment_document, translate_document
 from worker.celery_app import RESTORE_INTERVAL, make_app
@@ -30,16 +30,6 @@ from worker.redis_server import EmbeddedRedis, free_port
 from worker.settings import Settings
 
 VISIBILITY = 15
-
-
-def make_document(n: int, seed: int) -> str:
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(n):
-        lines.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 7))))
-        if rng.random() < 0.2:
-            lines.append("")
-    return "\n".join(lines) + "\n"
 
 
 class Web:
@@ -143,6 +133,7 @@ def test_whole_worker_killed_redelivers_after_the_visibility_timeout(cluster,
     killed_at = time.monotonic()  # the supervisor starts a new docs worker
     job = wait_for_job(store, job["id"], timeout=VISIBILITY + RESTORE_INTERVAL + 60)
     elapsed = time.monotonic() - killed_at
+    print(f"whole worker killed: job done {elapsed:.1f} s after the kill")
     check_document(store, job, text, trained_translator, beam=4)
     # The chunk that was running waited for its visibility timeout, not for ever.
     assert VISIBILITY - 2 <= elapsed <= VISIBILITY + RESTORE_INTERVAL + 30, elapsed
