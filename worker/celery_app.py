@@ -59,7 +59,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_soft_time_limit=settings.soft_time_limit,
+        task_soft_time_limit=settings.soft_time_limit or None,
         task_time_limit=settings.time_limit,
         result_expires=settings.result_expires,
         # A task whose whole worker vanished (kill -9, lost machine) is redelivered after

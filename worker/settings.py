@@ -42,7 +42,7 @@ class Settings:
     chunk_sentences: int = _env("CHUNK_SENTENCES", "sentences per document chunk (chunks are "
                                 "translated in parallel by the batch workers)", 100)
     soft_time_limit: int = _env("TASK_SOFT_TIME_LIMIT", "seconds before a task is asked to stop "
-                                "(a clear error on the job)", 300)
+                                "(a clear error on the job); 0: none", 300)
     time_limit: int = _env("TASK_TIME_LIMIT", "seconds before a task's process is killed", 360)
     visibility_timeout: int = _env("VISIBILITY_TIMEOUT", "seconds before Redis redelivers a task "
                                    "whose worker vanished (above TASK_TIME_LIMIT)", 600)
@@ -85,8 +85,8 @@ class Settings:
         if self.visibility_timeout <= self.time_limit:
             raise SettingsError("VISIBILITY_TIMEOUT must be above TASK_TIME_LIMIT, or Redis "
                                 "redelivers tasks that are still running")
-        if self.soft_time_limit >= self.time_limit:
-            raise SettingsError("TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT")
+        if self.soft_time_limit >= self.time_limit or self.soft_time_limit < 0:
+            raise SettingsError("TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT (0: none)")
         for name in ("torch_threads", "beam_size", "batch_tokens", "chunk_sentences",
                      "max_document_bytes", "max_text_chars", "max_segments"):
             if getattr(self, name) < 1:

@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 import redis
-from celery import signals
+from billiard.exceptions import TimeLimitExceeded
+from celery import Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 
 from .batcher import MicroBatcher
@@ -24,15 +25,14 @@ from .celery_app import CHUNK_TASK, DOCUMENT_TASK, EVALUATE_TASK, TEXT_TASK, app
 from .jobs import FINAL, InputError, JobStore, decode_document, key
 
 log = logging.getLogger("worker")
-# Redis errors: the store's client already retries each command for about a minute (a Redis
-# restart is ridden out inside the task). If Redis stays away longer, the task is rejected
-# *with requeue*, so the message goes back to its queue (or, if even that fails, stays
-# unacknowledged and Redis redelivers it after VISIBILITY_TIMEOUT). Celery's autoretry is not
-# used: it must publish a new message, and with the broker down it drops the task instead.
-RETRY: dict = {}
 
 
 def requeue_on_redis_error(fn):
+    """Redis errors: the store's client already retries each command for about a minute (a
+    Redis restart is ridden out inside the task). If Redis stays away longer, the task is
+    rejected *with requeue*, so the message goes back to its queue (or, if even that fails,
+    stays unacknowledged and is redelivered after VISIBILITY_TIMEOUT). Celery's autoretry is
+    not used: it must publish a new message, and with the broker down it drops the task."""
     import functools
 
     from celery.exceptions import Reject
@@ -50,6 +50,19 @@ def requeue_on_redis_error(fn):
 
 class Cancelled(Exception):
     pass
+
+
+class JobTask(Task):
+    """Base of the job tasks. A task killed by the hard time limit never reaches its own
+    error handling, so the worker's main process records the failure on the job here."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        if isinstance(exc, TimeLimitExceeded) and args:
+            try:
+                job_store().fail(args[0], f"the job ran longer than the hard time limit "
+                                          f"({app.settings.time_limit} s); it was stopped")
+            except redis.RedisError:
+                log.warning("job %s: could not record the hard time limit", args[0])
 
 
 # ---------------------------------------------------------------------------- per process state
@@ -142,7 +155,7 @@ def _scores(hyps: list[str], refs: list[str]) -> dict:
 
 
 # ---------------------------------------------------------------------------- text
-@app.task(name=TEXT_TASK, bind=True, **RETRY)
+@app.task(name=TEXT_TASK, bind=True, base=JobTask)
 @requeue_on_redis_error
 def translate_text(self, job_id: str, pair: str, segments: list[str], beam: int) -> dict:
     """Translate a few segments (micro-batched with concurrent requests). Three round trips
@@ -171,7 +184,7 @@ def translate_text(self, job_id: str, pair: str, segments: list[str], beam: int)
 
 
 # ---------------------------------------------------------------------------- documents
-@app.task(name=DOCUMENT_TASK, bind=True, **RETRY)
+@app.task(name=DOCUMENT_TASK, bind=True, base=JobTask)
 @requeue_on_redis_error
 def translate_document(self, job_id: str) -> dict:
     """Segment a document and fan its sentences out as chunk tasks on the pair's batch queue."""
@@ -209,7 +222,7 @@ def _layout_sentences(layout: list) -> list[str]:
     return [s for _, sentences in layout for s in sentences]
 
 
-@app.task(name=CHUNK_TASK, bind=True, **RETRY)
+@app.task(name=CHUNK_TASK, bind=True, base=JobTask)
 @requeue_on_redis_error
 def translate_chunk(self, job_id: str, index: int) -> dict:
     """Translate sentences [index * size, (index + 1) * size) of a document job, reporting
@@ -292,7 +305,7 @@ def _assemble(store: JobStore, job: dict) -> bool:
 _eval_cache: dict[str, Any] = {}
 
 
-@app.task(name=EVALUATE_TASK, bind=True, **RETRY)
+@app.task(name=EVALUATE_TASK, bind=True, base=JobTask)
 @requeue_on_redis_error
 def evaluate_checkpoint(self, job_id: str, checkpoint: str) -> dict:
     """Translate a test set with a checkpoint; store BLEU, chrF, TER (signatures) and hypotheses."""

@@ -351,3 +351,29 @@ def test_worker_memory_stays_bounded_over_1000_jobs(cluster):
     print(f"text worker RSS: {before / 1024:.0f} MB before, {after / 1024:.0f} MB after "
           f"1000 jobs")
     assert after - before < 64 * 1024  # no per-job growth (64 MB would be 64 kB per job)
+
+
+def test_hard_time_limit_stops_a_job_that_ignores_the_soft_one(trained_run, tmp_path):
+    """Only a hard limit (TASK_SOFT_TIME_LIMIT=0): the pool process is killed, the worker's
+    main process records a clear error on the job, and the pool serves the next job."""
+    with EmbeddedRedis(tmp_path) as server:
+        env = {"REDIS_URL": server.url, "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'}",
+               "CHECKPOINT_DIRS": str(trained_run["dir"].parent), "TORCH_THREADS": "1",
+               "TASK_SOFT_TIME_LIMIT": "0", "TASK_TIME_LIMIT": "3", "VISIBILITY_TIMEOUT": "10"}
+        settings = Settings.from_env(env, dotenv=None)
+        app = make_app(settings)
+        workers = WorkerSet(env, tmp_path)
+        workers.start("docs")
+        try:
+            workers.wait_ready(app, names=("docs",))
+            store = JobStore(settings, app)
+            lines = [ln for ln in make_document(30000, seed=12).splitlines() if ln]
+            job = store.submit_evaluation(f"{trained_run['dir'].name}/best.pt",
+                                          source="\n".join(lines), reference="\n".join(lines),
+                                          beam_size=12)
+            job = wait_for_job(store, job["id"], timeout=60)
+            assert job["status"] == "failed" and "hard time limit (3 s)" in job["error"]
+            ok = wait_for_job(store, store.submit_document("red blue cat\n", PAIR)["id"])
+            assert ok["status"] == "done"
+        finally:
+            workers.stop_all()
