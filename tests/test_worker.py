@@ -244,3 +244,25 @@ def test_worker_log_lines_are_structured_with_the_job_id(job_store, workers):
     mine = [ln for ln in lines if f"job={job['id']}" in ln]
     assert mine and all(ln.startswith("ts=") and " level=" in ln for ln in mine)
     assert any("task=translate_chunk:" in ln for ln in mine)
+
+
+def test_abandoned_unacknowledged_messages_are_redelivered(celery_client, job_store):
+    """A message taken by a worker that then vanished (never acked) goes back to its queue
+    once it is older than the visibility timeout, and only then."""
+    from worker.tasks import redeliver_abandoned
+
+    with celery_client.connection_for_write() as conn:
+        conn.SimpleQueue("test.redelivery").put({"hello": "world"})
+        channel = conn.channel()
+        message = channel.basic_get("test.redelivery", no_ack=False)  # taken, never acked
+        assert message is not None
+        tag = message.delivery_tag
+        index = channel.unacked_index_key
+        client = job_store.redis
+        assert client.llen("test.redelivery") == 0 and client.zscore(index, tag)
+        assert redeliver_abandoned(celery_client) == 0  # still within the visibility timeout
+        old = time.time() - celery_client.settings.visibility_timeout - 1
+        client.zadd(index, {tag: old})  # as if its worker died that long ago
+        assert redeliver_abandoned(celery_client) == 1
+        assert client.llen("test.redelivery") == 1 and client.zscore(index, tag) is None
+        client.delete("test.redelivery")

@@ -66,7 +66,8 @@ def make_app(settings: Settings | None = None) -> Celery:
         # visibility_timeout, found by a sweep every 10 s: a delay of VT to VT + 10 s.
         broker_transport_options={"visibility_timeout": settings.visibility_timeout,
                                   "unacked_restore_interval": RESTORE_INTERVAL,
-                                  "unacked_restore_throttle": 1},
+                                  "unacked_restore_throttle": 1,
+                                  "unacked_mutex_expire": 30},
         result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
         result_backend_always_retry=True,  # ride out a Redis restart when storing results
         result_backend_max_retries=30,

@@ -375,20 +375,38 @@ def _register(sender=None, **_):
 @signals.worker_ready.connect
 def _start_redelivery_sweep(sender=None, **_):
     """Every RESTORE_INTERVAL seconds, put back in their queues the messages whose worker
-    vanished more than VISIBILITY_TIMEOUT ago (kombu's own sweep in the event loop runs far
-    less often in practice). Idempotent under kombu's mutex; a missed sweep is harmless."""
+    vanished more than VISIBILITY_TIMEOUT ago. kombu's own sweep takes a Redis mutex that a
+    worker killed while holding it leaves locked for minutes; each restore here is a WATCH
+    transaction on the message, so concurrent sweeps cannot restore a message twice."""
     from .celery_app import RESTORE_INTERVAL
 
     def sweep():
         while True:
             time.sleep(RESTORE_INTERVAL)
             try:
-                with app.connection_for_read() as conn:
-                    conn.default_channel.qos.restore_visible(num=100, interval=1)
+                redeliver_abandoned()
             except Exception as exc:  # Redis away: try again next time
-                log.debug("redelivery sweep skipped: %s", exc)
+                log.warning("redelivery sweep skipped: %s", exc)
 
     threading.Thread(target=sweep, name="redelivery-sweep", daemon=True).start()
+    log.info("redelivery sweep every %d s (visibility timeout %d s)", RESTORE_INTERVAL,
+             app.settings.visibility_timeout)
+
+
+def redeliver_abandoned(celery_app=None) -> int:
+    """Restore unacknowledged messages older than the visibility timeout; returns how many."""
+    celery_app = celery_app or app
+    with celery_app.connection_for_read() as conn:
+        channel = conn.default_channel
+        qos = channel.qos
+        with channel.conn_or_acquire() as client:
+            ceil = time.time() - celery_app.settings.visibility_timeout
+            tags = client.zrangebyscore(channel.unacked_index_key, 0, ceil)
+            for tag in tags:
+                qos.restore_by_tag(tag.decode() if isinstance(tag, bytes) else tag, client)
+    if tags:
+        log.warning("redelivered %d task(s) whose worker vanished", len(tags))
+    return len(tags)
 
 
 @signals.worker_shutdown.connect
