@@ -136,11 +136,11 @@ def test_document_upload_progress_to_100_then_bleu(page, server, tmp_path):
 
 
 def test_cancel_a_document_job(page, server, tmp_path):
-    text, _ = document(3000, seed=2)
+    text, _ = document(15000, seed=2)
     (tmp_path / "big.txt").write_text(text)
     page.goto(server + "/documents")
     page.select_option("#pair", PAIR)
-    page.fill("#beam_size", "5")
+    page.fill("#beam_size", "8")
     page.set_input_files("#file", str(tmp_path / "big.txt"))
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"))

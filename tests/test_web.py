@@ -140,9 +140,9 @@ def test_script_in_text_translation_filename_and_reference_is_escaped(client):
 
 
 def test_cancel_from_the_page_and_cancelled_state_is_visible(client):
-    text = "\n".join("red blue cat dog sun moon" for _ in range(600)) + "\n"
+    text = "\n".join("red blue cat dog sun moon" for _ in range(10000)) + "\n"
     job = client.post("/api/v1/documents", json={"text": text, "pair": PAIR,
-                                                 "beam_size": 4}).get_json()
+                                                 "beam_size": 8}).get_json()
     token = csrf_token(client, f"/jobs/{job['id']}")
     response = client.post(f"/jobs/{job['id']}/cancel", data={"csrf_token": token})
     assert response.status_code == 302
