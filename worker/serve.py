@@ -29,6 +29,19 @@ def worker_command(settings: Settings, kind: str, concurrency: int, name: str,
             "-n", f"{name}@%h", "--loglevel", loglevel, "--without-mingle", "--without-gossip"]
 
 
+def lower_priority(nice: int) -> None:
+    """Run at a lower CPU priority. A process in its own session is also in its own
+    scheduler autogroup (Linux with sched_autogroup), where a plain nice value only ranks it
+    against its own group; the group's nice value is what ranks it against the other
+    processes, so it is set too."""
+    os.nice(nice)
+    try:
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(nice))
+    except OSError:  # no autogroups on this system: the plain nice value is what counts
+        pass
+
+
 class Supervisor:
     """Starts named processes and restarts any that exits unexpectedly, like a container
     restart policy. A Celery worker can exit on its own when its broker connection drops
@@ -53,7 +66,7 @@ class Supervisor:
         self.procs[name] = subprocess.Popen(
             spec["argv"], env=spec["env"], stdout=out,
             stderr=subprocess.STDOUT if out else None, start_new_session=True,
-            preexec_fn=(lambda: os.nice(nice)) if nice else None)
+            preexec_fn=(lambda: lower_priority(nice)) if nice else None)
         return self.procs[name]
 
     def check(self) -> list[str]:
