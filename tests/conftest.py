@@ -232,6 +232,15 @@ def job_store(queue_settings, celery_client, workers):
     return JobStore(queue_settings, celery_client)
 
 
+def wait_for_progress(store, job_id: str, timeout: float = 30) -> dict:
+    """Wait until some of the job's sentences are translated (it is mid-way)."""
+    deadline = time.monotonic() + timeout
+    while (job := store.get_job(job_id))["done"] == 0:
+        assert time.monotonic() < deadline, f"job {job_id} made no progress: {job}"
+        time.sleep(0.02)
+    return job
+
+
 def wait_for_job(store, job_id: str, timeout: float = 60, until=("done", "failed", "cancelled")):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

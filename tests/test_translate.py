@@ -75,22 +75,17 @@ def test_n_best_lists_with_scores_and_attention(translator):
     assert hyps[0][0][0] == "cat blue red"
 
 
-def test_int8_matches_fp32_on_an_easy_task(best_pt, test_set):
+@pytest.mark.parametrize("option", ["int8", "bf16"])
+def test_reduced_precision_matches_fp32_on_an_easy_task(best_pt, test_set, option):
     fp32 = Translator.from_checkpoint(best_pt)
-    int8 = Translator.from_checkpoint(best_pt, int8=True)
+    fast = Translator.from_checkpoint(best_pt, **{option: True})
     a = fp32.translate(test_set.src, beam_size=3)
-    b = int8.translate(test_set.src, beam_size=3)
+    b = fast.translate(test_set.src, beam_size=3)
     assert sacrebleu.corpus_bleu(b, [test_set.tgt]).score >= 90
     assert sum(x == y for x, y in zip(a, b)) >= 0.9 * len(a)
 
 
-def test_bf16_matches_fp32_on_an_easy_task(best_pt, test_set):
-    fp32 = Translator.from_checkpoint(best_pt)
-    bf16 = Translator.from_checkpoint(best_pt, bf16=True)
-    a = fp32.translate(test_set.src, beam_size=3)
-    b = bf16.translate(test_set.src, beam_size=3)
-    assert sacrebleu.corpus_bleu(b, [test_set.tgt]).score >= 90
-    assert sum(x == y for x, y in zip(a, b)) >= 0.9 * len(a)
+def test_int8_and_bf16_together_are_refused(best_pt):
     with pytest.raises(ValueError):
         Translator.from_checkpoint(best_pt, bf16=True, int8=True)
 

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import PAIR, WORDS, make_document, wait_for_job
+from conftest import PAIR, WORDS, make_document, wait_for_job, wait_for_progress
 
 from translator.document import count_paragraphs, segment_document, translate_document
 from worker.celery_app import DOCUMENT_TASK, docs_queue
@@ -161,10 +161,7 @@ def test_evaluation_of_unknown_test_set_fails_cleanly(job_store, trained_run):
 
 def test_cancel_a_running_document_job(job_store):
     job = job_store.submit_document(make_document(3000, seed=5), PAIR, beam_size=5)
-    deadline = time.monotonic() + 30
-    while job_store.get_job(job["id"])["done"] == 0:  # chunks are being translated
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for_progress(job_store, job["id"])
     cancelled = job_store.cancel_job(job["id"])
     assert cancelled["status"] == "cancelled"
     time.sleep(2)  # chunks still running notice it at their next batch and stop
@@ -203,10 +200,7 @@ def test_killed_worker_process_loses_no_sentence(job_store, workers, trained_tra
     with every sentence translated exactly once and in order."""
     text = make_document(300, seed=11)
     job = job_store.submit_document(text, PAIR, beam_size=4)
-    deadline = time.monotonic() + 30
-    while job_store.get_job(job["id"])["done"] == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for_progress(job_store, job["id"])
     killed = workers.children("docs")
     for pid in killed:
         os.kill(pid, signal.SIGKILL)

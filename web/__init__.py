@@ -14,7 +14,7 @@ import secrets
 import time
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, abort, current_app, request
 
 from worker.celery_app import make_app as make_celery
 from worker.jobs import JobStore
@@ -85,8 +85,6 @@ def _refuse_oversized():
     """413 for a body over MAX_CONTENT_LENGTH, after reading (and discarding) it when it is
     not absurdly large: a client that sends its whole body before reading the answer (most do)
     would otherwise see a reset connection instead of the clear 413 message."""
-    from flask import abort, current_app, request
-
     length, limit = request.content_length, current_app.config["MAX_CONTENT_LENGTH"]
     if length is None or limit is None or length <= limit:
         return None

@@ -8,7 +8,7 @@ import hmac
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from flask_wtf.csrf import ValidationError, validate_csrf
 
-from worker.jobs import InputError, JobNotFound
+from worker.jobs import InputError, JobNotFound, JobStateError
 
 from .extensions import job_limit as _job_limit
 from .extensions import jobs, limiter, pair_label, settings
@@ -167,8 +167,6 @@ def _result_or_409(job_id: str) -> tuple[dict, dict]:
     job = _job_or_404(job_id)
     result = jobs().get_result(job_id)
     if job["status"] != "done" or result is None:
-        from worker.jobs import JobStateError
-
         raise JobStateError(f"job {job_id} has no result yet (status {job['status']})", job)
     return job, result
 

@@ -73,25 +73,38 @@ def pair_choices() -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------------- translate
-@bp.route("/", methods=["GET", "POST"])
-@limiter.limit(_job_limit, methods=["POST"])
-def translate():
-    form = TranslateForm()
-    form.pair.choices = pair_choices()
+def form_page(form, submit, template: str, context=dict):
+    """The shared flow of the job-creating forms: on a valid POST, `submit()` queues the job
+    and the browser goes to its page; a form or input error re-renders the page with the
+    message (422, or 413 for a size limit). `context()` gives the page's other variables,
+    computed only when the page is rendered."""
     error, status = None, 422
     if form.validate_on_submit():
-        reference = form.reference.data.splitlines() if form.reference.data else None
-        segments = (form.text.data or "").splitlines() or [""]
         try:
-            job = jobs().submit_text(segments, form.pair.data, beam_size=form.beam_size.data,
-                                     reference=reference)
+            job = submit()
             return redirect(url_for("pages.job", job_id=job["id"]))
         except InputError as exc:
             error, status = exc.message, exc.status
     elif request.method == "POST":
         error = "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
                           for name, msgs in form.errors.items())
-    return render_template("translate.html", form=form, error=error), (status if error else 200)
+    return render_template(template, form=form, error=error, **context()), \
+        (status if error else 200)
+
+
+@bp.route("/", methods=["GET", "POST"])
+@limiter.limit(_job_limit, methods=["POST"])
+def translate():
+    form = TranslateForm()
+    form.pair.choices = pair_choices()
+
+    def submit():
+        reference = form.reference.data.splitlines() if form.reference.data else None
+        segments = (form.text.data or "").splitlines() or [""]
+        return jobs().submit_text(segments, form.pair.data, beam_size=form.beam_size.data,
+                                  reference=reference)
+
+    return form_page(form, submit, "translate.html")
 
 
 # ------------------------------------------------------------------------- documents
@@ -100,22 +113,16 @@ def translate():
 def documents():
     form = DocumentForm()
     form.pair.choices = pair_choices()
-    error, status = None, 422
-    if form.validate_on_submit():
+
+    def submit():
         upload = form.file.data
         data = upload.read() if upload else (form.text.data or "").encode("utf-8")
         ref = form.reference_file.data.read() if form.reference_file.data else None
-        try:
-            job = jobs().submit_document(data, form.pair.data, beam_size=form.beam_size.data,
-                                         reference=ref or None,
-                                         filename=upload.filename if upload else None)
-            return redirect(url_for("pages.job", job_id=job["id"]))
-        except InputError as exc:
-            error, status = exc.message, exc.status
-    elif request.method == "POST":
-        error = "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
-                          for name, msgs in form.errors.items())
-    return render_template("documents.html", form=form, error=error), (status if error else 200)
+        return jobs().submit_document(data, form.pair.data, beam_size=form.beam_size.data,
+                                      reference=ref or None,
+                                      filename=upload.filename if upload else None)
+
+    return form_page(form, submit, "documents.html")
 
 
 # ------------------------------------------------------------------------- jobs
@@ -233,28 +240,19 @@ def checkpoints():
     known = store.known_checkpoints()
     form = EvaluateForm()
     form.checkpoint.choices = [(name, name) for name in known]
-    error, status = None, 422
-    if form.validate_on_submit():
+
+    def submit():
         src, ref = form.source_file.data, form.reference_file.data
-        try:
-            if src or ref:
-                if not (src and ref):
-                    raise InputError("upload both a source and a reference file")
-                job = store.submit_evaluation(form.checkpoint.data, source=src.read(),
-                                              reference=ref.read(),
-                                              beam_size=form.beam_size.data)
-            else:
-                job = store.submit_evaluation(form.checkpoint.data,
-                                              testset=form.testset.data or None,
-                                              beam_size=form.beam_size.data)
-            return redirect(url_for("pages.job", job_id=job["id"]))
-        except InputError as exc:
-            error, status = exc.message, exc.status
-    elif request.method == "POST":
-        error = "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
-                          for name, msgs in form.errors.items())
-    return render_template("checkpoints.html", form=form, error=error, known=known,
-                           runs=run_dirs(), boards=leaderboard()), (status if error else 200)
+        if src or ref:
+            if not (src and ref):
+                raise InputError("upload both a source and a reference file")
+            return store.submit_evaluation(form.checkpoint.data, source=src.read(),
+                                           reference=ref.read(), beam_size=form.beam_size.data)
+        return store.submit_evaluation(form.checkpoint.data, testset=form.testset.data or None,
+                                       beam_size=form.beam_size.data)
+
+    return form_page(form, submit, "checkpoints.html",
+                     lambda: {"known": known, "runs": run_dirs(), "boards": leaderboard()})
 
 
 @bp.get("/checkpoints/<run>/metrics.png")

@@ -191,6 +191,11 @@ class JobStore:
         raw = self.redis.get(key("job", job_id, "result")) if _valid_id(job_id) else None
         return json.loads(raw) if raw else None
 
+    def status(self, job_id: str) -> str | None:
+        """The job's status alone (one HGET), for checks inside hot loops."""
+        raw = self.redis.hget(key("job", job_id), "status")
+        return json.loads(raw) if raw else None
+
     def get_blob(self, job_id: str, name: str) -> bytes | None:
         return self.redis.get(key("job", job_id, name)) if _valid_id(job_id) else None
 

@@ -7,6 +7,7 @@ job's status: a cancelled or finished job is skipped.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -18,10 +19,18 @@ from typing import Any
 import redis
 from billiard.exceptions import TimeLimitExceeded
 from celery import Task, signals
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from .batcher import MicroBatcher
-from .celery_app import CHUNK_TASK, DOCUMENT_TASK, EVALUATE_TASK, TEXT_TASK, app, docs_queue
+from .celery_app import (
+    CHUNK_TASK,
+    DOCUMENT_TASK,
+    EVALUATE_TASK,
+    RESTORE_INTERVAL,
+    TEXT_TASK,
+    app,
+    docs_queue,
+)
 from .jobs import FINAL, InputError, JobStore, decode_document, key
 
 log = logging.getLogger("worker")
@@ -33,9 +42,6 @@ def requeue_on_redis_error(fn):
     rejected *with requeue*, so the message goes back to its queue (or, if even that fails,
     stays unacknowledged and is redelivered after VISIBILITY_TIMEOUT). Celery's autoretry is
     not used: it must publish a new message, and with the broker down it drops the task."""
-    import functools
-
-    from celery.exceptions import Reject
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -50,6 +56,20 @@ def requeue_on_redis_error(fn):
 
 class Cancelled(Exception):
     pass
+
+
+def progress_reporter(store: JobStore, job_id: str, part: str):
+    """`on_batch` for Translator.translate: record sentences done for this part of the job
+    (one hash field per chunk, so a redelivered chunk overwrites, never adds) and stop with
+    Cancelled once the job is cancelled."""
+    progress_key = key("job", job_id, "progress")
+
+    def on_batch(n: int) -> None:
+        store.redis.hset(progress_key, part, n)
+        if store.status(job_id) == "cancelled":
+            raise Cancelled
+
+    return on_batch
 
 
 class JobTask(Task):
@@ -237,16 +257,10 @@ def translate_chunk(self, job_id: str, index: int) -> dict:
             layout = json.loads(store.get_blob(job_id, "layout"))
             size = job["chunk_size"]
             sentences = _layout_sentences(layout)[index * size: (index + 1) * size]
-            progress_key = key("job", job_id, "progress")
-
-            def on_batch(n: int) -> None:
-                store.redis.hset(progress_key, str(index), n)
-                if store.get_job(job_id)["status"] == "cancelled":
-                    raise Cancelled
-
             translator = translator_for(job["pair"])
             out = translator.translate(sentences, beam_size=job["beam"],
-                                       batch_tokens=app.settings.batch_tokens, on_batch=on_batch)
+                                       batch_tokens=app.settings.batch_tokens,
+                                       on_batch=progress_reporter(store, job_id, str(index)))
         except Cancelled:
             log.info("job %s: chunk %d stopped (cancelled)", job_id, index)
             return {"job_id": job_id, "status": "cancelled"}
@@ -335,15 +349,9 @@ def evaluate_checkpoint(self, job_id: str, checkpoint: str) -> dict:
                               translator.tgt_lang)
             src, refs = test.src, test.tgt
         store.update(job_id, total=len(src))
-        progress_key = key("job", job_id, "progress")
-
-        def on_batch(n: int) -> None:
-            store.redis.hset(progress_key, "0", n)
-            if store.get_job(job_id)["status"] == "cancelled":
-                raise Cancelled
-
         hyps = translator.translate(src, beam_size=job["beam"],
-                                    batch_tokens=app.settings.batch_tokens, on_batch=on_batch)
+                                    batch_tokens=app.settings.batch_tokens,
+                                    on_batch=progress_reporter(store, job_id, "0"))
         scores = _scores(hyps, refs)
     except Cancelled:
         return {"job_id": job_id, "status": "cancelled"}
@@ -378,7 +386,6 @@ def _start_redelivery_sweep(sender=None, **_):
     vanished more than VISIBILITY_TIMEOUT ago. kombu's own sweep takes a Redis mutex that a
     worker killed while holding it leaves locked for minutes; each restore here is a WATCH
     transaction on the message, so concurrent sweeps cannot restore a message twice."""
-    from .celery_app import RESTORE_INTERVAL
 
     def sweep():
         while True:

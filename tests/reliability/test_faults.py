@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import PAIR, ROOT, WORDS, WorkerSet, make_document, wait_for_job
+from conftest import PAIR, ROOT, WORDS, WorkerSet, make_document, wait_for_job, wait_for_progress
 
 from translator.document import count_paragraphs, segment_document, translate_document
 from worker.celery_app import RESTORE_INTERVAL, make_app
@@ -123,10 +123,7 @@ def test_whole_worker_killed_redelivers_after_the_visibility_timeout(cluster,
     store, workers = cluster["store"], cluster["workers"]
     text = make_document(200, seed=1)
     job = store.submit_document(text, PAIR, beam_size=4)
-    deadline = time.monotonic() + 30
-    while store.get_job(job["id"])["done"] == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for_progress(store, job["id"])
     main = workers.procs["docs"].pid
     for pid in [main, *children_of(main)]:
         os.kill(pid, signal.SIGKILL)
@@ -147,10 +144,7 @@ def test_pool_process_killed_during_an_evaluation(cluster, trained_run):
     name = f"{trained_run['dir'].name}/best.pt"
     job = store.submit_evaluation(name, source="\n".join(lines) + "\n", reference=reference,
                                   beam_size=1)
-    deadline = time.monotonic() + 30
-    while store.get_job(job["id"])["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for_job(store, job["id"], timeout=30, until=("running",))
     for pid in children_of(workers.procs["docs"].pid):
         os.kill(pid, signal.SIGKILL)
     job = wait_for_job(store, job["id"], timeout=60)
