@@ -240,23 +240,98 @@ def test_worker_log_lines_are_structured_with_the_job_id(job_store, workers):
     assert any("task=translate_chunk:" in ln for ln in mine)
 
 
-def test_abandoned_unacknowledged_messages_are_redelivered(celery_client, job_store):
+@pytest.fixture()
+def quiet_broker(tmp_path, trained_run):
+    """A private Redis that no worker consumes from or sweeps, with the workers' Celery
+    configuration: what the recovery functions find there is only what the test put there."""
+    from worker.celery_app import make_app
+    from worker.jobs import JobStore
+    from worker.redis_server import EmbeddedRedis
+    from worker.settings import Settings
+
+    with EmbeddedRedis(tmp_path) as server:
+        settings = Settings.from_env({"REDIS_URL": server.url, "VISIBILITY_TIMEOUT": "400",
+                                      "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'}"},
+                                     dotenv=None)
+        app = make_app(settings)
+        yield app, JobStore(settings, app)
+
+
+def test_abandoned_unacknowledged_messages_are_redelivered(quiet_broker):
     """A message taken by a worker that then vanished (never acked) goes back to its queue
     once it is older than the visibility timeout, and only then."""
     from worker.tasks import redeliver_abandoned
 
-    with celery_client.connection_for_write() as conn:
+    app, store = quiet_broker
+    client = store.redis
+    with app.connection_for_write() as conn:
         conn.SimpleQueue("test.redelivery").put({"hello": "world"})
         channel = conn.channel()
         message = channel.basic_get("test.redelivery", no_ack=False)  # taken, never acked
         assert message is not None
         tag = message.delivery_tag
         index = channel.unacked_index_key
-        client = job_store.redis
         assert client.llen("test.redelivery") == 0 and client.zscore(index, tag)
-        assert redeliver_abandoned(celery_client) == 0  # still within the visibility timeout
-        old = time.time() - celery_client.settings.visibility_timeout - 1
+        assert redeliver_abandoned(app) == 0  # still within the visibility timeout
+        old = time.time() - app.settings.visibility_timeout - 1
         client.zadd(index, {tag: old})  # as if its worker died that long ago
-        assert redeliver_abandoned(celery_client) == 1
+        assert redeliver_abandoned(app) == 1
         assert client.llen("test.redelivery") == 1 and client.zscore(index, tag) is None
-        client.delete("test.redelivery")
+
+
+def _queued_ids(client, queue: str) -> list[str]:
+    return [json.loads(m)["properties"]["correlation_id"] for m in client.lrange(queue, 0, -1)]
+
+
+def test_a_stalled_job_gets_only_its_lost_tasks_resent(quiet_broker):
+    """Of a job's three chunk messages, one waits in the queue, one is held unacknowledged by
+    a worker, and one was popped by a worker that died before recording it (lost: no
+    visibility timeout brings it back). Once the job has been idle for the stall period,
+    exactly the lost one is sent again, under its own task id, and only once per period."""
+    from worker.celery_app import CHUNK_TASK
+
+    app, store = quiet_broker
+    client, queue = store.redis, docs_queue(PAIR)
+    job = store.create("document", PAIR)
+    ids = store.dispatch(job["id"], [(CHUNK_TASK, [job["id"], i], queue) for i in range(3)])
+    assert _queued_ids(client, queue) == ids[::-1]  # LPUSH in, RPOP out: first sent first
+    assert set(store.pending_tasks(job["id"])) == set(ids)
+    with app.connection_for_write() as conn:
+        held = conn.channel().basic_get(queue, no_ack=False)  # a live worker holds ids[0]
+        assert held.properties["correlation_id"] == ids[0]
+        lost = json.loads(client.rpop(queue))  # ids[1]: popped, never recorded
+        assert lost["properties"]["correlation_id"] == ids[1]
+        assert store.find_messages([queue], ids) == {ids[0], ids[2]}
+
+        assert store.recover_stalled(stall_after=60) == {}  # active a moment ago
+        client.zadd(key("active"), {job["id"]: time.time() - 61})
+        assert store.recover_stalled(stall_after=60) == {job["id"]: 1}
+        assert _queued_ids(client, queue) == [ids[1], ids[2]]
+        assert set(store.pending_tasks(job["id"])) == set(ids)  # still pending until they run
+        client.zadd(key("active"), {job["id"]: time.time() - 61})
+        assert store.recover_stalled(stall_after=60) == {}  # claimed for this period
+        assert store.find_messages([queue], ids) == set(ids)
+
+
+def test_finished_jobs_leave_the_recovery_index(quiet_broker):
+    app, store = quiet_broker
+    done, stale = store.create("text", PAIR), store.create("text", PAIR)
+    assert store.redis.zscore(key("active"), done["id"]) is not None
+    store.finish(done["id"], "done")
+    assert store.redis.zscore(key("active"), done["id"]) is None
+    store.update(stale["id"], force=True, status="cancelled")  # finished, still indexed
+    store.redis.zadd(key("active"), {stale["id"]: time.time() - 100})
+    assert store.recover_stalled(stall_after=60) == {}
+    assert store.redis.zscore(key("active"), stale["id"]) is None
+
+
+def test_finished_tasks_are_no_longer_pending(job_store):
+    text = wait_for_job(job_store, job_store.submit_text(["red cat"], PAIR)["id"])
+    doc = wait_for_job(job_store, job_store.submit_document(make_document(30, seed=3), PAIR)["id"])
+    for job in (text, doc):
+        assert job["status"] == "done"
+        deadline = time.monotonic() + 10  # after_return runs just after the result is stored
+        while job_store.pending_tasks(job["id"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert job_store.pending_tasks(job["id"]) == {}
+        assert job_store.redis.zscore(key("active"), job["id"]) is None

@@ -7,7 +7,11 @@ never imports torch. Keys (all under the `nmt:` prefix, expiring after JOB_TTL):
 - `job:<id>:input`, `job:<id>:reference`: the submitted text (bytes, as received);
 - `job:<id>:result`: the output as JSON; `job:<id>:progress`: sentences done per chunk;
 - `job:<id>:chunk:<i>` and the set `job:<id>:chunks_done`: a document's translated chunks;
-- `jobs`: a sorted set of ids by creation time (the index for listing).
+- `job:<id>:pending` hash: task id -> {name, args, queue} of each task sent for the job and
+  not yet finished (what the stalled-job recovery re-sends if the broker lost its message);
+- `jobs`: a sorted set of ids by creation time (the index for listing);
+- `active`: a sorted set of the unfinished jobs by their last activity (creation, start,
+  progress), which the recovery sweep reads.
 Status moves queued -> running -> done | failed | cancelled; a finished status is final (a Lua
 script checks it atomically), so a late or redelivered task cannot overwrite a cancellation.
 """
@@ -57,6 +61,31 @@ if status == '"queued"' then
 end
 return status
 """
+
+# The task ids (kombu's `correlation_id`) among ARGV that are in one of the lists KEYS[1..n-1]
+# (queues) or the hash KEYS[n] (kombu's unacknowledged messages): one pass over each.
+_FIND_MESSAGES = """
+local want, found = {}, {}
+for i = 1, #ARGV do want[ARGV[i]] = true end
+local function check(message)
+  local id = string.match(message, '"correlation_id": "([^"]+)"')
+  if id and want[id] then
+    found[#found + 1] = id
+    want[id] = nil
+  end
+end
+for k = 1, #KEYS - 1 do
+  local n = redis.call('LLEN', KEYS[k])
+  for first = 0, n - 1, 1000 do
+    for _, message in ipairs(redis.call('LRANGE', KEYS[k], first, first + 999)) do
+      check(message)
+    end
+  end
+end
+for _, message in ipairs(redis.call('HVALS', KEYS[#KEYS])) do check(message) end
+return found
+"""
+PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")  # kombu's priority lists
 
 
 class JobError(Exception):
@@ -127,6 +156,7 @@ class JobStore:
                                                           redis.TimeoutError])
         self._update = self.redis.register_script(_UPDATE)
         self._start = self.redis.register_script(_START)
+        self._find_messages = self.redis.register_script(_FIND_MESSAGES)
         self._app = celery_app
 
     @property
@@ -152,6 +182,8 @@ class JobStore:
         for name, value in (blobs or {}).items():
             pipe.set(key("job", job_id, name), value, ex=ttl)
         pipe.zadd(key("jobs"), {job_id: now})
+        if fields.get("status", "queued") not in FINAL:
+            pipe.zadd(key("active"), {job_id: now})
         if kind == "evaluation":
             pipe.zadd(key("evaluations"), {job_id: now})
         pipe.execute()
@@ -162,7 +194,84 @@ class JobStore:
         args = ["1" if force else "0"]
         for name, value in _encode(fields).items():
             args += [name, value]
-        return self._update(keys=[key("job", job_id)], args=args) == 1
+        applied = self._update(keys=[key("job", job_id)], args=args) == 1
+        if applied and fields.get("status") in FINAL:
+            self.redis.zrem(key("active"), job_id)
+        return applied
+
+    def touch(self, job_id: str, pipe=None) -> None:
+        """Record activity on an unfinished job (the recovery sweep leaves it alone)."""
+        (pipe or self.redis).zadd(key("active"), {job_id: time.time()}, xx=True)
+
+    # ------------------------------------------------------------------ tasks
+    def dispatch(self, job_id: str, tasks: list[tuple[str, list, str]]) -> list[str]:
+        """Send tasks (name, args, queue) for a job, first recording each under a new task id
+        in the job's pending hash; returns the ids. A task removes its entry when it finishes
+        (`task_finished`), so an entry whose message is in no queue and not held by a worker
+        marks a task the broker lost (see `recover_stalled`)."""
+        ids = [uuid.uuid4().hex for _ in tasks]
+        pending = key("job", job_id, "pending")
+        pipe = self.redis.pipeline()
+        for task_id, (name, args, queue) in zip(ids, tasks):
+            pipe.hset(pending, task_id, json.dumps({"name": name, "args": args, "queue": queue}))
+        pipe.expire(pending, self.settings.job_ttl)
+        pipe.execute()
+        for task_id, (name, args, queue) in zip(ids, tasks):
+            self.app.send_task(name, args=args, queue=queue, task_id=task_id)
+        return ids
+
+    def task_finished(self, job_id: str, task_id: str) -> None:
+        self.redis.hdel(key("job", job_id, "pending"), task_id)
+
+    def pending_tasks(self, job_id: str) -> dict[str, dict]:
+        raw = self.redis.hgetall(key("job", job_id, "pending"))
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    def find_messages(self, queues: list[str], task_ids: list[str]) -> set[str]:
+        """Which of `task_ids` have a message in one of `queues` or held unacknowledged by a
+        worker (one server-side pass over those lists and kombu's unacked hash)."""
+        if not task_ids:
+            return set()
+        unacked = (self.app.conf.broker_transport_options or {}).get("unacked_key", "unacked")
+        lists = [q + suffix for q in queues for suffix in PRIORITY_SUFFIXES]
+        found = self._find_messages(keys=[*lists, unacked], args=task_ids)
+        return {f.decode() if isinstance(f, bytes) else f for f in found}
+
+    def recover_stalled(self, stall_after: float, limit: int = 100) -> dict[str, int]:
+        """Re-send the lost tasks of jobs with no activity for `stall_after` seconds.
+
+        A Redis broker hands a message to a worker with a pop; a worker killed after the pop
+        and before it records the message as unacknowledged loses it, and the visibility
+        timeout never brings it back. A job with no activity for longer than the visibility
+        timeout plus two sweeps has had every recoverable message redelivered, so each of its
+        pending tasks that is neither in its queue nor held by a worker is re-sent under the
+        same task id (tasks are idempotent: a duplicate rewrites the same values). Returns
+        {job id: tasks re-sent} for the jobs examined."""
+        now = time.time()
+        stalled = self.redis.zrangebyscore(key("active"), 0, now - stall_after, start=0,
+                                           num=limit)
+        out = {}
+        for raw in stalled:
+            job_id = raw.decode()
+            # one sweeper per job per period (the claim expires if that sweeper dies)
+            if not self.redis.set(key("job", job_id, "recovering"), 1, nx=True,
+                                  ex=max(1, int(stall_after))):
+                continue
+            status = self.status(job_id)
+            if status is None or status in FINAL:
+                self.redis.zrem(key("active"), job_id)
+                continue
+            pending = self.pending_tasks(job_id)
+            present = self.find_messages(sorted({t["queue"] for t in pending.values()}),
+                                         list(pending))
+            lost = [task_id for task_id in pending if task_id not in present]
+            for task_id in lost:
+                task = pending[task_id]
+                self.app.send_task(task["name"], args=task["args"], queue=task["queue"],
+                                   task_id=task_id)
+            self.touch(job_id)
+            out[job_id] = len(lost)
+        return out
 
     def start(self, job_id: str) -> str | None:
         """Mark a queued job running (one round trip); its status, None if there is none."""
@@ -254,11 +363,10 @@ class JobStore:
             raise self._rejected("text", pair, exc) from None
         job = self.create("text", pair, beam=beam, total=len(segs), single=single,
                           input_chars=sum(map(len, segs)), has_reference=refs is not None,
-                          model=self.settings.model_paths()[pair], task_ids=[uuid.uuid4().hex],
+                          model=self.settings.model_paths()[pair],
                           blobs={"input": json.dumps(segs),
                                  **({"reference": json.dumps(refs)} if refs is not None else {})})
-        self.app.send_task(TEXT_TASK, args=[job["id"], pair, segs, beam],
-                           queue=text_queue(pair), task_id=job["task_ids"][0])
+        self.dispatch(job["id"], [(TEXT_TASK, [job["id"], pair, segs, beam], text_queue(pair))])
         return _with_timings(job)
 
     def submit_document(self, data: bytes | str, pair: str, beam_size: int | None = None,
@@ -279,9 +387,8 @@ class JobStore:
             blobs["reference"] = ref.encode("utf-8")
         job = self.create("document", pair, beam=beam, input_chars=len(text),
                           has_reference=ref is not None, model=self.settings.model_paths()[pair],
-                          task_ids=[uuid.uuid4().hex], blobs=blobs, **fields)
-        self.app.send_task(DOCUMENT_TASK, args=[job["id"]], queue=docs_queue(pair),
-                           task_id=job["task_ids"][0])
+                          blobs=blobs, **fields)
+        self.dispatch(job["id"], [(DOCUMENT_TASK, [job["id"]], docs_queue(pair))])
         return _with_timings(job)
 
     def submit_evaluation(self, checkpoint: str, testset: str | None = None,
@@ -311,10 +418,8 @@ class JobStore:
             raise self._rejected("evaluation", "", exc, **fields) from None
         blobs = ({"input": src.encode("utf-8"), "reference": ref.encode("utf-8")}
                  if source is not None else None)
-        job = self.create("evaluation", "", beam=beam, task_ids=[uuid.uuid4().hex],
-                          blobs=blobs, **fields)
-        self.app.send_task(EVALUATE_TASK, args=[job["id"], known[checkpoint]],
-                           queue=EVAL_QUEUE, task_id=job["task_ids"][0])
+        job = self.create("evaluation", "", beam=beam, blobs=blobs, **fields)
+        self.dispatch(job["id"], [(EVALUATE_TASK, [job["id"], known[checkpoint]], EVAL_QUEUE)])
         return _with_timings(job)
 
     def cancel_job(self, job_id: str) -> dict:
@@ -326,8 +431,7 @@ class JobStore:
         if not self.update(job_id, status="cancelled", finished=time.time(),
                            error="cancelled by the user"):
             raise JobStateError(f"job {job_id} has already finished ({job['status']})", job)
-        task_ids = list(job.get("task_ids") or [])
-        task_ids += [m.decode() for m in self.redis.smembers(key("job", job_id, "tasks"))]
+        task_ids = list(self.pending_tasks(job_id))
         if task_ids:
             self.app.control.revoke(task_ids)
         return self.get_job(job_id)

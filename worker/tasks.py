@@ -60,13 +60,16 @@ class Cancelled(Exception):
 
 def progress_reporter(store: JobStore, job_id: str, part: str):
     """`on_batch` for Translator.translate: record sentences done for this part of the job
-    (one hash field per chunk, so a redelivered chunk overwrites, never adds) and stop with
-    Cancelled once the job is cancelled."""
+    (one hash field per chunk, so a redelivered chunk overwrites, never adds) and the job's
+    activity, and stop with Cancelled once the job is cancelled (one round trip)."""
     progress_key = key("job", job_id, "progress")
 
     def on_batch(n: int) -> None:
-        store.redis.hset(progress_key, part, n)
-        if store.status(job_id) == "cancelled":
+        pipe = store.redis.pipeline(transaction=False)
+        pipe.hset(progress_key, part, n)
+        store.touch(job_id, pipe)
+        pipe.hget(key("job", job_id), "status")
+        if pipe.execute()[-1] == b'"cancelled"':
             raise Cancelled
 
     return on_batch
@@ -83,6 +86,14 @@ class JobTask(Task):
                                           f"({app.settings.time_limit} s); it was stopped")
             except redis.RedisError:
                 log.warning("job %s: could not record the hard time limit", args[0])
+
+    def after_return(self, status, retval, task_id, args, kwargs, einfo):
+        """The task ran to an end (not a retry or a requeue): it is no longer pending."""
+        if args:
+            try:
+                job_store().task_finished(args[0], task_id)
+            except redis.RedisError:  # the entry stays; recovery finds the job finished
+                log.warning("job %s: could not clear the finished task %s", args[0], task_id)
 
 
 # ---------------------------------------------------------------------------- per process state
@@ -143,6 +154,7 @@ def _start(store: JobStore, job_id: str) -> dict | None:
     if status is None or status in FINAL:
         log.info("job %s: skipped (%s)", job_id, status or "no record")
         return None
+    store.touch(job_id)
     return store.get_job(job_id)
 
 
@@ -230,10 +242,8 @@ def translate_document(self, job_id: str) -> dict:
     ttl = settings.job_ttl
     store.redis.set(key("job", job_id, "layout"), json.dumps(layout), ex=ttl)
     store.update(job_id, total=len(sentences), chunks=n_chunks, chunk_size=size)
-    for index in range(n_chunks):
-        result = app.send_task(CHUNK_TASK, args=[job_id, index], queue=docs_queue(job["pair"]))
-        store.redis.sadd(key("job", job_id, "tasks"), result.id)
-    store.redis.expire(key("job", job_id, "tasks"), ttl)
+    store.dispatch(job_id, [(CHUNK_TASK, [job_id, index], docs_queue(job["pair"]))
+                            for index in range(n_chunks)])
     log.info("job %s: %d sentences in %d chunk(s)", job_id, len(sentences), n_chunks)
     return {"job_id": job_id, "status": "running", "chunks": n_chunks}
 
@@ -275,6 +285,7 @@ def translate_chunk(self, job_id: str, index: int) -> dict:
         pipe.sadd(done_key, index)
         pipe.expire(done_key, ttl)
         pipe.expire(key("job", job_id, "progress"), ttl)
+        store.touch(job_id, pipe)
         pipe.execute()
         log.info("job %s: chunk %d done (%d sentences)", job_id, index, len(sentences))
     if store.redis.scard(done_key) == job["chunks"] and not _assemble(store, job):
@@ -381,23 +392,42 @@ def _register(sender=None, **_):
 
 
 @signals.worker_ready.connect
-def _start_redelivery_sweep(sender=None, **_):
-    """Every RESTORE_INTERVAL seconds, put back in their queues the messages whose worker
-    vanished more than VISIBILITY_TIMEOUT ago. kombu's own sweep takes a Redis mutex that a
-    worker killed while holding it leaves locked for minutes; each restore here is a WATCH
-    transaction on the message, so concurrent sweeps cannot restore a message twice."""
+def _start_recovery_sweep(sender=None, **_):
+    """Every RESTORE_INTERVAL seconds: put back in their queues the messages whose worker
+    vanished more than VISIBILITY_TIMEOUT ago, then re-send the tasks of stalled jobs whose
+    messages the broker lost (`JobStore.recover_stalled`). kombu's own sweep takes a Redis
+    mutex that a worker killed while holding it leaves locked for minutes; each restore here
+    is a WATCH transaction on the message, so concurrent sweeps cannot restore one twice."""
 
     def sweep():
         while True:
             time.sleep(RESTORE_INTERVAL)
             try:
                 redeliver_abandoned()
+                recover_stalled()
             except Exception as exc:  # Redis away: try again next time
-                log.warning("redelivery sweep skipped: %s", exc)
+                log.warning("recovery sweep skipped: %s", exc)
 
-    threading.Thread(target=sweep, name="redelivery-sweep", daemon=True).start()
-    log.info("redelivery sweep every %d s (visibility timeout %d s)", RESTORE_INTERVAL,
-             app.settings.visibility_timeout)
+    threading.Thread(target=sweep, name="recovery-sweep", daemon=True).start()
+    log.info("recovery sweep every %d s (visibility timeout %d s, stalled jobs after %d s)",
+             RESTORE_INTERVAL, app.settings.visibility_timeout, stall_after(app.settings))
+
+
+def stall_after(settings) -> int:
+    """Seconds without activity after which a job's missing messages count as lost: by then
+    every message of a vanished worker has been redelivered (visibility timeout + one sweep)
+    and, if it was, has started (one more sweep of slack)."""
+    return settings.visibility_timeout + 2 * RESTORE_INTERVAL
+
+
+def recover_stalled(store: JobStore | None = None) -> int:
+    """Re-send the lost tasks of stalled jobs; returns how many were re-sent."""
+    store = store or job_store()
+    resent = store.recover_stalled(stall_after(store.settings))
+    for job_id, n in resent.items():
+        if n:
+            log.warning("job %s: re-sent %d task(s) that the broker lost", job_id, n)
+    return sum(resent.values())
 
 
 def redeliver_abandoned(celery_app=None) -> int:

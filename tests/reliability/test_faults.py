@@ -24,7 +24,7 @@ import pytest
 from conftest import PAIR, ROOT, WORDS, WorkerSet, make_document, wait_for_job, wait_for_progress
 
 from translator.document import count_paragraphs, segment_document, translate_document
-from worker.celery_app import RESTORE_INTERVAL, make_app
+from worker.celery_app import RESTORE_INTERVAL, docs_queue, make_app
 from worker.jobs import JobStore
 from worker.redis_server import EmbeddedRedis, free_port
 from worker.settings import Settings
@@ -134,6 +134,36 @@ def test_whole_worker_killed_redelivers_after_the_visibility_timeout(cluster,
     check_document(store, job, text, trained_translator, beam=4)
     # The chunk that was running waited for its visibility timeout, not for ever.
     assert VISIBILITY - 2 <= elapsed <= VISIBILITY + RESTORE_INTERVAL + 30, elapsed
+
+
+def test_a_message_lost_in_delivery_is_sent_again(cluster, trained_translator):
+    """A worker killed between the broker's pop of a message and its record of it as
+    unacknowledged loses the message for good (no visibility timeout brings it back). That is
+    done here exactly: the docs worker stops consuming (Celery remote control), a document is
+    submitted, its message is popped from the queue and dropped, and the worker consumes again.
+    The recovery sweep finds the job idle with a pending task in no queue and sends it again."""
+    from worker.tasks import stall_after
+
+    store, app = cluster["store"], cluster["app"]
+    queue = docs_queue(PAIR)
+    replies = app.control.ping(timeout=1)
+    docs = [name for reply in replies for name in reply if name.startswith("docs@")]
+    assert app.control.cancel_consumer(queue, destination=docs, reply=True)
+    time.sleep(2)  # a BRPOP the worker issued before the cancel waits at most 1 s
+    try:
+        text = make_document(40, seed=5)
+        job = store.submit_document(text, PAIR, beam_size=2)
+        submitted = time.monotonic()
+        dropped = json.loads(store.redis.rpop(queue))
+        assert dropped["properties"]["correlation_id"] in store.pending_tasks(job["id"])
+    finally:
+        assert app.control.add_consumer(queue, destination=docs, reply=True)
+    stall = stall_after(store.settings)
+    job = wait_for_job(store, job["id"], timeout=stall + RESTORE_INTERVAL + 60)
+    elapsed = time.monotonic() - submitted
+    print(f"lost message: job done {elapsed:.1f} s after submission")
+    check_document(store, job, text, trained_translator, beam=2)
+    assert stall - 2 <= elapsed <= stall + RESTORE_INTERVAL + 30, elapsed
 
 
 def test_pool_process_killed_during_an_evaluation(cluster, trained_run):
