@@ -70,7 +70,7 @@ def pair_from(body: dict) -> str:
 
 def job_view(job: dict) -> dict:
     """A job record for API clients, with links."""
-    out = {k: v for k, v in job.items() if k not in ("task_ids",)}
+    out = dict(job)
     out["links"] = {
         "self": url_for("api.get_job", job_id=job["id"], _external=False),
         "result": url_for("api.get_result", job_id=job["id"]),

@@ -39,26 +39,31 @@ PREFIX = "nmt:"
 FINAL = ("done", "failed", "cancelled")
 KINDS = ("text", "document", "evaluation")
 
-# Update a job's fields unless its status is final (or the caller may overwrite it: ARGV[1]=1).
-# Field values are JSON, so a status reads '"done"'.
+# Update a job's fields unless its status is final (or the caller may overwrite it: ARGV[1]=1);
+# ARGV[2] is the job id, then field/value pairs. Field values are JSON, so a status reads
+# '"done"'. A job given a final status leaves the activity index KEYS[2].
 _UPDATE = """
+local function final(s) return s == '"done"' or s == '"failed"' or s == '"cancelled"' end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
-if ARGV[1] == '0' and (status == '"done"' or status == '"failed"' or status == '"cancelled"') then
-  return 0
+if ARGV[1] == '0' and final(status) then return 0 end
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if ARGV[i] == 'status' and final(ARGV[i + 1]) then redis.call('ZREM', KEYS[2], ARGV[2]) end
 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 
-# Mark a queued job running; returns its (JSON) status, or nil if there is no such job.
+# Mark a queued job running and record its activity in KEYS[2] (ARGV: now, job id); returns
+# its (JSON) status, or nil if there is no such job.
 _START = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return nil end
 if status == '"queued"' then
   redis.call('HSET', KEYS[1], 'status', '"running"', 'started', ARGV[1])
-  return '"running"'
+  status = '"running"'
 end
+if status == '"running"' then redis.call('ZADD', KEYS[2], 'XX', ARGV[1], ARGV[2]) end
 return status
 """
 
@@ -191,13 +196,10 @@ class JobStore:
 
     def update(self, job_id: str, force: bool = False, **fields: Any) -> bool:
         """Set fields unless the job is finished (force: even then); False if not applied."""
-        args = ["1" if force else "0"]
+        args = ["1" if force else "0", job_id]
         for name, value in _encode(fields).items():
             args += [name, value]
-        applied = self._update(keys=[key("job", job_id)], args=args) == 1
-        if applied and fields.get("status") in FINAL:
-            self.redis.zrem(key("active"), job_id)
-        return applied
+        return self._update(keys=[key("job", job_id), key("active")], args=args) == 1
 
     def touch(self, job_id: str, pipe=None) -> None:
         """Record activity on an unfinished job (the recovery sweep leaves it alone)."""
@@ -275,7 +277,8 @@ class JobStore:
 
     def start(self, job_id: str) -> str | None:
         """Mark a queued job running (one round trip); its status, None if there is none."""
-        status = self._start(keys=[key("job", job_id)], args=[json.dumps(time.time())])
+        status = self._start(keys=[key("job", job_id), key("active")],
+                             args=[json.dumps(time.time()), job_id])
         return json.loads(status) if status else None
 
     def finish(self, job_id: str, status: str, **fields: Any) -> bool:

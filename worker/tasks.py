@@ -148,14 +148,18 @@ def _run_batch(key_: tuple[str, int], segments: list[str]) -> list[str]:
                                           batch_tokens=app.settings.batch_tokens)
 
 
-def _start(store: JobStore, job_id: str) -> dict | None:
-    """The job, marked running; None if it is gone, cancelled or already finished."""
+def _claim(store: JobStore, job_id: str) -> bool:
+    """Mark the job running; False (logged) if it is gone, cancelled or already finished."""
     status = store.start(job_id)
     if status is None or status in FINAL:
         log.info("job %s: skipped (%s)", job_id, status or "no record")
-        return None
-    store.touch(job_id)
-    return store.get_job(job_id)
+        return False
+    return True
+
+
+def _start(store: JobStore, job_id: str) -> dict | None:
+    """The job, marked running; None if it is gone, cancelled or already finished."""
+    return store.get_job(job_id) if _claim(store, job_id) else None
 
 
 def _user_message(exc: BaseException) -> str:
@@ -190,12 +194,9 @@ def _scores(hyps: list[str], refs: list[str]) -> dict:
 @app.task(name=TEXT_TASK, bind=True, base=JobTask)
 @requeue_on_redis_error
 def translate_text(self, job_id: str, pair: str, segments: list[str], beam: int) -> dict:
-    """Translate a few segments (micro-batched with concurrent requests). Three round trips
-    to Redis besides Celery's own: start, translate, write result and finish."""
+    """Translate a few segments (micro-batched with concurrent requests)."""
     store = job_store()
-    status = store.start(job_id)
-    if status is None or status in FINAL:
-        log.info("job %s: skipped (%s)", job_id, status or "no record")
+    if not _claim(store, job_id):
         return {"job_id": job_id, "status": "skipped"}
     try:
         translations = batcher().translate((pair, beam), segments)
