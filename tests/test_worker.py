@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -305,12 +306,40 @@ def test_a_stalled_job_gets_only_its_lost_tasks_resent(quiet_broker):
 
         assert store.recover_stalled(stall_after=60) == {}  # active a moment ago
         client.zadd(key("active"), {job["id"]: time.time() - 61})
-        assert store.recover_stalled(stall_after=60) == {job["id"]: 1}
+        assert store.recover_stalled(stall_after=60, confirm_after=0.1) == {job["id"]: 1}
         assert _queued_ids(client, queue) == [ids[1], ids[2]]
         assert set(store.pending_tasks(job["id"])) == set(ids)  # still pending until they run
         client.zadd(key("active"), {job["id"]: time.time() - 61})
         assert store.recover_stalled(stall_after=60) == {}  # claimed for this period
         assert store.find_messages([queue], ids) == set(ids)
+
+
+def test_a_task_seen_again_or_finished_at_the_second_look_is_not_resent(quiet_broker):
+    """A message between a live worker's pop and its unacked record is briefly in no list:
+    the sweep looks twice. Of three popped messages, one is back in its queue by the second
+    look (as a restore would put it) and one has finished (no longer pending): only the third,
+    missing both times, is re-sent."""
+    from worker.celery_app import CHUNK_TASK
+
+    app, store = quiet_broker
+    client, queue = store.redis, docs_queue(PAIR)
+    job = store.create("document", PAIR)
+    ids = store.dispatch(job["id"], [(CHUNK_TASK, [job["id"], i], queue) for i in range(3)])
+    popped = [client.rpop(queue) for _ in ids]
+    assert [json.loads(m)["properties"]["correlation_id"] for m in popped] == ids
+    client.zadd(key("active"), {job["id"]: time.time() - 61})
+
+    def between_the_looks():
+        client.lpush(queue, popped[0])
+        store.task_finished(job["id"], ids[1])
+
+    timer = threading.Timer(0.3, between_the_looks)
+    timer.start()
+    try:
+        assert store.recover_stalled(stall_after=60, confirm_after=1.0) == {job["id"]: 1}
+    finally:
+        timer.join()
+    assert _queued_ids(client, queue) == [ids[2], ids[0]]
 
 
 def test_finished_jobs_leave_the_recovery_index(quiet_broker):

@@ -26,6 +26,11 @@ CHUNK_TASK = "worker.tasks.translate_chunk"
 EVALUATE_TASK = "worker.tasks.evaluate_checkpoint"
 EVAL_QUEUE = "eval"
 RESTORE_INTERVAL = 10  # seconds between sweeps for unacknowledged messages past their timeout
+# Seconds without activity after which a job's pending tasks are looked for in the queues and
+# the unacked hash, and re-sent if the broker lost them (JobStore.recover_stalled): one sweep.
+# Running jobs record activity after every batch; a vanished worker's messages are in the
+# unacked hash, which the look checks, so this need not wait for the visibility timeout.
+STALL_AFTER = RESTORE_INTERVAL
 
 
 def text_queue(pair: str) -> str:

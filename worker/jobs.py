@@ -11,7 +11,7 @@ never imports torch. Keys (all under the `nmt:` prefix, expiring after JOB_TTL):
   not yet finished (what the stalled-job recovery re-sends if the broker lost its message);
 - `jobs`: a sorted set of ids by creation time (the index for listing);
 - `active`: a sorted set of the unfinished jobs by their last activity (creation, start,
-  progress), which the recovery sweep reads.
+  progress), which the recovery sweep reads; `recovering`: the sweep's claim for its period.
 Status moves queued -> running -> done | failed | cancelled; a finished status is final (a Lua
 script checks it atomically), so a late or redelivered task cannot overwrite a cancellation.
 """
@@ -72,8 +72,10 @@ return status
 _FIND_MESSAGES = """
 local want, found = {}, {}
 for i = 1, #ARGV do want[ARGV[i]] = true end
+local pattern = '"correlation_id": "([^"]+)"'
 local function check(message)
-  local id = string.match(message, '"correlation_id": "([^"]+)"')
+  -- kombu writes the properties last: look in the tail before the whole (large) message
+  local id = string.match(string.sub(message, -1024), pattern) or string.match(message, pattern)
   if id and want[id] then
     found[#found + 1] = id
     want[id] = nil
@@ -239,40 +241,65 @@ class JobStore:
         found = self._find_messages(keys=[*lists, unacked], args=task_ids)
         return {f.decode() if isinstance(f, bytes) else f for f in found}
 
-    def recover_stalled(self, stall_after: float, limit: int = 100) -> dict[str, int]:
+    def recover_stalled(self, stall_after: float, confirm_after: float = 1.0,
+                        limit: int = 500) -> dict[str, int]:
         """Re-send the lost tasks of jobs with no activity for `stall_after` seconds.
 
         A Redis broker hands a message to a worker with a pop; a worker killed after the pop
         and before it records the message as unacknowledged loses it, and the visibility
-        timeout never brings it back. A job with no activity for longer than the visibility
-        timeout plus two sweeps has had every recoverable message redelivered, so each of its
-        pending tasks that is neither in its queue nor held by a worker is re-sent under the
-        same task id (tasks are idempotent: a duplicate rewrites the same values). Returns
-        {job id: tasks re-sent} for the jobs examined."""
-        now = time.time()
-        stalled = self.redis.zrangebyscore(key("active"), 0, now - stall_after, start=0,
-                                           num=limit)
-        out = {}
-        for raw in stalled:
-            job_id = raw.decode()
-            # one sweeper per job per period (the claim expires if that sweeper dies)
-            if not self.redis.set(key("job", job_id, "recovering"), 1, nx=True,
-                                  ex=max(1, int(stall_after))):
-                continue
-            status = self.status(job_id)
-            if status is None or status in FINAL:
-                self.redis.zrem(key("active"), job_id)
-                continue
-            pending = self.pending_tasks(job_id)
-            present = self.find_messages(sorted({t["queue"] for t in pending.values()}),
-                                         list(pending))
-            lost = [task_id for task_id in pending if task_id not in present]
-            for task_id in lost:
-                task = pending[task_id]
+        timeout never brings it back. So each pending task of an idle job whose message is
+        neither in its queue nor held by a worker, at two looks `confirm_after` seconds apart
+        (a live worker's pop-to-record window lasts microseconds), and that is still pending at
+        the second look, is re-sent under the same task id (tasks are idempotent: a duplicate
+        rewrites the same values). Idleness only limits the work: a running task's message
+        is in kombu's unacked hash, a waiting one in its queue. One sweeper acts per period
+        (a claim that expires if it dies). Returns {job id: tasks re-sent} for the jobs
+        examined."""
+        stalled = [raw.decode() for raw in self.redis.zrangebyscore(
+            key("active"), 0, time.time() - stall_after, start=0, num=limit)]
+        if not stalled or not self.redis.set(key("recovering"), 1, nx=True,
+                                             ex=max(1, round(stall_after))):
+            return {}
+        pending = self._pending_of(stalled)
+        missing = self._missing(pending)
+        if missing and confirm_after > 0:
+            time.sleep(confirm_after)
+            missing = self._missing(self._pending_of(list(missing)))
+        for tasks in missing.values():
+            for task_id, task in tasks.items():
                 self.app.send_task(task["name"], args=task["args"], queue=task["queue"],
                                    task_id=task_id)
-            self.touch(job_id)
-            out[job_id] = len(lost)
+        pipe = self.redis.pipeline()
+        for job_id in pending:
+            self.touch(job_id, pipe)
+        pipe.execute()
+        return {job_id: len(missing.get(job_id, {})) for job_id in pending}
+
+    def _pending_of(self, job_ids: list[str]) -> dict[str, dict[str, dict]]:
+        """{job id: its pending tasks} for the unfinished jobs among `job_ids`; finished or
+        expired ones leave the activity index."""
+        pipe = self.redis.pipeline()
+        for job_id in job_ids:
+            pipe.hget(key("job", job_id), "status")
+            pipe.hgetall(key("job", job_id, "pending"))
+        replies = pipe.execute()
+        out = {}
+        for job_id, status, raw in zip(job_ids, replies[::2], replies[1::2]):
+            if status is None or json.loads(status) in FINAL:
+                self.redis.zrem(key("active"), job_id)
+            else:
+                out[job_id] = {k.decode(): json.loads(v) for k, v in raw.items()}
+        return out
+
+    def _missing(self, pending: dict[str, dict[str, dict]]) -> dict[str, dict[str, dict]]:
+        """The pending tasks whose message is in no queue and held by no worker (one pass)."""
+        queues = sorted({t["queue"] for tasks in pending.values() for t in tasks.values()})
+        present = self.find_messages(queues, [t for tasks in pending.values() for t in tasks])
+        out = {}
+        for job_id, tasks in pending.items():
+            lost = {task_id: task for task_id, task in tasks.items() if task_id not in present}
+            if lost:
+                out[job_id] = lost
         return out
 
     def start(self, job_id: str) -> str | None:

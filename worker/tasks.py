@@ -27,6 +27,7 @@ from .celery_app import (
     DOCUMENT_TASK,
     EVALUATE_TASK,
     RESTORE_INTERVAL,
+    STALL_AFTER,
     TEXT_TASK,
     app,
     docs_queue,
@@ -411,20 +412,13 @@ def _start_recovery_sweep(sender=None, **_):
 
     threading.Thread(target=sweep, name="recovery-sweep", daemon=True).start()
     log.info("recovery sweep every %d s (visibility timeout %d s, stalled jobs after %d s)",
-             RESTORE_INTERVAL, app.settings.visibility_timeout, stall_after(app.settings))
-
-
-def stall_after(settings) -> int:
-    """Seconds without activity after which a job's missing messages count as lost: by then
-    every message of a vanished worker has been redelivered (visibility timeout + one sweep)
-    and, if it was, has started (one more sweep of slack)."""
-    return settings.visibility_timeout + 2 * RESTORE_INTERVAL
+             RESTORE_INTERVAL, app.settings.visibility_timeout, STALL_AFTER)
 
 
 def recover_stalled(store: JobStore | None = None) -> int:
     """Re-send the lost tasks of stalled jobs; returns how many were re-sent."""
     store = store or job_store()
-    resent = store.recover_stalled(stall_after(store.settings))
+    resent = store.recover_stalled(STALL_AFTER)
     for job_id, n in resent.items():
         if n:
             log.warning("job %s: re-sent %d task(s) that the broker lost", job_id, n)
