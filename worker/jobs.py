@@ -315,16 +315,18 @@ class JobStore:
         return self.finish(job_id, "failed", error=error)
 
     def get_job(self, job_id: str) -> dict | None:
-        if not _valid_id(job_id):
-            return None
-        raw = self.redis.hgetall(key("job", job_id))
-        if not raw:
-            return None
-        job = _decode(raw)
-        progress = self.redis.hvals(key("job", job_id, "progress"))
-        if progress and job.get("status") != "done":
-            job["done"] = sum(int(v) for v in progress)
-        return _with_timings(job)
+        return self.get_jobs([job_id])[0]
+
+    def get_jobs(self, job_ids: list[str]) -> list[dict | None]:
+        """The records of `job_ids` (None where there is none), read in one round trip."""
+        valid = [j for j in job_ids if _valid_id(j)]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in valid:
+            pipe.hgetall(key("job", job_id))
+            pipe.hvals(key("job", job_id, "progress"))
+        replies = iter(pipe.execute() if valid else [])
+        found = {job_id: _record(next(replies), next(replies)) for job_id in valid}
+        return [found.get(job_id) for job_id in job_ids]
 
     def get_result(self, job_id: str) -> dict | None:
         raw = self.redis.get(key("job", job_id, "result")) if _valid_id(job_id) else None
@@ -343,8 +345,7 @@ class JobStore:
         total = self.redis.zcard(key("jobs"))
         ids = self.redis.zrevrange(key("jobs"), offset, offset + limit - 1)
         jobs, expired = [], []
-        for raw_id in ids:
-            job = self.get_job(raw_id.decode())
+        for raw_id, job in zip(ids, self.get_jobs([i.decode() for i in ids])):
             (jobs if job else expired).append(job or raw_id)
         if expired:
             self.redis.zrem(key("jobs"), *expired)
@@ -353,7 +354,7 @@ class JobStore:
     def list_evaluations(self, limit: int = 500) -> list[dict]:
         """Finished evaluation jobs, newest first."""
         ids = self.redis.zrevrange(key("evaluations"), 0, limit - 1)
-        jobs = [self.get_job(i.decode()) for i in ids]
+        jobs = self.get_jobs([i.decode() for i in ids])
         return [j for j in jobs if j and j["status"] == "done"]
 
     # ------------------------------------------------------------------ submission
@@ -540,6 +541,16 @@ def _encode(fields: dict[str, Any]) -> dict[str, str]:
 
 def _decode(raw: dict[bytes, bytes]) -> dict[str, Any]:
     return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+
+def _record(raw: dict[bytes, bytes], progress: list[bytes]) -> dict | None:
+    """A job record from its hash and its per-chunk progress (summed while it runs)."""
+    if not raw:
+        return None
+    job = _decode(raw)
+    if progress and job.get("status") != "done":
+        job["done"] = sum(int(v) for v in progress)
+    return _with_timings(job)
 
 
 def _with_timings(job: dict) -> dict:

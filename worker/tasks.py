@@ -115,13 +115,10 @@ def translator_for(pair: str):
     """The process's Translator for `pair`, loaded on first use (CheckpointError if unusable)."""
     with _models_lock:
         if pair not in _models:
-            import torch
-
             from translator import Translator
             from translator.checkpoint import CheckpointError
 
             settings = app.settings
-            torch.set_num_threads(settings.torch_threads)
             path = settings.model_paths().get(pair)
             if path is None or pair not in settings.served_pairs():
                 raise CheckpointError(f"this worker does not serve the pair {pair}")
@@ -304,7 +301,8 @@ def _assemble(store: JobStore, job: dict) -> bool:
     if not store.redis.set(key("job", job_id, "assembling"), os.getpid(), nx=True, ex=60):
         return False
     layout = json.loads(store.get_blob(job_id, "layout"))
-    chunks = [json.loads(store.get_blob(job_id, f"chunk:{i}")) for i in range(job["chunks"])]
+    chunk_keys = [key("job", job_id, "chunk", str(i)) for i in range(job["chunks"])]
+    chunks = [json.loads(raw) for raw in store.redis.mget(chunk_keys)]
     translations = [t for chunk in chunks for t in chunk]
     doc = Document(tuple(Line(indent, tuple(sents)) for indent, sents in layout))
     text = doc.assemble(translations)
@@ -323,7 +321,7 @@ def _assemble(store: JobStore, job: dict) -> bool:
     ttl = app.settings.job_ttl
     store.redis.set(key("job", job_id, "result"), json.dumps(result), ex=ttl)
     store.finish(job_id, "done", done=len(translations), output_chars=len(text), **fields)
-    store.redis.delete(*(key("job", job_id, "chunk", str(i)) for i in range(job["chunks"])))
+    store.redis.delete(*chunk_keys)
     log.info("job %s: document assembled (%d sentences)", job_id, len(translations))
     return True
 
@@ -341,15 +339,13 @@ def evaluate_checkpoint(self, job_id: str, checkpoint: str) -> dict:
     if job is None:
         return {"job_id": job_id, "status": "skipped"}
     try:
-        import torch
-
         from translator import Translator
         from translator.data import read_split
 
-        torch.set_num_threads(app.settings.torch_threads)
         if checkpoint not in _eval_cache:  # keep the last one: leaderboards re-use it
             _eval_cache.clear()
-            _eval_cache[checkpoint] = Translator.from_checkpoint(checkpoint)
+            _eval_cache[checkpoint] = Translator.from_checkpoint(
+                checkpoint, threads=app.settings.torch_threads)
         translator = _eval_cache[checkpoint]
         pair = f"{translator.src_lang}-{translator.tgt_lang}"
         store.update(job_id, pair=pair)
