@@ -8,7 +8,8 @@ timeout brings it back (the job-level recovery sweep does: see README, "Delivery
 
 Each trial starts a 1-process document worker on a private Redis, waits until it is idle
 (BRPOP outstanding), sends one chunk task for a job that does not exist, kills the worker
-`--delay` seconds later and checks whether the message is still queued or unacknowledged.
+`--delay` seconds later and checks whether the message is still queued or unacknowledged, or
+the task ran (its result is stored); if none of these, the message was lost.
 """
 
 from __future__ import annotations
@@ -57,12 +58,14 @@ def main() -> None:
                           for name in reply):
                 assert time.monotonic() < deadline, "the worker did not start"
             time.sleep(1.5)  # idle: its BRPOP is waiting
-            app.send_task(CHUNK_TASK, args=["no-such-job", 0], queue=queue)
+            sent = app.send_task(CHUNK_TASK, args=["no-such-job", 0], queue=queue)
             time.sleep(args.delay)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             time.sleep(0.2)
-            gone = client.llen(queue) == 0 and client.hlen("unacked") == 0
+            # lost: in no queue, not unacknowledged, and it never ran (no stored result)
+            gone = (client.llen(queue) == 0 and client.hlen("unacked") == 0
+                    and sent.state == "PENDING")
             lost += gone
             print(f"trial {trial + 1}: {'LOST' if gone else 'kept'}", flush=True)
             client.delete(queue, "unacked", "unacked_index")

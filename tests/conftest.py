@@ -136,6 +136,11 @@ def queue_env(redis_server, trained_run, reverse_corpus, tmp_path_factory) -> di
     }
 
 
+def children_of(pid: int) -> list[int]:
+    """PIDs of a process's direct children."""
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 class WorkerSet:
     """The test's real Celery workers (an interactive thread-pool worker and a prefork one),
     under the same Supervisor as `translator serve`; `supervise()` restarts any that exits,
@@ -154,6 +159,7 @@ class WorkerSet:
         self.log_dir = log_dir
         self.supervisor = Supervisor(max_restarts=20)
         self._stop = threading.Event()
+        self._supervising: threading.Thread | None = None
 
     @property
     def procs(self) -> dict[str, subprocess.Popen]:
@@ -171,18 +177,18 @@ class WorkerSet:
             while not self._stop.wait(0.2):
                 self.supervisor.check()
 
-        threading.Thread(target=loop, daemon=True).start()
+        self._supervising = threading.Thread(target=loop, daemon=True)
+        self._supervising.start()
 
     def stop_all(self) -> None:
         self._stop.set()
-        time.sleep(0.3)
+        if self._supervising is not None:  # no restart may race with the stop
+            self._supervising.join()
         self.supervisor.stop()
 
     def children(self, name: str) -> list[int]:
         """PIDs of a worker's pool processes."""
-        pid = self.procs[name].pid
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-        return [int(p) for p in text.split()]
+        return children_of(self.procs[name].pid)
 
     def wait_ready(self, app, names=("text", "docs"), timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

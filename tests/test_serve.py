@@ -9,9 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
-from conftest import PAIR, ROOT, wait_for_job
+from conftest import PAIR, ROOT, children_of, wait_for_job
 
 from worker.redis_server import free_port
 
@@ -62,8 +61,7 @@ def test_serve_runs_jobs_and_stops_cleanly_on_ctrl_c(trained_run, tmp_path):
             except OSError:
                 assert time.monotonic() < deadline, "the web app did not answer"
                 time.sleep(0.2)
-        children = [int(p) for p in
-                    Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        children = children_of(proc.pid)
         assert len(children) >= 4  # redis-server, two workers, gunicorn
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)

@@ -165,9 +165,17 @@ def test_cancel_a_running_document_job(job_store):
     wait_for_progress(job_store, job["id"])
     cancelled = job_store.cancel_job(job["id"])
     assert cancelled["status"] == "cancelled"
-    time.sleep(2)  # chunks still running notice it at their next batch and stop
+    # The chunks still running notice it at their next batch and stop: progress stands still
+    # (1 s without change) well before the document could have been translated.
+    done, still_since, deadline = -1, time.monotonic(), time.monotonic() + 20
+    while time.monotonic() - still_since < 1:
+        now = job_store.get_job(job["id"])["done"]
+        if now != done:
+            done, still_since = now, time.monotonic()
+        assert time.monotonic() < deadline, "progress kept moving after the cancel"
+        time.sleep(0.05)
     job = job_store.get_job(job["id"])
-    assert job["status"] == "cancelled" and job["done"] < job["total"]
+    assert job["status"] == "cancelled" and job["done"] == done < job["total"]
     assert job_store.get_result(job["id"]) is None
     with pytest.raises(JobStateError):
         job_store.cancel_job(job["id"])

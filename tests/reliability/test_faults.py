@@ -22,7 +22,16 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import PAIR, ROOT, WORDS, WorkerSet, make_document, wait_for_job, wait_for_progress
+from conftest import (
+    PAIR,
+    ROOT,
+    WORDS,
+    WorkerSet,
+    children_of,
+    make_document,
+    wait_for_job,
+    wait_for_progress,
+)
 
 from translator.document import count_paragraphs, segment_document, translate_document
 from worker.celery_app import RESTORE_INTERVAL, STALL_AFTER, docs_queue, make_app
@@ -110,10 +119,6 @@ def cluster(trained_run, reverse_corpus, tmp_path_factory):
     server.stop()
 
 
-def children_of(pid: int) -> list[int]:
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
 def check_document(store, job: dict, text: str, translator, beam: int) -> None:
     assert job["status"] == "done", job
     result = store.get_result(job["id"])
@@ -184,7 +189,7 @@ def test_pool_process_killed_during_an_evaluation(cluster, trained_run):
     job = store.submit_evaluation(name, source="\n".join(lines) + "\n", reference=reference,
                                   beam_size=1)
     wait_for_job(store, job["id"], timeout=30, until=("running",))
-    for pid in children_of(workers.procs["docs"].pid):
+    for pid in workers.children("docs"):
         os.kill(pid, signal.SIGKILL)
     job = wait_for_job(store, job["id"], timeout=60)
     assert job["status"] == "done" and job["total"] == len(lines)
@@ -240,16 +245,13 @@ HOSTILE_JSON = [
 
 def test_hostile_input_gets_a_clear_4xx_and_the_system_keeps_serving(cluster):
     web, store = cluster["web"], cluster["store"]
-    tried = 0
     for body, expected in HOSTILE_JSON:
         status, answer = web.json("/api/v1/translate", body)
         assert status == expected and answer["error"], (body, answer)
-        tried += 1
     for raw in (b"{not json", b"[1, 2", b"\xff\xfe"):
         status, answer = web.request("/api/v1/translate", raw,
                                      {"Content-Type": "application/json"})
         assert status == 400 and b"JSON" in answer
-        tried += 1
     ten_mb = b"red cat " * (10 * 1024 * 1024 // 8)
     for payload, expected in ((ten_mb, 413), (b"\x00\x01binary\x02", 422),
                               (b"caf\xe9 latin-1", 422), (b"", 422)):
@@ -257,7 +259,6 @@ def test_hostile_input_gets_a_clear_4xx_and_the_system_keeps_serving(cluster):
         status, answer = web.request("/api/v1/documents", body, {"Content-Type": ctype})
         assert status == expected, (payload[:20], answer[:200])
         assert b"error" in answer
-        tried += 1
     # A 100,000-character line in a document is accepted and translated (cut into segments).
     long_line = " ".join(random.Random(9).choice(WORDS) for _ in range(20_000))[:100_000]
     status, job = web.json("/api/v1/documents", {"text": long_line + "\n", "pair": PAIR})
@@ -287,10 +288,8 @@ def test_hostile_input_gets_a_clear_4xx_and_the_system_keeps_serving(cluster):
     status, page = web.request("/", b"text=hi&pair=xx-yy",
                                {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 400 and b"CSRF" in page
-    tried += 8
     status, job = web.json("/api/v1/translate", {"text": "red blue cat", "pair": PAIR})
     assert status == 202 and wait_for_job(store, job["id"])["status"] == "done"
-    assert tried >= 20
 
 
 def _multipart(fields: dict, files: dict) -> tuple[bytes, str]:
