@@ -262,6 +262,12 @@ def test_rate_limit_answers_429(queue_settings, workers):
     assert "too many requests" in client.post(
         "/api/v1/translate", json={"text": "red", "pair": PAIR},
         environ_base={"REMOTE_ADDR": "10.9.8.7"}).get_json()["error"]
+    # One limit for all job-creating routes of a client (not 2 a minute on each), and viewing
+    # pages is not creating jobs.
+    libre = client.post("/translate", json={"q": "red", "source": "xx", "target": "yy"},
+                        environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert libre.status_code == 429
+    assert client.get("/", environ_base={"REMOTE_ADDR": "10.9.8.7"}).status_code == 200
 
 
 def test_api_keys_when_configured(queue_settings, workers):
@@ -280,6 +286,7 @@ def test_api_keys_when_configured(queue_settings, workers):
                        headers={"X-CSRFToken": token}).status_code == 202
     assert client.post("/translate", json={"q": "red", "source": "xx",
                                            "target": "yy"}).status_code == 403
+    assert client.get("/api/v1/openapi.json").status_code == 200  # the pages link to it
 
 
 # ------------------------------------------------------------------------- LibreTranslate

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -51,18 +52,23 @@ def score(hyps: list[str], refs: list[str]) -> dict:
     return out
 
 
+_SEED_LOCK = threading.Lock()
+
+
 @contextmanager
 def _sacrebleu_seed(seed: int | None) -> Iterator[None]:
-    """sacreBLEU's significance code takes its seed from $SACREBLEU_SEED only."""
-    old = os.environ.get("SACREBLEU_SEED")
-    os.environ["SACREBLEU_SEED"] = "None" if seed is None else str(seed)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("SACREBLEU_SEED", None)
-        else:
-            os.environ["SACREBLEU_SEED"] = old
+    """sacreBLEU's significance code takes its seed from $SACREBLEU_SEED only: a process-wide
+    setting, so concurrent tests (the web's request threads) take turns."""
+    with _SEED_LOCK:
+        old = os.environ.get("SACREBLEU_SEED")
+        os.environ["SACREBLEU_SEED"] = "None" if seed is None else str(seed)
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("SACREBLEU_SEED", None)
+            else:
+                os.environ["SACREBLEU_SEED"] = old
 
 
 def paired_bootstrap(systems: list[list[str]], refs: list[str], samples: int = 1000,

@@ -14,7 +14,7 @@ import secrets
 import time
 from pathlib import Path
 
-from flask import Flask, abort, current_app, request
+from flask import Flask
 
 from worker.celery_app import make_app as make_celery
 from worker.jobs import JobStore
@@ -57,9 +57,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_SWALLOW_ERRORS=True,  # Redis down: serve (and answer 503), do not crash
         RATELIMIT_HEADERS_ENABLED=True,
-        JSON_SORT_KEYS=False,
     )
     app.config.update(test_config)
+    app.json.sort_keys = False  # answers keep the order they are built in
     app.extensions["settings"] = settings
     app.extensions["jobs"] = JobStore(settings, make_celery(settings))
 
@@ -74,26 +74,4 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(api.bp)  # API clients authenticate with keys; the pages' own JS sends a token
     csrf.exempt(libre.bp)
     register_error_handlers(app)
-    app.before_request(_refuse_oversized)
     return app
-
-
-DRAIN_LIMIT = 32 * 1024 * 1024
-
-
-def _refuse_oversized():
-    """413 for a body over MAX_CONTENT_LENGTH, after reading (and discarding) it when it is
-    not absurdly large: a client that sends its whole body before reading the answer (most do)
-    would otherwise see a reset connection instead of the clear 413 message."""
-    length, limit = request.content_length, current_app.config["MAX_CONTENT_LENGTH"]
-    if length is None or limit is None or length <= limit:
-        return None
-    if length <= DRAIN_LIMIT:
-        stream = request.environ.get("wsgi.input")
-        left = length
-        while stream is not None and left > 0:
-            chunk = stream.read(min(left, 1 << 20))
-            if not chunk:
-                break
-            left -= len(chunk)
-    abort(413)

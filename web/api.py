@@ -10,8 +10,7 @@ from flask_wtf.csrf import ValidationError, validate_csrf
 
 from worker.jobs import InputError, JobNotFound, JobStateError
 
-from .extensions import job_limit as _job_limit
-from .extensions import jobs, limiter, pair_label, settings
+from .extensions import job_limited, jobs, pair_label, settings
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__)
@@ -45,7 +44,12 @@ def check_api_key() -> None:
     abort(403, "a valid API key is required (api_key field or X-API-Key header)")
 
 
-bp.before_request(check_api_key)
+@bp.before_request
+def _require_api_key() -> None:
+    """Every API route needs a key when API_KEYS is set, except its description, which the
+    pages link to."""
+    if request.endpoint != "api.openapi":
+        check_api_key()
 
 
 def json_body() -> dict:
@@ -89,7 +93,7 @@ def created(job: dict):
 
 
 @bp.post("/translate")
-@limiter.limit(_job_limit)
+@job_limited
 def translate():
     """Create a text job: {"text": str | [str], "pair": "de-en", "beam_size": 5,
     "reference": str | [str]}."""
@@ -103,7 +107,7 @@ def translate():
 
 
 @bp.post("/documents")
-@limiter.limit(_job_limit)
+@job_limited
 def create_document():
     """Create a document job from a multipart upload (`file`, optional `reference` file,
     `pair`, `beam_size`) or JSON ({"text": ..., "pair": ..., "reference": ...})."""
@@ -197,7 +201,7 @@ def cancel(job_id: str):
 
 
 @bp.post("/evaluations")
-@limiter.limit(_job_limit)
+@job_limited
 def create_evaluation():
     """Evaluate a checkpoint: {"checkpoint": name, "testset": "test_2016_flickr"} or with
     "source" and "reference" texts (one segment per line)."""

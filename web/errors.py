@@ -27,12 +27,25 @@ def wants_json() -> bool:
 
 def error_response(status: int, message: str, **extra):
     if wants_json():
-        response = jsonify({"error": message, "status": status, **extra})
-    else:
-        response = render_template("error.html", status=status, message=message), status
-        return response
-    response.status_code = status
-    return response
+        return jsonify({"error": message, "status": status, **extra}), status
+    return render_template("error.html", status=status, message=message), status
+
+
+DRAIN_LIMIT = 32 * 1024 * 1024
+
+
+def _drain_body() -> None:
+    """Read and discard the rest of a refused body when it is not absurdly large: a client
+    that sends its whole body before reading the answer (most do) would otherwise see a reset
+    connection instead of the 413 message."""
+    length = request.content_length or 0
+    stream = request.environ.get("wsgi.input")
+    left = length if length <= DRAIN_LIMIT else 0
+    while stream is not None and left > 0:
+        chunk = stream.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        left -= len(chunk)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -48,6 +61,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(exc):
+        _drain_body()
         limit = app.config["MAX_CONTENT_LENGTH"]
         return error_response(413, f"the request is too large (limit {limit:,} bytes)")
 

@@ -8,11 +8,11 @@ import time
 
 from flask import Blueprint, abort, jsonify, request
 
-from worker.jobs import InputError
+from worker.jobs import FINAL, InputError
 
 from .api import check_api_key
-from .extensions import job_limit as _job_limit
-from .extensions import jobs, language_name, limiter, settings
+from .errors import error_response
+from .extensions import job_limited, jobs, language_name, settings
 
 bp = Blueprint("libre", __name__)
 
@@ -27,7 +27,7 @@ def _params() -> dict:
 
 
 @bp.post("/translate")
-@limiter.limit(_job_limit)
+@job_limited
 def translate():
     check_api_key()
     params = _params()
@@ -42,23 +42,16 @@ def translate():
     job = store.submit_text(q, f"{source}-{target}")
     deadline = time.monotonic() + settings().translate_timeout
     delay = 0.005
-    while True:
-        job = store.get_job(job["id"])
-        if job["status"] in ("done", "failed", "cancelled"):
-            break
+    while (status := store.status(job["id"])) not in FINAL:  # one HGET per look
         if time.monotonic() > deadline:
-            response = jsonify({"error": "the translation did not finish in time; it is still "
-                                         "queued or running", "job_id": job["id"]})
-            response.status_code = 503
-            return response
+            return error_response(503, "the translation did not finish in time; it is still "
+                                       "queued or running", job_id=job["id"])
         time.sleep(delay)
         delay = min(0.1, delay * 1.5)
-    if job["status"] != "done":
-        response = jsonify({"error": job.get("error") or f"the job was {job['status']}",
-                            "job_id": job["id"]})
+    if status != "done":
         # A failed job here is the server's problem (the input was checked on submission).
-        response.status_code = 409 if job["status"] == "cancelled" else 503
-        return response
+        error = store.get_job(job["id"]).get("error") or f"the job was {status}"
+        return error_response(409 if status == "cancelled" else 503, error, job_id=job["id"])
     translations = store.get_result(job["id"])["translations"]
     return jsonify({"translatedText": translations if isinstance(q, list) else translations[0]})
 

@@ -30,8 +30,7 @@ from flask import (
 from worker.jobs import InputError, JobError, key
 
 from .api import result_text
-from .extensions import job_limit as _job_limit
-from .extensions import jobs, limiter, pair_label, settings
+from .extensions import job_limited, jobs, pair_label, settings
 from .forms import CancelForm, DocumentForm, EvaluateForm, TranslateForm
 
 bp = Blueprint("pages", __name__, template_folder="templates/pages")
@@ -93,7 +92,7 @@ def form_page(form, submit, template: str, context=dict):
 
 
 @bp.route("/", methods=["GET", "POST"])
-@limiter.limit(_job_limit, methods=["POST"])
+@job_limited
 def translate():
     form = TranslateForm()
     form.pair.choices = pair_choices()
@@ -109,7 +108,7 @@ def translate():
 
 # ------------------------------------------------------------------------- documents
 @bp.route("/documents", methods=["GET", "POST"])
-@limiter.limit(_job_limit, methods=["POST"])
+@job_limited
 def documents():
     form = DocumentForm()
     form.pair.choices = pair_choices()
@@ -234,7 +233,7 @@ def leaderboard() -> list[dict]:
 
 
 @bp.route("/checkpoints", methods=["GET", "POST"])
-@limiter.limit(_job_limit, methods=["POST"])
+@job_limited
 def checkpoints():
     store = jobs()
     known = store.known_checkpoints()

@@ -145,11 +145,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
     signal.signal(signal.SIGTERM, stop)  # Ctrl-C, docker stop, systemd: one clean shutdown
     signal.signal(signal.SIGINT, stop)
     url, redis_server = redis_url_or_embedded(settings.redis_url, settings.state_dir)
-    env = {**os.environ, "REDIS_URL": url}
-    if not settings.secret_key:  # one key for all web workers of this run
-        import secrets
-
-        env["SECRET_KEY"] = secrets.token_hex(32)
+    env = {**os.environ, "REDIS_URL": url}  # no SECRET_KEY: the web keeps one in STATE_DIR
     settings = Settings.from_env(env)
     supervisor = Supervisor()
     try:
