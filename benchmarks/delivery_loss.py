@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from worker.celery_app import CHUNK_TASK, docs_queue, make_app  # noqa: E402
 from worker.jobs import JobStore  # noqa: E402
 from worker.redis_server import EmbeddedRedis  # noqa: E402
-from worker.serve import worker_command  # noqa: E402
+from worker.serve import wait_for_workers, worker_command  # noqa: E402
 from worker.settings import Settings  # noqa: E402
 
 PAIR = "de-en"
@@ -53,10 +53,7 @@ def main() -> None:
             proc = subprocess.Popen(worker_command(settings, "docs", 1, "docs"), env=env,
                                     stdout=open(state / "worker.log", "ab"),
                                     stderr=subprocess.STDOUT, start_new_session=True)
-            deadline = time.monotonic() + 60
-            while not any(name.startswith("docs@") for reply in app.control.ping(timeout=0.3)
-                          for name in reply):
-                assert time.monotonic() < deadline, "the worker did not start"
+            wait_for_workers(app, ["docs"], procs={"docs": proc})
             time.sleep(1.5)  # idle: its BRPOP is waiting
             sent = app.send_task(CHUNK_TASK, args=["no-such-job", 0], queue=queue)
             time.sleep(args.delay)

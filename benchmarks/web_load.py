@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from translator.data import read_split  # noqa: E402
 from worker.celery_app import make_app  # noqa: E402
 from worker.redis_server import EmbeddedRedis, free_port  # noqa: E402
-from worker.serve import start_workers, web_command  # noqa: E402
+from worker.serve import start_workers, wait_for_workers, web_command  # noqa: E402
 from worker.settings import Settings  # noqa: E402
 
 
@@ -109,18 +109,16 @@ def main() -> None:
         supervisor.add("web", web_command("127.0.0.1", port), env, log=state / "web.log")
         base = f"http://127.0.0.1:{port}"
         app = make_app(settings)
+        wait_for_workers(app, procs=supervisor.procs)
         deadline = time.monotonic() + 60
-        while True:
+        while True:  # the web app answers
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                up = {h.split("@")[0] for r in app.control.ping(timeout=0.5) or [] for h in r}
-                if {"text", "docs"} <= up:
-                    break
+                break
             except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the system did not start; logs in {state}")
-            time.sleep(0.2)
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the web app did not start; logs in {state}") from None
+                time.sleep(0.2)
         warm = post(f"{base}/api/v1/translate", {"text": train[0], "pair": args.pair})[1]
         follow(base, warm["id"])
         follow(base, post(f"{base}/api/v1/documents",

@@ -1,7 +1,8 @@
 """The worker's figures, with a real redis-server and real Celery workers on this machine:
 
 1. overhead: a 1,000-sentence document through Redis + a document worker vs `Translator`
-   in-process, same threads in total (the worker: 2 processes x 1 thread; in-process: 2 threads);
+   in-process on 2 threads, with the same threads in the worker: 2 processes x 1 thread, and
+   1 process x 2 threads (no parallel chunks: the cost of the queue alone);
 2. micro-batching: 200 concurrent one-sentence requests vs the same requests one by one;
 3. interactive latency: one-sentence requests while a large document job runs, on the default
    `translator serve` set-up (1 interactive thread-pool worker, 1 document process, 1 torch
@@ -35,7 +36,7 @@ from translator.document import translate_document  # noqa: E402
 from worker.celery_app import make_app  # noqa: E402
 from worker.jobs import JobStore  # noqa: E402
 from worker.redis_server import EmbeddedRedis  # noqa: E402
-from worker.serve import start_workers  # noqa: E402
+from worker.serve import start_workers, wait_for_workers  # noqa: E402
 from worker.settings import Settings  # noqa: E402
 
 PAIR = "de-en"
@@ -50,12 +51,7 @@ class Workers:
               text_torch_threads: int = 2, docs_nice: int = 10) -> None:
         self.supervisor = start_workers(self.settings, self.env, text_threads, doc_processes,
                                         text_torch_threads, docs_nice, "WARNING", self.log_dir)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            up = {h.split("@")[0] for r in app.control.ping(timeout=0.5) or [] for h in r}
-            if {"text", "docs"} <= up:
-                return
-        raise RuntimeError("workers did not start; see " + str(self.log_dir))
+        wait_for_workers(app, procs=self.supervisor.procs)
 
     def stop(self) -> None:
         self.supervisor.stop()
@@ -93,6 +89,8 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3,
                    help="overhead: alternating in-process / worker runs (medians compared)")
     p.add_argument("--skip", default="", help="comma-separated phases to skip")
+    p.add_argument("--chunk-sentences", type=int, default=100,
+                   help="sentences per document chunk (default %(default)s)")
     p.add_argument("--text-threads", type=int, default=64,
                    help="threads of the interactive worker (default %(default)s)")
     p.add_argument("--text-torch-threads", type=int, default=2,
@@ -109,7 +107,7 @@ def main() -> None:
     with EmbeddedRedis(state) as redis_server:
         env = {**os.environ, "REDIS_URL": redis_server.url, "MODELS": f"{PAIR}={args.checkpoint}",
                "TORCH_THREADS": "1", "BEAM_SIZE": str(args.beam), "PYTHONPATH": str(ROOT),
-               "CHUNK_SENTENCES": "100"}
+               "CHUNK_SENTENCES": str(args.chunk_sentences)}
         settings = Settings.from_env(env, dotenv=None)
         app = make_app(settings)
         store = JobStore(settings, app)
@@ -117,33 +115,44 @@ def main() -> None:
         local = Translator.from_checkpoint(args.checkpoint, threads=2)
 
         # 1. Overhead: one 1,000-sentence document, in-process (no worker running) and
-        # through the workers, in alternation (--repeat pairs; the medians are compared, so
-        # that a drift in the machine's speed during the run hits both arms alike).
+        # through the workers, in alternation (--repeat rounds; the medians are compared, so
+        # that a drift in the machine's speed during the run hits every arm alike). Two worker
+        # arms with the in-process arm's 2 threads: 2 document processes x 1 torch thread
+        # (chunks decoded in parallel) and 1 process x 2 threads (the queue's cost alone).
         if "overhead" not in skip:
             document = "\n".join(sentences) + "\n"
             local.translate(sentences[:50], beam_size=args.beam)
-            in_process, queued, same = [], [], True
+            two_threads = {**env, "TORCH_THREADS": "2"}
+            arms = {"2x1": (Workers(env, settings, state), 2),
+                    "1x2": (Workers(two_threads, Settings.from_env(two_threads, dotenv=None),
+                                    state), 1)}
+            in_process, queued, same = [], {name: [] for name in arms}, True
             for _ in range(args.repeat):
                 start = time.perf_counter()
                 expected = translate_document(local, document, lang="de", beam_size=args.beam)
                 in_process.append(time.perf_counter() - start)
-                workers.start(app, text_threads=4, doc_processes=2, docs_nice=0)
-                warm_up(store, sentences, 2)
-                start = time.perf_counter()
-                job = wait(store, store.submit_document(document, PAIR)["id"], poll=0.02)
-                queued.append(time.perf_counter() - start)
-                workers.stop()
-                same = same and store.get_result(job["id"])["text"] == expected
-            a, b = statistics.median(in_process), statistics.median(queued)
-            results["overhead"] = {
-                "sentences": len(sentences), "in_process_s": in_process, "worker_s": queued,
-                "ratio": a / b, "pair_ratios": [x / y for x, y in zip(in_process, queued)],
-                "identical_output": same}
-            print(f"overhead: in-process {len(sentences) / a:.1f} sent/s, through Redis + "
-                  f"worker {len(sentences) / b:.1f} sent/s (medians of {args.repeat}): "
-                  f"{a / b:.2f}x (pairs: "
-                  f"{', '.join(f'{x / y:.2f}' for x, y in zip(in_process, queued))}; "
-                  f"identical output: {same})", flush=True)
+                for name, (arm, processes) in arms.items():
+                    arm.start(app, text_threads=4, doc_processes=processes, docs_nice=0)
+                    warm_up(store, sentences, processes)
+                    start = time.perf_counter()
+                    job = wait(store, store.submit_document(document, PAIR)["id"], poll=0.02)
+                    queued[name].append(time.perf_counter() - start)
+                    arm.stop()
+                    same = same and store.get_result(job["id"])["text"] == expected
+            a = statistics.median(in_process)
+            results["overhead"] = {"sentences": len(sentences), "in_process_s": in_process,
+                                   "identical_output": same}
+            for name, times in queued.items():
+                b = statistics.median(times)
+                pairs = [x / y for x, y in zip(in_process, times)]
+                results["overhead"][name] = {"worker_s": times, "ratio": a / b,
+                                             "pair_ratios": pairs}
+                processes, threads = name.split("x")
+                print(f"overhead ({processes} document process(es) x {threads} torch "
+                      f"thread(s)): in-process {len(sentences) / a:.1f} sent/s, through Redis + "
+                      f"worker {len(sentences) / b:.1f} sent/s (medians of {args.repeat}): "
+                      f"{a / b:.2f}x (pairs: {', '.join(f'{r:.2f}' for r in pairs)}; "
+                      f"identical output: {same})", flush=True)
 
         # The default `translator serve` set-up from here on.
         workers.start(app, text_threads=args.text_threads,

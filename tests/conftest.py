@@ -191,17 +191,13 @@ class WorkerSet:
         return children_of(self.procs[name].pid)
 
     def wait_ready(self, app, names=("text", "docs"), timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name in names:
-                if self.procs[name].poll() is not None:
-                    log = (self.log_dir / f"{name}.log").read_text()[-2000:]
-                    raise RuntimeError(f"the {name} worker exited:\n{log}")
-            replies = app.control.ping(timeout=0.5) or []
-            up = {host.split("@")[0] for reply in replies for host in reply}
-            if all(n in up for n in names):
-                return
-        raise RuntimeError(f"workers {names} did not answer within {timeout} s")
+        from worker.serve import wait_for_workers
+
+        try:
+            wait_for_workers(app, names, timeout, self.procs)
+        except RuntimeError as exc:
+            logs = {n: (self.log_dir / f"{n}.log").read_text()[-2000:] for n in names}
+            raise RuntimeError(f"{exc}; logs:\n{logs}") from None
 
 
 @pytest.fixture(scope="session")

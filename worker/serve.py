@@ -121,6 +121,22 @@ def start_workers(settings: Settings, env: dict, text_concurrency: int = 16,
     return supervisor
 
 
+def wait_for_workers(app, names=("text", "docs"), timeout: float = 60,
+                     procs: dict[str, subprocess.Popen] | None = None) -> None:
+    """Block until a worker of each name (its node name before the "@") answers a Celery
+    ping. Raises RuntimeError after `timeout` seconds, or at once if one of `procs` (the
+    worker processes by name) has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in (procs or {}).items():
+            if name in names and proc.poll() is not None:
+                raise RuntimeError(f"the {name} worker exited with code {proc.returncode}")
+        replies = app.control.ping(timeout=0.5) or []
+        if set(names) <= {host.split("@")[0] for reply in replies for host in reply}:
+            return
+    raise RuntimeError(f"workers {', '.join(names)} did not answer within {timeout:.0f} s")
+
+
 def web_command(host: str, port: int) -> list[str] | None:
     if not Path(__file__).resolve().parent.parent.joinpath("web", "__init__.py").exists():
         return None
