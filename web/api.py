@@ -8,7 +8,7 @@ import hmac
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from flask_wtf.csrf import ValidationError, validate_csrf
 
-from worker.jobs import InputError, JobNotFound, JobStateError
+from worker.jobs import InputError
 
 from .extensions import job_limited, jobs, pair_label, settings
 from .openapi import openapi_document
@@ -155,29 +155,14 @@ def list_jobs():
                     "limit": limit})
 
 
-def _job_or_404(job_id: str) -> dict:
-    job = jobs().get_job(job_id)
-    if job is None:
-        raise JobNotFound(f"no job {job_id[:40]!r}")
-    return job
-
-
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
-    return jsonify(job_view(_job_or_404(job_id)))
-
-
-def _result_or_409(job_id: str) -> tuple[dict, dict]:
-    job = _job_or_404(job_id)
-    result = jobs().get_result(job_id)
-    if job["status"] != "done" or result is None:
-        raise JobStateError(f"job {job_id} has no result yet (status {job['status']})", job)
-    return job, result
+    return jsonify(job_view(jobs().require_job(job_id)))
 
 
 @bp.get("/jobs/<job_id>/result")
 def get_result(job_id: str):
-    job, result = _result_or_409(job_id)
+    job, result = jobs().require_result(job_id)
     return jsonify({"id": job_id, "kind": job["kind"], "scores": job.get("scores"), **result})
 
 
@@ -190,7 +175,7 @@ def result_text(job: dict, result: dict) -> str:
 
 @bp.get("/jobs/<job_id>/result.txt")
 def get_result_text(job_id: str):
-    job, result = _result_or_409(job_id)
+    job, result = jobs().require_result(job_id)
     return Response(result_text(job, result), mimetype="text/plain; charset=utf-8")
 
 

@@ -27,7 +27,7 @@ from flask import (
     url_for,
 )
 
-from worker.jobs import InputError, JobError, key
+from worker.jobs import InputError, JobStateError, key
 
 from .api import result_text
 from .extensions import job_limited, jobs, pair_label, settings
@@ -136,17 +136,10 @@ def job_list():
     return render_template("jobs.html", jobs=items, page=page, pages=pages, total=total)
 
 
-def _job_or_404(job_id: str) -> dict:
-    job = jobs().get_job(job_id)
-    if job is None:
-        abort(404, "no such job (it may have expired)")
-    return job
-
-
 @bp.get("/jobs/<job_id>")
 def job(job_id: str):
-    record = _job_or_404(job_id)
     store = jobs()
+    record = store.require_job(job_id)
     result = store.get_result(job_id) if record["status"] == "done" else None
     rows = []
     if result and record["kind"] == "document":
@@ -165,19 +158,14 @@ def cancel(job_id: str):
     try:
         jobs().cancel_job(job_id)
         flash("The job was cancelled.")
-    except JobError as exc:
-        if exc.status == 404:
-            abort(404, exc.message)
+    except JobStateError as exc:  # already finished; a missing job is a 404 page
         flash(exc.message)
     return redirect(url_for("pages.job", job_id=job_id))
 
 
 @bp.get("/jobs/<job_id>/download")
 def download(job_id: str):
-    record = _job_or_404(job_id)
-    result = jobs().get_result(job_id)
-    if record["status"] != "done" or result is None:
-        abort(409, f"the job has no result yet (status {record['status']})")
+    record, result = jobs().require_result(job_id)
     stem = Path(record.get("filename") or f"job-{job_id[:8]}").stem or f"job-{job_id[:8]}"
     safe = "".join(c for c in stem if c.isalnum() or c in "-_.")[:80] or "translation"
     return Response(result_text(record, result), mimetype="text/plain; charset=utf-8",

@@ -328,6 +328,22 @@ class JobStore:
         found = {job_id: _record(next(replies), next(replies)) for job_id in valid}
         return [found.get(job_id) for job_id in job_ids]
 
+    def require_job(self, job_id: str) -> dict:
+        """The job's record; raises JobNotFound."""
+        job = self.get_job(job_id)
+        if job is None:
+            raise JobNotFound(f"no job {str(job_id)[:40]!r} (it may have expired)")
+        return job
+
+    def require_result(self, job_id: str) -> tuple[dict, dict]:
+        """(record, result) of a finished job; raises JobNotFound, or JobStateError while it
+        has no result."""
+        job = self.require_job(job_id)
+        result = self.get_result(job_id) if job["status"] == "done" else None
+        if result is None:
+            raise JobStateError(f"job {job_id} has no result yet (status {job['status']})", job)
+        return job, result
+
     def get_result(self, job_id: str) -> dict | None:
         raw = self.redis.get(key("job", job_id, "result")) if _valid_id(job_id) else None
         return json.loads(raw) if raw else None
@@ -456,9 +472,7 @@ class JobStore:
     def cancel_job(self, job_id: str) -> dict:
         """Cancel a queued or running job: its tasks are revoked and running chunks stop at
         their next batch. Raises JobNotFound, or JobStateError if it has already finished."""
-        job = self.get_job(job_id)
-        if job is None:
-            raise JobNotFound(f"no job {job_id[:40]!r}")
+        job = self.require_job(job_id)
         if not self.update(job_id, status="cancelled", finished=time.time(),
                            error="cancelled by the user"):
             raise JobStateError(f"job {job_id} has already finished ({job['status']})", job)
