@@ -106,17 +106,20 @@ def cluster(trained_run, reverse_corpus, tmp_path_factory):
     settings = Settings.from_env(env, dotenv=None)
     app = make_app(settings)
     workers = WorkerSet(env, state)
-    workers.start("text")
-    workers.start("docs")
-    workers.wait_ready(app)
-    workers.supervise()  # restart a worker that exits, as serve and compose do
     web = Web({**os.environ, **env, "PYTHONPATH": str(ROOT)}, state / "web.log")
-    web.start()
-    store = JobStore(settings, app)
-    yield {"redis": server, "workers": workers, "web": web, "store": store, "app": app}
-    web.kill()
-    workers.stop_all()
-    server.stop()
+    try:  # nothing outlives the tests, even if the set-up fails half way
+        workers.start("text")
+        workers.start("docs")
+        workers.wait_ready(app)
+        workers.supervise()  # restart a worker that exits, as serve and compose do
+        web.start()
+        store = JobStore(settings, app)
+        yield {"redis": server, "workers": workers, "web": web, "store": store, "app": app}
+    finally:
+        if web.proc is not None:
+            web.kill()
+        workers.stop_all()
+        server.stop()
 
 
 def check_document(store, job: dict, text: str, translator, beam: int) -> None:
