@@ -228,10 +228,17 @@ def workers(queue_env, celery_client, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def job_store(queue_settings, celery_client, workers):
-    from worker.jobs import JobStore
+def job_store(queue_settings, workers):
+    from worker.store import JobStore
 
-    return JobStore(queue_settings, celery_client)
+    return JobStore(queue_settings)
+
+
+@pytest.fixture(scope="session")
+def intake(job_store, celery_client):
+    from worker.intake import Intake
+
+    return Intake(job_store, celery_client)
 
 
 def wait_for_progress(store, job_id: str, timeout: float = 30) -> dict:

@@ -28,8 +28,9 @@ def _children_alive(pids: list[int]) -> list[int]:
 
 def test_serve_runs_jobs_and_stops_cleanly_on_ctrl_c(trained_run, tmp_path):
     from worker.celery_app import make_app
-    from worker.jobs import JobStore
+    from worker.intake import Intake
     from worker.settings import Settings
+    from worker.store import JobStore
 
     state = tmp_path / "state"
     env = {**os.environ, "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'}",
@@ -48,8 +49,9 @@ def test_serve_runs_jobs_and_stops_cleanly_on_ctrl_c(trained_run, tmp_path):
         assert oct(url_file.stat().st_mode & 0o777) == "0o600"
         settings = Settings.from_env({**env, "REDIS_URL": url_file.read_text().strip()},
                                      dotenv=None)
-        store = JobStore(settings, make_app(settings))
-        job = wait_for_job(store, store.submit_text("red blue cat", PAIR, beam_size=2)["id"])
+        store = JobStore(settings)
+        intake = Intake(store, make_app(settings))
+        job = wait_for_job(store, intake.submit_text("red blue cat", PAIR, beam_size=2)["id"])
         assert job["status"] == "done"
         assert store.get_result(job["id"])["translations"] == ["cat blue red"]
         deadline = time.monotonic() + 30

@@ -16,12 +16,15 @@ from conftest import PAIR, WORDS, make_document, wait_for_job, wait_for_progress
 
 from translator.document import count_paragraphs, segment_document, translate_document
 from worker.celery_app import DOCUMENT_TASK, docs_queue
-from worker.jobs import InputError, JobNotFound, JobStateError, key
+from worker.errors import InputError, JobNotFound, JobStateError
+from worker.intake import known_checkpoints
+from worker.status import online_workers, queue_lengths
+from worker.store import key
 
 
-def test_text_job_matches_in_process_translation(job_store, trained_translator):
+def test_text_job_matches_in_process_translation(intake, job_store, trained_translator):
     segments = ["red blue cat", "dog sun moon tree", "", "fish"]
-    job = job_store.submit_text(segments, PAIR, beam_size=3)
+    job = intake.submit_text(segments, PAIR, beam_size=3)
     assert job["status"] in ("queued", "running", "done") and job["kind"] == "text"
     job = wait_for_job(job_store, job["id"])
     assert job["status"] == "done", job
@@ -32,28 +35,28 @@ def test_text_job_matches_in_process_translation(job_store, trained_translator):
     assert job["input_chars"] == sum(map(len, segments))
 
 
-def test_text_job_with_reference_is_scored(job_store):
-    job = job_store.submit_text(["red blue cat dog", "dog sun moon tree"], PAIR, beam_size=1,
+def test_text_job_with_reference_is_scored(intake, job_store):
+    job = intake.submit_text(["red blue cat dog", "dog sun moon tree"], PAIR, beam_size=1,
                                 reference=["dog cat blue red", "tree moon sun dog"])
     job = wait_for_job(job_store, job["id"])
     assert job["scores"]["bleu"] == pytest.approx(100.0)
     assert job["scores"]["signatures"]["bleu"].startswith("nrefs:1")
 
 
-def test_concurrent_text_jobs_all_complete_identically(job_store, trained_translator):
+def test_concurrent_text_jobs_all_complete_identically(intake, job_store, trained_translator):
     rng = random.Random(3)
     texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))) for _ in range(60)]
     with ThreadPoolExecutor(16) as pool:
-        jobs = list(pool.map(lambda t: job_store.submit_text(t, PAIR, beam_size=2), texts))
+        jobs = list(pool.map(lambda t: intake.submit_text(t, PAIR, beam_size=2), texts))
     finished = [wait_for_job(job_store, j["id"]) for j in jobs]
     assert all(j["status"] == "done" for j in finished)
     got = [job_store.get_result(j["id"])["translations"][0] for j in finished]
     assert got == trained_translator.translate(texts, beam_size=2)
 
 
-def test_document_job_in_parallel_chunks_keeps_layout(job_store, trained_translator):
+def test_document_job_in_parallel_chunks_keeps_layout(intake, job_store, trained_translator):
     text = make_document(57)
-    job = job_store.submit_document(text, PAIR, beam_size=2, filename="doc.txt")
+    job = intake.submit_document(text, PAIR, beam_size=2, filename="doc.txt")
     job = wait_for_job(job_store, job["id"])
     assert job["status"] == "done", job
     n = len(segment_document(text, PAIR.split("-")[0]).sentences)
@@ -68,10 +71,10 @@ def test_document_job_in_parallel_chunks_keeps_layout(job_store, trained_transla
     assert not job_store.redis.exists(key("job", job["id"], "chunk", "0"))
 
 
-def test_document_with_reference_gets_scores(job_store, trained_translator):
+def test_document_with_reference_gets_scores(intake, job_store, trained_translator):
     text = "red blue cat dog\ndog sun moon tree\n\nfish bird star rock\n"
     reference = "dog cat blue red\ntree moon sun dog\n\nrock star bird fish\n"
-    job = wait_for_job(job_store, job_store.submit_document(
+    job = wait_for_job(job_store, intake.submit_document(
         text.encode(), PAIR, beam_size=1, reference=reference.encode())["id"])
     assert job["status"] == "done"
     assert job["scores"]["bleu"] == pytest.approx(100.0)
@@ -83,87 +86,87 @@ def test_document_with_reference_gets_scores(job_store, trained_translator):
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
     (b"caf\xe9 au lait", "not valid UTF-8"),
 ])
-def test_bad_documents_are_rejected_with_a_recorded_error(job_store, data, message):
+def test_bad_documents_are_rejected_with_a_recorded_error(intake, job_store, data, message):
     with pytest.raises(InputError, match=message) as info:
-        job_store.submit_document(data, PAIR)
+        intake.submit_document(data, PAIR)
     job = job_store.get_job(info.value.job["id"])
     assert job["status"] == "failed" and message in job["error"]
 
 
 def test_bad_input_sent_straight_to_the_worker_fails_the_job_and_worker_serves_on(
-        job_store, celery_client):
+        intake, job_store, celery_client):
     """A client that bypasses submit_document's checks: the worker records the error."""
     job = job_store.create("document", PAIR, beam=1, filename="x.bin")
     job_store.redis.set(key("job", job["id"], "input"), b"\xff\xfe\x00binary")
     celery_client.send_task(DOCUMENT_TASK, args=[job["id"]], queue=docs_queue(PAIR))
     job = wait_for_job(job_store, job["id"])
     assert job["status"] == "failed" and "binary" in job["error"]
-    ok = wait_for_job(job_store, job_store.submit_document("red cat dog", PAIR)["id"])
+    ok = wait_for_job(job_store, intake.submit_document("red cat dog", PAIR)["id"])
     assert ok["status"] == "done"
 
 
-def test_unknown_pair_and_bad_text_requests(job_store):
+def test_unknown_pair_and_bad_text_requests(intake, job_store):
     with pytest.raises(InputError, match="unknown language pair 'de-xx'") as info:
-        job_store.submit_text("hallo", "de-xx")
+        intake.submit_text("hallo", "de-xx")
     assert job_store.get_job(info.value.job["id"])["status"] == "failed"
     for bad in ("", "   ", [], [1, 2], {"q": "x"}, "x" * 6000, ["a"] * 101):
         with pytest.raises(InputError):
-            job_store.submit_text(bad, PAIR)
+            intake.submit_text(bad, PAIR)
     with pytest.raises(InputError, match="beam_size"):
-        job_store.submit_text("red", PAIR, beam_size=0)
+        intake.submit_text("red", PAIR, beam_size=0)
     with pytest.raises(InputError, match="reference"):
-        job_store.submit_text(["red", "cat"], PAIR, reference=["x"])
+        intake.submit_text(["red", "cat"], PAIR, reference=["x"])
 
 
 @pytest.mark.parametrize("pair, message", [("aa-bb", "not found"),
                                            ("cc-dd", "not a readable checkpoint")])
 def test_missing_or_corrupt_checkpoint_fails_the_job_and_worker_serves_on(
-        job_store, pair, message):
-    for submit in (lambda: job_store.submit_text("hello", pair),
-                   lambda: job_store.submit_document("hello world.", pair)):
+        intake, job_store, pair, message):
+    for submit in (lambda: intake.submit_text("hello", pair),
+                   lambda: intake.submit_document("hello world.", pair)):
         job = wait_for_job(job_store, submit()["id"])
         assert job["status"] == "failed"
         assert message in job["error"] and "Traceback" not in job["error"]
-    ok = wait_for_job(job_store, job_store.submit_text("red cat", PAIR)["id"])
+    ok = wait_for_job(job_store, intake.submit_text("red cat", PAIR)["id"])
     assert ok["status"] == "done"
 
 
-def test_evaluation_on_named_test_set_and_upload(job_store, trained_run):
+def test_evaluation_on_named_test_set_and_upload(intake, job_store, trained_run):
     name = f"{trained_run['dir'].name}/best.pt"
-    assert name in job_store.known_checkpoints()
-    job = wait_for_job(job_store, job_store.submit_evaluation(
+    assert name in known_checkpoints(job_store.settings)
+    job = wait_for_job(job_store, intake.submit_evaluation(
         name, testset="test_2016_flickr", beam_size=2)["id"])
     assert job["status"] == "done", job
     assert job["scores"]["bleu"] >= 90 and job["pair"] == PAIR
     assert set(job["scores"]["signatures"]) == {"bleu", "chrf", "ter"}
     assert len(job_store.get_result(job["id"])["hypotheses"]) == job["total"] == 100
-    up = wait_for_job(job_store, job_store.submit_evaluation(
+    up = wait_for_job(job_store, intake.submit_evaluation(
         name, source="red blue cat dog\ndog sun moon tree\n",
         reference="dog cat blue red\ntree moon sun dog\n")["id"])
     assert up["status"] == "done" and up["scores"]["bleu"] == pytest.approx(100.0)
 
 
-def test_evaluation_rejects_unknown_or_traversing_checkpoint_names(job_store):
+def test_evaluation_rejects_unknown_or_traversing_checkpoint_names(intake, job_store):
     for name in ("nope.pt", "../../etc/passwd", "/etc/passwd"):
         with pytest.raises(InputError, match="unknown checkpoint"):
-            job_store.submit_evaluation(name, testset="test_2016_flickr")
+            intake.submit_evaluation(name, testset="test_2016_flickr")
     with pytest.raises(InputError, match="test set"):
-        job_store.submit_evaluation(next(iter(job_store.known_checkpoints())),
+        intake.submit_evaluation(next(iter(known_checkpoints(job_store.settings))),
                                     testset="../secret")
     with pytest.raises(InputError):
-        job_store.submit_evaluation(next(iter(job_store.known_checkpoints())))
+        intake.submit_evaluation(next(iter(known_checkpoints(job_store.settings))))
 
 
-def test_evaluation_of_unknown_test_set_fails_cleanly(job_store, trained_run):
+def test_evaluation_of_unknown_test_set_fails_cleanly(intake, job_store, trained_run):
     name = f"{trained_run['dir'].name}/best.pt"
-    job = wait_for_job(job_store, job_store.submit_evaluation(name, testset="test_2099")["id"])
+    job = wait_for_job(job_store, intake.submit_evaluation(name, testset="test_2099")["id"])
     assert job["status"] == "failed" and "test_2099" in job["error"]
 
 
-def test_cancel_a_running_document_job(job_store):
-    job = job_store.submit_document(make_document(3000, seed=5), PAIR, beam_size=5)
+def test_cancel_a_running_document_job(intake, job_store):
+    job = intake.submit_document(make_document(3000, seed=5), PAIR, beam_size=5)
     wait_for_progress(job_store, job["id"])
-    cancelled = job_store.cancel_job(job["id"])
+    cancelled = intake.cancel_job(job["id"])
     assert cancelled["status"] == "cancelled"
     # The chunks still running notice it at their next batch and stop: progress stands still
     # (1 s without change) well before the document could have been translated.
@@ -178,15 +181,15 @@ def test_cancel_a_running_document_job(job_store):
     assert job["status"] == "cancelled" and done < job["total"]
     assert job_store.get_result(job["id"]) is None
     with pytest.raises(JobStateError):
-        job_store.cancel_job(job["id"])
+        intake.cancel_job(job["id"])
     with pytest.raises(JobNotFound):
-        job_store.cancel_job("0" * 32)
-    ok = wait_for_job(job_store, job_store.submit_text("red cat", PAIR)["id"])
+        intake.cancel_job("0" * 32)
+    ok = wait_for_job(job_store, intake.submit_text("red cat", PAIR)["id"])
     assert ok["status"] == "done"
 
 
-def test_list_jobs_newest_first_with_paging(job_store):
-    ids = [job_store.submit_text(f"red cat {i}", PAIR)["id"] for i in range(3)]
+def test_list_jobs_newest_first_with_paging(intake, job_store):
+    ids = [intake.submit_text(f"red cat {i}", PAIR)["id"] for i in range(3)]
     jobs, total = job_store.list_jobs(0, 3)
     assert [j["id"] for j in jobs] == ids[::-1]
     later, total2 = job_store.list_jobs(1, 2)
@@ -194,21 +197,22 @@ def test_list_jobs_newest_first_with_paging(job_store):
     assert job_store.get_job("not-an-id") is None
 
 
-def test_workers_report_their_queues_and_models(job_store):
-    workers = job_store.workers()
+def test_workers_report_their_queues_and_models(job_store, celery_client):
+    workers = online_workers(job_store, celery_client)
     names = {w["name"].split("@")[0]: w for w in workers}
     assert {"text", "docs"} <= set(names)
     assert f"text.{PAIR}" in names["text"]["queues"]
     assert f"docs.{PAIR}" in names["docs"]["queues"] and "eval" in names["docs"]["queues"]
     assert PAIR in names["docs"]["models"]
-    assert set(job_store.queue_lengths()) >= {f"text.{PAIR}", f"docs.{PAIR}", "eval"}
+    assert set(queue_lengths(job_store)) >= {f"text.{PAIR}", f"docs.{PAIR}", "eval"}
 
 
-def test_killed_worker_process_loses_no_sentence(job_store, workers, trained_translator):
+def test_killed_worker_process_loses_no_sentence(intake, job_store, workers,
+                                                  trained_translator):
     """kill -9 of the pool processes in the middle of a document job: the job still completes,
     with every sentence translated exactly once and in order."""
     text = make_document(300, seed=11)
-    job = job_store.submit_document(text, PAIR, beam_size=4)
+    job = intake.submit_document(text, PAIR, beam_size=4)
     wait_for_progress(job_store, job["id"])
     killed = workers.children("docs")
     for pid in killed:
@@ -224,8 +228,8 @@ def test_killed_worker_process_loses_no_sentence(job_store, workers, trained_tra
     assert set(workers.children("docs")).isdisjoint(killed)  # the pool replaced them
 
 
-def test_job_records_are_json_in_redis(job_store):
-    job = wait_for_job(job_store, job_store.submit_text("red cat", PAIR)["id"])
+def test_job_records_are_json_in_redis(intake, job_store):
+    job = wait_for_job(job_store, intake.submit_text("red cat", PAIR)["id"])
     raw = job_store.redis.hgetall(key("job", job["id"]))
     assert json.loads(raw[b"status"]) == "done"
     assert job_store.redis.ttl(key("job", job["id"])) > 0
@@ -237,11 +241,11 @@ def test_a_finished_status_is_final(job_store):
     assert not job_store.update(job["id"], status="running")
     assert not job_store.finish(job["id"], "done")
     assert job_store.get_job(job["id"])["status"] == "cancelled"
-    assert job_store.update(job["id"], force=True, note="admin")
+    assert job_store.update(job["id"], force=True, error="admin")
 
 
-def test_worker_log_lines_are_structured_with_the_job_id(job_store, workers):
-    job = wait_for_job(job_store, job_store.submit_document("red cat dog\n", PAIR)["id"])
+def test_worker_log_lines_are_structured_with_the_job_id(intake, job_store, workers):
+    job = wait_for_job(job_store, intake.submit_document("red cat dog\n", PAIR)["id"])
     assert job["status"] == "done"
     lines = (workers.log_dir / "docs.log").read_text().splitlines()
     mine = [ln for ln in lines if f"job={job['id']}" in ln]
@@ -254,24 +258,25 @@ def quiet_broker(tmp_path, trained_run):
     """A private Redis that no worker consumes from or sweeps, with the workers' Celery
     configuration: what the recovery functions find there is only what the test put there."""
     from worker.celery_app import make_app
-    from worker.jobs import JobStore
+    from worker.dispatch import Dispatcher
+    from worker.recovery import Recovery
     from worker.redis_server import EmbeddedRedis
     from worker.settings import Settings
+    from worker.store import JobStore
 
     with EmbeddedRedis(tmp_path) as server:
         settings = Settings.from_env({"REDIS_URL": server.url, "VISIBILITY_TIMEOUT": "400",
                                       "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'}"},
                                      dotenv=None)
         app = make_app(settings)
-        yield app, JobStore(settings, app)
+        store = JobStore(settings)
+        yield app, store, Recovery(store, Dispatcher(store, app))
 
 
 def test_abandoned_unacknowledged_messages_are_redelivered(quiet_broker):
     """A message taken by a worker that then vanished (never acked) goes back to its queue
     once it is older than the visibility timeout, and only then."""
-    from worker.tasks import redeliver_abandoned
-
-    app, store = quiet_broker
+    app, store, recovery = quiet_broker
     client = store.redis
     with app.connection_for_write() as conn:
         conn.SimpleQueue("test.redelivery").put({"hello": "world"})
@@ -281,10 +286,10 @@ def test_abandoned_unacknowledged_messages_are_redelivered(quiet_broker):
         tag = message.delivery_tag
         index = channel.unacked_index_key
         assert client.llen("test.redelivery") == 0 and client.zscore(index, tag)
-        assert redeliver_abandoned(app) == 0  # still within the visibility timeout
+        assert recovery.redeliver_abandoned() == 0  # still within the visibility timeout
         old = time.time() - app.settings.visibility_timeout - 1
         client.zadd(index, {tag: old})  # as if its worker died that long ago
-        assert redeliver_abandoned(app) == 1
+        assert recovery.redeliver_abandoned() == 1
         assert client.llen("test.redelivery") == 1 and client.zscore(index, tag) is None
 
 
@@ -298,11 +303,13 @@ def test_a_stalled_job_gets_only_its_lost_tasks_resent(quiet_broker):
     visibility timeout brings it back). Once the job has been idle for the stall period,
     exactly the lost one is sent again, under its own task id, and only once per period."""
     from worker.celery_app import CHUNK_TASK
+    from worker.dispatch import TaskSpec
 
-    app, store = quiet_broker
+    app, store, recovery = quiet_broker
     client, queue = store.redis, docs_queue(PAIR)
     job = store.create("document", PAIR)
-    ids = store.dispatch(job["id"], [(CHUNK_TASK, [job["id"], i], queue) for i in range(3)])
+    ids = recovery.dispatcher.send(
+        job["id"], [TaskSpec(CHUNK_TASK, [job["id"], i], queue) for i in range(3)])
     assert _queued_ids(client, queue) == ids[::-1]  # LPUSH in, RPOP out: first sent first
     assert set(store.pending_tasks(job["id"])) == set(ids)
     with app.connection_for_write() as conn:
@@ -310,16 +317,16 @@ def test_a_stalled_job_gets_only_its_lost_tasks_resent(quiet_broker):
         assert held.properties["correlation_id"] == ids[0]
         lost = json.loads(client.rpop(queue))  # ids[1]: popped, never recorded
         assert lost["properties"]["correlation_id"] == ids[1]
-        assert store.find_messages([queue], ids) == {ids[0], ids[2]}
+        assert recovery.find_messages([queue], ids) == {ids[0], ids[2]}
 
-        assert store.recover_stalled(stall_after=60) == {}  # active a moment ago
+        assert recovery.recover_stalled(stall_after=60) == {}  # active a moment ago
         client.zadd(key("active"), {job["id"]: time.time() - 61})
-        assert store.recover_stalled(stall_after=60, confirm_after=0.1) == {job["id"]: 1}
+        assert recovery.recover_stalled(stall_after=60, confirm_after=0.1) == {job["id"]: 1}
         assert _queued_ids(client, queue) == [ids[1], ids[2]]
         assert set(store.pending_tasks(job["id"])) == set(ids)  # still pending until they run
         client.zadd(key("active"), {job["id"]: time.time() - 61})
-        assert store.recover_stalled(stall_after=60) == {}  # claimed for this period
-        assert store.find_messages([queue], ids) == set(ids)
+        assert recovery.recover_stalled(stall_after=60) == {}  # claimed for this period
+        assert recovery.find_messages([queue], ids) == set(ids)
 
 
 def test_a_task_seen_again_or_finished_at_the_second_look_is_not_resent(quiet_broker):
@@ -328,11 +335,13 @@ def test_a_task_seen_again_or_finished_at_the_second_look_is_not_resent(quiet_br
     look (as a restore would put it) and one has finished (no longer pending): only the third,
     missing both times, is re-sent."""
     from worker.celery_app import CHUNK_TASK
+    from worker.dispatch import TaskSpec
 
-    app, store = quiet_broker
+    app, store, recovery = quiet_broker
     client, queue = store.redis, docs_queue(PAIR)
     job = store.create("document", PAIR)
-    ids = store.dispatch(job["id"], [(CHUNK_TASK, [job["id"], i], queue) for i in range(3)])
+    ids = recovery.dispatcher.send(
+        job["id"], [TaskSpec(CHUNK_TASK, [job["id"], i], queue) for i in range(3)])
     popped = [client.rpop(queue) for _ in ids]
     assert [json.loads(m)["properties"]["correlation_id"] for m in popped] == ids
     client.zadd(key("active"), {job["id"]: time.time() - 61})
@@ -344,27 +353,27 @@ def test_a_task_seen_again_or_finished_at_the_second_look_is_not_resent(quiet_br
     timer = threading.Timer(0.3, between_the_looks)
     timer.start()
     try:
-        assert store.recover_stalled(stall_after=60, confirm_after=1.0) == {job["id"]: 1}
+        assert recovery.recover_stalled(stall_after=60, confirm_after=1.0) == {job["id"]: 1}
     finally:
         timer.join()
     assert _queued_ids(client, queue) == [ids[2], ids[0]]
 
 
 def test_finished_jobs_leave_the_recovery_index(quiet_broker):
-    app, store = quiet_broker
+    app, store, recovery = quiet_broker
     done, stale = store.create("text", PAIR), store.create("text", PAIR)
     assert store.redis.zscore(key("active"), done["id"]) is not None
     store.finish(done["id"], "done")
     assert store.redis.zscore(key("active"), done["id"]) is None
     store.update(stale["id"], force=True, status="cancelled")  # finished, still indexed
     store.redis.zadd(key("active"), {stale["id"]: time.time() - 100})
-    assert store.recover_stalled(stall_after=60) == {}
+    assert recovery.recover_stalled(stall_after=60) == {}
     assert store.redis.zscore(key("active"), stale["id"]) is None
 
 
-def test_finished_tasks_are_no_longer_pending(job_store):
-    text = wait_for_job(job_store, job_store.submit_text(["red cat"], PAIR)["id"])
-    doc = wait_for_job(job_store, job_store.submit_document(make_document(30, seed=3), PAIR)["id"])
+def test_finished_tasks_are_no_longer_pending(intake, job_store):
+    text = wait_for_job(job_store, intake.submit_text(["red cat"], PAIR)["id"])
+    doc = wait_for_job(job_store, intake.submit_document(make_document(30, seed=3), PAIR)["id"])
     for job in (text, doc):
         assert job["status"] == "done"
         deadline = time.monotonic() + 10  # after_return runs just after the result is stored

@@ -25,6 +25,7 @@ whitespace inside a line, not as line breaks.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from functools import cache
@@ -82,6 +83,33 @@ class Document:
                 groups[-1].append(line)
             previous_blank = line.blank
         return groups
+
+    def layout(self) -> list[tuple[str, int]]:
+        """The document without its text: (indentation, number of sentences) per line."""
+        return [(line.indent, len(line.sentences)) for line in self.lines]
+
+    @classmethod
+    def from_layout(cls, layout: list, sentences: list[str]) -> Document:
+        """The document with `layout` (from `layout()`) and `sentences` in reading order.
+        Raises ValueError if their counts disagree."""
+        if sum(n for _, n in layout) != len(sentences):
+            raise ValueError(f"the layout has {sum(n for _, n in layout)} sentences, "
+                             f"{len(sentences)} were given")
+        lines, pos = [], 0
+        for indent, n in layout:
+            lines.append(Line(indent, tuple(sentences[pos: pos + n])))
+            pos += n
+        return cls(tuple(lines))
+
+    def to_json(self) -> str:
+        """{"layout": [[indent, n], ...], "sentences": [...]}: the layout and the text apart,
+        so that a reader can take one without the other."""
+        return json.dumps({"layout": self.layout(), "sentences": self.sentences})
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Document:
+        value = json.loads(data)
+        return cls.from_layout(value["layout"], value["sentences"])
 
     def assemble(self, translations: list[str]) -> str:
         """Rebuild the text with `translations` in place of `sentences`, keeping the layout.

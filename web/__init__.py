@@ -1,7 +1,7 @@
 """The Flask front end: pages, the JSON API (/api/v1) and a LibreTranslate-compatible API.
 
 It never imports torch or the translator's model code: jobs are sent to the Celery workers by
-task name (`worker.jobs`) and read back from their records in Redis.
+task name (`worker.intake`) and read back from their records in Redis.
 
     flask --app web run                       # development
     gunicorn 'web:create_app()'               # production (what `translator serve` runs)
@@ -17,8 +17,9 @@ from pathlib import Path
 from flask import Flask
 
 from worker.celery_app import make_app as make_celery
-from worker.jobs import JobStore
+from worker.intake import Intake
 from worker.settings import Settings
+from worker.store import JobStore
 
 from .errors import register_error_handlers
 from .extensions import csrf, limiter
@@ -61,7 +62,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(test_config)
     app.json.sort_keys = False  # answers keep the order they are built in
     app.extensions["settings"] = settings
-    app.extensions["jobs"] = JobStore(settings, make_celery(settings))
+    store, celery = JobStore(settings), make_celery(settings)
+    app.extensions["store"] = store
+    app.extensions["intake"] = Intake(store, celery)
+    app.extensions["celery"] = celery
 
     csrf.init_app(app)
     limiter.init_app(app)

@@ -8,9 +8,11 @@ import hmac
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from flask_wtf.csrf import ValidationError, validate_csrf
 
-from worker.jobs import InputError
+from worker.errors import InputError
+from worker.intake import known_checkpoints
+from worker.records import Job, Kind
 
-from .extensions import job_limited, jobs, pair_label, settings
+from .extensions import intake, job_limited, pair_label, settings, store
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__)
@@ -72,23 +74,23 @@ def pair_from(body: dict) -> str:
     return pair
 
 
-def job_view(job: dict) -> dict:
+def job_view(job: Job) -> dict:
     """A job record for API clients, with links."""
-    out = dict(job)
+    out = job.to_dict()
     out["links"] = {
-        "self": url_for("api.get_job", job_id=job["id"], _external=False),
-        "result": url_for("api.get_result", job_id=job["id"]),
-        "result_text": url_for("api.get_result_text", job_id=job["id"]),
-        "cancel": url_for("api.cancel", job_id=job["id"]),
-        "page": url_for("pages.job", job_id=job["id"]),
+        "self": url_for("api.get_job", job_id=job.id, _external=False),
+        "result": url_for("api.get_result", job_id=job.id),
+        "result_text": url_for("api.get_result_text", job_id=job.id),
+        "cancel": url_for("api.cancel", job_id=job.id),
+        "page": url_for("pages.job", job_id=job.id),
     }
     return out
 
 
-def created(job: dict):
+def created(job: Job):
     response = jsonify(job_view(job))
     response.status_code = 202
-    response.headers["Location"] = url_for("api.get_job", job_id=job["id"])
+    response.headers["Location"] = url_for("api.get_job", job_id=job.id)
     return response
 
 
@@ -101,7 +103,7 @@ def translate():
     text = body.get("text", body.get("q"))
     if text is None:
         raise InputError("give the text to translate as `text` (a string or a list of strings)")
-    job = jobs().submit_text(text, pair_from(body), beam_size=body.get("beam_size"),
+    job = intake().submit_text(text, pair_from(body), beam_size=body.get("beam_size"),
                              reference=body.get("reference") or None)
     return created(job)
 
@@ -129,7 +131,7 @@ def create_document():
         ref_upload = request.files.get("reference")
         reference = ref_upload.read() if ref_upload else body.get("reference") or None
         beam = _int_field(body.get("beam_size"))
-    job = jobs().submit_document(text, pair_from(body), beam_size=beam, reference=reference,
+    job = intake().submit_document(text, pair_from(body), beam_size=beam, reference=reference,
                                  filename=filename if isinstance(filename, str) else None)
     return created(job)
 
@@ -150,24 +152,24 @@ def list_jobs():
         limit = min(100, max(1, int(request.args.get("limit", 20))))
     except ValueError:
         raise InputError("offset and limit must be integers") from None
-    items, total = jobs().list_jobs(offset, limit)
+    items, total = store().list_jobs(offset, limit)
     return jsonify({"jobs": [job_view(j) for j in items], "total": total, "offset": offset,
                     "limit": limit})
 
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
-    return jsonify(job_view(jobs().require_job(job_id)))
+    return jsonify(job_view(store().require_job(job_id)))
 
 
 @bp.get("/jobs/<job_id>/result")
 def get_result(job_id: str):
-    job, result = jobs().require_result(job_id)
-    return jsonify({"id": job_id, "kind": job["kind"], "scores": job.get("scores"), **result})
+    job, result = store().require_result(job_id)
+    return jsonify({"id": job_id, "kind": job.kind, "scores": job.scores, **result})
 
 
-def result_text(job: dict, result: dict) -> str:
-    if job["kind"] == "document":
+def result_text(job: Job, result: dict) -> str:
+    if job.kind == Kind.DOCUMENT:
         return result["text"]
     lines = result.get("translations") or result.get("hypotheses") or []
     return "\n".join(lines) + "\n"
@@ -175,14 +177,14 @@ def result_text(job: dict, result: dict) -> str:
 
 @bp.get("/jobs/<job_id>/result.txt")
 def get_result_text(job_id: str):
-    job, result = jobs().require_result(job_id)
+    job, result = store().require_result(job_id)
     return Response(result_text(job, result), mimetype="text/plain; charset=utf-8")
 
 
 @bp.post("/jobs/<job_id>/cancel")
 @bp.delete("/jobs/<job_id>")
 def cancel(job_id: str):
-    return jsonify(job_view(jobs().cancel_job(job_id)))
+    return jsonify(job_view(intake().cancel_job(job_id)))
 
 
 @bp.post("/evaluations")
@@ -197,7 +199,7 @@ def create_evaluation():
     for name in ("testset", "source", "reference"):
         if body.get(name) is not None and not isinstance(body[name], str):
             raise InputError(f"`{name}` must be a string")
-    job = jobs().submit_evaluation(checkpoint, testset=body.get("testset"),
+    job = intake().submit_evaluation(checkpoint, testset=body.get("testset"),
                                    source=body.get("source"), reference=body.get("reference"),
                                    beam_size=body.get("beam_size"))
     return created(job)
@@ -205,11 +207,10 @@ def create_evaluation():
 
 @bp.get("/models")
 def models():
-    store = jobs()
     pairs = sorted(settings().model_paths())
     return jsonify({
         "pairs": [{"pair": p, "label": pair_label(p)} for p in pairs],
-        "checkpoints": sorted(store.known_checkpoints()),
+        "checkpoints": sorted(known_checkpoints(settings())),
     })
 
 

@@ -13,11 +13,20 @@ from flask_wtf.csrf import CSRFError
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from worker.jobs import JobError
+from worker.errors import InputError, JobError, JobNotFound, JobStateError, TooLargeError
 
 log = logging.getLogger(__name__)
 
 REDIS_DOWN = ("the job queue (Redis) is not reachable; try again in a moment")
+
+
+# The HTTP status of each kind of job error (the first class in its MRO found here).
+JOB_ERROR_STATUS = {TooLargeError: 413, InputError: 422, JobNotFound: 404, JobStateError: 409,
+                    JobError: 400}
+
+
+def http_status(exc: JobError) -> int:
+    return next(JOB_ERROR_STATUS[c] for c in type(exc).__mro__ if c in JOB_ERROR_STATUS)
 
 
 def wants_json() -> bool:
@@ -51,8 +60,8 @@ def _drain_body() -> None:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(JobError)
     def job_error(exc: JobError):
-        extra = {"job_id": exc.job["id"]} if exc.job else {}
-        return error_response(exc.status, exc.message, **extra)
+        extra = {"job_id": exc.job.id} if exc.job else {}
+        return error_response(http_status(exc), exc.message, **extra)
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

@@ -7,15 +7,27 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from worker.jobs import JobStore
+from worker.intake import Intake
 from worker.settings import Settings
+from worker.store import JobStore
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
-def jobs() -> JobStore:
-    return current_app.extensions["jobs"]
+def store() -> JobStore:
+    """The job store: records, results, the leaderboard cache."""
+    return current_app.extensions["store"]
+
+
+def intake() -> Intake:
+    """Job submission and cancellation."""
+    return current_app.extensions["intake"]
+
+
+def celery():
+    """The Celery app, as a client (sends tasks by name, asks workers)."""
+    return current_app.extensions["celery"]
 
 
 def settings() -> Settings:

@@ -7,11 +7,14 @@ from flask_wtf.file import FileField
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import NumberRange, Optional
 
+from translator.defaults import BEAM_SIZE, MAX_BEAM, MIN_BEAM, TEST_SPLIT
+
 
 class TranslateForm(FlaskForm):
     text = TextAreaField("Text")
     pair = SelectField("Language pair")
-    beam_size = IntegerField("Beam size", default=5, validators=[NumberRange(1, 12)])
+    beam_size = IntegerField("Beam size", default=BEAM_SIZE,
+                             validators=[NumberRange(MIN_BEAM, MAX_BEAM)])
     reference = TextAreaField("Reference (optional)", validators=[Optional()])
 
 
@@ -20,16 +23,18 @@ class DocumentForm(FlaskForm):
     text = TextAreaField("…or paste the text", validators=[Optional()])
     reference_file = FileField("Reference .txt (optional)")
     pair = SelectField("Language pair")
-    beam_size = IntegerField("Beam size", default=5, validators=[NumberRange(1, 12)])
+    beam_size = IntegerField("Beam size", default=BEAM_SIZE,
+                             validators=[NumberRange(MIN_BEAM, MAX_BEAM)])
 
 
 class EvaluateForm(FlaskForm):
     checkpoint = SelectField("Checkpoint")
-    testset = StringField("Named test set", default="test_2016_flickr",
+    testset = StringField("Named test set", default=TEST_SPLIT,
                           validators=[Optional()])
     source_file = FileField("…or source .txt")
     reference_file = FileField("and reference .txt")
-    beam_size = IntegerField("Beam size", default=5, validators=[NumberRange(1, 12)])
+    beam_size = IntegerField("Beam size", default=BEAM_SIZE,
+                             validators=[NumberRange(MIN_BEAM, MAX_BEAM)])
 
 
 class CancelForm(FlaskForm):

@@ -8,11 +8,12 @@ import time
 
 from flask import Blueprint, abort, jsonify, request
 
-from worker.jobs import FINAL, InputError
+from worker.errors import InputError
+from worker.records import Status
 
 from .api import check_api_key
 from .errors import error_response
-from .extensions import job_limited, jobs, language_name, settings
+from .extensions import intake, job_limited, language_name, settings, store
 
 bp = Blueprint("libre", __name__)
 
@@ -38,21 +39,22 @@ def translate():
         raise InputError("only format=text is supported")
     if source == "auto":
         raise InputError("source language detection is not supported; give `source`")
-    store = jobs()
-    job = store.submit_text(q, f"{source}-{target}")
+    jobs = store()
+    job = intake().submit_text(q, f"{source}-{target}")
     deadline = time.monotonic() + settings().translate_timeout
     delay = 0.005
-    while (status := store.status(job["id"])) not in FINAL:  # one HGET per look
+    while not ((status := jobs.status(job.id)) and status.final):  # one HGET per look
         if time.monotonic() > deadline:
             return error_response(503, "the translation did not finish in time; it is still "
-                                       "queued or running", job_id=job["id"])
+                                       "queued or running", job_id=job.id)
         time.sleep(delay)
         delay = min(0.1, delay * 1.5)
-    if status != "done":
+    if status != Status.DONE:
         # A failed job here is the server's problem (the input was checked on submission).
-        error = store.get_job(job["id"]).get("error") or f"the job was {status}"
-        return error_response(409 if status == "cancelled" else 503, error, job_id=job["id"])
-    translations = store.get_result(job["id"])["translations"]
+        error = jobs.require_job(job.id).error or f"the job was {status}"
+        return error_response(409 if status == Status.CANCELLED else 503, error,
+                              job_id=job.id)
+    translations = jobs.get_result(job.id)["translations"]
     return jsonify({"translatedText": translations if isinstance(q, list) else translations[0]})
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from translator.defaults import BEAM_SIZE, MAX_BEAM, MIN_BEAM, TEST_SPLIT
+
 ERRORS = {
     "400": "malformed JSON or wrong types", "403": "a valid API key is required",
     "404": "no such job", "409": "the job is in the wrong state (finished, or no result yet)",
@@ -24,6 +26,7 @@ def _json_body(schema: dict) -> dict:
 
 
 TEXT = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+BEAM = {"type": "integer", "minimum": MIN_BEAM, "maximum": MAX_BEAM, "default": BEAM_SIZE}
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -59,7 +62,7 @@ def openapi_document() -> dict:
                 "requestBody": _json_body({"type": "object", "required": ["text"], "properties": {
                     "text": TEXT, "pair": {"type": "string", "example": "de-en"},
                     "source": {"type": "string"}, "target": {"type": "string"},
-                    "beam_size": {"type": "integer", "minimum": 1, "maximum": 12},
+                    "beam_size": BEAM,
                     "reference": TEXT}}),
                 "responses": _responses("job created", "400", "403", "413", "422", "429",
                                         "503", status="202")}},
@@ -69,10 +72,10 @@ def openapi_document() -> dict:
                     "multipart/form-data": {"schema": {"type": "object", "properties": {
                         "file": {"type": "string", "format": "binary"},
                         "reference": {"type": "string", "format": "binary"},
-                        "pair": {"type": "string"}, "beam_size": {"type": "integer"}}}},
+                        "pair": {"type": "string"}, "beam_size": BEAM}}},
                     "application/json": {"schema": {"type": "object", "properties": {
                         "text": {"type": "string"}, "reference": {"type": "string"},
-                        "pair": {"type": "string"}, "beam_size": {"type": "integer"}}}}}},
+                        "pair": {"type": "string"}, "beam_size": BEAM}}}}},
                 "responses": _responses("job created", "400", "403", "413", "422", "429",
                                         "503", status="202")}},
             "/jobs": {"get": {
@@ -104,9 +107,10 @@ def openapi_document() -> dict:
                 "summary": "Evaluate a checkpoint on a named test set or uploaded texts",
                 "requestBody": _json_body({"type": "object", "required": ["checkpoint"],
                                            "properties": {
-                    "checkpoint": {"type": "string"}, "testset": {"type": "string"},
+                    "checkpoint": {"type": "string"},
+                    "testset": {"type": "string", "example": TEST_SPLIT},
                     "source": {"type": "string"}, "reference": {"type": "string"},
-                    "beam_size": {"type": "integer"}}}),
+                    "beam_size": BEAM}}),
                 "responses": _responses("job created", "400", "403", "422", "429", "503",
                                         status="202")}},
             "/models": {"get": {"summary": "Language pairs served and checkpoints known",

@@ -7,7 +7,6 @@ All text (inputs, translations, file names) reaches the page through Jinja's aut
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import tempfile
@@ -27,10 +26,15 @@ from flask import (
     url_for,
 )
 
-from worker.jobs import InputError, JobStateError, key
+from translator.defaults import MAX_BEAM, MIN_BEAM
+from worker.errors import InputError, JobStateError
+from worker.intake import known_checkpoints
+from worker.records import Kind, Status
+from worker.status import online_workers, queue_lengths
 
 from .api import result_text
-from .extensions import job_limited, jobs, pair_label, settings
+from .errors import http_status
+from .extensions import celery, intake, job_limited, pair_label, settings, store
 from .forms import CancelForm, DocumentForm, EvaluateForm, TranslateForm
 
 bp = Blueprint("pages", __name__, template_folder="templates/pages")
@@ -64,7 +68,8 @@ def size(chars: int | None) -> str:
 
 @bp.app_context_processor
 def inject() -> dict:
-    return {"pair_label": pair_label, "limits": settings()}
+    return {"pair_label": pair_label, "limits": settings(), "min_beam": MIN_BEAM,
+            "max_beam": MAX_BEAM}
 
 
 def pair_choices() -> list[tuple[str, str]]:
@@ -81,9 +86,9 @@ def form_page(form, submit, template: str, context=dict):
     if form.validate_on_submit():
         try:
             job = submit()
-            return redirect(url_for("pages.job", job_id=job["id"]))
+            return redirect(url_for("pages.job", job_id=job.id))
         except InputError as exc:
-            error, status = exc.message, exc.status
+            error, status = exc.message, http_status(exc)
     elif request.method == "POST":
         error = "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
                           for name, msgs in form.errors.items())
@@ -100,7 +105,7 @@ def translate():
     def submit():
         reference = form.reference.data.splitlines() if form.reference.data else None
         segments = (form.text.data or "").splitlines() or [""]
-        return jobs().submit_text(segments, form.pair.data, beam_size=form.beam_size.data,
+        return intake().submit_text(segments, form.pair.data, beam_size=form.beam_size.data,
                                   reference=reference)
 
     return form_page(form, submit, "translate.html")
@@ -117,7 +122,7 @@ def documents():
         upload = form.file.data
         data = upload.read() if upload else (form.text.data or "").encode("utf-8")
         ref = form.reference_file.data.read() if form.reference_file.data else None
-        return jobs().submit_document(data, form.pair.data, beam_size=form.beam_size.data,
+        return intake().submit_document(data, form.pair.data, beam_size=form.beam_size.data,
                                       reference=ref or None,
                                       filename=upload.filename if upload else None)
 
@@ -131,21 +136,21 @@ def job_list():
         page = max(1, int(request.args.get("page", 1)))
     except ValueError:
         page = 1
-    items, total = jobs().list_jobs((page - 1) * PAGE_SIZE, PAGE_SIZE)
+    items, total = store().list_jobs((page - 1) * PAGE_SIZE, PAGE_SIZE)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     return render_template("jobs.html", jobs=items, page=page, pages=pages, total=total)
 
 
 @bp.get("/jobs/<job_id>")
 def job(job_id: str):
-    store = jobs()
-    record = store.require_job(job_id)
-    result = store.get_result(job_id) if record["status"] == "done" else None
+    jobs = store()
+    record = jobs.require_job(job_id)
+    result = jobs.get_result(job_id) if record.status == Status.DONE else None
     rows = []
-    if result and record["kind"] == "document":
+    if result and record.kind == Kind.DOCUMENT:
         rows = result["sentences"]
-    elif result and record["kind"] == "text":
-        raw = store.get_blob(job_id, "input")
+    elif result and record.kind == Kind.TEXT:
+        raw = jobs.get_blob(job_id, "input")
         sources = json.loads(raw) if raw else [""] * len(result["translations"])
         rows = list(zip(sources, result["translations"]))
     return render_template("job.html", job=record, rows=rows, result=result,
@@ -156,7 +161,7 @@ def job(job_id: str):
 def cancel(job_id: str):
     CancelForm().validate_on_submit() or abort(400, "missing CSRF token")
     try:
-        jobs().cancel_job(job_id)
+        intake().cancel_job(job_id)
         flash("The job was cancelled.")
     except JobStateError as exc:  # already finished; a missing job is a 404 page
         flash(exc.message)
@@ -165,12 +170,12 @@ def cancel(job_id: str):
 
 @bp.get("/jobs/<job_id>/download")
 def download(job_id: str):
-    record, result = jobs().require_result(job_id)
-    stem = Path(record.get("filename") or f"job-{job_id[:8]}").stem or f"job-{job_id[:8]}"
+    record, result = store().require_result(job_id)
+    stem = Path(record.filename or f"job-{job_id[:8]}").stem or f"job-{job_id[:8]}"
     safe = "".join(c for c in stem if c.isalnum() or c in "-_.")[:80] or "translation"
     return Response(result_text(record, result), mimetype="text/plain; charset=utf-8",
                     headers={"Content-Disposition":
-                             f'attachment; filename="{safe}.{record["pair"] or "eval"}.txt"'})
+                             f'attachment; filename="{safe}.{record.pair or "eval"}.txt"'})
 
 
 # ------------------------------------------------------------------------- checkpoints
@@ -190,26 +195,23 @@ def leaderboard() -> list[dict]:
     BLEU, with sacreBLEU's paired bootstrap against the best (cached in Redis)."""
     from translator.metrics import ALPHA, paired_bootstrap
 
-    store = jobs()
+    jobs = store()
     boards: dict[str, dict[tuple, dict]] = {}
-    for ev in store.list_evaluations():
-        board = boards.setdefault(ev.get("testset") or "upload", {})
-        board.setdefault((ev["model"], ev["beam"]), ev)  # newest first: keep the latest
+    for ev in jobs.list_evaluations():
+        board = boards.setdefault(ev.testset or "upload", {})
+        board.setdefault((ev.model, ev.beam), ev.to_dict())  # newest first: keep the latest
     out = []
     for testset, entries in sorted(boards.items()):
         rows = sorted(entries.values(), key=lambda e: -e["scores"]["bleu"])
         if testset != "upload" and len(rows) > 1:
             ids = [r["id"] for r in rows]
-            cache_key = key("leaderboard", hashlib.sha1(",".join(ids).encode()).hexdigest())
-            cached = store.redis.get(cache_key)
-            if cached:
-                tests = json.loads(cached)
-            else:
-                results = [store.get_result(i) for i in ids]
+            tests = jobs.cached_tests(ids)
+            if tests is None:
+                results = [jobs.get_result(i) for i in ids]
                 if all(results) and len({len(r["references"]) for r in results}) == 1:
                     tests = paired_bootstrap([r["hypotheses"] for r in results],
                                              results[0]["references"], samples=1000)
-                    store.redis.set(cache_key, json.dumps(tests), ex=86400)
+                    jobs.cache_tests(ids, tests)
                 else:
                     tests = [{"p_values": None}] * len(rows)
             for row, test in zip(rows, tests):
@@ -223,8 +225,7 @@ def leaderboard() -> list[dict]:
 @bp.route("/checkpoints", methods=["GET", "POST"])
 @job_limited
 def checkpoints():
-    store = jobs()
-    known = store.known_checkpoints()
+    known = known_checkpoints(settings())
     form = EvaluateForm()
     form.checkpoint.choices = [(name, name) for name in known]
 
@@ -233,10 +234,12 @@ def checkpoints():
         if src or ref:
             if not (src and ref):
                 raise InputError("upload both a source and a reference file")
-            return store.submit_evaluation(form.checkpoint.data, source=src.read(),
-                                           reference=ref.read(), beam_size=form.beam_size.data)
-        return store.submit_evaluation(form.checkpoint.data, testset=form.testset.data or None,
-                                       beam_size=form.beam_size.data)
+            return intake().submit_evaluation(form.checkpoint.data, source=src.read(),
+                                              reference=ref.read(),
+                                              beam_size=form.beam_size.data)
+        return intake().submit_evaluation(form.checkpoint.data,
+                                          testset=form.testset.data or None,
+                                          beam_size=form.beam_size.data)
 
     return form_page(form, submit, "checkpoints.html",
                      lambda: {"known": known, "runs": run_dirs(), "boards": leaderboard()})
@@ -258,12 +261,12 @@ def metrics_chart(run: str):
 # ------------------------------------------------------------------------- status
 @bp.get("/status")
 def status():
-    store = jobs()
-    redis_ok = store.ping()
+    jobs = store()
+    redis_ok = jobs.ping()
     workers, queues = [], {}
     if redis_ok:
-        workers = store.workers(timeout=1.0)
-        queues = store.queue_lengths()
+        workers = online_workers(jobs, celery(), timeout=1.0)
+        queues = queue_lengths(jobs)
     code = 200 if redis_ok else 503
     return render_template("status.html", redis_ok=redis_ok, workers=workers, queues=queues,
                            checked=time.time()), code
@@ -271,7 +274,7 @@ def status():
 
 @bp.get("/healthz")
 def healthz():
-    ok = jobs().ping()
+    ok = store().ping()
     response = jsonify({"web": "ok", "redis": "ok" if ok else "unreachable"})
     response.status_code = 200 if ok else 503
     return response

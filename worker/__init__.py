@@ -1,5 +1,12 @@
-"""Celery workers on Redis serving translation jobs (see worker/celery_app.py).
+"""Celery workers on Redis serving translation jobs. The rooms (README, Design):
 
-`worker.jobs` is the client API (submit, read, list, cancel) and imports no torch; `worker.tasks`
-runs in the worker processes and calls `translator`.
+- `settings`: every setting, from the environment; `celery_app`: the Celery app, queues and
+  task names; `records`: the typed job record; `errors`: why a request cannot be served;
+- `store`: the one owner of the Redis keys (its docstring lists them all); `scripts`: its Lua;
+- `intake`: validation, submission and cancellation (what the web calls; no torch);
+  `dispatch`: sending a job's tasks; `status`: workers and queue lengths;
+- `tasks`: the Celery tasks; `lifecycle`: the skeleton every task runs in; `runtime`: a
+  worker process's state (models, micro-batcher) and signals; `batcher`: micro-batching;
+  `recovery`: redelivery of messages the broker dropped (all of kombu's layout);
+- `serve`, `redis_server`, `cli`: `translator serve` on one machine; `logs`: structured logs.
 """

@@ -9,7 +9,9 @@ Queues (one set per language pair, so workers for different pairs can live on di
 Delivery: tasks are acknowledged after they finish (`acks_late`), re-queued if their process
 dies (`task_reject_on_worker_lost`), one message reserved per process at a time (prefetch 1), and
 Redis redelivers an unacknowledged message after `VISIBILITY_TIMEOUT` if a whole worker vanishes.
-This module imports neither torch nor the translator: the web uses it to send tasks by name.
+This module imports neither torch nor the translator: the web uses it to send tasks by name,
+with an app of its own settings (`make_app`). The environment's app, `worker.celery_app.app`
+(what `celery -A worker.celery_app worker` loads), is built on first access, not at import.
 """
 
 from __future__ import annotations
@@ -94,4 +96,18 @@ def make_app(settings: Settings | None = None) -> Celery:
     return app
 
 
-app = make_app()
+_app: Celery | None = None
+
+
+def get_app() -> Celery:
+    """The process's app from the environment's settings, built once on first use."""
+    global _app
+    if _app is None:
+        _app = make_app()
+    return _app
+
+
+def __getattr__(name: str):
+    if name == "app":  # `celery -A worker.celery_app` and `worker.celery_app.app`
+        return get_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

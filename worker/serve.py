@@ -55,8 +55,8 @@ class Supervisor:
         self.max_restarts = max_restarts
 
     def add(self, name: str, argv: list[str], env: dict, nice: int = 0,
-            log: Path | None = None) -> subprocess.Popen:
-        self.specs[name] = {"argv": argv, "env": env, "nice": nice, "log": log}
+            log: Path | None = None, cwd: Path | None = None) -> subprocess.Popen:
+        self.specs[name] = {"argv": argv, "env": env, "nice": nice, "log": log, "cwd": cwd}
         return self.start(name)
 
     def start(self, name: str) -> subprocess.Popen:
@@ -64,7 +64,7 @@ class Supervisor:
         out = open(spec["log"], "ab") if spec["log"] else None
         nice = spec["nice"]
         self.procs[name] = subprocess.Popen(
-            spec["argv"], env=spec["env"], stdout=out,
+            spec["argv"], env=spec["env"], cwd=spec["cwd"], stdout=out,
             stderr=subprocess.STDOUT if out else None, start_new_session=True,
             preexec_fn=(lambda: lower_priority(nice)) if nice else None)
         return self.procs[name]

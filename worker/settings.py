@@ -11,6 +11,8 @@ import os
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
+from translator.defaults import BATCH_TOKENS, BEAM_SIZE, MAX_BEAM, MIN_BEAM, MULTI30K_DIR
+
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used."""
@@ -32,10 +34,11 @@ class Settings:
     checkpoint_dirs: str = _env("CHECKPOINT_DIRS", "directories whose run checkpoints can be "
                                 "evaluated (comma-separated)", "runs")
     testsets_dir: str = _env("MULTI30K_DIR", "Multi30K directory for named test sets",
-                             "../shared/data/multi30k")
+                             MULTI30K_DIR)
     torch_threads: int = _env("TORCH_THREADS", "torch CPU threads per worker process", 1)
-    beam_size: int = _env("BEAM_SIZE", "default beam size of translation jobs", 5)
-    batch_tokens: int = _env("BATCH_TOKENS", "source tokens x beam per decoding batch", 4000)
+    beam_size: int = _env("BEAM_SIZE", "default beam size of translation jobs", BEAM_SIZE)
+    batch_tokens: int = _env("BATCH_TOKENS", "source tokens x beam per decoding batch",
+                             BATCH_TOKENS)
     batch_window_ms: float = _env("BATCH_WINDOW_MS", "the interactive worker gathers requests "
                                   "into one batch while they arrive less than this apart (for "
                                   "at most 10 times as long)", 5.0)
@@ -91,6 +94,8 @@ class Settings:
                      "max_document_bytes", "max_text_chars", "max_segments"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1")
+        if not MIN_BEAM <= self.beam_size <= MAX_BEAM:
+            raise SettingsError(f"BEAM_SIZE must be from {MIN_BEAM} to {MAX_BEAM}")
 
     def model_paths(self) -> dict[str, str]:
         """{pair: checkpoint path} from MODELS, e.g. {"de-en": "runs/quick/best.pt"}."""

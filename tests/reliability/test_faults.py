@@ -35,9 +35,12 @@ from conftest import (
 
 from translator.document import count_paragraphs, segment_document, translate_document
 from worker.celery_app import RESTORE_INTERVAL, STALL_AFTER, docs_queue, make_app
-from worker.jobs import JobStore
+from worker.dispatch import Dispatcher
+from worker.intake import Intake
+from worker.recovery import Recovery
 from worker.redis_server import EmbeddedRedis, free_port
 from worker.settings import Settings
+from worker.store import JobStore
 
 VISIBILITY = 15
 # A message lost between the broker's pop and its unacked record is re-sent after the job has
@@ -113,8 +116,9 @@ def cluster(trained_run, reverse_corpus, tmp_path_factory):
         workers.wait_ready(app)
         workers.supervise()  # restart a worker that exits, as serve and compose do
         web.start()
-        store = JobStore(settings, app)
-        yield {"redis": server, "workers": workers, "web": web, "store": store, "app": app}
+        store = JobStore(settings)
+        yield {"redis": server, "workers": workers, "web": web, "store": store, "app": app,
+               "intake": Intake(store, app)}
     finally:
         if web.proc is not None:
             web.kill()
@@ -143,8 +147,9 @@ def check_recovered_within(store, job_id: str, since: float, low: float, high: f
 def test_whole_worker_killed_redelivers_after_the_visibility_timeout(cluster,
                                                                     trained_translator):
     store, workers = cluster["store"], cluster["workers"]
+    intake = cluster["intake"]
     text = make_document(200, seed=1)
-    job = store.submit_document(text, PAIR, beam_size=4)
+    job = intake.submit_document(text, PAIR, beam_size=4)
     wait_for_progress(store, job["id"])
     os.killpg(workers.procs["docs"].pid, signal.SIGKILL)  # main process and pool at once
     killed_at = time.monotonic()  # the supervisor starts a new docs worker
@@ -154,7 +159,8 @@ def test_whole_worker_killed_redelivers_after_the_visibility_timeout(cluster,
     # then the new worker takes the rest from the queue at once. A message popped and not yet
     # recorded is lost, and re-sent once the job has been idle for the stall period (at worst
     # that idleness starts when the held chunks come back and run).
-    held = store.find_messages([], list(store.pending_tasks(job["id"])))
+    recovery = Recovery(store, Dispatcher(store, cluster["app"]))
+    held = recovery.find_messages([], list(store.pending_tasks(job["id"])))
     print(f"unfinished chunks held by the killed worker: {len(held)}")
     check_recovered_within(store, job["id"], killed_at, VISIBILITY - 2 if held else 0,
                            VISIBILITY + RESTORE_INTERVAL + RECOVERY_WITHIN + 30, text,
@@ -168,6 +174,7 @@ def test_a_message_lost_in_delivery_is_sent_again(cluster, trained_translator):
     submitted, its message is popped from the queue and dropped, and the worker consumes again.
     The recovery sweep finds the job idle with a pending task in no queue and sends it again."""
     store, app = cluster["store"], cluster["app"]
+    intake = cluster["intake"]
     queue = docs_queue(PAIR)
     replies = app.control.ping(timeout=1)
     docs = [name for reply in replies for name in reply if name.startswith("docs@")]
@@ -175,7 +182,7 @@ def test_a_message_lost_in_delivery_is_sent_again(cluster, trained_translator):
     time.sleep(2)  # a BRPOP the worker issued before the cancel waits at most 1 s
     try:
         text = make_document(40, seed=5)
-        job = store.submit_document(text, PAIR, beam_size=2)
+        job = intake.submit_document(text, PAIR, beam_size=2)
         submitted = time.monotonic()
         dropped = json.loads(store.redis.rpop(queue))
         assert dropped["properties"]["correlation_id"] in store.pending_tasks(job["id"])
@@ -187,11 +194,12 @@ def test_a_message_lost_in_delivery_is_sent_again(cluster, trained_translator):
 
 def test_pool_process_killed_during_an_evaluation(cluster, trained_run):
     store, workers = cluster["store"], cluster["workers"]
+    intake = cluster["intake"]
     source = make_document(3000, seed=2).replace("\n\n", "\n")
     lines = [ln for ln in source.splitlines() if ln]
     reference = "\n".join(" ".join(reversed(ln.split())) for ln in lines) + "\n"
     name = f"{trained_run['dir'].name}/best.pt"
-    job = store.submit_evaluation(name, source="\n".join(lines) + "\n", reference=reference,
+    job = intake.submit_evaluation(name, source="\n".join(lines) + "\n", reference=reference,
                                   beam_size=1)
     wait_for_job(store, job["id"], timeout=30, until=("running",))
     for pid in workers.children("docs"):
@@ -204,9 +212,10 @@ def test_pool_process_killed_during_an_evaluation(cluster, trained_run):
 
 def test_redis_restart_loses_no_job_and_everything_reconnects(cluster, trained_translator):
     store, web, server = cluster["store"], cluster["web"], cluster["redis"]
-    docs = {store.submit_document(t, PAIR, beam_size=3)["id"]: t
+    intake = cluster["intake"]
+    docs = {intake.submit_document(t, PAIR, beam_size=3)["id"]: t
             for t in (make_document(150, seed=s) for s in range(3, 6))}
-    texts = {store.submit_text(f"red blue cat {w}", PAIR)["id"]: w for w in WORDS[:6]}
+    texts = {intake.submit_text(f"red blue cat {w}", PAIR)["id"]: w for w in WORDS[:6]}
     time.sleep(0.5)  # some running, some queued
     server.stop()  # SIGTERM: Redis writes its AOF and exits
     assert web.request("/healthz")[0] == 503
@@ -367,13 +376,14 @@ def rss_kb(pid: int) -> int:
 
 def test_worker_memory_stays_bounded_over_1000_jobs(cluster):
     store, workers = cluster["store"], cluster["workers"]
+    intake = cluster["intake"]
     pid = workers.procs["text"].pid
-    warm = [store.submit_text(f"red blue cat {w}", PAIR)["id"] for w in WORDS]
+    warm = [intake.submit_text(f"red blue cat {w}", PAIR)["id"] for w in WORDS]
     for job_id in warm:
         wait_for_job(store, job_id)
     before = rss_kb(pid)
     rng = random.Random(11)
-    ids = [store.submit_text(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))),
+    ids = [intake.submit_text(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))),
                              PAIR)["id"] for _ in range(1000)]
     assert all(wait_for_job(store, i, timeout=120)["status"] == "done" for i in ids)
     after = rss_kb(pid)
@@ -403,14 +413,15 @@ def test_time_limits_stop_a_runaway_job_and_the_worker_serves_on(trained_run, tm
         workers.start("docs")
         try:
             workers.wait_ready(app, names=("docs",))
-            store = JobStore(settings, app)
+            store = JobStore(settings)
+            intake = Intake(store, app)
             lines = [ln for ln in make_document(30000, seed=12).splitlines() if ln]
-            job = store.submit_evaluation(f"{trained_run['dir'].name}/best.pt",
+            job = intake.submit_evaluation(f"{trained_run['dir'].name}/best.pt",
                                           source="\n".join(lines), reference="\n".join(lines),
                                           beam_size=12)
             job = wait_for_job(store, job["id"], timeout=60)
             assert job["status"] == "failed" and message in job["error"], job
-            ok = wait_for_job(store, store.submit_document("red blue cat\n", PAIR)["id"])
+            ok = wait_for_job(store, intake.submit_document("red blue cat\n", PAIR)["id"])
             assert ok["status"] == "done"
         finally:
             workers.stop_all()

@@ -1,0 +1,85 @@
+"""The job store owns the Redis keys: every `nmt:` key that real jobs write (a document, a text,
+evaluations, a cancellation, the leaderboard page) is one its docstring lists, seen through
+Redis's own keyspace notifications while the real workers and the real app run."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+from conftest import PAIR, make_document, wait_for_job
+
+import worker.store
+from worker.errors import InputError
+
+
+def documented_key_patterns() -> list[re.Pattern]:
+    """The `nmt:...` keys of the store's docstring, `<id>`-style parts as wildcards."""
+    names = re.findall(r"`(nmt:[^`]+)`", worker.store.__doc__)
+    assert len(names) >= 15, names
+    return [re.compile(re.sub(r"<[^>]+>", "[^:]+", re.escape(n)) + "$") for n in names]
+
+
+class KeyWatcher:
+    """Collects the names of keys written while it runs (keyevent notifications of every
+    write, expiry and deletion, on every database)."""
+
+    def __init__(self, client):
+        self.client, self.keys = client, set()
+        self.client.config_set("notify-keyspace-events", "KEA")
+        self.pubsub = client.pubsub()
+        self.pubsub.psubscribe("__keyevent@*__:*")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            message = self.pubsub.get_message(timeout=0.1)
+            if message and message["type"] == "pmessage":
+                self.keys.add(message["data"].decode())
+
+    def stop(self) -> set[str]:
+        time.sleep(0.3)  # the last notifications are on their way
+        self._stop.set()
+        self._thread.join()
+        self.pubsub.close()
+        self.client.config_set("notify-keyspace-events", "")
+        return self.keys
+
+
+def test_every_key_written_by_real_jobs_is_documented_in_the_store(
+        intake, job_store, client, trained_run):
+    patterns = documented_key_patterns()
+    watcher = KeyWatcher(job_store.redis)
+    try:
+        doc = intake.submit_document(make_document(60, seed=8), PAIR, beam_size=2,
+                                     reference=make_document(60, seed=9), filename="a.txt")
+        text = intake.submit_text(["red cat", "blue dog"], PAIR, reference=["cat red", "x"])
+        name = f"{trained_run['dir'].name}/best.pt"
+        evals = [intake.submit_evaluation(name, testset="test_2016_flickr", beam_size=b)
+                 for b in (1, 2)]
+        upload = intake.submit_evaluation(name, source="red cat\n", reference="cat red\n")
+        long = intake.submit_document(make_document(2000, seed=10), PAIR, beam_size=5)
+        while job_store.get_job(long.id).done == 0:
+            time.sleep(0.02)
+        intake.cancel_job(long.id)
+        for job in (doc, text, *evals, upload):
+            assert wait_for_job(job_store, job.id)["status"] == "done"
+        assert client.get("/checkpoints").status_code == 200  # caches the board's tests
+        with pytest.raises(InputError):  # recorded as a failed job
+            intake.submit_text("", PAIR)
+    finally:
+        written = watcher.stop()
+    ours = {k for k in written if k.startswith("nmt:")}
+    existing = {k.decode() for k in job_store.redis.scan_iter("nmt:*")}
+    undocumented = sorted(k for k in ours | existing
+                          if not any(p.match(k) for p in patterns))
+    assert not undocumented, f"nmt: keys missing from worker/store.py's docstring: {undocumented}"
+    # The watcher saw the keys of every kind of step, so the check covered them.
+    for part in (":layout", ":source:", ":chunk:", ":chunks_done", ":assembling", ":result",
+                 ":progress", ":pending", ":input", ":reference", "nmt:leaderboard:",
+                 "nmt:evaluations", "nmt:active", "nmt:jobs"):
+        assert any(part in k for k in ours), (part, sorted(ours)[:40])

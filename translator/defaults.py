@@ -1,0 +1,29 @@
+"""The one source of each default shared across the project: decoding, evaluation, test sets.
+
+The library (`Translator`, `SearchConfig`, `evaluate_checkpoints`), the `translator` command,
+the worker's settings and job validation, the web forms and the benchmarks take their defaults
+from here, so a default is changed in one place. This module imports nothing (the web app
+imports it without loading torch).
+"""
+
+BEAM_SIZE = 5
+"""Default beam size of translation and evaluation (1 = greedy search)."""
+
+MIN_BEAM = 1
+MAX_BEAM = 12
+"""The beam sizes accepted from jobs and forms: MIN_BEAM to MAX_BEAM inclusive."""
+
+BATCH_TOKENS = 4000
+"""Source tokens x beam per decoding batch. (Not training's token budget per batch,
+`TrainConfig.batch_tokens` in translator/config.py, which is part of a run's configuration.)"""
+
+LENGTH_PENALTY = 0.6
+"""GNMT length-penalty exponent alpha: hypotheses are ranked by log p / ((5 + len) / 6) ** alpha;
+0 = no length normalisation."""
+
+TEST_SPLIT = "test_2016_flickr"
+"""The Multi30K test set scored after training and evaluated by default."""
+
+MULTI30K_DIR = "../shared/data/multi30k"
+"""Default corpus directory (Multi30K layout); the environment variable MULTI30K_DIR overrides
+it where the code reads that variable (the `translator` command, the worker, the benchmarks)."""

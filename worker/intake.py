@@ -1,0 +1,193 @@
+"""Intake: a request checked, recorded as a job and queued; and a job cancelled.
+
+What the web and other clients call to create jobs (`Intake.submit_text`, `submit_document`,
+`submit_evaluation`, `cancel_job`); it imports no torch. Input is validated here before
+anything is queued; a rejected request raises InputError (TooLargeError for a size limit) and
+is recorded as a failed job, whose record the error carries.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from translator.defaults import MAX_BEAM, MIN_BEAM
+
+from .celery_app import (
+    DOCUMENT_TASK,
+    EVAL_QUEUE,
+    EVALUATE_TASK,
+    TEXT_TASK,
+    docs_queue,
+    text_queue,
+)
+from .dispatch import Dispatcher, TaskSpec
+from .errors import InputError, JobStateError, TooLargeError
+from .records import Job, Kind, Status
+from .settings import Settings, valid_pair
+from .store import JobStore
+
+
+def decode_document(data: bytes | str, max_bytes: int) -> str:
+    """The text of an uploaded document; raises InputError for empty, too large, binary or
+    non-UTF-8 input."""
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if len(raw) > max_bytes:
+        raise TooLargeError(f"the document has {len(raw):,} bytes; the limit is "
+                            f"{max_bytes:,}")
+    if b"\x00" in raw:
+        raise InputError("the document is a binary file, not UTF-8 text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the document is not valid UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise InputError("the document is empty")
+    return text
+
+
+def check_segments(value: Any, settings: Settings, what: str = "text") -> list[str]:
+    """A text job's segments (a string or a list of strings) within the limits."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise InputError(f"{what} must be a string or a list of strings")
+    if not value or not any(s.strip() for s in value):
+        raise InputError(f"{what} is empty")
+    if len(value) > settings.max_segments:
+        raise TooLargeError(f"{what} has {len(value)} segments; the limit is "
+                            f"{settings.max_segments}")
+    chars = sum(map(len, value))
+    if chars > settings.max_text_chars:
+        raise TooLargeError(f"{what} has {chars:,} characters; the limit is "
+                            f"{settings.max_text_chars:,} (use a document job for longer texts)")
+    if any("\x00" in s for s in value):
+        raise InputError(f"{what} contains NUL characters")
+    return value
+
+
+def known_checkpoints(settings: Settings) -> dict[str, str]:
+    """{name: path} of the checkpoints that can be evaluated: the served models (named by
+    pair) and `*.pt` files in the run directories of CHECKPOINT_DIRS (named `run/file.pt`).
+    Only these names are accepted, so no path comes from a user."""
+    out = {f"{pair} ({Path(path).name})": path for pair, path in settings.model_paths().items()}
+    for root in settings.checkpoint_roots():
+        if root.is_dir():
+            for path in sorted(root.glob("*/*.pt")):
+                out[f"{path.parent.name}/{path.name}"] = str(path)
+    return out
+
+
+class Intake:
+    def __init__(self, store: JobStore, app):
+        self.store, self.settings = store, store.settings
+        self.dispatcher = Dispatcher(store, app)
+
+    def check_pair(self, pair: str) -> str:
+        pair = str(pair).strip().lower()
+        known = self.settings.model_paths()
+        if not valid_pair(pair) or pair not in known:
+            raise InputError(f"unknown language pair {pair!r}; served pairs: "
+                             f"{', '.join(sorted(known)) or 'none'}")
+        return pair
+
+    def check_beam(self, beam_size: Any) -> int:
+        beam = self.settings.beam_size if beam_size is None else beam_size
+        if not isinstance(beam, int) or isinstance(beam, bool) or not \
+                MIN_BEAM <= beam <= MAX_BEAM:
+            raise InputError(f"beam_size must be an integer from {MIN_BEAM} to {MAX_BEAM}")
+        return beam
+
+    def _rejected(self, kind: Kind, pair: str, exc: InputError, **fields: Any) -> InputError:
+        """Record a rejected request as a failed job (so it shows in the list) and return it."""
+        job = self.store.create(kind, str(pair)[:40], **fields)
+        self.store.fail(job.id, exc.message)
+        exc.job = self.store.get_job(job.id)
+        return exc
+
+    def submit_text(self, segments: list[str] | str, pair: str, beam_size: int | None = None,
+                    reference: list[str] | str | None = None) -> Job:
+        """Queue a text job: one segment or a list."""
+        single = isinstance(segments, str)
+        try:
+            pair = self.check_pair(pair)
+            beam = self.check_beam(beam_size)
+            segs = check_segments(segments, self.settings)
+            refs = check_segments(reference, self.settings, "reference") if reference else None
+            if refs is not None and len(refs) != len(segs):
+                raise InputError(f"{len(refs)} reference segments for {len(segs)} segments")
+        except InputError as exc:
+            raise self._rejected(Kind.TEXT, pair, exc) from None
+        blobs = {"input": json.dumps(segs)}
+        if refs is not None:
+            blobs["reference"] = json.dumps(refs)
+        job = self.store.create(Kind.TEXT, pair, beam=beam, total=len(segs), single=single,
+                                input_chars=sum(map(len, segs)), has_reference=refs is not None,
+                                model=self.settings.model_paths()[pair], blobs=blobs)
+        self.dispatcher.send(job.id, [TaskSpec(TEXT_TASK, [job.id, pair, segs, beam],
+                                               text_queue(pair))])
+        return job
+
+    def submit_document(self, data: bytes | str, pair: str, beam_size: int | None = None,
+                        reference: bytes | str | None = None, filename: str | None = None
+                        ) -> Job:
+        """Queue a document job (text up to MAX_DOCUMENT_BYTES, kept with its layout)."""
+        fields = {"filename": (filename or "")[:200]}
+        limit = self.settings.max_document_bytes
+        try:
+            pair = self.check_pair(pair)
+            beam = self.check_beam(beam_size)
+            text = decode_document(data, limit)
+            ref = decode_document(reference, limit) if reference else None
+        except InputError as exc:
+            raise self._rejected(Kind.DOCUMENT, pair, exc, **fields) from None
+        blobs = {"input": text.encode("utf-8")}
+        if ref is not None:
+            blobs["reference"] = ref.encode("utf-8")
+        job = self.store.create(Kind.DOCUMENT, pair, beam=beam, input_chars=len(text),
+                                has_reference=ref is not None,
+                                model=self.settings.model_paths()[pair], blobs=blobs, **fields)
+        self.dispatcher.send(job.id, [TaskSpec(DOCUMENT_TASK, [job.id], docs_queue(pair))])
+        return job
+
+    def submit_evaluation(self, checkpoint: str, testset: str | None = None,
+                          source: bytes | str | None = None, reference: bytes | str | None = None,
+                          beam_size: int | None = None) -> Job:
+        """Queue an evaluation of a known checkpoint (by name) on a named test set of the
+        checkpoint's pair, or on an uploaded source and reference."""
+        fields = {"model": str(checkpoint)[:300], "testset": testset or "upload"}
+        limit = self.settings.max_document_bytes
+        try:
+            known = known_checkpoints(self.settings)
+            if checkpoint not in known:
+                raise InputError(f"unknown checkpoint {str(checkpoint)[:100]!r}: choose one of "
+                                 f"the listed checkpoints")
+            beam = self.check_beam(beam_size)
+            if testset is not None and source is None and reference is None:
+                if not testset.replace("_", "").isalnum():
+                    raise InputError(f"unknown test set {testset[:50]!r}")
+            elif source is not None and reference is not None:
+                src, ref = decode_document(source, limit), decode_document(reference, limit)
+                if len(src.splitlines()) != len(ref.splitlines()):
+                    raise InputError(f"source has {len(src.splitlines())} lines, reference "
+                                     f"{len(ref.splitlines())}")
+            else:
+                raise InputError("give a test set name, or both a source and a reference")
+        except InputError as exc:
+            raise self._rejected(Kind.EVALUATION, "", exc, **fields) from None
+        blobs = ({"input": src.encode("utf-8"), "reference": ref.encode("utf-8")}
+                 if source is not None else None)
+        job = self.store.create(Kind.EVALUATION, "", beam=beam, blobs=blobs, **fields)
+        self.dispatcher.send(job.id, [TaskSpec(EVALUATE_TASK, [job.id, known[checkpoint]],
+                                               EVAL_QUEUE)])
+        return job
+
+    def cancel_job(self, job_id: str) -> Job:
+        """Cancel a queued or running job: its tasks are revoked and running chunks stop at
+        their next batch. Raises JobNotFound, or JobStateError if it has already finished."""
+        job = self.store.require_job(job_id)
+        if not self.store.finish(job_id, Status.CANCELLED, error="cancelled by the user"):
+            raise JobStateError(f"job {job_id} has already finished ({job.status})", job)
+        self.dispatcher.revoke(list(self.store.pending_tasks(job_id)))
+        return self.store.require_job(job_id)

@@ -1,0 +1,116 @@
+"""A worker process's state, in one object: its job store, dispatcher and recovery, its
+models (loaded on first use), the evaluation model and the micro-batcher; and the worker's
+lifetime signals (its registry entry, the recovery sweep)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+import redis
+from celery import signals
+
+from .batcher import MicroBatcher
+from .celery_app import get_app
+from .dispatch import Dispatcher
+from .recovery import Recovery
+from .store import JobStore
+
+log = logging.getLogger("worker")
+
+
+class WorkerState:
+    def __init__(self, app):
+        self.app, self.settings = app, app.settings
+        self.store = JobStore(self.settings, patient=True)
+        self.dispatcher = Dispatcher(self.store, app)
+        self.recovery = Recovery(self.store, self.dispatcher)
+        self._models: dict[str, Any] = {}
+        self._models_lock = threading.Lock()
+        self._evaluated: dict[str, Any] = {}  # the last evaluated checkpoint: boards re-use it
+        self._batcher: MicroBatcher | None = None
+
+    def translator_for(self, pair: str):
+        """The process's Translator for `pair`, loaded on first use (CheckpointError if
+        unusable)."""
+        with self._models_lock:
+            if pair not in self._models:
+                from translator import Translator
+                from translator.checkpoint import CheckpointError
+
+                path = self.settings.model_paths().get(pair)
+                if path is None or pair not in self.settings.served_pairs():
+                    raise CheckpointError(f"this worker does not serve the pair {pair}")
+                started = time.perf_counter()
+                self._models[pair] = Translator.from_checkpoint(
+                    path, threads=self.settings.torch_threads)
+                log.info("loaded %s for %s in %.1f s", path, pair, time.perf_counter() - started)
+            return self._models[pair]
+
+    def evaluation_translator(self, checkpoint: str):
+        """A Translator for `checkpoint`; only the last one stays loaded."""
+        if checkpoint not in self._evaluated:
+            from translator import Translator
+
+            self._evaluated.clear()
+            self._evaluated[checkpoint] = Translator.from_checkpoint(
+                checkpoint, threads=self.settings.torch_threads)
+        return self._evaluated[checkpoint]
+
+    def batcher(self) -> MicroBatcher:
+        if self._batcher is None:
+            # The decoding thread releases the GIL in every torch op and must get it back
+            # quickly from the task threads (Redis I/O, JSON): a short switch interval keeps it
+            # from waiting up to 5 ms (Python's default) after each op.
+            sys.setswitchinterval(0.0001)
+            window = self.settings.batch_window_ms / 1000
+            self._batcher = MicroBatcher(self._run_batch, window=window, max_wait=10 * window)
+        return self._batcher
+
+    def _run_batch(self, key: tuple[str, int], segments: list[str]) -> list[str]:
+        pair, beam = key
+        return self.translator_for(pair).translate(segments, beam_size=beam,
+                                                   batch_tokens=self.settings.batch_tokens)
+
+
+_state: WorkerState | None = None
+_state_lock = threading.Lock()
+
+
+def worker_state() -> WorkerState:
+    """This process's state (built on first use from the environment's Celery app)."""
+    global _state
+    with _state_lock:
+        if _state is None:
+            _state = WorkerState(get_app())
+        return _state
+
+
+@signals.worker_ready.connect
+def _register(sender=None, **_):
+    state = worker_state()
+    pairs = state.settings.served_pairs()
+    info = {"pairs": pairs, "models": {p: state.settings.model_paths()[p] for p in pairs},
+            "pid": os.getpid(), "started": time.time(),
+            "torch_threads": state.settings.torch_threads}
+    try:
+        state.store.register_worker(sender.hostname, info)
+    except redis.RedisError:
+        log.warning("could not register the worker in Redis")
+
+
+@signals.worker_ready.connect
+def _start_recovery_sweep(sender=None, **_):
+    worker_state().recovery.start_sweeping()
+
+
+@signals.worker_shutdown.connect
+def _unregister(sender=None, **_):
+    try:
+        worker_state().store.unregister_worker(sender.hostname)
+    except redis.RedisError:
+        pass

@@ -1,0 +1,33 @@
+"""The Lua scripts the job store (worker/store.py) runs on Redis, so that a check and the
+writes it guards happen atomically. Statuses are compared as they read in a record's hash:
+JSON strings with their quotes."""
+
+from __future__ import annotations
+
+# Update a job's fields unless its status is final (or the caller may overwrite it: ARGV[1]=1);
+# ARGV[2] is the job id, then field/value pairs (JSON values). A job given a final status
+# leaves the activity index KEYS[2]. Returns -1 (no job), 0 (final, not applied) or 1.
+UPDATE = """
+local function final(s) return s == '"done"' or s == '"failed"' or s == '"cancelled"' end
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return -1 end
+if ARGV[1] == '0' and final(status) then return 0 end
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if ARGV[i] == 'status' and final(ARGV[i + 1]) then redis.call('ZREM', KEYS[2], ARGV[2]) end
+end
+return 1
+"""
+
+# Mark a queued job running and record its activity in KEYS[2] (ARGV: now, job id); returns
+# its (JSON) status, or nil if there is no such job.
+START = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return nil end
+if status == '"queued"' then
+  redis.call('HSET', KEYS[1], 'status', '"running"', 'started', ARGV[1])
+  status = '"running"'
+end
+if status == '"running"' then redis.call('ZADD', KEYS[2], 'XX', ARGV[1], ARGV[2]) end
+return status
+"""

@@ -1,0 +1,356 @@
+"""The job store: the one owner of the project's Redis keys. Everything else (intake, tasks,
+recovery, the web) reads and writes them through its methods.
+
+Keys, all under `nmt:`; a job's keys expire after JOB_TTL:
+- `nmt:job:<id>`: the record, a hash of JSON values (worker/records.py);
+- `nmt:job:<id>:input`, `nmt:job:<id>:reference`: the submitted text (bytes, as received);
+- `nmt:job:<id>:result`: the output as JSON;
+- `nmt:job:<id>:progress`: hash, sentences done per part (chunk index, or "0");
+- `nmt:job:<id>:pending`: hash, task id -> {name, args, queue} of each task sent for the job and
+  not yet finished (what recovery re-sends if the broker lost its message);
+- `nmt:job:<id>:layout`: a document's layout, [[indent, sentences], ...] per line;
+- `nmt:job:<id>:source:<i>`: the sentences of chunk i (each chunk reads its own);
+- `nmt:job:<id>:chunk:<i>`: chunk i's translations, deleted once the document is assembled;
+- `nmt:job:<id>:chunks_done`: set of the translated chunks' indexes;
+- `nmt:job:<id>:assembling`: the claim of the task assembling a document (expires);
+- `nmt:jobs`: sorted set of all job ids by creation time (the list's index);
+- `nmt:evaluations`: sorted set of evaluation job ids by creation time (the leaderboard's);
+- `nmt:active`: sorted set of unfinished job ids by last activity (the recovery sweep's);
+- `nmt:recovering`: the recovery sweep's claim for one period (expires);
+- `nmt:workers`: hash, worker name -> {pairs, models, pid, started, torch_threads};
+- `nmt:leaderboard:<sha1>`: cached significance tests of one set of evaluations (a day).
+Celery's and kombu's keys (queues, `unacked`, `celery-task-meta-*`) and the rate limiter's are
+theirs, not ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from translator.document import Document
+
+from . import scripts
+from .errors import JobNotFound, JobStateError
+from .records import FINAL, Job, Kind, Status, encode_fields
+from .settings import Settings
+
+PREFIX = "nmt:"
+ASSEMBLY_CLAIM_SECONDS = 60
+LEADERBOARD_CACHE_SECONDS = 86400
+
+
+def key(*parts: str) -> str:
+    return PREFIX + ":".join(parts)
+
+
+def valid_id(job_id: Any) -> bool:
+    return isinstance(job_id, str) and len(job_id) == 32 and all(
+        c in "0123456789abcdef" for c in job_id)
+
+
+class JobStore:
+    """Job records, inputs, outputs and the indexes, on one Redis (the broker's)."""
+
+    def __init__(self, settings: Settings, patient: bool = False):
+        """`patient` (the workers): ride out a Redis restart by retrying each command with
+        backoff for about a minute; otherwise (the web) fail fast so the page can say 503."""
+        self.settings = settings
+        self.ttl = settings.job_ttl
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=40 if patient else 1)
+        self.redis = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
+                                          socket_timeout=10, socket_connect_timeout=3,
+                                          health_check_interval=15, retry=retry,
+                                          retry_on_error=[redis.ConnectionError,
+                                                          redis.TimeoutError])
+        self._update = self.redis.register_script(scripts.UPDATE)
+        self._start = self.redis.register_script(scripts.START)
+
+    # ------------------------------------------------------------------ records
+    def create(self, kind: Kind, pair: str, blobs: dict[str, bytes | str] | None = None,
+               **fields: Any) -> Job:
+        """Write a new queued job record (and its input blobs) in one round trip."""
+        values = {"id": uuid.uuid4().hex, "kind": Kind(kind), "status": Status.QUEUED,
+                  "pair": pair, "created": time.time(), "done": 0, "total": 0, **fields}
+        job = Job(**values)
+        pipe = self.redis.pipeline()
+        pipe.hset(key("job", job.id), mapping=encode_fields(values))
+        pipe.expire(key("job", job.id), self.ttl)
+        for name, value in (blobs or {}).items():
+            pipe.set(key("job", job.id, name), value, ex=self.ttl)
+        pipe.zadd(key("jobs"), {job.id: job.created})
+        if not job.status.final:
+            pipe.zadd(key("active"), {job.id: job.created})
+        if job.kind == Kind.EVALUATION:
+            pipe.zadd(key("evaluations"), {job.id: job.created})
+        pipe.execute()
+        return job
+
+    def update(self, job_id: str, force: bool = False, **fields: Any) -> bool:
+        """Set fields unless the job is finished (force: even then); False if not applied."""
+        args = ["1" if force else "0", job_id]
+        for name, value in encode_fields(fields).items():
+            args += [name, value]
+        return self._update(keys=[key("job", job_id), key("active")], args=args) == 1
+
+    def start(self, job_id: str) -> Status | None:
+        """Mark a queued job running (one round trip); its status, None if there is none."""
+        status = self._start(keys=[key("job", job_id), key("active")],
+                             args=[json.dumps(time.time()), job_id])
+        return Status(json.loads(status)) if status else None
+
+    def finish(self, job_id: str, status: Status, result: dict | None = None,
+               **fields: Any) -> bool:
+        """Give the job a final status (and store its result first); False if it already
+        had one."""
+        if result is not None:
+            self.redis.set(key("job", job_id, "result"), json.dumps(result), ex=self.ttl)
+        return self.update(job_id, status=Status(status), finished=time.time(), **fields)
+
+    def fail(self, job_id: str, error: str) -> bool:
+        return self.finish(job_id, Status.FAILED, error=error)
+
+    def touch(self, job_id: str, pipe=None) -> None:
+        """Record activity on an unfinished job (the recovery sweep leaves it alone)."""
+        (pipe or self.redis).zadd(key("active"), {job_id: time.time()}, xx=True)
+
+    # ------------------------------------------------------------------ reads
+    def get_job(self, job_id: str) -> Job | None:
+        return self.get_jobs([job_id])[0]
+
+    def get_jobs(self, job_ids: list[str]) -> list[Job | None]:
+        """The records of `job_ids` (None where there is none), read in one round trip."""
+        valid = [j for j in job_ids if valid_id(j)]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in valid:
+            pipe.hgetall(key("job", job_id))
+            pipe.hvals(key("job", job_id, "progress"))
+        replies = iter(pipe.execute() if valid else [])
+        found = {}
+        for job_id in valid:
+            raw, progress = next(replies), next(replies)
+            found[job_id] = Job.from_hash(raw, progress) if raw else None
+        return [found.get(job_id) for job_id in job_ids]
+
+    def require_job(self, job_id: str) -> Job:
+        """The job's record; raises JobNotFound."""
+        job = self.get_job(job_id)
+        if job is None:
+            raise JobNotFound(f"no job {str(job_id)[:40]!r} (it may have expired)")
+        return job
+
+    def require_result(self, job_id: str) -> tuple[Job, dict]:
+        """(record, result) of a finished job; raises JobNotFound, or JobStateError while it
+        has no result."""
+        job = self.require_job(job_id)
+        result = self.get_result(job_id) if job.status == Status.DONE else None
+        if result is None:
+            raise JobStateError(f"job {job_id} has no result yet (status {job.status})", job)
+        return job, result
+
+    def get_result(self, job_id: str) -> dict | None:
+        raw = self.redis.get(key("job", job_id, "result")) if valid_id(job_id) else None
+        return json.loads(raw) if raw else None
+
+    def status(self, job_id: str) -> Status | None:
+        """The job's status alone (one HGET), for checks inside hot loops."""
+        raw = self.redis.hget(key("job", job_id), "status")
+        return Status(json.loads(raw)) if raw else None
+
+    def get_blob(self, job_id: str, name: str) -> bytes | None:
+        """A submitted text: `input` or `reference`."""
+        return self.redis.get(key("job", job_id, name)) if valid_id(job_id) else None
+
+    def list_jobs(self, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
+        """Newest first; returns (jobs, total). Ids whose record expired are dropped."""
+        total = self.redis.zcard(key("jobs"))
+        ids = self.redis.zrevrange(key("jobs"), offset, offset + limit - 1)
+        jobs, expired = [], []
+        for raw_id, job in zip(ids, self.get_jobs([i.decode() for i in ids])):
+            (jobs if job else expired).append(job or raw_id)
+        if expired:
+            self.redis.zrem(key("jobs"), *expired)
+        return jobs, total - len(expired)
+
+    def list_evaluations(self, limit: int = 500) -> list[Job]:
+        """Finished evaluation jobs, newest first."""
+        ids = self.redis.zrevrange(key("evaluations"), 0, limit - 1)
+        jobs = self.get_jobs([i.decode() for i in ids])
+        return [j for j in jobs if j and j.status == Status.DONE]
+
+    # ------------------------------------------------------------------ tasks of a job
+    def add_pending(self, job_id: str, tasks: dict[str, dict]) -> None:
+        """Record tasks about to be sent ({task id: {name, args, queue}})."""
+        pending = key("job", job_id, "pending")
+        pipe = self.redis.pipeline()
+        for task_id, spec in tasks.items():
+            pipe.hset(pending, task_id, json.dumps(spec))
+        pipe.expire(pending, self.ttl)
+        pipe.execute()
+
+    def task_finished(self, job_id: str, task_id: str) -> None:
+        self.redis.hdel(key("job", job_id, "pending"), task_id)
+
+    def pending_tasks(self, job_id: str) -> dict[str, dict]:
+        raw = self.redis.hgetall(key("job", job_id, "pending"))
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    def report_progress(self, job_id: str, part: str, done: int) -> Status | None:
+        """Record `done` sentences for one part of the job (a redelivered part overwrites,
+        never adds) and its activity; returns the job's status (one round trip)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key("job", job_id, "progress"), part, done)
+        pipe.expire(key("job", job_id, "progress"), self.ttl)
+        self.touch(job_id, pipe)
+        pipe.hget(key("job", job_id), "status")
+        raw = pipe.execute()[-1]
+        return Status(json.loads(raw)) if raw else None
+
+    # ------------------------------------------------------------------ recovery's index
+    def idle_jobs(self, idle_for: float, limit: int = 500) -> list[str]:
+        """Unfinished jobs with no activity for `idle_for` seconds, longest idle first."""
+        return [raw.decode() for raw in self.redis.zrangebyscore(
+            key("active"), 0, time.time() - idle_for, start=0, num=limit)]
+
+    def claim_sweep(self, seconds: float) -> bool:
+        """True for the one sweeper that may act in this period of `seconds`."""
+        return bool(self.redis.set(key("recovering"), 1, nx=True, ex=max(1, round(seconds))))
+
+    def pending_of(self, job_ids: list[str]) -> dict[str, dict[str, dict]]:
+        """{job id: its pending tasks} for the unfinished jobs among `job_ids`; finished or
+        expired ones leave the activity index."""
+        pipe = self.redis.pipeline()
+        for job_id in job_ids:
+            pipe.hget(key("job", job_id), "status")
+            pipe.hgetall(key("job", job_id, "pending"))
+        replies = pipe.execute()
+        out = {}
+        for job_id, status, raw in zip(job_ids, replies[::2], replies[1::2]):
+            if status is None or Status(json.loads(status)) in FINAL:
+                self.redis.zrem(key("active"), job_id)
+            else:
+                out[job_id] = {k.decode(): json.loads(v) for k, v in raw.items()}
+        return out
+
+    def touch_all(self, job_ids: list[str]) -> None:
+        pipe = self.redis.pipeline()
+        for job_id in job_ids:
+            self.touch(job_id, pipe)
+        pipe.execute()
+
+    # ------------------------------------------------------------------ documents
+    def save_document(self, job_id: str, doc: Document, chunk_size: int) -> int:
+        """Store a segmented document as its layout and one source list per chunk of
+        `chunk_size` sentences, and record the counts; returns the number of chunks."""
+        sentences = doc.sentences
+        n_chunks = -(-len(sentences) // chunk_size)
+        pipe = self.redis.pipeline()
+        pipe.set(key("job", job_id, "layout"), json.dumps(doc.layout()), ex=self.ttl)
+        for i in range(n_chunks):
+            pipe.set(key("job", job_id, "source", str(i)),
+                     json.dumps(sentences[i * chunk_size: (i + 1) * chunk_size]), ex=self.ttl)
+        pipe.execute()
+        self.update(job_id, total=len(sentences), chunks=n_chunks, chunk_size=chunk_size)
+        return n_chunks
+
+    def chunk_source(self, job: Job, index: int) -> list[str]:
+        """The sentences of chunk `index`. A document segmented by a worker of the previous
+        layout (sentences inside the layout, no source keys) is sliced from its layout."""
+        raw = self.redis.get(key("job", job.id, "source", str(index)))
+        if raw is not None:
+            return json.loads(raw)
+        layout = json.loads(self.redis.get(key("job", job.id, "layout")))
+        sentences = [s for _, line in layout for s in line]
+        return sentences[index * job.chunk_size: (index + 1) * job.chunk_size]
+
+    def chunk_done(self, job_id: str, index: int) -> bool:
+        return bool(self.redis.sismember(key("job", job_id, "chunks_done"), index))
+
+    def save_chunk(self, job_id: str, index: int, translations: list[str]) -> int:
+        """Store chunk `index`'s translations (idempotent); returns how many chunks are done."""
+        done_key, progress = key("job", job_id, "chunks_done"), key("job", job_id, "progress")
+        pipe = self.redis.pipeline()
+        pipe.set(key("job", job_id, "chunk", str(index)), json.dumps(translations), ex=self.ttl)
+        pipe.hset(progress, str(index), len(translations))
+        pipe.sadd(done_key, index)
+        pipe.expire(done_key, self.ttl)
+        pipe.expire(progress, self.ttl)
+        self.touch(job_id, pipe)
+        pipe.scard(done_key)
+        return pipe.execute()[-1]
+
+    def chunks_done(self, job_id: str) -> int:
+        return self.redis.scard(key("job", job_id, "chunks_done"))
+
+    def claim_assembly(self, job_id: str) -> bool:
+        """True for the one task that may assemble the document (the claim expires, so a
+        task whose process died cannot hold it for good)."""
+        return bool(self.redis.set(key("job", job_id, "assembling"), os.getpid(), nx=True,
+                                   ex=ASSEMBLY_CLAIM_SECONDS))
+
+    def load_translated(self, job: Job) -> tuple[Document, list[str]]:
+        """The segmented document and its translations, chunk by chunk in order."""
+        n = job.chunks
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(key("job", job.id, "layout"))
+        pipe.mget([key("job", job.id, "source", str(i)) for i in range(n)])
+        pipe.mget([key("job", job.id, "chunk", str(i)) for i in range(n)])
+        layout, sources, chunks = pipe.execute()
+        layout = json.loads(layout)
+        translations = [t for raw in chunks for t in json.loads(raw)]
+        if all(s is None for s in sources) and layout and isinstance(layout[0][1], list):
+            sentences = [s for _, line in layout for s in line]  # the previous layout
+            layout = [(indent, len(line)) for indent, line in layout]
+        else:
+            sentences = [s for raw in sources for s in json.loads(raw)]
+        return Document.from_layout(layout, sentences), translations
+
+    def drop_chunks(self, job: Job) -> None:
+        """Delete an assembled document's per-chunk keys (its result holds them all)."""
+        n = job.chunks or 0
+        self.redis.delete(*[key("job", job.id, part, str(i))
+                            for i in range(n) for part in ("chunk", "source")])
+
+    # ------------------------------------------------------------------ system
+    def cached_tests(self, job_ids: list[str]) -> list[dict] | None:
+        """The leaderboard's significance tests cached for exactly these evaluations."""
+        raw = self.redis.get(_leaderboard_key(job_ids))
+        return json.loads(raw) if raw else None
+
+    def cache_tests(self, job_ids: list[str], tests: list[dict]) -> None:
+        self.redis.set(_leaderboard_key(job_ids), json.dumps(tests),
+                       ex=LEADERBOARD_CACHE_SECONDS)
+
+    def register_worker(self, name: str, info: dict) -> None:
+        self.redis.hset(key("workers"), name, json.dumps(info))
+
+    def unregister_worker(self, name: str) -> None:
+        self.redis.hdel(key("workers"), name)
+
+    def worker_info(self) -> dict[str, dict]:
+        return {k.decode(): json.loads(v) for k, v in self.redis.hgetall(key("workers")).items()}
+
+    def list_lengths(self, names: list[str]) -> dict[str, int]:
+        """Lengths of Redis lists by name (the broker's queues; read only)."""
+        pipe = self.redis.pipeline()
+        for name in names:
+            pipe.llen(name)
+        return dict(zip(names, pipe.execute()))
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError:
+            return False
+
+
+def _leaderboard_key(job_ids: list[str]) -> str:
+    return key("leaderboard", hashlib.sha1(",".join(job_ids).encode()).hexdigest())
