@@ -6,11 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=$1; shift
-data=${MULTI30K_DIR:-../shared/data/multi30k}
 out=${ABLATION_DIR:-runs/ablation}
 mkdir -p "$out"
 run() {
-  .venv/bin/translator train --data "$data" --src de --tgt en --out "$out/$1" \
+  # --data: translator train's default, $MULTI30K_DIR or translator.defaults.MULTI30K_DIR
+  .venv/bin/translator train --src de --tgt en --out "$out/$1" \
     --config "benchmarks/configs/$1.yaml" --max-minutes "$minutes" --threads 1 --no-test -q \
     > "$out/$1.log" 2>&1
 }

@@ -9,16 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import sacrebleu
+import torch
 
-import sacrebleu  # noqa: E402
-import torch  # noqa: E402
-
-from translator import Translator  # noqa: E402
-from translator.data import read_split  # noqa: E402
+from translator import Translator
+from translator.data import read_split
+from translator.defaults import BATCH_TOKENS, BEAM_SIZE, MULTI30K_DIR, TEST_SPLIT
 
 
 def timed(fn) -> tuple[list[str], float]:
@@ -30,13 +28,13 @@ def timed(fn) -> tuple[list[str], float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", "../shared/data/multi30k"))
-    p.add_argument("--split", default="test_2016_flickr")
+    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
+    p.add_argument("--split", default=TEST_SPLIT)
     p.add_argument("--src", default="de")
     p.add_argument("--tgt", default="en")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--beam", type=int, default=5)
-    p.add_argument("--batch-tokens", type=int, default=4000)
+    p.add_argument("--beam", type=int, default=BEAM_SIZE)
+    p.add_argument("--batch-tokens", type=int, default=BATCH_TOKENS)
     p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args()
 

@@ -15,13 +15,14 @@ import sys, time
 import sacrebleu, torch
 from translator import Translator
 from translator.data import read_split
+from translator.defaults import BATCH_TOKENS, BEAM_SIZE, TEST_SPLIT
 ckpt, data = sys.argv[1], sys.argv[2]
-test = read_split(data, "test_2016_flickr", "de", "en")
+test = read_split(data, TEST_SPLIT, "de", "en")
 for bf16 in (False, True):
     tr = Translator.from_checkpoint(ckpt, device="cuda", bf16=bf16)
-    tr.translate(test.src[:100], beam_size=5)
-    for beam in (1, 5):
-        for batch_tokens in (4000, 32000):
+    tr.translate(test.src[:100], beam_size=BEAM_SIZE)
+    for beam in (1, BEAM_SIZE):
+        for batch_tokens in (BATCH_TOKENS, 32000):
             torch.cuda.synchronize(); t = time.perf_counter()
             out = tr.translate(test.src, beam_size=beam, batch_tokens=batch_tokens)
             torch.cuda.synchronize(); dt = time.perf_counter() - t

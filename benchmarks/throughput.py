@@ -13,19 +13,17 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from translator.batching import token_budget_batches, training_batch  # noqa: E402
-from translator.config import ModelConfig, load_config, preset  # noqa: E402
-from translator.data import read_split  # noqa: E402
-from translator.loss import fused_linear_smoothed_ce  # noqa: E402
-from translator.model import Seq2Seq  # noqa: E402
-from translator.vocab import PAD_ID, train_tokenizers  # noqa: E402
+from translator.batching import token_budget_batches, training_batch
+from translator.config import ModelConfig, load_config, preset
+from translator.data import read_split
+from translator.defaults import MULTI30K_DIR
+from translator.loss import fused_linear_smoothed_ce
+from translator.model import Seq2Seq
+from translator.vocab import PAD_ID, train_tokenizers
 
 
 def matmul_peak(threads: int, n: int = 2048, reps: int = 20) -> float:
@@ -65,7 +63,7 @@ def flops_per_target_token(m: ModelConfig, vocab: int, src_ratio: float, src_len
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", "../shared/data/multi30k"))
+    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
     p.add_argument("--preset", default="base")
     p.add_argument("--config", help="YAML overrides on top of the preset")
     p.add_argument("--threads", type=int, default=2)

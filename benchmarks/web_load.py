@@ -18,7 +18,6 @@ import os
 import random
 import socket
 import statistics
-import sys
 import tempfile
 import time
 import urllib.error
@@ -26,14 +25,14 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from translator.data import read_split
+from translator.defaults import MULTI30K_DIR
+from worker.celery_app import make_app
+from worker.redis_server import EmbeddedRedis, free_port
+from worker.serve import start_workers, wait_for_workers, web_command
+from worker.settings import Settings
 
-from translator.data import read_split  # noqa: E402
-from worker.celery_app import make_app  # noqa: E402
-from worker.redis_server import EmbeddedRedis, free_port  # noqa: E402
-from worker.serve import start_workers, wait_for_workers, web_command  # noqa: E402
-from worker.settings import Settings  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent  # on the workers' PYTHONPATH (a checkout's code)
 
 
 def post(url: str, body: dict) -> tuple[int, dict, float]:
@@ -89,7 +88,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--pair", default="de-en")
-    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", "../shared/data/multi30k"))
+    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--clients", type=int, default=50, help="client threads (bounded load)")
     p.add_argument("--jobs", type=int, default=1000, help="jobs for the memory phase")

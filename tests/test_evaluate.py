@@ -1,5 +1,6 @@
-"""Tests for translator.evaluate: sacreBLEU scores, paired bootstrap, the evaluate and average
-commands (through an argparse harness, so they do not depend on cli.py registering them)."""
+"""Tests for translator.evaluate and translator.cli_eval: sacreBLEU scores, paired bootstrap, the
+evaluate and average commands (through an argparse harness, so they do not depend on cli.py
+registering them)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ from pathlib import Path
 import pytest
 import sacrebleu
 import torch
-from conftest import SRC, TGT
+from helpers import SRC, TGT
 
 from translator.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from translator.cli import UserError
+from translator.cli_eval import add_average_parser, add_evaluate_parser
 from translator.data import CorpusError, read_split
 from translator.evaluate import (
-    add_average_parser,
-    add_evaluate_parser,
     evaluate_checkpoints,
     format_table,
     hypothesis_file_names,

@@ -1,4 +1,6 @@
-"""The `translator` command: train, translate, download."""
+"""The `translator` command: train, translate, evaluate, average, download, and the subcommands
+of packages above translator (`serve` from worker), found through the `translator.commands`
+entry-point group."""
 
 from __future__ import annotations
 
@@ -7,18 +9,24 @@ import json
 import logging
 import os
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from .checkpoint import CheckpointError
+from .cli_eval import add_average_parser, add_evaluate_parser
 from .config import Config, ConfigError, load_config, preset
 from .data import CorpusError
-from .evaluate import add_average_parser, add_evaluate_parser
+from .defaults import BATCH_TOKENS, BEAM_SIZE, LENGTH_PENALTY, MULTI30K_DIR, TEST_SPLIT
+from .errors import UserError
 
-DEFAULT_DATA = os.environ.get("MULTI30K_DIR", "../shared/data/multi30k")
+__all__ = ["COMMANDS_GROUP", "UserError", "main", "parser"]
 
+DEFAULT_DATA = os.environ.get("MULTI30K_DIR", MULTI30K_DIR)
 
-class UserError(Exception):
-    """An error caused by the user's input: printed as one line, exit status 2."""
+COMMANDS_GROUP = "translator.commands"
+"""Entry-point group of subcommands from other packages: each entry point is a callable
+`register(subparsers)` that adds its subparser and sets `func` (worker's `serve` is one)."""
 
 
 def train_overrides(args: argparse.Namespace) -> dict:
@@ -39,7 +47,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .data import find_split_file, read_split
-    from .train import TEST_SPLIT, Trainer
+    from .train import Trainer
 
     cfg = build_config(args)
     trainer = Trainer(cfg, args.data, args.src, args.tgt, args.out, resume=args.resume,
@@ -155,7 +163,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--threads", type=int, help="torch CPU threads (default 2)")
     t.add_argument("--device", choices=["cpu", "cuda"])
-    t.add_argument("--test-beam", type=int, default=5, help="beam size for the final test score")
+    t.add_argument("--test-beam", type=int, default=BEAM_SIZE,
+                   help="beam size for the final test score")
     t.add_argument("--no-test", action="store_true", help="skip the final test-set score")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
@@ -164,11 +173,13 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--checkpoint", required=True)
     tr.add_argument("-i", "--input", help="input file (default: stdin)")
     tr.add_argument("-o", "--output", help="output file (default: stdout)")
-    tr.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy; default 5)")
+    tr.add_argument("--beam", type=int, default=BEAM_SIZE,
+                    help=f"beam size (1 = greedy; default {BEAM_SIZE})")
     tr.add_argument("--n-best", type=int, default=1,
                     help="N best translations per line (Moses format: i ||| text ||| score)")
-    tr.add_argument("--alpha", type=float, default=0.6, help="GNMT length penalty (default 0.6)")
-    tr.add_argument("--batch-tokens", type=int, default=4000,
+    tr.add_argument("--alpha", type=float, default=LENGTH_PENALTY,
+                    help=f"GNMT length penalty (default {LENGTH_PENALTY})")
+    tr.add_argument("--batch-tokens", type=int, default=BATCH_TOKENS,
                     help="source tokens x beam per batch (default %(default)s)")
     tr.add_argument("--int8", action="store_true", help="int8 dynamic quantization (CPU)")
     tr.add_argument("--bf16", action="store_true",
@@ -182,34 +193,37 @@ def parser() -> argparse.ArgumentParser:
     add_evaluate_parser(sub)
     add_average_parser(sub)
 
-    sv = sub.add_parser("serve", help="run Redis (if needed), the workers and the web app")
-    sv.add_argument("--host", default="127.0.0.1", help="web address (default %(default)s)")
-    sv.add_argument("--port", type=int, default=8000, help="web port (default %(default)s)")
-    sv.add_argument("--text-threads", type=int, default=64,
-                    help="threads of the interactive worker (requests batched together)")
-    sv.add_argument("--doc-processes", type=int, default=1,
-                    help="processes of the document/evaluation worker")
-    sv.add_argument("--no-web", action="store_true", help="workers only")
-    sv.set_defaults(func=cmd_serve)
-
     d = sub.add_parser("download", help="download Multi30K with checksum verification")
     d.add_argument("--out", default="data/multi30k", help="target directory (default: %(default)s)")
     d.add_argument("--base-url", help="mirror URL (default: the manifest's public source)")
     d.set_defaults(func=cmd_download)
+
+    add_registered_commands(sub)
     return p
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    # The front end sits above the translator; it is imported only for this command.
-    from worker.redis_server import RedisServerError
-    from worker.serve import serve
-    from worker.settings import SettingsError
+def add_registered_commands(sub: Any) -> None:
+    """Add the subcommands registered in the `translator.commands` entry-point group.
 
-    try:
-        return serve(args.host, args.port, args.text_threads, args.doc_processes,
-                     web=not args.no_web)
-    except (SettingsError, RedisServerError) as exc:
-        raise UserError(str(exc)) from None
+    translator imports nothing above it: a package that adds a command (worker: `serve`)
+    declares an entry point `NAME = "module:register"`, and `register(subparsers)` adds the
+    subparser. One that fails to load or register is left out with a one-line warning, so the
+    other commands still work.
+    """
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        if ep.name in sub.choices:
+            _warn(f"command {ep.name!r} ({ep.value}) is left out: the name is taken")
+            continue
+        try:
+            ep.load()(sub)
+        except Exception as exc:  # a broken plug-in must not take the other commands down
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            _warn(f"command {ep.name!r} ({ep.value}) is unavailable: "
+                  f"{type(exc).__name__}{': ' + reason if reason else ''}")
+
+
+def _warn(message: str) -> None:
+    print(f"translator: warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

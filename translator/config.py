@@ -85,7 +85,7 @@ class DataConfig(_Section):
 @dataclass
 class VocabConfig(_Section):
     model_type: str = "unigram"
-    size: int = 4000
+    size: int = 4000  # SentencePiece vocabulary size (not defaults.BATCH_TOKENS, a decoding budget)
     joint: bool = True
     character_coverage: float = 1.0
     max_sentences: int = 200_000  # sentences SentencePiece samples for training

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .defaults import BEAM_SIZE, LENGTH_PENALTY
 from .model import reorder_state
 from .vocab import BOS_ID, EOS_ID
 
@@ -26,9 +27,9 @@ class Hypothesis:
 
 @dataclass
 class SearchConfig:
-    beam_size: int = 5
+    beam_size: int = BEAM_SIZE
     n_best: int = 1
-    alpha: float = 0.6  # GNMT length penalty ((5 + len) / 6) ** alpha; 0 = none
+    alpha: float = LENGTH_PENALTY  # GNMT length penalty ((5 + len) / 6) ** alpha; 0 = none
     max_len_ratio: float = 1.5
     max_len_extra: int = 10
     return_attention: bool = False

@@ -14,6 +14,7 @@ from .batching import source_tensors, token_budget_batches
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import Config, ConfigError
 from .data import normalize
+from .defaults import BATCH_TOKENS, BEAM_SIZE
 from .model import Seq2Seq, quantize_int8
 from .search import Hypothesis, SearchConfig, search
 from .vocab import Tokenizer
@@ -72,7 +73,8 @@ class Translator:
     def tgt_lang(self) -> str | None:
         return self.meta.get("tgt_lang")
 
-    def translate(self, texts: Sequence[str], beam_size: int = 1, batch_tokens: int = 4000,
+    def translate(self, texts: Sequence[str], beam_size: int = BEAM_SIZE,
+                  batch_tokens: int = BATCH_TOKENS,
                   progress: bool = False, on_batch: Callable[[int], None] | None = None,
                   **search_options) -> list[str]:
         """Translate segments; returns the best translation per input, in input order.
@@ -84,8 +86,9 @@ class Translator:
                                            **search_options)
         return [hyps[0][0] if hyps else "" for hyps in n_best]
 
-    def translate_document(self, text: str, lang: str | None = None, beam_size: int = 1,
-                           batch_tokens: int = 4000, **search_options) -> str:
+    def translate_document(self, text: str, lang: str | None = None,
+                           beam_size: int = BEAM_SIZE, batch_tokens: int = BATCH_TOKENS,
+                           **search_options) -> str:
         """Translate a whole document: split into sentences with the source language's rules,
         translate them in batches, and reassemble keeping lines, paragraphs and blank lines."""
         from .document import translate_document
@@ -94,8 +97,8 @@ class Translator:
                                   batch_tokens=batch_tokens, **search_options)
 
     def translate_hypotheses(
-        self, texts: Sequence[str], beam_size: int = 1, n_best: int = 1,
-        batch_tokens: int = 4000, progress: bool = False,
+        self, texts: Sequence[str], beam_size: int = BEAM_SIZE, n_best: int = 1,
+        batch_tokens: int = BATCH_TOKENS, progress: bool = False,
         on_batch: Callable[[int], None] | None = None, **search_options,
     ) -> list[list[tuple[str, Hypothesis]]]:
         """Translate segments; per input a list of (text, hypothesis) sorted best first.

@@ -1,0 +1,37 @@
+"""The `translator serve` subcommand, registered through the `translator.commands` entry-point
+group (pyproject.toml): translator's command line finds it there, so translator imports nothing
+from worker. It starts Redis (if needed), the workers and the web app on one machine."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from translator.errors import UserError
+
+
+def register(sub: Any) -> argparse.ArgumentParser:
+    """Add `serve` to the `translator` command's argparse subparsers object (sets `func`)."""
+    sv = sub.add_parser("serve", help="run Redis (if needed), the workers and the web app")
+    sv.add_argument("--host", default="127.0.0.1", help="web address (default %(default)s)")
+    sv.add_argument("--port", type=int, default=8000, help="web port (default %(default)s)")
+    sv.add_argument("--text-threads", type=int, default=64,
+                    help="threads of the interactive worker (requests batched together)")
+    sv.add_argument("--doc-processes", type=int, default=1,
+                    help="processes of the document/evaluation worker")
+    sv.add_argument("--no-web", action="store_true", help="workers only")
+    sv.set_defaults(func=cmd_serve)
+    return sv
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # Imported here, not above: `translator --help` and the other commands load this module.
+    from .redis_server import RedisServerError
+    from .serve import serve
+    from .settings import SettingsError
+
+    try:
+        return serve(args.host, args.port, args.text_threads, args.doc_processes,
+                     web=not args.no_web)
+    except (SettingsError, RedisServerError) as exc:
+        raise UserError(str(exc)) from None
