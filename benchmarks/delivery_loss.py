@@ -18,19 +18,18 @@ import argparse
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import redis
 
-from worker.celery_app import CHUNK_TASK, docs_queue, make_app  # noqa: E402
-from worker.jobs import JobStore  # noqa: E402
-from worker.redis_server import EmbeddedRedis  # noqa: E402
-from worker.serve import wait_for_workers, worker_command  # noqa: E402
-from worker.settings import Settings  # noqa: E402
+from worker.celery_app import CHUNK_TASK, docs_queue, make_app
+from worker.redis_server import EmbeddedRedis
+from worker.serve import wait_for_workers, worker_command
+from worker.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PAIR = "de-en"
 
@@ -47,7 +46,7 @@ def main() -> None:
                "STATE_DIR": tmp, "PYTHONPATH": str(ROOT)}
         settings = Settings.from_env(env, dotenv=None)
         app, queue = make_app(settings), docs_queue(PAIR)
-        client = JobStore(settings, app).redis
+        client = redis.Redis.from_url(server.url)  # kombu's keys: the queue, `unacked`
         lost = 0
         for trial in range(args.trials):
             proc = subprocess.Popen(worker_command(settings, "docs", 1, "docs"), env=env,

@@ -19,25 +19,25 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import torch
+
+from translator import Translator
+from translator.data import read_split
+from translator.defaults import BEAM_SIZE, MULTI30K_DIR, TEST_SPLIT
+from translator.document import translate_document
+from worker.celery_app import make_app
+from worker.intake import Intake
+from worker.redis_server import EmbeddedRedis
+from worker.serve import start_workers, wait_for_workers
+from worker.settings import Settings
+from worker.store import JobStore
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from translator import Translator  # noqa: E402
-from translator.data import read_split  # noqa: E402
-from translator.document import translate_document  # noqa: E402
-from worker.celery_app import make_app  # noqa: E402
-from worker.jobs import JobStore  # noqa: E402
-from worker.redis_server import EmbeddedRedis  # noqa: E402
-from worker.serve import start_workers, wait_for_workers  # noqa: E402
-from worker.settings import Settings  # noqa: E402
 
 PAIR = "de-en"
 
@@ -61,16 +61,17 @@ def wait(store: JobStore, job_id: str, timeout: float = 600, poll: float = 0.002
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = store.get_job(job_id)
-        if job["status"] in ("done", "failed", "cancelled"):
+        if job.status in ("done", "failed", "cancelled"):
             return job
         time.sleep(poll)
     raise TimeoutError(job_id)
 
 
-def warm_up(store: JobStore, sentences: list[str], doc_processes: int) -> None:
+def warm_up(intake: Intake, sentences: list[str], doc_processes: int) -> None:
     """Load the model in every worker process before timing (one document per process)."""
-    wait(store, store.submit_text(sentences[0], PAIR)["id"])
-    ids = [store.submit_document("\n".join(sentences[:20]), PAIR)["id"]
+    store = intake.store
+    wait(store, intake.submit_text(sentences[0], PAIR).id)
+    ids = [intake.submit_document("\n".join(sentences[:20]), PAIR).id
            for _ in range(doc_processes)]
     for i in ids:
         wait(store, i)
@@ -83,8 +84,8 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", "../shared/data/multi30k"))
-    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
+    p.add_argument("--beam", type=int, default=BEAM_SIZE)
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--repeat", type=int, default=3,
                    help="overhead: alternating in-process / worker runs (medians compared)")
@@ -98,7 +99,7 @@ def main() -> None:
     args = p.parse_args()
     skip = set(args.skip.split(","))
 
-    test = read_split(args.data, "test_2016_flickr", "de", "en")
+    test = read_split(args.data, TEST_SPLIT, "de", "en")
     train = read_split(args.data, "train", "de", "en")
     sentences = test.src  # 1,000 sentences
     state = Path(tempfile.mkdtemp(prefix="worker_load_"))
@@ -110,7 +111,8 @@ def main() -> None:
                "CHUNK_SENTENCES": str(args.chunk_sentences)}
         settings = Settings.from_env(env, dotenv=None)
         app = make_app(settings)
-        store = JobStore(settings, app)
+        store = JobStore(settings)
+        intake = Intake(store, app)
         workers = Workers(env, settings, state)
         local = Translator.from_checkpoint(args.checkpoint, threads=2)
 
@@ -133,12 +135,12 @@ def main() -> None:
                 in_process.append(time.perf_counter() - start)
                 for name, (arm, processes) in arms.items():
                     arm.start(app, text_threads=4, doc_processes=processes, docs_nice=0)
-                    warm_up(store, sentences, processes)
+                    warm_up(intake, sentences, processes)
                     start = time.perf_counter()
-                    job = wait(store, store.submit_document(document, PAIR)["id"], poll=0.02)
+                    job = wait(store, intake.submit_document(document, PAIR).id, poll=0.02)
                     queued[name].append(time.perf_counter() - start)
                     arm.stop()
-                    same = same and store.get_result(job["id"])["text"] == expected
+                    same = same and store.get_result(job.id)["text"] == expected
             a = statistics.median(in_process)
             results["overhead"] = {"sentences": len(sentences), "in_process_s": in_process,
                                    "identical_output": same}
@@ -157,22 +159,22 @@ def main() -> None:
         # The default `translator serve` set-up from here on.
         workers.start(app, text_threads=args.text_threads,
                       text_torch_threads=args.text_torch_threads)
-        warm_up(store, sentences, 1)
+        warm_up(intake, sentences, 1)
 
         # 2. Micro-batching: 200 one-sentence requests, concurrent vs one by one.
         if "batching" not in skip:
             batch = train.src[:200]
             start = time.perf_counter()
             for s in batch:
-                wait(store, store.submit_text(s, PAIR)["id"])
+                wait(store, intake.submit_text(s, PAIR).id)
             serial = time.perf_counter() - start
             start = time.perf_counter()
             with ThreadPoolExecutor(50) as pool:
-                ids = list(pool.map(lambda s: store.submit_text(s, PAIR)["id"], batch))
+                ids = list(pool.map(lambda s: intake.submit_text(s, PAIR).id, batch))
             submitted = time.perf_counter() - start
             jobs = [wait(store, i, poll=0.01) for i in ids]
             concurrent = time.perf_counter() - start
-            assert all(j["status"] == "done" for j in jobs)
+            assert all(j.status == "done" for j in jobs)
             results["micro_batching"] = {"requests": len(batch), "one_by_one_s": serial,
                                          "concurrent_s": concurrent,
                                          "submit_s": submitted, "ratio": serial / concurrent}
@@ -183,24 +185,24 @@ def main() -> None:
         # 3. Interactive latency while a large document is translated.
         if "latency" not in skip:
             big = "\n".join(train.src[:6000]) + "\n"
-            doc = store.submit_document(big, PAIR)
-            while store.get_job(doc["id"])["done"] == 0:
+            doc = intake.submit_document(big, PAIR)
+            while store.get_job(doc.id).done == 0:
                 time.sleep(0.01)
             latencies = []
             for s in train.src[1000:1100]:
                 start = time.perf_counter()
-                job = wait(store, store.submit_text(s, PAIR)["id"])
+                job = wait(store, intake.submit_text(s, PAIR).id)
                 latencies.append(time.perf_counter() - start)
-                assert job["status"] == "done"
-            doc_state = store.get_job(doc["id"])
-            store.cancel_job(doc["id"])
+                assert job.status == "done"
+            doc_state = store.get_job(doc.id)
+            intake.cancel_job(doc.id)
             lat = {"requests": len(latencies), "p50_ms": 1000 * statistics.median(latencies),
                    "p95_ms": 1000 * percentile(latencies, 95),
                    "max_ms": 1000 * max(latencies),
-                   "document_progress": f"{doc_state['done']}/{doc_state['total']}"}
+                   "document_progress": f"{doc_state.done}/{doc_state.total}"}
             results["interactive_latency"] = lat
-            print(f"interactive latency during a {doc_state['total']}-sentence document "
-                  f"(at {doc_state['done']} when done): p50 {lat['p50_ms']:.0f} ms, "
+            print(f"interactive latency during a {doc_state.total}-sentence document "
+                  f"(at {doc_state.done} when done): p50 {lat['p50_ms']:.0f} ms, "
                   f"p95 {lat['p95_ms']:.0f} ms, max {lat['max_ms']:.0f} ms", flush=True)
 
         # 4. Load: 100 documents and 500 texts at once; outputs equal in-process translation.
@@ -209,12 +211,12 @@ def main() -> None:
             texts = train.src[2000:2500]
             start = time.perf_counter()
             with ThreadPoolExecutor(50) as pool:
-                doc_ids = list(pool.map(lambda d: store.submit_document(d, PAIR)["id"], docs))
-                text_ids = list(pool.map(lambda t: store.submit_text(t, PAIR)["id"], texts))
+                doc_ids = list(pool.map(lambda d: intake.submit_document(d, PAIR).id, docs))
+                text_ids = list(pool.map(lambda t: intake.submit_text(t, PAIR).id, texts))
             doc_jobs = [wait(store, i, poll=0.05) for i in doc_ids]
             text_jobs = [wait(store, i, poll=0.05) for i in text_ids]
             seconds = time.perf_counter() - start
-            done = sum(j["status"] == "done" for j in doc_jobs + text_jobs)
+            done = sum(j.status == "done" for j in doc_jobs + text_jobs)
             got_docs = [store.get_result(i)["text"] for i in doc_ids]
             got_texts = [store.get_result(i)["translations"][0] for i in text_ids]
             want_docs = [translate_document(local, d, lang="de", beam_size=args.beam)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PAIR, ROOT, WORDS
+from helpers import PAIR, ROOT, WORDS
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (`apt-get install chromium`; .ci/run does)
 SHOTS = ROOT / "test-artifacts" / "screenshots"

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import SRC, TGT
+from helpers import SRC, TGT
 
 from translator.batching import source_tensors
 from translator.checkpoint import (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -103,6 +104,18 @@ def test_assemble_rejects_a_wrong_count():
     with pytest.raises(ValueError):
         doc.assemble(["a", "b", "c"])
 
+
+
+def test_a_document_round_trips_through_json_and_its_layout():
+    text = "  Indented. Second one.\n\n\nThird line here.\nLast! Really?\n"
+    doc = segment_document(text, "en")
+    again = Document.from_json(doc.to_json())
+    assert again == doc and identity(again) == identity(doc)
+    assert doc.layout() == [("  ", 2), ("", 0), ("", 0), ("", 1), ("", 2), ("", 0)]
+    rebuilt = Document.from_layout(json.loads(json.dumps(doc.layout())), doc.sentences)
+    assert rebuilt == doc  # the layout as JSON gives it back (lists, not tuples)
+    with pytest.raises(ValueError, match="5 sentences, 4 were given"):
+        Document.from_layout(doc.layout(), doc.sentences[:4])
 
 def test_translations_cannot_change_the_line_structure():
     doc = segment_document("One.\n\nTwo. Three.", "en")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import SRC, TGT
+from helpers import SRC, TGT
 
 from translator.batching import source_tensors
 from translator.config import ModelConfig

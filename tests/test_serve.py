@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 
-from conftest import PAIR, ROOT, children_of, wait_for_job
+from helpers import PAIR, ROOT, children_of, wait_for_job
 
 from worker.redis_server import free_port
 

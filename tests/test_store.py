@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from conftest import PAIR, make_document, wait_for_job
+from helpers import PAIR, make_document, wait_for_job
 
 import worker.store
 from worker.errors import InputError

@@ -7,7 +7,7 @@ import json
 import pytest
 import sacrebleu
 import torch
-from conftest import SRC, TGT, tiny_config
+from helpers import SRC, TGT, tiny_config
 
 from translator.checkpoint import load_checkpoint
 from translator.cli import main

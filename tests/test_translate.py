@@ -8,7 +8,7 @@ import logging
 
 import pytest
 import sacrebleu
-from conftest import SRC, TGT
+from helpers import SRC, TGT
 
 from translator import Translator
 from translator.cli import main

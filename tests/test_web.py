@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PAIR, ROOT, csrf_token, wait_api_job
+from helpers import PAIR, ROOT, csrf_token, wait_api_job
 
 from web import create_app
 

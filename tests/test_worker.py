@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import PAIR, WORDS, make_document, wait_for_job, wait_for_progress
+from helpers import PAIR, WORDS, make_document, wait_for_job, wait_for_progress
 
 from translator.document import count_paragraphs, segment_document, translate_document
 from worker.celery_app import DOCUMENT_TASK, docs_queue

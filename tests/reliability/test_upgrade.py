@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PAIR, ROOT, WorkerSet, make_document, wait_for_job
+from helpers import PAIR, ROOT, WorkerSet, make_document, wait_for_job
 
 from translator.document import translate_document
 from worker.celery_app import docs_queue, make_app
