@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
@@ -77,9 +77,8 @@ class Job:
     def from_hash(cls, raw: dict[bytes, bytes], progress: list[bytes] = ()) -> Job:
         """The record from its hash and its per-chunk progress (summed while unfinished)."""
         values = {k.decode(): json.loads(v) for k, v in raw.items()}
-        known = {f.name for f in fields(cls)} - {"extra"}
-        job = cls(**{k: v for k, v in values.items() if k in known},
-                  extra={k: v for k, v in values.items() if k not in known})
+        job = cls(**{k: v for k, v in values.items() if k in FIELD_NAMES},
+                  extra={k: v for k, v in values.items() if k not in FIELD_NAMES})
         job.kind, job.status = Kind(job.kind), Status(job.status)
         if progress and job.status != Status.DONE:
             job.done = sum(int(v) for v in progress)
@@ -101,7 +100,7 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as API clients see it: the fields that are set, then the timings."""
-        out = {k: v for k, v in asdict(self).items() if k != "extra" and v is not None}
+        out = {k: v for k in FIELD_ORDER if (v := getattr(self, k)) is not None}
         out.update(self.extra)
         out.update(queued_seconds=self.queued_seconds, run_seconds=self.run_seconds,
                    progress=self.progress)
@@ -120,7 +119,8 @@ class Job:
         return self.to_dict().get(name, default)
 
 
-FIELD_NAMES = frozenset(f.name for f in fields(Job)) - {"extra"}
+FIELD_ORDER = tuple(f.name for f in fields(Job) if f.name != "extra")
+FIELD_NAMES = frozenset(FIELD_ORDER)
 
 
 def encode_fields(values: dict[str, Any]) -> dict[str, str]:

@@ -84,10 +84,11 @@ _state_lock = threading.Lock()
 def worker_state() -> WorkerState:
     """This process's state (built on first use from the environment's Celery app)."""
     global _state
-    with _state_lock:
-        if _state is None:
-            _state = WorkerState(get_app())
-        return _state
+    if _state is None:
+        with _state_lock:
+            if _state is None:
+                _state = WorkerState(get_app())
+    return _state
 
 
 @signals.worker_ready.connect
