@@ -84,6 +84,35 @@ def rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
+def start_system(redis_server: EmbeddedRedis, state: Path, checkpoint: str, pair: str,
+                 warm_up: list[str]):
+    """The default `translator serve` set-up on `redis_server` (rate limit off): the workers
+    and the web under gunicorn, warmed up with a text and a document job. Returns
+    (supervisor, base URL); the caller stops the supervisor."""
+    env = {**os.environ, "REDIS_URL": redis_server.url, "PYTHONPATH": str(ROOT),
+           "MODELS": f"{pair}={checkpoint}", "RATE_LIMIT": "", "SECRET_KEY": "load",
+           "STATE_DIR": str(state)}
+    settings = Settings.from_env(env, dotenv=None)
+    supervisor = start_workers(settings, env, 64, 1, 2, 10, "WARNING", state)
+    port = free_port()
+    supervisor.add("web", web_command("127.0.0.1", port), env, log=state / "web.log")
+    base = f"http://127.0.0.1:{port}"
+    wait_for_workers(make_app(settings), procs=supervisor.procs)
+    deadline = time.monotonic() + 60
+    while True:  # the web app answers
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the web app did not start; logs in {state}") from None
+            time.sleep(0.2)
+    follow(base, post(f"{base}/api/v1/translate", {"text": warm_up[0], "pair": pair})[1]["id"])
+    follow(base, post(f"{base}/api/v1/documents",
+                      {"text": "\n".join(warm_up), "pair": pair})[1]["id"])
+    return supervisor, base
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--checkpoint", required=True)
@@ -99,29 +128,8 @@ def main() -> None:
     state = Path(tempfile.mkdtemp(prefix="web_load_"))
     results: dict = {"checkpoint": args.checkpoint, "requests": args.requests}
     with EmbeddedRedis(state) as redis_server:
-        env = {**os.environ, "REDIS_URL": redis_server.url, "PYTHONPATH": str(ROOT),
-               "MODELS": f"{args.pair}={args.checkpoint}", "RATE_LIMIT": "",
-               "SECRET_KEY": "load", "STATE_DIR": str(state)}
-        settings = Settings.from_env(env, dotenv=None)
-        supervisor = start_workers(settings, env, 64, 1, 2, 10, "WARNING", state)
-        port = free_port()
-        supervisor.add("web", web_command("127.0.0.1", port), env, log=state / "web.log")
-        base = f"http://127.0.0.1:{port}"
-        app = make_app(settings)
-        wait_for_workers(app, procs=supervisor.procs)
-        deadline = time.monotonic() + 60
-        while True:  # the web app answers
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the web app did not start; logs in {state}") from None
-                time.sleep(0.2)
-        warm = post(f"{base}/api/v1/translate", {"text": train[0], "pair": args.pair})[1]
-        follow(base, warm["id"])
-        follow(base, post(f"{base}/api/v1/documents",
-                          {"text": "\n".join(train[:20]), "pair": args.pair})[1]["id"])
+        supervisor, base = start_system(redis_server, state, args.checkpoint, args.pair,
+                                        train[:20])
 
         # 1. Load.
         rng = random.Random(0)

@@ -14,6 +14,7 @@ from translator.document import (
     normalize_newlines,
     segment_document,
     translate_document,
+    translate_segments,
 )
 
 
@@ -230,3 +231,20 @@ if given is not None:
         assert blank_line_positions(out) == blank_line_positions(normalize_newlines(text))
         replaced = doc.assemble(["x"] * len(doc.sentences))
         assert blank_line_positions(replaced) == blank_line_positions(out)
+
+
+def test_translate_segments_splits_sentences_in_one_call_and_keeps_line_breaks():
+    calls = []
+
+    def shout(sentences: list[str]) -> list[str]:
+        calls.append(list(sentences))
+        return [f"<{s.upper()}>" for s in sentences]
+
+    segments = ["One man runs. A dog barks! Why?", "", "First line.\nSecond line. Third.",
+                "no punctuation here"]
+    out = translate_segments(shout, segments, "en")
+    assert calls == [["One man runs.", "A dog barks!", "Why?", "First line.", "Second line.",
+                      "Third.", "no punctuation here"]]
+    assert out == ["<ONE MAN RUNS.> <A DOG BARKS!> <WHY?>", "",
+                   "<FIRST LINE.>\n<SECOND LINE.> <THIRD.>", "<NO PUNCTUATION HERE>"]
+    assert translate_segments(shout, ["", "  "], "en") == ["", ""] and len(calls) == 1

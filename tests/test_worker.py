@@ -35,6 +35,26 @@ def test_text_job_matches_in_process_translation(intake, job_store, trained_tran
     assert job["input_chars"] == sum(map(len, segments))
 
 
+def test_a_pasted_paragraph_is_translated_sentence_by_sentence(intake, job_store,
+                                                               trained_translator):
+    """Each segment of a text job is split into sentences like a document (line breaks
+    kept), and its sentences are translated as segments of their own."""
+    from translator.document import translate_segments
+
+    segments = ["Red blue cat. Dog sun moon tree. Fish bird.", "star rock\nLeaf red cat. Sun"]
+    job = wait_for_job(job_store, intake.submit_text(segments, PAIR, beam_size=2)["id"])
+    assert job["status"] == "done", job
+    out = job_store.get_result(job["id"])["translations"]
+    seen = []
+
+    def translate(sentences):
+        seen.extend(sentences)
+        return trained_translator.translate(sentences, beam_size=2)
+
+    assert out == translate_segments(translate, segments, "xx")
+    assert len(seen) == 6 and out[1].count("\n") == 1
+
+
 def test_text_job_with_reference_is_scored(intake, job_store):
     job = intake.submit_text(["red blue cat dog", "dog sun moon tree"], PAIR, beam_size=1,
                                 reference=["dog cat blue red", "tree moon sun dog"])

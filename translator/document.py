@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
@@ -165,6 +166,23 @@ def translate_document(translator: SupportsTranslate, text: str, lang: str | Non
     sentences = doc.sentences
     translations = translator.translate(sentences, **translate_kwargs) if sentences else []
     return doc.assemble(list(translations))
+
+
+def translate_segments(translate: Callable[[list[str]], list[str]], segments: list[str],
+                       lang: str | None) -> list[str]:
+    """Translate each segment as a small document: its sentences (of every segment together)
+    go to one `translate(sentences)` call, and each segment is put back with its own line
+    breaks. What the interactive paths use, so that a pasted paragraph is not one long
+    "sentence" to the model."""
+    docs = [segment_document(segment, lang) for segment in segments]
+    sentences = [s for doc in docs for s in doc.sentences]
+    translations = list(translate(sentences)) if sentences else []
+    out, pos = [], 0
+    for doc in docs:
+        n = len(doc.sentences)
+        out.append(doc.assemble(translations[pos: pos + n]))
+        pos += n
+    return out
 
 
 def chunk_words(sentence: str, max_words: int = MAX_WORDS) -> list[str]:

@@ -35,7 +35,13 @@ def translate_text(self, job_id: str, pair: str, segments: list[str], beam: int)
 
 
 def _translate_text(running: Running, pair: str, segments: list[str], beam: int) -> Finished:
-    translations = worker_state().batcher().translate((pair, beam), segments)
+    """Each segment is split into sentences (the documents' splitter), all of them translated
+    in one micro-batched request, and each segment joined back with its line breaks."""
+    from translator.document import translate_segments
+
+    batcher = worker_state().batcher()
+    translations = translate_segments(lambda sentences: batcher.translate((pair, beam), sentences),
+                                      segments, pair.split("-")[0])
     fields = {"done": len(segments), "output_chars": sum(map(len, translations))}
     ref = running.store.get_blob(running.job_id, "reference")
     if ref:
