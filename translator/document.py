@@ -162,10 +162,10 @@ def translate_document(translator: SupportsTranslate, text: str, lang: str | Non
     `lang` (the source language, for sentence splitting) defaults to `translator.src_lang`;
     `translate_kwargs` (beam_size, batch_tokens, search options) go to `translator.translate`.
     """
-    doc = segment_document(text, lang if lang is not None else translator.src_lang)
-    sentences = doc.sentences
-    translations = translator.translate(sentences, **translate_kwargs) if sentences else []
-    return doc.assemble(list(translations))
+    lang = lang if lang is not None else translator.src_lang
+    return translate_segments(lambda sentences: translator.translate(sentences,
+                                                                     **translate_kwargs),
+                              [text], lang)[0]
 
 
 def translate_segments(translate: Callable[[list[str]], list[str]], segments: list[str],

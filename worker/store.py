@@ -267,8 +267,7 @@ class JobStore:
         raw = self.redis.get(key("job", job.id, "source", str(index)))
         if raw is not None:
             return json.loads(raw)
-        layout = json.loads(self.redis.get(key("job", job.id, "layout")))
-        sentences = [s for _, line in layout for s in line]
+        _, sentences = _previous_layout(json.loads(self.redis.get(key("job", job.id, "layout"))))
         return sentences[index * job.chunk_size: (index + 1) * job.chunk_size]
 
     def chunk_done(self, job_id: str, index: int) -> bool:
@@ -307,8 +306,7 @@ class JobStore:
         layout = json.loads(layout)
         translations = [t for raw in chunks for t in json.loads(raw)]
         if all(s is None for s in sources) and layout and isinstance(layout[0][1], list):
-            sentences = [s for _, line in layout for s in line]  # the previous layout
-            layout = [(indent, len(line)) for indent, line in layout]
+            layout, sentences = _previous_layout(layout)
         else:
             sentences = [s for raw in sources for s in json.loads(raw)]
         return Document.from_layout(layout, sentences), translations
@@ -350,6 +348,13 @@ class JobStore:
             return bool(self.redis.ping())
         except redis.RedisError:
             return False
+
+
+def _previous_layout(layout: list) -> tuple[list, list[str]]:
+    """(layout, sentences) of a document segmented by a worker of the previous release, whose
+    layout held each line's sentences: [[indent, [sentence, ...]], ...]."""
+    return ([(indent, len(line)) for indent, line in layout],
+            [s for _, line in layout for s in line])
 
 
 def _leaderboard_key(job_ids: list[str]) -> str:

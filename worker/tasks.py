@@ -9,6 +9,8 @@ import logging
 
 from celery import shared_task
 
+from translator.document import segment_document, translate_segments
+
 from .celery_app import CHUNK_TASK, DOCUMENT_TASK, EVALUATE_TASK, TEXT_TASK, docs_queue
 from .dispatch import TaskSpec
 from .errors import InputError
@@ -37,8 +39,6 @@ def translate_text(self, job_id: str, pair: str, segments: list[str], beam: int)
 def _translate_text(running: Running, pair: str, segments: list[str], beam: int) -> Finished:
     """Each segment is split into sentences (the documents' splitter), all of them translated
     in one micro-batched request, and each segment joined back with its line breaks."""
-    from translator.document import translate_segments
-
     batcher = worker_state().batcher()
     translations = translate_segments(lambda sentences: batcher.translate((pair, beam), sentences),
                                       segments, pair.split("-")[0])
@@ -58,8 +58,6 @@ def translate_document(self, job_id: str) -> dict:
 
 
 def _segment_document(running: Running) -> dict:
-    from translator.document import segment_document
-
     state, job = worker_state(), running.job
     text = decode_document(running.store.get_blob(job.id, "input") or b"",
                            state.settings.max_document_bytes)
