@@ -93,7 +93,8 @@ async function jobPage() {
     const pct = (100 * job.progress).toFixed(1);
     bar.style.width = `${pct}%`;
     bar.parentElement.setAttribute("aria-valuenow", pct);
-    text.textContent = job.total ? `${job.done} / ${job.total} sentences (${pct}%)`
+    const unit = job.kind === "text" ? "segments" : "sentences";
+    text.textContent = job.total ? `${job.done} / ${job.total} ${unit} (${pct}%)`
       : (job.status === "queued" ? "Waiting for a worker…" : "Splitting into sentences…");
     badge.textContent = job.status; badge.className = `badge ${job.status}`;
     if (job.status === "running" && job.done > 0 && job.total > job.done && job.run_seconds) {
