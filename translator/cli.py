@@ -134,6 +134,15 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import calibrate_checkpoint
+
+    summary = calibrate_checkpoint(args.checkpoint, args.data, split=args.split,
+                                   beam_size=args.beam, out=args.out)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     from .download import download_corpus
 
@@ -192,6 +201,18 @@ def parser() -> argparse.ArgumentParser:
 
     add_evaluate_parser(sub)
     add_average_parser(sub)
+
+    c = sub.add_parser("calibrate", help="add the casing table and the confidence calibration "
+                                         "to a checkpoint (train does this for best.pt)")
+    c.add_argument("--checkpoint", required=True)
+    c.add_argument("--data", default=DEFAULT_DATA,
+                   help="the checkpoint's corpus directory (default: $MULTI30K_DIR or "
+                        "%(default)s): its train split gives the casing table")
+    c.add_argument("--split", default="val", help="split the confidence is fitted on "
+                                                  "(default: %(default)s)")
+    c.add_argument("--beam", type=int, default=BEAM_SIZE, help="beam size (default %(default)s)")
+    c.add_argument("--out", help="write here instead of in place")
+    c.set_defaults(func=cmd_calibrate)
 
     d = sub.add_parser("download", help="download Multi30K with checksum verification")
     d.add_argument("--out", default="data/multi30k", help="target directory (default: %(default)s)")

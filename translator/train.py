@@ -19,6 +19,8 @@ import torch
 from tqdm import tqdm
 
 from .batching import token_budget_batches, training_batch
+from .calibrate import calibrate_checkpoint
+from .casing import CasingTable
 from .checkpoint import average_checkpoints, load_checkpoint, save_checkpoint
 from .config import Config
 from .data import ParallelCorpus, filter_pairs, read_split
@@ -154,6 +156,7 @@ class Trainer:
 
     def _prepare_train(self, train: ParallelCorpus) -> None:
         d = self.cfg.data
+        self.casing = CasingTable.learn(train.src)
         src_ids, tgt_ids = self.src_tok.encode(train.src), self.tgt_tok.encode(train.tgt)
         lengths = {s: max(len(a), len(b)) for s, a, b in zip(train.src, src_ids, tgt_ids)}
         filtered, report = filter_pairs(
@@ -314,7 +317,7 @@ class Trainer:
     # ------------------------------------------------------------------------- validation
     def translator(self) -> Translator:
         return Translator(self.model, self.src_tok, self.tgt_tok, self.cfg, self._meta(),
-                          device=str(self.device))
+                          device=str(self.device), casing=self.casing)
 
     def evaluate(self, corpus: ParallelCorpus, beam_size: int = 1, limit: int = 0) -> dict:
         """Loss per token (teacher forcing) and sacreBLEU of decoded output on `corpus`."""
@@ -367,6 +370,7 @@ class Trainer:
         return save_checkpoint(self.out / name, {
             "config": self.cfg.to_dict(),
             "spm": {"src": self.src_tok.model_bytes, "tgt": self.tgt_tok.model_bytes},
+            "casing": {"src": self.casing.to_dict()},
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "train_state": train_state,
             "metrics": {"step": st.step, "best_bleu": st.best_bleu, "best_step": st.best_step,
@@ -408,13 +412,25 @@ class Trainer:
             save_checkpoint(self.out / "best.pt", payload)
         return record
 
+    def _calibrate(self) -> dict | None:
+        """Fit best.pt's confidence calibration on the validation set (translator/calibrate.py)."""
+        best = self.out / "best.pt"
+        if not best.exists() or len(self.val) < 2:
+            return None
+        result = calibrate_checkpoint(best, self.data_dir)
+        self._log({"type": "calibration", "step": self.state.step, **result["confidence"]})
+        return result
+
     def _finish(self) -> dict:
         st = self.state
         averaged = self._average()
+        calibration = self._calibrate()
         plot_metrics(self.metrics_path, self.out / "metrics.png")
         summary = {"stop_reason": st.stop_reason, "step": st.step, "epoch": st.epoch,
                    "elapsed_minutes": st.elapsed / 60, "best_val_bleu": st.best_bleu,
                    "best_step": st.best_step}
+        if calibration:
+            summary["confidence"] = calibration["confidence"]
         if averaged:
             summary["averaged_val_bleu"] = averaged["bleu"]
             summary["averaged_from"] = averaged["checkpoints"]

@@ -2,38 +2,60 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from tqdm import tqdm
 
 from .batching import source_tensors, token_budget_batches
+from .casing import CasingTable
 from .checkpoint import CheckpointError, load_checkpoint
+from .confidence import Calibration, mean_log_prob, uncalibrated
 from .config import Config, ConfigError
-from .data import normalize
 from .defaults import BATCH_TOKENS, BEAM_SIZE
 from .model import Seq2Seq, quantize_int8
+from .pipeline import finish, prepare
 from .search import Hypothesis, SearchConfig, search
 from .vocab import Tokenizer
 
 log = logging.getLogger(__name__)
 
 
+class Scored(NamedTuple):
+    """A translation with the model's confidence in it (0..1, see translator/confidence.py)."""
+
+    text: str
+    confidence: float
+
+
 class Translator:
-    """A loaded model with its tokenizers; translates lists of segments in batches."""
+    """A loaded model with its tokenizers; translates lists of segments in batches.
+
+    Every input goes through translator/pipeline.py: ALL-CAPS and all-lowercase input is
+    truecased with the checkpoint's `casing` table (an ALL-CAPS input gets an ALL-CAPS output)
+    and numbers, URLs, e-mail addresses, out-of-vocabulary characters and unknown names are
+    carried through by attention alignment (`recase=False` and `protect=False` turn these
+    off).
+    """
 
     def __init__(self, model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, config: Config,
                  meta: dict | None = None, device: str = "cpu", max_src_tokens: int = 250,
-                 bf16: bool = False):
+                 bf16: bool = False, casing: CasingTable | None = None,
+                 calibration: Calibration | None = None, protect: bool = True,
+                 recase: bool = True):
         self.model = model.prepare_inference() if isinstance(model, Seq2Seq) else model.eval()
         self.src_tok, self.tgt_tok = src_tok, tgt_tok
         self.config, self.meta = config, meta or {}
         self.device = torch.device(device)
         self.max_src_tokens = max_src_tokens
         self.bf16 = bf16
+        self.casing, self.calibration = casing, calibration
+        self.protect, self.recase = protect, recase
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu",
@@ -56,14 +78,19 @@ class Translator:
             tgt_tok = Tokenizer(data["spm"]["tgt"])
             model = Seq2Seq(config.model, len(src_tok), len(tgt_tok))
             model.load_state_dict(data["model"])
-        except (ConfigError, KeyError, TypeError, RuntimeError) as exc:
+            casing = (CasingTable.from_dict(data["casing"]["src"]) if data.get("casing")
+                      else None)
+            calibration = (Calibration.from_dict(data["confidence"])
+                           if data.get("confidence") else None)
+        except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{path} cannot be loaded: {str(exc).splitlines()[0]}") from None
         model.to(device).eval()
         if int8:
             if torch.device(device).type != "cpu":
                 raise CheckpointError("int8 quantization is for CPU inference only")
             model = quantize_int8(model)
-        return cls(model, src_tok, tgt_tok, config, data.get("meta", {}), device, bf16=bf16)
+        return cls(model, src_tok, tgt_tok, config, data.get("meta", {}), device, bf16=bf16,
+                   casing=casing, calibration=calibration)
 
     @property
     def src_lang(self) -> str | None:
@@ -85,6 +112,23 @@ class Translator:
                                            progress=progress, on_batch=on_batch,
                                            **search_options)
         return [hyps[0][0] if hyps else "" for hyps in n_best]
+
+    def translate_scored(self, texts: Sequence[str], beam_size: int = BEAM_SIZE,
+                         batch_tokens: int = BATCH_TOKENS, progress: bool = False,
+                         on_batch: Callable[[int], None] | None = None,
+                         **search_options) -> list[Scored]:
+        """Like `translate`, with the confidence of each translation (an empty input: 1.0)."""
+        n_best = self.translate_hypotheses(texts, beam_size=beam_size, batch_tokens=batch_tokens,
+                                           progress=progress, on_batch=on_batch,
+                                           **search_options)
+        return [Scored(hyps[0][0], self.confidence(hyps[0][1])) if hyps else Scored("", 1.0)
+                for hyps in n_best]
+
+    def confidence(self, hyp: Hypothesis) -> float:
+        """The confidence (0..1) of one hypothesis: its mean token log-probability mapped by
+        the checkpoint's calibration (translator/confidence.py)."""
+        x = mean_log_prob(hyp.log_prob, len(hyp.tokens))
+        return round((self.calibration or uncalibrated)(x), 4)
 
     def translate_document(self, text: str, lang: str | None = None,
                            beam_size: int = BEAM_SIZE, batch_tokens: int = BATCH_TOKENS,
@@ -109,15 +153,15 @@ class Translator:
         raise to stop the translation, e.g. on cancellation).
         """
         cfg = SearchConfig(beam_size=beam_size, n_best=n_best, **search_options)
-        texts = [normalize(t) for t in texts]
-        ids = self.src_tok.encode(texts)
+        prepared = prepare(texts, self.src_tok, self.casing, self.protect, self.recase)
+        ids = [p.ids for p in prepared]
         for i, seq in enumerate(ids):
             if len(seq) > self.max_src_tokens:
                 log.warning("input %d has %d subword tokens; truncated to %d",
                             i, len(seq), self.max_src_tokens)
                 ids[i] = seq[: self.max_src_tokens]
         results: list[list[tuple[str, Hypothesis]]] = [[] for _ in texts]
-        todo = [i for i, t in enumerate(texts) if t]
+        todo = [i for i, p in enumerate(prepared) if p.text]
         lengths = [len(ids[i]) + 1 for i in todo]
         batches = token_budget_batches(lengths, max(1, batch_tokens // max(1, beam_size)))
         done = len(texts) - len(todo)  # empty inputs need no model
@@ -126,14 +170,25 @@ class Translator:
         for batch in batches:
             rows = [todo[j] for j in batch]
             src, src_lens = source_tensors([ids[i] for i in rows])
+            batch_cfg = cfg
+            if not cfg.return_attention and any(prepared[i].needs_attention for i in rows):
+                batch_cfg = dataclasses.replace(cfg, return_attention=True)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                hyps = search(self.model, src.to(self.device), src_lens.to(self.device), cfg)
+                hyps = search(self.model, src.to(self.device), src_lens.to(self.device),
+                              batch_cfg)
             for i, sent_hyps in zip(rows, hyps):
-                texts_out = self.tgt_tok.decode([h.tokens for h in sent_hyps])
-                results[i] = list(zip(texts_out, sent_hyps))
+                results[i] = [(self._finish(prepared[i], h), h) for h in sent_hyps]
+                if batch_cfg is not cfg:
+                    for h in sent_hyps:
+                        h.attention = None
             bar.update(len(rows))
             done += len(rows)
             if on_batch is not None:
                 on_batch(done)
         bar.close()
         return results
+
+    def _finish(self, prepared, hyp: Hypothesis) -> str:
+        attention = hyp.attention.tolist() if prepared.spans and hyp.attention is not None \
+            else None
+        return finish(prepared, hyp.tokens, self.tgt_tok, attention)

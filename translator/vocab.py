@@ -21,6 +21,7 @@ class Tokenizer:
     def __init__(self, model_bytes: bytes):
         self.model_bytes = model_bytes
         self.sp = spm.SentencePieceProcessor(model_proto=model_bytes)
+        self._known_chars: dict[str, bool] = {}
 
     def __len__(self) -> int:
         return self.sp.get_piece_size()
@@ -33,6 +34,16 @@ class Tokenizer:
 
     def pieces(self, text: str) -> list[str]:
         return self.sp.encode(text, out_type=str)
+
+    def id_pieces(self, ids: Sequence[int]) -> list[str]:
+        return [self.sp.id_to_piece(i) for i in ids]
+
+    def has_char(self, char: str) -> bool:
+        """Whether `char` is in the vocabulary (after SentencePiece's normalisation)."""
+        known = self._known_chars.get(char)
+        if known is None:
+            known = self._known_chars[char] = UNK_ID not in self.sp.encode(char)
+        return known
 
 
 def _train_bytes(sentences: list[str], size: int, model_type: str, coverage: float) -> bytes:
@@ -70,3 +81,25 @@ def train_tokenizers(
         Tokenizer(_train_bytes(sample(src, max_sentences), size, model_type, character_coverage)),
         Tokenizer(_train_bytes(sample(tgt, max_sentences), size, model_type, character_coverage)),
     )
+
+
+def encode_parts(tok: Tokenizer, parts: Sequence[tuple[str, int | None]]
+                 ) -> tuple[list[int], dict[int, frozenset[int]]]:
+    """Encode a sentence given as parts (text, tag): the ids and, per tag, the positions of its
+    subwords. A part that continues a word (no space before it) loses the word-start marker
+    SentencePiece gives every encoded text."""
+    ids: list[int] = []
+    positions: dict[int, frozenset[int]] = {}
+    for i, (text, tag) in enumerate(parts):
+        pieces = tok.sp.encode(text, out_type=str)
+        if i and pieces and not text[:1].isspace() and pieces[0].startswith("▁"):
+            rest = pieces[0][1:]
+            if not rest:
+                pieces = pieces[1:]
+            elif tok.sp.piece_to_id(rest) != UNK_ID:
+                pieces = [rest, *pieces[1:]]
+        start = len(ids)
+        ids.extend(tok.sp.piece_to_id(p) for p in pieces)
+        if tag is not None:
+            positions[tag] = frozenset(range(start, len(ids)))
+    return ids, positions

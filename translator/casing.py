@@ -1,0 +1,134 @@
+"""Robust casing: ALL-CAPS and all-lowercase input is truecased before translation, and an
+ALL-CAPS input gets an ALL-CAPS translation.
+
+A model trained on normally cased text (Multi30K) has rarely seen "EIN MANN FÄHRT FAHRRAD." or
+"ein mann fährt fahrrad": SentencePiece cuts capitals into single letters and the model
+translates noise. So, as Moses' truecaser does, a `CasingTable` learnt from the training source
+maps every word to its most frequent form (sentence-initial words are not counted, since they
+are capitalised for position, not for the word). A segment whose letters are all upper case, or
+all lower case, is rewritten word by word into those forms and its first letter capitalised;
+the translation of an ALL-CAPS segment is upper-cased. Normally cased input is left alone.
+Words the table does not know are capitalised (most are names or, in German, nouns). Each
+word with "ß" is also found by its "ss" spelling, since upper case has no "ß" ("STRASSE").
+
+The table travels in the checkpoint (`casing`): `translator train` writes it, and
+`translator calibrate` adds it to a checkpoint trained before it existed. Without one, casing
+falls back to lower case with a capital first letter for ALL-CAPS input and leaves lower-case
+input alone. The choice between this and case-augmented
+training is measured in benchmarks/RESULTS.md ("Robust casing").
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from enum import Enum
+
+WORD = re.compile(r"\w+", re.UNICODE)
+MAX_WORDS = 200_000  # most frequent word forms kept in a table
+INFLECTIONS = ("s", "es", "n", "en", "e", "er", "ern", "in", "innen", "nen")
+MIN_WORDS = 2  # one word in capitals is an acronym or a name, not an ALL-CAPS segment
+
+
+class Casing(str, Enum):
+    NORMAL = "normal"
+    UPPER = "upper"
+    LOWER = "lower"
+
+
+class CasingTable:
+    """The most frequent form of each word (by its lower-cased key), learnt from text."""
+
+    def __init__(self, forms: dict[str, str], capitalize_first: bool = True):
+        self.forms = forms
+        self.capitalize_first = capitalize_first  # do the training sentences start upper case?
+
+    @classmethod
+    def learn(cls, lines: Iterable[str], max_words: int = MAX_WORDS) -> CasingTable:
+        counts: Counter[str] = Counter()
+        starts = Counter()
+        for line in lines:
+            words = WORD.findall(line)
+            counts.update(words[1:] if len(words) > 1 else words)
+            if words:
+                starts[words[0][:1].isupper()] += 1
+        forms: dict[str, str] = {}
+        for form, _ in counts.most_common(max_words):
+            forms.setdefault(form.lower(), form)
+        for key, form in list(forms.items()):  # "STRASSE".lower() is "strasse", not "straße"
+            forms.setdefault(key.replace("ß", "ss"), form)
+        return cls(forms, starts[True] >= starts[False])
+
+    def to_dict(self) -> dict:
+        return {"forms": dict(self.forms), "capitalize_first": self.capitalize_first}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CasingTable:
+        if "forms" not in data:  # a table written as a plain mapping
+            return cls(dict(data))
+        return cls(dict(data["forms"]), bool(data.get("capitalize_first", True)))
+
+    def knows(self, word: str) -> bool:
+        return word.lower() in self.forms
+
+    def familiar(self, word: str) -> bool:
+        """Whether `word` is known, a known word inflected ("Geschlechts", "Spielerinnen"), a
+        compound of known words, or hyphenated with a familiar part ("T-Shirt", "U-Bahn")."""
+        if "-" in word:
+            return any(self.familiar(part) for part in word.split("-") if part)
+        low = word.lower()
+        return self.knows(low) or self.compound(low) or any(
+            low.endswith(end) and len(low) - len(end) >= 3 and low[: -len(end)] in self.forms
+            for end in INFLECTIONS)
+
+    def compound(self, word: str, min_part: int = 4) -> bool:
+        """Whether `word` is two known words joined (German compounds: "Dschungellandschaft",
+        "Lederjacke"; with a linking "s", "n", "en", "es" or "e": "Geburtstagstorte")."""
+        low = word.lower()
+        for i in range(min_part, len(low) - min_part + 1):
+            left, right = low[:i], low[i:]
+            if right not in self.forms:
+                continue
+            if left in self.forms or any(
+                    left.endswith(link) and left[: -len(link)] in self.forms
+                    and len(left) - len(link) >= min_part for link in ("s", "n", "en", "es", "e")):
+                return True
+        return False
+
+    def form(self, word: str) -> str:
+        """The usual form of `word`; an unknown word is capitalised."""
+        return self.forms.get(word.lower()) or word[:1].upper() + word[1:].lower()
+
+
+def casing_of(text: str) -> Casing:
+    """UPPER if every cased letter of `text` is upper case, LOWER if every one is lower case
+    (in at least MIN_WORDS words of two letters or more), else NORMAL."""
+    if sum(1 for w in WORD.findall(text) if sum(c.isalpha() for c in w) > 1) < MIN_WORDS:
+        return Casing.NORMAL
+    upper = sum(c.isupper() for c in text)
+    lower = sum(c.islower() for c in text)
+    if not lower:
+        return Casing.UPPER
+    if not upper:
+        return Casing.LOWER
+    return Casing.NORMAL
+
+
+def truecase(text: str, table: CasingTable | None) -> str:
+    """Rewrite every word in its usual form (see the module docstring) and capitalise the first
+    letter if the training sentences start so. Without a table the text is lower-cased with a
+    capital first letter."""
+    if table is None:
+        return capitalize_first(text.lower())
+    text = WORD.sub(lambda m: table.form(m.group()) if not m.group().isdigit()
+                    else m.group(), text)
+    return capitalize_first(text) if table.capitalize_first else text
+
+
+def capitalize_first(text: str) -> str:
+    for i, char in enumerate(text):
+        if char.isalpha():
+            upper = char.upper()
+            return text[:i] + (upper if len(upper) == 1 else char) + text[i + 1:]
+    return text

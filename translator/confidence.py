@@ -1,0 +1,95 @@
+"""Per-sentence confidence in 0..1 from the model's own probabilities.
+
+The feature is the hypothesis' mean log-probability per target token (EOS included): how sure
+the model was of each word it chose. It is mapped to 0..1 by a logistic curve
+`1 / (1 + exp(-(a * x + b)))` fitted by least squares to the sentence-level chrF (/100) of the
+validation set's translations, so a confidence reads as the chrF the model expects for that
+sentence. `translator train` fits it on the validation set at the end of training and stores it
+in the checkpoint (`confidence`); `translator calibrate` does the same for an older checkpoint.
+Without a calibration the confidence is exp(x), the geometric mean of the token probabilities.
+
+How well it ranks translations (Pearson and Spearman against sentence chrF, chrF of the lowest
+and highest deciles) is measured by benchmarks/confidence.py (benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+
+LOW_CONFIDENCE = 0.35
+"""Below this a translation is flagged as doubtful on the pages (chosen from the validation
+deciles recorded in benchmarks/RESULTS.md)."""
+
+
+def mean_log_prob(log_prob: float, n_tokens: int) -> float:
+    """Mean log-probability per token of a hypothesis of `n_tokens` tokens plus EOS."""
+    return log_prob / (n_tokens + 1)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    a: float
+    b: float
+    sentences: int = 0  # validation sentences it was fitted on
+    split: str = "val"
+
+    def __call__(self, x: float) -> float:
+        z = self.a * x + self.b
+        return 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        return cls(float(data["a"]), float(data["b"]), int(data.get("sentences", 0)),
+                   str(data.get("split", "val")))
+
+
+def uncalibrated(x: float) -> float:
+    return math.exp(min(0.0, x))
+
+
+def fit(features: Sequence[float], quality: Sequence[float], split: str = "val") -> Calibration:
+    """Least-squares logistic fit of `quality` (in 0..1) on `features` (mean log-probs)."""
+    if len(features) != len(quality) or len(features) < 2:
+        raise ValueError("a calibration needs at least two (feature, quality) pairs")
+    x = torch.tensor(features, dtype=torch.float64)
+    y = torch.tensor(quality, dtype=torch.float64).clamp(0, 1)
+    mean, std = x.mean(), x.std().clamp(min=1e-6)
+    params = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([params], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = ((torch.sigmoid(params[0] * (x - mean) / std + params[1]) - y) ** 2).mean()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    params = params.detach()
+    a = float(params[0] / std)
+    return Calibration(a, float(params[1] - a * mean), len(features), split)
+
+
+def correlations(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
+    """(Pearson, Spearman) correlation of two equally long sequences."""
+    def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+        a, b = a - a.mean(), b - b.mean()
+        return float((a * b).sum() / ((a * a).sum().sqrt() * (b * b).sum().sqrt()).clamp(1e-12))
+
+    def ranks(v: torch.Tensor) -> torch.Tensor:  # average ranks for ties
+        order = v.argsort()
+        r = torch.empty_like(v)
+        r[order] = torch.arange(len(v), dtype=v.dtype)
+        for value in v.unique():
+            tied = v == value
+            r[tied] = r[tied].mean()
+        return r
+
+    x, y = torch.tensor(xs, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)
+    return pearson(x, y), pearson(ranks(x), ranks(y))
