@@ -248,3 +248,13 @@ def test_translate_segments_splits_sentences_in_one_call_and_keeps_line_breaks()
     assert out == ["<ONE MAN RUNS.> <A DOG BARKS!> <WHY?>", "",
                    "<FIRST LINE.>\n<SECOND LINE.> <THIRD.>", "<NO PUNCTUATION HERE>"]
     assert translate_segments(shout, ["", "  "], "en") == ["", ""] and len(calls) == 1
+
+
+def test_a_line_without_capitals_is_still_split_into_sentences():
+    assert segment_document("ein mann fährt fahrrad. eine frau liest! zwei hunde spielen?",
+                            "de").sentences == ["ein mann fährt fahrrad.", "eine frau liest!",
+                                                "zwei hunde spielen?"]
+    # lower-case abbreviations (short words, inner dots) do not end a sentence
+    assert segment_document("z.b. ein test. und dr. müller kommt.", "de").sentences == [
+        "z.b. ein test.", "und dr. müller kommt."]
+    assert segment_document("Ein Mann. eine Frau.", "de").sentences == ["Ein Mann. eine Frau."]

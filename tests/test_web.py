@@ -205,6 +205,32 @@ def test_api_text_job_round_trip(client, trained_translator):
     assert listed["jobs"][0]["id"] == job["id"] and listed["total"] >= 1
 
 
+def test_api_result_has_each_sentence_with_its_confidence(client, trained_translator):
+    text = "red blue moon. dog sun moon.\nfish bird star"
+    job = wait_api_job(client, submit_text(client, [text, "moon tree"], beam_size=2)
+                       .get_json()["id"])
+    result = client.get(f"/api/v1/jobs/{job['id']}/result").get_json()
+    sentences = ["red blue moon.", "dog sun moon.", "fish bird star", "moon tree"]
+    scored = trained_translator.translate_scored(sentences, beam_size=2)
+    assert [(s["segment"], s["source"], s["translation"], s["confidence"])
+            for s in result["sentences"]] == [
+        (i, src, t.text, t.confidence) for i, src, t in zip([0, 0, 0, 1], sentences, scored)]
+    assert result["confidence"] == [min(t.confidence for t in scored[:3]), scored[3].confidence]
+
+
+def test_job_page_flags_low_confidence_sentences(client):
+    from translator.defaults import LOW_CONFIDENCE
+
+    job = wait_api_job(client, submit_text(client, ["red blue cat dog\nplm plm plm plm"],
+                                           beam_size=2).get_json()["id"])
+    result = client.get(f"/api/v1/jobs/{job['id']}/result").get_json()
+    good, bad = (s["confidence"] for s in result["sentences"])
+    assert good >= LOW_CONFIDENCE > bad  # the tiny model knows only its own twelve words
+    page = client.get(f"/jobs/{job['id']}").get_data(as_text=True)
+    assert page.count('class="doubtful"') == 1 and "1 of 2 sentences</strong> scored below" in page
+    assert f"{good:.2f}</td>" in page and f"{bad:.2f} <span class=\"flag\">Low confidence" in page
+
+
 @pytest.mark.parametrize("kwargs, status, message", [
     ({"data": "{not json", "content_type": "application/json"}, 400, "JSON"),
     ({"json": ["a", "list"]}, 400, "JSON object"),
@@ -294,12 +320,16 @@ def test_libretranslate_translate_and_languages(client):
     response = client.post("/translate", json={"q": "red blue cat", "source": "xx",
                                                "target": "yy", "format": "text"})
     assert response.status_code == 200
-    assert response.get_json() == {"translatedText": "cat blue red"}
+    answer = response.get_json()
+    assert answer["translatedText"] == "cat blue red" and set(answer) == {"translatedText",
+                                                                          "confidence"}
+    assert 0.5 < answer["confidence"] <= 1  # an easy sentence for this model
     many = client.post("/translate", json={"q": ["red cat dog", "dog sun moon"],
                                            "source": "xx", "target": "yy", "api_key": "x"})
-    assert many.get_json() == {"translatedText": ["dog cat red", "moon sun dog"]}
+    assert many.get_json()["translatedText"] == ["dog cat red", "moon sun dog"]
+    assert [0 <= c <= 1 for c in many.get_json()["confidence"]] == [True, True]
     form = client.post("/translate", data={"q": "red cat dog", "source": "xx", "target": "yy"})
-    assert form.get_json() == {"translatedText": "dog cat red"}
+    assert form.get_json()["translatedText"] == "dog cat red"
     languages = client.get("/languages").get_json()
     assert {"code": "xx", "name": "Test source", "targets": ["yy"]} in languages
     bad = client.post("/translate", json={"q": "red", "source": "xx", "target": "zz"})

@@ -244,7 +244,7 @@ def test_killed_worker_process_loses_no_sentence(intake, job_store, workers,
                                   beam_size=4)
     assert result["text"] == expected
     assert len(result["sentences"]) == job["total"]
-    assert [s for s, _ in result["sentences"]] == segment_document(text, "xx").sentences
+    assert [s["source"] for s in result["sentences"]] == segment_document(text, "xx").sentences
     assert set(workers.children("docs")).isdisjoint(killed)  # the pool replaced them
 
 

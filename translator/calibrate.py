@@ -5,6 +5,7 @@ calibrate` runs it on any checkpoint, e.g. one trained before these existed."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import sacrebleu
@@ -41,7 +42,7 @@ def calibrate_checkpoint(path: str | Path, data_dir: str | Path, split: str = "v
             continue
         features.append(mean_log_prob(hyp.log_prob, len(hyp.tokens)))
         quality.append(sacrebleu.sentence_chrf(text, [ref]).score / 100)
-    calibration = fit(features, quality, split)
+    calibration = fit(features, quality, split, anchor=-math.log(len(translator.tgt_tok)))
     pearson, spearman = correlations(features, quality)
     payload = {k: v for k, v in data.items() if k not in ("format", "format_version")}
     payload["casing"] = {"src": table.to_dict()}

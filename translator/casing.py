@@ -47,15 +47,20 @@ class CasingTable:
     @classmethod
     def learn(cls, lines: Iterable[str], max_words: int = MAX_WORDS) -> CasingTable:
         counts: Counter[str] = Counter()
-        starts = Counter()
+        first: Counter[str] = Counter()
+        starts: Counter[bool] = Counter()
         for line in lines:
             words = WORD.findall(line)
-            counts.update(words[1:] if len(words) > 1 else words)
+            counts.update(words[1:])
             if words:
+                first[words[0]] += 1
                 starts[words[0][:1].isupper()] += 1
         forms: dict[str, str] = {}
         for form, _ in counts.most_common(max_words):
             forms.setdefault(form.lower(), form)
+        for form, _ in first.most_common(max_words):  # words seen only at a sentence's start
+            if len(forms) < max_words:
+                forms.setdefault(form.lower(), form)
         for key, form in list(forms.items()):  # "STRASSE".lower() is "strasse", not "straße"
             forms.setdefault(key.replace("ß", "ss"), form)
         return cls(forms, starts[True] >= starts[False])

@@ -110,16 +110,21 @@ def cmd_translate(args: argparse.Namespace) -> int:
     progress = bool(args.input) and not args.quiet
     options = dict(beam_size=args.beam, batch_tokens=args.batch_tokens, alpha=args.alpha)
     if args.document:
-        if args.n_best > 1:
-            raise UserError("--n-best cannot be combined with --document")
+        if args.n_best > 1 or args.confidence:
+            raise UserError("--n-best and --confidence cannot be combined with --document")
         output = translator.translate_document(text, **options)
     else:
         lines = text.replace("\r\n", "\n").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
-        if args.n_best == 1:
+        if args.confidence and args.n_best == 1:
+            output = "".join(f"{o.text}\t{o.confidence:.4f}\n" for o in translator.translate_scored(
+                lines, progress=progress, **options))
+        elif args.n_best == 1:
             output = "".join(o + "\n" for o in translator.translate(lines, progress=progress,
                                                                     **options))
+        elif args.confidence:
+            raise UserError("--confidence cannot be combined with --n-best")
         else:  # Moses n-best format: index ||| translation ||| score
             nbest = translator.translate_hypotheses(lines, n_best=args.n_best, progress=progress,
                                                     **options)
@@ -193,6 +198,8 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--int8", action="store_true", help="int8 dynamic quantization (CPU)")
     tr.add_argument("--bf16", action="store_true",
                     help="bfloat16 matrix products (CPUs with AVX-512 BF16/AMX, GPUs)")
+    tr.add_argument("--confidence", action="store_true",
+                    help="append a tab and the model's confidence (0..1) to each line")
     tr.add_argument("--document", action="store_true",
                     help="treat the input as one document: split sentences, keep paragraphs")
     tr.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")

@@ -4,8 +4,9 @@ The feature is the hypothesis' mean log-probability per target token (EOS includ
 the model was of each word it chose. It is mapped to 0..1 by a logistic curve
 `1 / (1 + exp(-(a * x + b)))` fitted by least squares to the sentence-level chrF (/100) of the
 validation set's translations, so a confidence reads as the chrF the model expects for that
-sentence. `translator train` fits it on the validation set at the end of training and stores it
-in the checkpoint (`confidence`); `translator calibrate` does the same for an older checkpoint.
+sentence; a uniform guess over the vocabulary anchors the curve at 0 (see `fit`).
+`translator train` fits it on the validation set at the end of training and stores it in the
+checkpoint (`confidence`); `translator calibrate` does the same for an older checkpoint.
 Without a calibration the confidence is exp(x), the geometric mean of the token probabilities.
 
 How well it ranks translations (Pearson and Spearman against sentence chrF, chrF of the lowest
@@ -19,10 +20,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
-
-LOW_CONFIDENCE = 0.35
-"""Below this a translation is flagged as doubtful on the pages (chosen from the validation
-deciles recorded in benchmarks/RESULTS.md)."""
 
 
 def mean_log_prob(log_prob: float, n_tokens: int) -> float:
@@ -54,19 +51,35 @@ def uncalibrated(x: float) -> float:
     return math.exp(min(0.0, x))
 
 
-def fit(features: Sequence[float], quality: Sequence[float], split: str = "val") -> Calibration:
-    """Least-squares logistic fit of `quality` (in 0..1) on `features` (mean log-probs)."""
+ANCHOR_WEIGHT = 0.02
+"""Weight of the anchor point, as a share of the validation sentences."""
+
+
+def fit(features: Sequence[float], quality: Sequence[float], split: str = "val",
+        anchor: float | None = None) -> Calibration:
+    """Least-squares logistic fit of `quality` (in 0..1) on `features` (mean log-probs).
+
+    `anchor`, the mean log-probability of a uniform guess (-log vocabulary size), is added as a
+    point of quality 0 with ANCHOR_WEIGHT: a validation set the model translates (nearly)
+    perfectly says nothing about bad translations, and without the anchor its fit is flat,
+    giving nonsense the same confidence as a good translation.
+    """
     if len(features) != len(quality) or len(features) < 2:
         raise ValueError("a calibration needs at least two (feature, quality) pairs")
     x = torch.tensor(features, dtype=torch.float64)
     y = torch.tensor(quality, dtype=torch.float64).clamp(0, 1)
+    w = torch.ones_like(x)
+    if anchor is not None:
+        x, y = torch.cat([x, x.new_tensor([anchor])]), torch.cat([y, y.new_tensor([0.0])])
+        w = torch.cat([w, w.new_tensor([max(1.0, ANCHOR_WEIGHT * len(features))])])
     mean, std = x.mean(), x.std().clamp(min=1e-6)
     params = torch.zeros(2, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([params], max_iter=200, line_search_fn="strong_wolfe")
 
     def closure():
         optimizer.zero_grad()
-        loss = ((torch.sigmoid(params[0] * (x - mean) / std + params[1]) - y) ** 2).mean()
+        predicted = torch.sigmoid(params[0] * (x - mean) / std + params[1])
+        loss = (w * (predicted - y) ** 2).sum() / w.sum()
         loss.backward()
         return loss
 

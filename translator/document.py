@@ -10,8 +10,9 @@ Layout model (after normalising line endings: ``\\r\\n`` and ``\\r`` become ``\\
   break inside a paragraph (verse, addresses, lists) is kept, and a sentence never spans lines.
   The line's leading whitespace (indentation) is kept; trailing whitespace is dropped.
 * Sentences come from the Moses-style `sentence_splitter` package (non-breaking prefix lists
-  for ~24 European languages, de/en/fr/cs among them). Unknown or missing language codes fall
-  back to the English rules, with one warning per code.
+  for ~24 European languages, de/en/fr/cs among them). A line with no capital letter at all is
+  split as if the word after each full stop were capitalised (the rules want a capital there).
+  Unknown or missing language codes fall back to the English rules, with one warning per code.
 * A "sentence" longer than `MAX_WORDS` words (text without punctuation) is cut into chunks of at
   most `MAX_WORDS` words, each translated as a segment of its own.
 * On assembly, the translations of one line are joined by a single space. Whitespace inside a
@@ -27,7 +28,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
@@ -174,13 +176,36 @@ def translate_segments(translate: Callable[[list[str]], list[str]], segments: li
     go to one `translate(sentences)` call, and each segment is put back with its own line
     breaks. What the interactive paths use, so that a pasted paragraph is not one long
     "sentence" to the model."""
+    def scored(sentences: list[str]) -> list[tuple[str, float | None]]:
+        return [(text, None) for text in translate(sentences)]
+
+    return [segment.text for segment in translate_segments_scored(scored, segments, lang)]
+
+
+@dataclass(frozen=True)
+class TranslatedSegment:
+    """A segment's translation, and (source, translation, confidence) per sentence."""
+
+    text: str
+    sentences: list[tuple[str, str, float | None]]
+
+
+def translate_segments_scored(
+    translate: Callable[[list[str]], Sequence[tuple[str, float | None]]], segments: list[str],
+    lang: str | None,
+) -> list[TranslatedSegment]:
+    """`translate_segments` with a `translate` that gives (text, confidence) per sentence
+    (`Translator.translate_scored`), keeping each sentence's confidence."""
     docs = [segment_document(segment, lang) for segment in segments]
     sentences = [s for doc in docs for s in doc.sentences]
-    translations = list(translate(sentences)) if sentences else []
+    scored = list(translate(sentences)) if sentences else []
     out, pos = [], 0
     for doc in docs:
         n = len(doc.sentences)
-        out.append(doc.assemble(translations[pos: pos + n]))
+        mine = scored[pos: pos + n]
+        out.append(TranslatedSegment(
+            doc.assemble([text for text, _ in mine]),
+            [(src, text, conf) for src, (text, conf) in zip(doc.sentences, mine)]))
         pos += n
     return out
 
@@ -197,8 +222,37 @@ def _segment_line(line: str, splitter: SentenceSplitter) -> Line:
     if not content:
         return Line("", ())
     indent = line[: len(line) - len(line.lstrip())]
-    pieces = [chunk for s in splitter.split(content) for chunk in chunk_words(s)]
+    pieces = [chunk for s in _split(content, splitter) for chunk in chunk_words(s)]
     return Line(indent, tuple(pieces or chunk_words(content)))
+
+
+_AFTER_STOP = re.compile(r"(\S*?)([.!?…]+[\"'”»)]*\s+)(\w)")
+
+
+def _split(content: str, splitter: SentenceSplitter) -> list[str]:
+    """The splitter's sentences of `content`. The Moses rules end a sentence only before a
+    capital, so a line without any capital letter ("ein mann fährt. eine frau liest.") is split
+    as if each word after a full stop were capitalised, and the sentences are cut from the
+    original text. Not after a word of three letters or fewer, or one with a dot inside: in
+    lower case those are mostly abbreviations ("dr.", "ca.", "z.b.")."""
+    if any(c.isupper() for c in content):
+        return splitter.split(content)
+
+    def capitalise(m: re.Match) -> str:
+        word, stop, first = m.groups()
+        if len(word) <= 3 or "." in word or len(first.upper()) != 1:
+            return m.group()
+        return word + stop + first.upper()
+
+    probe = _AFTER_STOP.sub(capitalise, content)
+    out, pos = [], 0
+    for piece in splitter.split(probe):
+        at = probe.find(piece, pos)
+        if at < 0:  # the splitter changed the text: split the original as it is
+            return splitter.split(content)
+        out.append(content[at: at + len(piece)])
+        pos = at + len(piece)
+    return out
 
 
 def _join(texts: tuple[str, ...] | list[str]) -> str:

@@ -78,7 +78,8 @@ def find_spans(text: str, in_vocab: Callable[[str], bool],
 
 def _outside_vocabulary(text: str, in_vocab: Callable[[str], bool], free) -> list[Span]:
     """Runs of non-space characters the vocabulary lacks (joiners and variation selectors
-    stay with the run they follow)."""
+    stay with the run they follow). A run inside a word takes the whole word ("Ayşe" when the
+    vocabulary has no "ş"): half a word would come out as a stray letter."""
     runs: list[Span] = []
     start = None
     for i, char in enumerate(text + " "):
@@ -86,8 +87,14 @@ def _outside_vocabulary(text: str, in_vocab: Callable[[str], bool], free) -> lis
         if not char.isspace() and (glue or not in_vocab(char)) and char != MASK:
             start = i if start is None else start
         elif start is not None:
-            if free(start, i):
-                runs.append(Span(start, i, "symbol", text[start:i]))
+            begin, end = start, i
+            while begin > 0 and (text[begin - 1].isalnum() or text[begin - 1] == "-"):
+                begin -= 1
+            while end < len(text) and (text[end].isalnum() or text[end] == "-"):
+                end += 1
+            kind = "name" if text[begin:end].replace("-", "").isalpha() else "symbol"
+            if free(begin, end) and all(r.end <= begin for r in runs):
+                runs.append(Span(begin, end, kind, text[begin:end]))
             start = None
     return runs
 

@@ -54,8 +54,14 @@ def translate():
         error = jobs.require_job(job.id).error or f"the job was {status}"
         return error_response(409 if status == Status.CANCELLED else 503, error,
                               job_id=job.id)
-    translations = jobs.get_result(job.id)["translations"]
-    return jsonify({"translatedText": translations if isinstance(q, list) else translations[0]})
+    result = jobs.get_result(job.id)
+    translations = result["translations"]
+    confidence = result.get("confidence") or [None] * len(translations)
+    # `confidence` is ours, not LibreTranslate's: 0..1 per text (its least confident
+    # sentence); clients that do not know it ignore it.
+    if isinstance(q, list):
+        return jsonify({"translatedText": translations, "confidence": confidence})
+    return jsonify({"translatedText": translations[0], "confidence": confidence[0]})
 
 
 @bp.get("/languages")

@@ -27,6 +27,9 @@ def _json_body(schema: dict) -> dict:
 
 TEXT = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 BEAM = {"type": "integer", "minimum": MIN_BEAM, "maximum": MAX_BEAM, "default": BEAM_SIZE}
+CONFIDENCE = {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+              "description": "the model's confidence in the translation (translator/"
+                             "confidence.py); null where the worker gave none"}
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -53,6 +56,26 @@ def openapi_document() -> dict:
                     "started": {"type": "number"}, "finished": {"type": "number"},
                     "error": {"type": "string"}, "scores": {"type": "object"},
                     "links": {"type": "object"}}},
+                "Sentence": {"type": "object", "properties": {
+                    "source": {"type": "string"}, "translation": {"type": "string"},
+                    "confidence": CONFIDENCE,
+                    "segment": {"type": "integer", "description": "text jobs: the index of "
+                                                                  "the segment it is part of"}}},
+                "Result": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "kind": {"type": "string"},
+                    "scores": {"type": "object"},
+                    "translations": {"type": "array", "items": {"type": "string"},
+                                     "description": "text jobs: one per segment"},
+                    "confidence": {"type": "array", "items": CONFIDENCE,
+                                   "description": "text jobs: per segment, the confidence of "
+                                                  "its least confident sentence"},
+                    "text": {"type": "string", "description": "document jobs"},
+                    "sentences": {"type": "array",
+                                  "items": {"$ref": "#/components/schemas/Sentence"},
+                                  "description": "text and document jobs: every sentence"},
+                    "hypotheses": {"type": "array", "items": {"type": "string"},
+                                   "description": "evaluation jobs"},
+                    "references": {"type": "array", "items": {"type": "string"}}}},
             },
         },
         "security": [{}, {"apiKey": []}],
@@ -96,8 +119,11 @@ def openapi_document() -> dict:
                 "responses": _responses("cancelled", "404", "409", "503")}},
             "/jobs/{job_id}/result": {"get": {
                 "summary": "A finished job's output as JSON", "parameters": [JOB_ID],
-                "responses": _responses("translations, text and sentences, or hypotheses",
-                                        "404", "409", "503")}},
+                "responses": {**_responses("the result", "404", "409", "503"),
+                              "200": {"description": "translations, text and sentences with "
+                                                     "their confidence, or hypotheses",
+                                      "content": {"application/json": {"schema": {
+                                          "$ref": "#/components/schemas/Result"}}}}}}},
             "/jobs/{job_id}/result.txt": {"get": {
                 "summary": "A finished job's output as text", "parameters": [JOB_ID],
                 "responses": {"200": {"description": "text/plain"},

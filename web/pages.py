@@ -26,7 +26,7 @@ from flask import (
     url_for,
 )
 
-from translator.defaults import MAX_BEAM, MIN_BEAM
+from translator.defaults import LOW_CONFIDENCE, MAX_BEAM, MIN_BEAM
 from worker.errors import InputError, JobStateError
 from worker.intake import known_checkpoints
 from worker.records import Kind, Status
@@ -146,15 +146,31 @@ def job(job_id: str):
     jobs = store()
     record = jobs.require_job(job_id)
     result = jobs.get_result(job_id) if record.status == Status.DONE else None
-    rows = []
-    if result and record.kind == Kind.DOCUMENT:
-        rows = result["sentences"]
-    elif result and record.kind == Kind.TEXT:
-        raw = jobs.get_blob(job_id, "input")
-        sources = json.loads(raw) if raw else [""] * len(result["translations"])
-        rows = list(zip(sources, result["translations"]))
+    rows = _rows(jobs, record, result) if result else []
     return render_template("job.html", job=record, rows=rows, result=result,
-                           cancel_form=CancelForm())
+                           cancel_form=CancelForm(), low_confidence=LOW_CONFIDENCE,
+                           doubtful=sum(1 for r in rows if _doubtful(r)))
+
+
+def _rows(jobs, record, result: dict) -> list[dict]:
+    """Source, translation and confidence per sentence (per segment for a text job of the
+    previous release, whose result has no sentences)."""
+    sentences = result.get("sentences")
+    if sentences and isinstance(sentences[0], dict):
+        return [{**row, "doubtful": _doubtful(row)} for row in sentences]
+    if record.kind == Kind.DOCUMENT:
+        return [{"source": s, "translation": t, "confidence": None} for s, t in sentences or []]
+    if record.kind == Kind.TEXT:
+        raw = jobs.get_blob(record.id, "input")
+        sources = json.loads(raw) if raw else [""] * len(result["translations"])
+        return [{"source": s, "translation": t, "confidence": None}
+                for s, t in zip(sources, result["translations"])]
+    return []
+
+
+def _doubtful(row: dict) -> bool:
+    confidence = row.get("confidence")
+    return confidence is not None and confidence < LOW_CONFIDENCE
 
 
 @bp.post("/jobs/<job_id>/cancel")

@@ -17,10 +17,11 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-RunBatch = Callable[[Hashable, list[str]], list[str]]
+RunBatch = Callable[[Hashable, list[str]], list[Any]]  # one result per segment, in order
 
 
 class MicroBatcher:
@@ -36,7 +37,7 @@ class MicroBatcher:
         self.requests = 0
 
     def translate(self, key: Hashable, segments: list[str], timeout: float | None = None
-                  ) -> list[str]:
+                  ) -> list[Any]:
         """Translate `segments` together with other threads' concurrent requests."""
         future: Future = Future()
         self._ensure_thread()

@@ -71,10 +71,11 @@ class WorkerState:
             self._batcher = MicroBatcher(self._run_batch, window=window, max_wait=10 * window)
         return self._batcher
 
-    def _run_batch(self, key: tuple[str, int], segments: list[str]) -> list[str]:
+    def _run_batch(self, key: tuple[str, int], segments: list[str]) -> list:
+        """(text, confidence) per segment: `Translator.translate_scored`."""
         pair, beam = key
-        return self.translator_for(pair).translate(segments, beam_size=beam,
-                                                   batch_tokens=self.settings.batch_tokens)
+        return self.translator_for(pair).translate_scored(
+            segments, beam_size=beam, batch_tokens=self.settings.batch_tokens)
 
 
 _state: WorkerState | None = None

@@ -11,6 +11,8 @@ Keys, all under `nmt:`; a job's keys expire after JOB_TTL:
 - `nmt:job:<id>:layout`: a document's layout, [[indent, sentences], ...] per line;
 - `nmt:job:<id>:source:<i>`: the sentences of chunk i (each chunk reads its own);
 - `nmt:job:<id>:chunk:<i>`: chunk i's translations, deleted once the document is assembled;
+- `nmt:job:<id>:confidence:<i>`: chunk i's sentence confidences (apart from the translations,
+  which workers of the previous release read as plain strings), deleted with them;
 - `nmt:job:<id>:chunks_done`: set of the translated chunks' indexes;
 - `nmt:job:<id>:assembling`: the claim of the task assembling a document (expires);
 - `nmt:jobs`: sorted set of all job ids by creation time (the list's index);
@@ -273,11 +275,16 @@ class JobStore:
     def chunk_done(self, job_id: str, index: int) -> bool:
         return bool(self.redis.sismember(key("job", job_id, "chunks_done"), index))
 
-    def save_chunk(self, job_id: str, index: int, translations: list[str]) -> int:
-        """Store chunk `index`'s translations (idempotent); returns how many chunks are done."""
+    def save_chunk(self, job_id: str, index: int, translations: list[str],
+                   confidences: list[float] | None = None) -> int:
+        """Store chunk `index`'s translations and their confidences (idempotent); returns how
+        many chunks are done."""
         done_key, progress = key("job", job_id, "chunks_done"), key("job", job_id, "progress")
         pipe = self.redis.pipeline()
         pipe.set(key("job", job_id, "chunk", str(index)), json.dumps(translations), ex=self.ttl)
+        if confidences is not None:
+            pipe.set(key("job", job_id, "confidence", str(index)), json.dumps(confidences),
+                     ex=self.ttl)
         pipe.hset(progress, str(index), len(translations))
         pipe.sadd(done_key, index)
         pipe.expire(done_key, self.ttl)
@@ -295,16 +302,22 @@ class JobStore:
         return bool(self.redis.set(key("job", job_id, "assembling"), os.getpid(), nx=True,
                                    ex=ASSEMBLY_CLAIM_SECONDS))
 
-    def load_translated(self, job: Job) -> tuple[Document, list[str]]:
-        """The segmented document and its translations, chunk by chunk in order."""
+    def load_translated(self, job: Job) -> tuple[Document, list[tuple[str, float | None]]]:
+        """The segmented document and its (translation, confidence) pairs, chunk by chunk in
+        order (a chunk translated by the previous release has no confidences: None)."""
         n = job.chunks
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(key("job", job.id, "layout"))
         pipe.mget([key("job", job.id, "source", str(i)) for i in range(n)])
         pipe.mget([key("job", job.id, "chunk", str(i)) for i in range(n)])
-        layout, sources, chunks = pipe.execute()
+        pipe.mget([key("job", job.id, "confidence", str(i)) for i in range(n)])
+        layout, sources, chunks, confidences = pipe.execute()
         layout = json.loads(layout)
-        translations = [t for raw in chunks for t in json.loads(raw)]
+        translations = []
+        for raw, conf in zip(chunks, confidences):
+            texts = json.loads(raw)
+            scores = json.loads(conf) if conf else [None] * len(texts)
+            translations.extend(zip(texts, scores))
         if all(s is None for s in sources) and layout and isinstance(layout[0][1], list):
             layout, sentences = _previous_layout(layout)
         else:
@@ -315,7 +328,7 @@ class JobStore:
         """Delete an assembled document's per-chunk keys (its result holds them all)."""
         n = job.chunks or 0
         self.redis.delete(*[key("job", job.id, part, str(i))
-                            for i in range(n) for part in ("chunk", "source")])
+                            for i in range(n) for part in ("chunk", "confidence", "source")])
 
     # ------------------------------------------------------------------ system
     def cached_tests(self, job_ids: list[str]) -> list[dict] | None:

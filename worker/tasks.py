@@ -9,7 +9,7 @@ import logging
 
 from celery import shared_task
 
-from translator.document import segment_document, translate_segments
+from translator.document import segment_document, translate_segments_scored
 
 from .celery_app import CHUNK_TASK, DOCUMENT_TASK, EVALUATE_TASK, TEXT_TASK, docs_queue
 from .dispatch import TaskSpec
@@ -38,16 +38,35 @@ def translate_text(self, job_id: str, pair: str, segments: list[str], beam: int)
 
 def _translate_text(running: Running, pair: str, segments: list[str], beam: int) -> Finished:
     """Each segment is split into sentences (the documents' splitter), all of them translated
-    in one micro-batched request, and each segment joined back with its line breaks."""
+    in one micro-batched request, and each segment joined back with its line breaks. The
+    result has each segment's translation and lowest sentence confidence, and every sentence
+    with its segment and confidence."""
     batcher = worker_state().batcher()
-    translations = translate_segments(lambda sentences: batcher.translate((pair, beam), sentences),
-                                      segments, pair.split("-")[0])
+    done = translate_segments_scored(
+        lambda sentences: batcher.translate((pair, beam), sentences), segments,
+        pair.split("-")[0])
+    translations = [segment.text for segment in done]
+    result = {"translations": translations,
+              "confidence": [_lowest(segment.sentences) for segment in done],
+              "sentences": [_sentence(src, tgt, conf, segment=i)
+                            for i, segment in enumerate(done)
+                            for src, tgt, conf in segment.sentences]}
     fields = {"done": len(segments), "output_chars": sum(map(len, translations))}
     ref = running.store.get_blob(running.job_id, "reference")
     if ref:
         fields["scores"] = _scores(translations, json.loads(ref))
     log.info("job %s: %d segment(s) translated", running.job_id, len(segments))
-    return Finished({"translations": translations}, fields)
+    return Finished(result, fields)
+
+
+def _sentence(source: str, translation: str, confidence: float | None, **extra) -> dict:
+    return {"source": source, "translation": translation, "confidence": confidence, **extra}
+
+
+def _lowest(sentences: list[tuple[str, str, float | None]]) -> float | None:
+    """A segment's confidence: its least confident sentence's (None for an empty segment)."""
+    known = [conf for _, _, conf in sentences if conf is not None]
+    return min(known) if known else None
 
 
 # ---------------------------------------------------------------------------- documents
@@ -94,18 +113,21 @@ def _translate_chunk(running: Running, index: int) -> int:
         return store.chunks_done(job.id)
     state = worker_state()
     sentences = store.chunk_source(job, index)
-    out = state.translator_for(job.pair).translate(
+    out = state.translator_for(job.pair).translate_scored(
         sentences, beam_size=job.beam, batch_tokens=state.settings.batch_tokens,
         on_batch=running.reporter(str(index)))
     log.info("job %s: chunk %d done (%d sentences)", job.id, index, len(sentences))
-    return store.save_chunk(job.id, index, out)
+    return store.save_chunk(job.id, index, [text for text, _ in out],
+                            [conf for _, conf in out])
 
 
 def _assemble(store: JobStore, job: Job) -> Finished:
     """Join the chunks in order into the document's layout, score against a reference."""
-    doc, translations = store.load_translated(job)
+    doc, scored = store.load_translated(job)
+    translations = [text for text, _ in scored]
     text = doc.assemble(translations)
-    result = {"text": text, "sentences": [[s, t] for s, t in zip(doc.sentences, translations)]}
+    result = {"text": text, "sentences": [_sentence(s, t, c) for s, (t, c)
+                                          in zip(doc.sentences, scored)]}
     fields = {"done": len(translations), "output_chars": len(text)}
     ref = store.get_blob(job.id, "reference")
     if ref:
