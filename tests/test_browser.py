@@ -109,6 +109,32 @@ def test_translate_form_shows_the_translation_and_scores(page, server):
     shoot(page, "translate")
 
 
+def test_translate_form_marks_low_confidence_sentences(page, server):
+    page.goto(server + "/")
+    page.select_option("#pair", PAIR)
+    page.fill("#beam_size", "2")
+    page.fill("#text", "red blue cat dog\nplm plm plm plm")
+    page.click("button[type=submit]")
+    page.wait_for_function("document.getElementById('output-status').textContent"
+                           ".includes('Done')", timeout=30_000)
+    marks = page.locator("#output mark.doubtful")
+    assert marks.count() == 1 and "low confidence" in page.inner_text("#output-status")
+    assert page.inner_text("#output").startswith("dog cat blue red\n")
+    assert marks.first.get_attribute("title").startswith("Low confidence (")
+    shoot(page, "translate_low_confidence")
+
+
+def test_libretranslate_python_client(server):
+    """LibreTranslate's own client library (libretranslatepy) against our /translate."""
+    from libretranslatepy import LibreTranslateAPI
+
+    client = LibreTranslateAPI(server + "/")
+    source, target = PAIR.split("-")
+    assert client.translate("red blue cat", source, target) == "cat blue red"
+    assert {"code": source, "targets": [target]}.items() <= next(
+        lang for lang in client.languages() if lang["code"] == source).items()
+
+
 def test_document_upload_progress_to_100_then_bleu(page, server, tmp_path):
     text, reference = document(300, seed=1)
     (tmp_path / "doc.txt").write_text(text)

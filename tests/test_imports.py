@@ -93,3 +93,20 @@ def test_the_contracts_catch_lazy_upward_imports_and_cycles(tmp_path, monkeypatc
         (tmp_path / "low" / f"{module}.py").write_text("")
     kept, report = lint_imports(tmp_path / ".importlinter")
     assert kept, report
+
+
+def test_the_worker_names_errors_without_importing_torch():
+    """A time limit can strike while a pool process imports torch; telling the job what went
+    wrong must not import it again (a half-imported torch raises on every later import)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from worker.lifecycle import user_message\n"
+            "from translator.errors import CheckpointError\n"
+            "assert user_message(CheckpointError('bad file')) == 'bad file'\n"
+            "assert user_message(KeyError('x')).startswith('internal error')\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 
+from .errors import CheckpointError
+
 FORMAT = "translator-checkpoint"
 FORMAT_VERSION = 1
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable, truncated, or not a translator checkpoint."""
+__all__ = ["CheckpointError", "average_checkpoints", "load_checkpoint", "save_checkpoint"]
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:

@@ -6,7 +6,8 @@ models for what they cannot translate (Luong et al. 2015, "Addressing the rare w
 OpenNMT's `replace_unk`):
 
 1. `find_spans` marks the protected spans of a source sentence: e-mail addresses, URLs, numbers
-   (with their separators: 2.500, 12,99, 12.03.2024, 10:30), runs of characters the source
+   (with their separators, currency and percent signs: 2.500, 12,99, 12.03.2024, 10:30, $20,
+   50 %, and digit groups as in phone numbers: 030 1234567), runs of characters the source
    vocabulary lacks (emoji, €: SentencePiece reads them as <unk>) and, given a `CasingTable` of
    the training source, capitalised words that training never saw, in no inflection, compound
    or hyphenated part (names: "Bello", "Mehmet"; not "Dschungellandschaft" or "T-Shirt").
@@ -35,7 +36,10 @@ from .casing import CasingTable
 
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 URL = re.compile(r"(?<!\w)(?:(?:https?|ftp)://|www\.)[^\s<>\"“”„«»]+", re.IGNORECASE)
-NUMBER = re.compile(r"(?<![\w])\d+(?:[.,:/]\d+)*")
+CURRENCY = "$€£¥₹₽₩₺¢"
+_FIGURE = r"\d+(?:[.,:/]\d+)*"
+NUMBER = re.compile(  # "12,99", "12.03.2024", "10:30", "$20", "50 %", "030 1234567"
+    rf"(?<![\w{CURRENCY}])[{CURRENCY}]?{_FIGURE}(?: {_FIGURE})*(?:\s?[%‰{CURRENCY}])?(?!\w)")
 NAME = re.compile(r"(?<![\w-])[^\W\d_][\w-]*", re.UNICODE)
 TRAILING = ".,;:!?)]}'\"“”»›…"
 MASKED = frozenset({"url", "email"})

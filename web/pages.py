@@ -69,7 +69,7 @@ def size(chars: int | None) -> str:
 @bp.app_context_processor
 def inject() -> dict:
     return {"pair_label": pair_label, "limits": settings(), "min_beam": MIN_BEAM,
-            "max_beam": MAX_BEAM}
+            "max_beam": MAX_BEAM, "low_confidence": LOW_CONFIDENCE}
 
 
 def pair_choices() -> list[tuple[str, str]]:
@@ -148,7 +148,7 @@ def job(job_id: str):
     result = jobs.get_result(job_id) if record.status == Status.DONE else None
     rows = _rows(jobs, record, result) if result else []
     return render_template("job.html", job=record, rows=rows, result=result,
-                           cancel_form=CancelForm(), low_confidence=LOW_CONFIDENCE,
+                           cancel_form=CancelForm(),
                            doubtful=sum(1 for r in rows if _doubtful(r)))
 
 

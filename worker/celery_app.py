@@ -91,6 +91,9 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_track_started=False,
         broker_heartbeat=0,
         worker_cancel_long_running_tasks_on_connection_loss=False,
+        # A new pool process imports torch before it reports ready (worker/runtime.py); on a
+        # loaded machine that takes longer than Celery's 4 s default.
+        worker_proc_alive_timeout=60,
     )
     app.settings = settings
     return app

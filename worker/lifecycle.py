@@ -103,9 +103,10 @@ def run_job(job_id: str, work: Callable[[Running], Finished | dict]) -> dict:
 
 def user_message(exc: BaseException) -> str:
     """What the job's record says about an error: its own words for errors of the input or
-    the model, a generic line for anything unexpected."""
-    from translator.checkpoint import CheckpointError
+    the model, a generic line for anything unexpected. Imports no torch: a time limit can
+    strike while a process is still importing it."""
     from translator.data import CorpusError
+    from translator.errors import CheckpointError
 
     if isinstance(exc, SoftTimeLimitExceeded):
         return (f"the job ran longer than the time limit "

@@ -105,6 +105,17 @@ def _register(sender=None, **_):
         log.warning("could not register the worker in Redis")
 
 
+@signals.worker_process_init.connect
+def _import_the_model_code(**_):
+    """A pool process imports torch before its first task, not inside it: an import cut short
+    by a time limit leaves torch half-initialised for every later task of the process."""
+    started = time.perf_counter()
+    import translator.translator  # noqa: F401
+
+    log.debug("pool process %d: model code imported in %.1f s", os.getpid(),
+              time.perf_counter() - started)
+
+
 @signals.worker_ready.connect
 def _start_recovery_sweep(sender=None, **_):
     worker_state().recovery.start_sweeping()

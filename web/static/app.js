@@ -33,6 +33,30 @@ function showScores(box, scores) {
   box.append(sig); box.hidden = false;
 }
 
+// The translations with each low-confidence sentence in a <mark> (text nodes only).
+function showTranslations(output, result, threshold) {
+  output.replaceChildren();
+  const doubtful = (result.sentences || []).filter(
+    (s) => typeof s.confidence === "number" && s.confidence < threshold);
+  result.translations.forEach((text, i) => {
+    if (i) output.append("\n");
+    let pos = 0;
+    for (const sentence of doubtful.filter((s) => s.segment === i)) {
+      const wanted = sentence.translation.split(/\s+/).filter(Boolean).join(" ");
+      const at = wanted ? text.indexOf(wanted, pos) : -1;
+      if (at < 0) continue;
+      const mark = document.createElement("mark");
+      mark.className = "doubtful";
+      mark.title = `Low confidence (${sentence.confidence.toFixed(2)})`;
+      mark.textContent = wanted;
+      output.append(text.slice(pos, at), mark);
+      pos = at + wanted.length;
+    }
+    output.append(text.slice(pos));
+  });
+  return doubtful.length;
+}
+
 function counters() {
   for (const hint of document.querySelectorAll("[data-counter-for]")) {
     const field = document.getElementById(hint.dataset.counterFor);
@@ -66,10 +90,12 @@ function translateForm() {
       }
       if (job.status !== "done") throw new Error(job.error || `the job was ${job.status}`);
       const result = await api(form.dataset.resultApi.replace("JOB", job.id));
-      output.textContent = result.translations.join("\n");
+      const doubtful = showTranslations(output, result, Number(form.dataset.lowConfidence));
       const link = document.createElement("a");
       link.href = form.dataset.jobPage.replace("JOB", job.id); link.textContent = "job details";
-      status.replaceChildren(`Done in ${(job.run_seconds * 1000).toFixed(0)} ms · `, link);
+      const note = doubtful ? `${doubtful} sentence${doubtful > 1 ? "s" : ""} with low ` +
+        "confidence (marked): check before use · " : "";
+      status.replaceChildren(`Done in ${(job.run_seconds * 1000).toFixed(0)} ms · ${note}`, link);
       if (result.scores) showScores(scores, result.scores);
     } catch (error) {
       status.textContent = error.message; status.className = "error";
