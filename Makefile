@@ -45,7 +45,9 @@ run: install
 		echo "quick model ready; for the full model: translator train --max-minutes 60 (README)"; \
 		printf 'Ein Mann fährt mit dem Fahrrad die Straße entlang.\nZwei Kinder spielen im Sand.\n' \
 			| $(BIN)/translator translate --checkpoint $(RUN_DIR)/best.pt; \
-	else echo "using the existing model $(RUN_DIR)/best.pt"; fi
+	else echo "using the existing model $(RUN_DIR)/best.pt"; \
+		$(BIN)/translator calibrate --checkpoint $(RUN_DIR)/best.pt --data "$(MULTI30K_DIR)" \
+			--if-missing >/dev/null || echo "(no casing table or confidence calibration: see README)"; fi
 	MODELS="$${MODELS:-de-en=$(RUN_DIR)/best.pt}" MULTI30K_DIR="$(MULTI30K_DIR)" \
 		$(BIN)/translator serve
 

@@ -11,7 +11,11 @@ that must come through) translated with protection off, on (URLs and e-mails mas
 the default) and on without masks: the share of items of each kind found unchanged in the
 output, BLEU on its references, and test_2016_flickr BLEU for the same arms.
 
+Speed: test_2016_flickr translated with the pipeline on and off (`recase` and `protect`),
+alternating for `--rounds` rounds, sentences per second and their ratio.
+
     python benchmarks/robust_input.py --checkpoint runs/quick/best.pt [--json F]
+        [--parts casing,carry,speed] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -93,18 +97,43 @@ def carry(t: Translator, test_src: list[str], test_refs: list[str]) -> dict:
     return out
 
 
+def speed(t: Translator, src: list[str], rounds: int) -> dict:
+    seconds: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(rounds):
+        for arm in ("off", "on"):
+            t.protect = t.recase = arm == "on"
+            started = time.perf_counter()
+            t.translate(src)
+            seconds[arm].append(time.perf_counter() - started)
+    t.protect = t.recase = True
+    best = {arm: min(times) for arm, times in seconds.items()}
+    return {"sentences": len(src), "rounds": rounds,
+            "seconds": {arm: [round(x, 2) for x in times] for arm, times in seconds.items()},
+            "sentences_per_second": {arm: round(len(src) / x, 1) for arm, x in best.items()},
+            "on_over_off_speed": round(best["off"] / best["on"], 3)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--parts", default="casing,carry,speed")
+    p.add_argument("--rounds", type=int, default=3, help="speed rounds per arm")
     args = p.parse_args()
+    parts = set(args.parts.split(","))
     t = Translator.from_checkpoint(args.checkpoint, threads=2)
     if t.casing is None:
         raise SystemExit("the checkpoint has no casing table: run `translator calibrate` first")
     test = read_split(args.data, TEST_SPLIT, t.src_lang, t.tgt_lang)
-    results = {"casing": casing(t, test.src, test.tgt), "carry": carry(t, test.src, test.tgt)}
+    results = {}
+    if "casing" in parts:
+        results["casing"] = casing(t, test.src, test.tgt)
+    if "carry" in parts:
+        results["carry"] = carry(t, test.src, test.tgt)
+    if "speed" in parts:
+        results["speed"] = speed(t, test.src, args.rounds)
     print(json.dumps(results, indent=2, ensure_ascii=False))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False))

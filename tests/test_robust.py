@@ -241,3 +241,12 @@ def test_translate_command_prints_the_confidence_per_line(trained_run, tmp_path)
     lines = [line.split("\t") for line in out.read_text().splitlines()]
     assert lines[0][0] == "cat blue red" and len(lines) == 2
     assert float(lines[1][1]) < float(lines[0][1]) <= 1
+
+
+def test_calibrate_if_missing_leaves_a_calibrated_checkpoint_alone(trained_run, reverse_corpus,
+                                                                    tmp_path):
+    best = trained_run["dir"] / "best.pt"
+    before = best.stat().st_mtime_ns
+    assert main(["calibrate", "--checkpoint", str(best), "--data", str(reverse_corpus),
+                 "--if-missing"]) == 0
+    assert best.stat().st_mtime_ns == before

@@ -141,7 +141,14 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibrate import calibrate_checkpoint
+    from .checkpoint import load_checkpoint
 
+    if args.if_missing:
+        data = load_checkpoint(args.checkpoint)
+        if data.get("casing") and data.get("confidence"):
+            print(f"{args.checkpoint} has its casing table and confidence calibration",
+                  file=sys.stderr)
+            return 0
     summary = calibrate_checkpoint(args.checkpoint, args.data, split=args.split,
                                    beam_size=args.beam, out=args.out)
     print(json.dumps(summary, indent=2))
@@ -219,6 +226,8 @@ def parser() -> argparse.ArgumentParser:
                                                   "(default: %(default)s)")
     c.add_argument("--beam", type=int, default=BEAM_SIZE, help="beam size (default %(default)s)")
     c.add_argument("--out", help="write here instead of in place")
+    c.add_argument("--if-missing", action="store_true",
+                   help="do nothing if the checkpoint has both already")
     c.set_defaults(func=cmd_calibrate)
 
     d = sub.add_parser("download", help="download Multi30K with checksum verification")
