@@ -30,7 +30,7 @@ GERMAN = ["Ein Mann fährt auf der Straße.", "Eine Frau liest ein Buch im Park.
     ("EIN MANN FÄHRT FAHRRAD.", Casing.UPPER), ("ein mann fährt fahrrad", Casing.LOWER),
     ("Ein Mann fährt Fahrrad.", Casing.NORMAL), ("NASA 2024", Casing.NORMAL),
     ("„NASA“ UND ESA", Casing.UPPER), ("„NASA“ und ESA", Casing.NORMAL), ("ok", Casing.NORMAL),
-    ("42 17", Casing.NORMAL),
+    ("42 17", Casing.NORMAL), ("שלום עולם", Casing.NORMAL), ("你好 世界", Casing.NORMAL),
 ])
 def test_casing_of_needs_two_words_of_one_case(text, expected):
     assert casing_of(text) == expected
@@ -86,6 +86,47 @@ def test_find_spans_marks_numbers_links_symbols_and_names():
     assert spans_of("Ein Mann fährt Fahrrad.") == []  # no table: no names
     assert spans_of("3D-Drucker, 50% und $20 unter 030 1234567") == [
         ("number", "50%"), ("number", "$20"), ("number", "030 1234567")]
+
+
+def test_links_inside_links_and_numbers_after_links():
+    assert spans_of("Schreib an max@example.com oder https://user@example.com/pfad heute.") == [
+        ("email", "max@example.com"), ("url", "https://user@example.com/pfad")]
+    assert spans_of("Unter https://shop.de/item/7 5 Stück") == [
+        ("url", "https://shop.de/item/7"), ("number", "5")]
+    assert spans_of("Siehe http://de.wikipedia.org/wiki/Berlin_(Stadt) heute.") == [
+        ("url", "http://de.wikipedia.org/wiki/Berlin_(Stadt)")]
+    assert spans_of("(siehe www.example.com).") == [("url", "www.example.com")]
+    assert spans_of("mailto:anna@example.com") == [("url", "mailto:anna@example.com")]
+
+
+def test_two_unknown_characters_in_one_word_are_one_span():
+    def ascii_only(c):
+        return c.isascii()
+
+    assert [(s.kind, s.text) for s in find_spans("Er sagt »Hallo«.", ascii_only)] == [
+        ("symbol", "»Hallo«")]
+    assert [s.text for s in find_spans("Hut 😀-😀 und \ue000", ascii_only)] == ["😀-😀",
+                                                                              "\ue000"]
+
+
+def test_truecasing_keeps_links_in_place():
+    from translator.pipeline import _truecase_outside_links
+
+    table = CasingTable.learn(GERMAN)
+    assert _truecase_outside_links("DER MANN AN MAX@EXAMPLE.COM ODER HTTPS://WWW.EXAMPLE.COM/AB",
+                                   table) == \
+        "Der Mann An MAX@EXAMPLE.COM Oder HTTPS://WWW.EXAMPLE.COM/AB"
+
+
+def test_a_number_inside_a_longer_span_does_not_count_as_present():
+    out = words("He", "buys", "1,5", "kilo", "and", "bread", sources=[0, 1, 2, 3, 4, 5])
+    out[2].protected = "number"
+    spans = [Span(0, 3, "number", "1,5"), Span(0, 1, "number", "1")]
+    restored = restore(out, spans, [frozenset({2}), frozenset({5})])
+    assert " ".join(w.text for w in restored) == "He buys 1,5 kilo and 1"
+    out = words("at", "10:30", "come", "people", sources=[0, 1, 2, 3])
+    restored = restore(out, [Span(0, 2, "number", "30")], [frozenset({3})])
+    assert " ".join(w.text for w in restored) == "at 10:30 come 30"
 
 
 def test_model_parts_mask_links_and_keep_the_rest():
@@ -180,12 +221,14 @@ def test_all_caps_input_gives_the_all_caps_translation(trained_translator):
 
 
 def test_numbers_links_and_emoji_come_through(trained_translator):
-    items = ["42", "3,50", "www.example.com/x", "info@example.com", "🐕", "€"]
+    items = ["42", "3,50", "www.example.com/x", "info@example.com", "🐕", "€", "1,5", "7"]
     src = ["red 42 blue cat", "dog 3,50 € sun", "moon www.example.com/x tree",
-           "fish bird info@example.com star", "rock 🐕 leaf red"]
+           "fish bird info@example.com star", "rock 🐕 leaf red", "red 1,5 blue 1 cat 7",
+           "sun www.example.com/7 7 moon"]
     out = trained_translator.translate(src, beam_size=3)
     for item in items:
         assert sum(item in o for o in out) == sum(item in s for s in src), (item, out)
+    assert " 1 " in f" {out[5]} " and out[6].count("7") == 2, out
     assert "dog" in out[1] and "sun" in out[1]  # the rest is still translated
     trained_translator.protect = False
     try:

@@ -212,9 +212,9 @@ def test_api_result_has_each_sentence_with_its_confidence(client, trained_transl
     result = client.get(f"/api/v1/jobs/{job['id']}/result").get_json()
     sentences = ["red blue moon.", "dog sun moon.", "fish bird star", "moon tree"]
     scored = trained_translator.translate_scored(sentences, beam_size=2)
-    assert [(s["segment"], s["source"], s["translation"], s["confidence"])
-            for s in result["sentences"]] == [
-        (i, src, t.text, t.confidence) for i, src, t in zip([0, 0, 0, 1], sentences, scored)]
+    assert result["sentences"] == [[s, t.text] for s, t in zip(sentences, scored)]
+    assert result["sentence_confidence"] == [t.confidence for t in scored]
+    assert result["sentence_segment"] == [0, 0, 0, 1]
     assert result["confidence"] == [min(t.confidence for t in scored[:3]), scored[3].confidence]
 
 
@@ -224,7 +224,7 @@ def test_job_page_flags_low_confidence_sentences(client):
     job = wait_api_job(client, submit_text(client, ["red blue cat dog\nplm plm plm plm"],
                                            beam_size=2).get_json()["id"])
     result = client.get(f"/api/v1/jobs/{job['id']}/result").get_json()
-    good, bad = (s["confidence"] for s in result["sentences"])
+    good, bad = result["sentence_confidence"]
     assert good >= LOW_CONFIDENCE > bad  # the tiny model knows only its own twelve words
     page = client.get(f"/jobs/{job['id']}").get_data(as_text=True)
     assert page.count('class="doubtful"') == 1 and "1 of 2 sentences</strong> scored below" in page

@@ -87,6 +87,9 @@ def test_document_job_in_parallel_chunks_keeps_layout(intake, job_store, trained
     assert result["text"] == expected
     assert count_paragraphs(result["text"]) == count_paragraphs(text)
     assert len(result["sentences"]) == n
+    expected_confidence = [t.confidence for t in trained_translator.translate_scored(
+        [s for s, _ in result["sentences"]], beam_size=2)]
+    assert result["sentence_confidence"] == pytest.approx(expected_confidence, abs=2e-3)
     # Chunk outputs are removed once assembled.
     assert not job_store.redis.exists(key("job", job["id"], "chunk", "0"))
 
@@ -244,7 +247,7 @@ def test_killed_worker_process_loses_no_sentence(intake, job_store, workers,
                                   beam_size=4)
     assert result["text"] == expected
     assert len(result["sentences"]) == job["total"]
-    assert [s["source"] for s in result["sentences"]] == segment_document(text, "xx").sentences
+    assert [s for s, _ in result["sentences"]] == segment_document(text, "xx").sentences
     assert set(workers.children("docs")).isdisjoint(killed)  # the pool replaced them
 
 

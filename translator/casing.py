@@ -113,22 +113,22 @@ def casing_of(text: str) -> Casing:
         return Casing.NORMAL
     upper = sum(c.isupper() for c in text)
     lower = sum(c.islower() for c in text)
-    if not lower:
+    if upper and not lower:
         return Casing.UPPER
-    if not upper:
+    if lower and not upper:
         return Casing.LOWER
-    return Casing.NORMAL
+    return Casing.NORMAL  # mixed, or a script without case (Hebrew, Chinese)
 
 
-def truecase(text: str, table: CasingTable | None) -> str:
+def truecase(text: str, table: CasingTable | None, first: bool = True) -> str:
     """Rewrite every word in its usual form (see the module docstring) and capitalise the first
-    letter if the training sentences start so. Without a table the text is lower-cased with a
-    capital first letter."""
+    letter if the training sentences start so (and `first`: the text starts the sentence).
+    Without a table the text is lower-cased with a capital first letter."""
     if table is None:
-        return capitalize_first(text.lower())
+        return capitalize_first(text.lower()) if first else text.lower()
     text = WORD.sub(lambda m: table.form(m.group()) if not m.group().isdigit()
                     else m.group(), text)
-    return capitalize_first(text) if table.capitalize_first else text
+    return capitalize_first(text) if first and table.capitalize_first else text
 
 
 def capitalize_first(text: str) -> str:

@@ -35,7 +35,9 @@ from dataclasses import dataclass
 from .casing import CasingTable
 
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-URL = re.compile(r"(?<!\w)(?:(?:https?|ftp)://|www\.)[^\s<>\"“”„«»]+", re.IGNORECASE)
+URL = re.compile(r"(?<![\w@.])(?:(?:https?|ftp)://|mailto:|www\.)[^\s<>\"“”„«»]+",
+                 re.IGNORECASE)
+LINK = re.compile(f"{URL.pattern}|{EMAIL.pattern}", re.IGNORECASE)  # both, in text order
 CURRENCY = "$€£¥₹₽₩₺¢"
 _FIGURE = r"\d+(?:[.,:/]\d+)*"
 NUMBER = re.compile(  # "12,99", "12.03.2024", "10:30", "$20", "50 %", "030 1234567"
@@ -62,14 +64,15 @@ def find_spans(text: str, in_vocab: Callable[[str], bool],
     def free(start: int, end: int) -> bool:
         return all(end <= s.start or start >= s.end for s in spans)
 
-    for kind, pattern in (("email", EMAIL), ("url", URL), ("number", NUMBER)):
-        for m in pattern.finditer(text):
-            end = m.end()
-            if kind == "url":
-                while end > m.start() and text[end - 1] in TRAILING:
-                    end -= 1
-            if end > m.start() and free(m.start(), end):
-                spans.append(Span(m.start(), end, kind, text[m.start():end]))
+    for m in URL.finditer(text):  # URLs first: an address inside one ("user@host") is its own
+        end = _url_end(text, m.start(), m.end())
+        spans.append(Span(m.start(), end, "url", text[m.start():end]))
+    for kind, pattern in (("email", EMAIL), ("number", NUMBER)):
+        for gap_start, gap_end in _gaps(spans, len(text)):  # numbers after a URL's digits too
+            for m in pattern.finditer(text, gap_start, gap_end):
+                if free(m.start(), m.end()):
+                    spans.append(Span(m.start(), m.end(), kind, m.group()))
+        spans.sort(key=lambda s: s.start)
     spans.extend(_outside_vocabulary(text, in_vocab, free))
     if table is not None:
         for m in NAME.finditer(text):
@@ -80,6 +83,27 @@ def find_spans(text: str, in_vocab: Callable[[str], bool],
     return sorted(spans, key=lambda s: s.start)
 
 
+def _url_end(text: str, start: int, end: int) -> int:
+    """A URL without the punctuation that ends its sentence; a closing bracket stays when the
+    URL opened it (".../Berlin_(Stadt)")."""
+    while end > start and text[end - 1] in TRAILING:
+        closing = {")": "(", "]": "["}.get(text[end - 1])
+        if closing and text[start:end].count(closing) >= text[start:end].count(text[end - 1]):
+            break
+        end -= 1
+    return end
+
+
+def _gaps(spans: Sequence[Span], length: int) -> list[tuple[int, int]]:
+    """The stretches of text between `spans` (sorted)."""
+    gaps, pos = [], 0
+    for span in spans:
+        if span.start > pos:
+            gaps.append((pos, span.start))
+        pos = max(pos, span.end)
+    return gaps + [(pos, length)] if pos < length else gaps
+
+
 def _outside_vocabulary(text: str, in_vocab: Callable[[str], bool], free) -> list[Span]:
     """Runs of non-space characters the vocabulary lacks (joiners and variation selectors
     stay with the run they follow). A run inside a word takes the whole word ("Ayşe" when the
@@ -88,7 +112,7 @@ def _outside_vocabulary(text: str, in_vocab: Callable[[str], bool], free) -> lis
     start = None
     for i, char in enumerate(text + " "):
         glue = start is not None and char in "\u200d\ufe0f\ufe0e"
-        if not char.isspace() and (glue or not in_vocab(char)) and char != MASK:
+        if not char.isspace() and (glue or not in_vocab(char)):
             start = i if start is None else start
         elif start is not None:
             begin, end = start, i
@@ -96,8 +120,10 @@ def _outside_vocabulary(text: str, in_vocab: Callable[[str], bool], free) -> lis
                 begin -= 1
             while end < len(text) and (text[end].isalnum() or text[end] == "-"):
                 end += 1
+            if runs and runs[-1].end > begin:  # a second run in the same word: one span
+                begin = runs.pop().start
             kind = "name" if text[begin:end].replace("-", "").isalpha() else "symbol"
-            if free(begin, end) and all(r.end <= begin for r in runs):
+            if free(begin, end):
                 runs.append(Span(begin, end, kind, text[begin:end]))
             start = None
     return runs
@@ -198,7 +224,11 @@ def _insert(words: list[Word], span: Span, source: int) -> None:
 
 
 def _count(words: Sequence[Word], text: str) -> int:
-    joined = " ".join(w.text for w in words if w.text)
-    left = r"(?<!\w)" if text[:1].isalnum() or text[:1] == "_" else ""
-    right = r"(?!\w)" if text[-1:].isalnum() or text[-1:] == "_" else ""
-    return len(re.findall(left + re.escape(text) + right, joined))
+    """How often `text` is in the output already: restored spans of exactly that text, and
+    matches in the model's own words that are not part of a longer number, URL or address
+    ("1" is not in "1,5", "30" not in "10:30", "2024" not in ".../2024")."""
+    placed = sum(1 for w in words if w.protected and w.core == text)
+    joined = " ".join(w.text for w in words if w.text and not w.protected)
+    left = r"(?<![\w./:@?=&%#$€£¥])" if text[:1].isalnum() else ""
+    right = r"(?![\w]|[.,:/@]\w)" if text[-1:].isalnum() else ""
+    return placed + len(re.findall(left + re.escape(text) + right, joined))

@@ -56,11 +56,6 @@ def openapi_document() -> dict:
                     "started": {"type": "number"}, "finished": {"type": "number"},
                     "error": {"type": "string"}, "scores": {"type": "object"},
                     "links": {"type": "object"}}},
-                "Sentence": {"type": "object", "properties": {
-                    "source": {"type": "string"}, "translation": {"type": "string"},
-                    "confidence": CONFIDENCE,
-                    "segment": {"type": "integer", "description": "text jobs: the index of "
-                                                                  "the segment it is part of"}}},
                 "Result": {"type": "object", "properties": {
                     "id": {"type": "string"}, "kind": {"type": "string"},
                     "scores": {"type": "object"},
@@ -70,9 +65,15 @@ def openapi_document() -> dict:
                                    "description": "text jobs: per segment, the confidence of "
                                                   "its least confident sentence"},
                     "text": {"type": "string", "description": "document jobs"},
-                    "sentences": {"type": "array",
-                                  "items": {"$ref": "#/components/schemas/Sentence"},
-                                  "description": "text and document jobs: every sentence"},
+                    "sentences": {"type": "array", "items": {
+                        "type": "array", "prefixItems": [{"type": "string"}, {"type": "string"}],
+                        "minItems": 2, "maxItems": 2},
+                        "description": "text and document jobs: every sentence as [source, "
+                                       "translation]"},
+                    "sentence_confidence": {"type": "array", "items": CONFIDENCE,
+                                            "description": "the confidence of each sentence"},
+                    "sentence_segment": {"type": "array", "items": {"type": "integer"},
+                                         "description": "text jobs: each sentence's segment"},
                     "hypotheses": {"type": "array", "items": {"type": "string"},
                                    "description": "evaluation jobs"},
                     "references": {"type": "array", "items": {"type": "string"}}}},

@@ -153,19 +153,20 @@ def job(job_id: str):
 
 
 def _rows(jobs, record, result: dict) -> list[dict]:
-    """Source, translation and confidence per sentence (per segment for a text job of the
-    previous release, whose result has no sentences)."""
-    sentences = result.get("sentences")
-    if sentences and isinstance(sentences[0], dict):
-        return [{**row, "doubtful": _doubtful(row)} for row in sentences]
-    if record.kind == Kind.DOCUMENT:
-        return [{"source": s, "translation": t, "confidence": None} for s, t in sentences or []]
-    if record.kind == Kind.TEXT:
+    """Source, translation, confidence and the low-confidence mark per sentence (per segment
+    for a text job of a release before sentences were kept)."""
+    if "sentences" in result:
+        pairs = result["sentences"]
+    elif record.kind == Kind.TEXT:
         raw = jobs.get_blob(record.id, "input")
-        sources = json.loads(raw) if raw else [""] * len(result["translations"])
-        return [{"source": s, "translation": t, "confidence": None}
-                for s, t in zip(sources, result["translations"])]
-    return []
+        pairs = list(zip(json.loads(raw) if raw else [""] * len(result["translations"]),
+                         result["translations"]))
+    else:
+        return []
+    confidence = result.get("sentence_confidence") or [None] * len(pairs)
+    rows = [{"source": s, "translation": t, "confidence": c}
+            for (s, t), c in zip(pairs, confidence)]
+    return [{**row, "doubtful": _doubtful(row)} for row in rows]
 
 
 def _doubtful(row: dict) -> bool:

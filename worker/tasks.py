@@ -40,27 +40,24 @@ def _translate_text(running: Running, pair: str, segments: list[str], beam: int)
     """Each segment is split into sentences (the documents' splitter), all of them translated
     in one micro-batched request, and each segment joined back with its line breaks. The
     result has each segment's translation and lowest sentence confidence, and every sentence
-    with its segment and confidence."""
+    as [source, translation] (the documents' format) with its confidence and segment."""
     batcher = worker_state().batcher()
     done = translate_segments_scored(
         lambda sentences: batcher.translate((pair, beam), sentences), segments,
         pair.split("-")[0])
     translations = [segment.text for segment in done]
+    every = [(i, sentence) for i, segment in enumerate(done) for sentence in segment.sentences]
     result = {"translations": translations,
               "confidence": [_lowest(segment.sentences) for segment in done],
-              "sentences": [_sentence(src, tgt, conf, segment=i)
-                            for i, segment in enumerate(done)
-                            for src, tgt, conf in segment.sentences]}
+              "sentences": [[src, tgt] for _, (src, tgt, _) in every],
+              "sentence_confidence": [conf for _, (_, _, conf) in every],
+              "sentence_segment": [i for i, _ in every]}
     fields = {"done": len(segments), "output_chars": sum(map(len, translations))}
     ref = running.store.get_blob(running.job_id, "reference")
     if ref:
         fields["scores"] = _scores(translations, json.loads(ref))
     log.info("job %s: %d segment(s) translated", running.job_id, len(segments))
     return Finished(result, fields)
-
-
-def _sentence(source: str, translation: str, confidence: float | None, **extra) -> dict:
-    return {"source": source, "translation": translation, "confidence": confidence, **extra}
 
 
 def _lowest(sentences: list[tuple[str, str, float | None]]) -> float | None:
@@ -126,8 +123,8 @@ def _assemble(store: JobStore, job: Job) -> Finished:
     doc, scored = store.load_translated(job)
     translations = [text for text, _ in scored]
     text = doc.assemble(translations)
-    result = {"text": text, "sentences": [_sentence(s, t, c) for s, (t, c)
-                                          in zip(doc.sentences, scored)]}
+    result = {"text": text, "sentences": [[s, t] for s, t in zip(doc.sentences, translations)],
+              "sentence_confidence": [conf for _, conf in scored]}
     fields = {"done": len(translations), "output_chars": len(text)}
     ref = store.get_blob(job.id, "reference")
     if ref:

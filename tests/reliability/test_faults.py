@@ -130,7 +130,7 @@ def check_document(store, job: dict, text: str, translator, beam: int) -> None:
     assert job["status"] == "done", job
     result = store.get_result(job["id"])
     assert result["text"] == translate_document(translator, text, lang="xx", beam_size=beam)
-    sources = [s["source"] for s in result["sentences"]]
+    sources = [s for s, _ in result["sentences"]]
     assert sources == segment_document(text, "xx").sentences  # each exactly once, in order
 
 

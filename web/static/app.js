@@ -33,28 +33,38 @@ function showScores(box, scores) {
   box.append(sig); box.hidden = false;
 }
 
-// The translations with each low-confidence sentence in a <mark> (text nodes only).
+// The translations with each low-confidence sentence in a <mark> (text nodes only). The
+// sentences of a segment are found in its text in order; returns how many were marked.
 function showTranslations(output, result, threshold) {
   output.replaceChildren();
-  const doubtful = (result.sentences || []).filter(
-    (s) => typeof s.confidence === "number" && s.confidence < threshold);
+  const sentences = result.sentences || [];
+  const confidence = result.sentence_confidence || [];
+  const segment = result.sentence_segment || [];
+  let marked = 0;
   result.translations.forEach((text, i) => {
     if (i) output.append("\n");
     let pos = 0;
-    for (const sentence of doubtful.filter((s) => s.segment === i)) {
-      const wanted = sentence.translation.split(/\s+/).filter(Boolean).join(" ");
+    sentences.forEach(([, translation], k) => {
+      if (segment[k] !== i || typeof translation !== "string") return;
+      const wanted = translation.split(/\s+/).filter(Boolean).join(" ");
       const at = wanted ? text.indexOf(wanted, pos) : -1;
-      if (at < 0) continue;
-      const mark = document.createElement("mark");
-      mark.className = "doubtful";
-      mark.title = `Low confidence (${sentence.confidence.toFixed(2)})`;
-      mark.textContent = wanted;
-      output.append(text.slice(pos, at), mark);
+      if (at < 0) return;
+      const doubtful = typeof confidence[k] === "number" && confidence[k] < threshold;
+      if (doubtful) {
+        const mark = document.createElement("mark");
+        mark.className = "doubtful";
+        mark.title = `Low confidence (${confidence[k].toFixed(2)})`;
+        mark.textContent = wanted;
+        output.append(text.slice(pos, at), mark);
+        marked += 1;
+      } else {
+        output.append(text.slice(pos, at + wanted.length));
+      }
       pos = at + wanted.length;
-    }
+    });
     output.append(text.slice(pos));
   });
-  return doubtful.length;
+  return marked;
 }
 
 function counters() {
