@@ -83,3 +83,39 @@ def test_every_key_written_by_real_jobs_is_documented_in_the_store(
                  ":progress", ":pending", ":input", ":reference", "nmt:leaderboard:",
                  "nmt:evaluations", "nmt:active", "nmt:jobs"):
         assert any(part in k for k in ours), (part, sorted(ours)[:40])
+
+
+# ------------------------------------------------------------------------- waiting
+def test_wait_is_woken_when_the_job_finishes_not_by_polling(job_store):
+    """Two requests wait on a job; finishing it wakes both long before the BLPOP slice
+    (WAIT_SLICE, 5 s) would have them read the status again."""
+    job = job_store.create("text", PAIR)
+    woken: list[tuple[object, float]] = []
+
+    def waiter():
+        started = time.monotonic()
+        woken.append((job_store.wait(job.id, 30), time.monotonic() - started))
+
+    threads = [threading.Thread(target=waiter) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    finished = time.monotonic()
+    assert job_store.finish(job.id, "done", result={"translations": []})
+    for thread in threads:
+        thread.join(10)
+    assert [status for status, _ in woken] == ["done", "done"]
+    assert all(seconds < 0.5 + 1.5 for _, seconds in woken), woken
+    assert time.monotonic() - finished < 1.5
+    assert worker.store.WAIT_SLICE >= 5
+
+
+def test_wait_returns_at_once_when_final_or_missing_and_times_out(job_store):
+    job = job_store.create("text", PAIR)
+    started = time.monotonic()
+    assert job_store.wait(job.id, 0.3) == "queued"
+    assert 0.25 < time.monotonic() - started < 2
+    job_store.finish(job.id, "cancelled")
+    started = time.monotonic()
+    assert job_store.wait(job.id, 30) == "cancelled" and time.monotonic() - started < 0.5
+    assert job_store.wait("f" * 32, 30) is None

@@ -205,6 +205,23 @@ def test_api_text_job_round_trip(client, trained_translator):
     assert listed["jobs"][0]["id"] == job["id"] and listed["total"] >= 1
 
 
+def test_api_translate_can_wait_for_its_result(client, trained_translator):
+    body = {"text": ["red blue cat", "dog sun moon"], "pair": PAIR, "beam_size": 2}
+    done = client.post("/api/v1/translate", json={**body, "wait": 30})
+    assert done.status_code == 200, done.get_json()
+    answer = done.get_json()
+    assert answer["status"] == "done" and answer["result"]["translations"] == \
+        trained_translator.translate(body["text"], beam_size=2)
+    queued = client.post("/api/v1/translate", json=body)  # no wait: 202 at once
+    assert queued.status_code == 202
+    job = client.get(f"/api/v1/jobs/{queued.get_json()['id']}?wait=30").get_json()
+    assert job["status"] == "done" and job["result"]["translations"]
+    for bad in ("abc", "-1", "nan"):
+        response = client.get(f"/api/v1/jobs/{queued.get_json()['id']}?wait={bad}")
+        assert response.status_code == 422 and "wait" in response.get_json()["error"]
+    assert client.post("/api/v1/translate", json={**body, "wait": "x"}).status_code == 422
+
+
 def test_api_result_has_each_sentence_with_its_confidence(client, trained_translator):
     text = "red blue moon. dog sun moon.\nfish bird star"
     job = wait_api_job(client, submit_text(client, [text, "moon tree"], beam_size=2)

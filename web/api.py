@@ -10,7 +10,7 @@ from flask_wtf.csrf import ValidationError, validate_csrf
 
 from worker.errors import InputError
 from worker.intake import known_checkpoints
-from worker.records import Job, Kind
+from worker.records import Job, Kind, Status
 
 from .extensions import intake, job_limited, pair_label, settings, store
 from .openapi import openapi_document
@@ -94,18 +94,45 @@ def created(job: Job):
     return response
 
 
+def wait_seconds(value) -> float:
+    """A request's `wait` (seconds to block until the job finishes): a number of at least 0;
+    more than TRANSLATE_TIMEOUT waits TRANSLATE_TIMEOUT."""
+    if value in (None, ""):
+        return 0.0
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InputError("`wait` must be a number of seconds") from None
+    if not seconds >= 0 or isinstance(value, bool):  # rejects NaN and negative numbers too
+        raise InputError("`wait` must be a number of seconds, 0 or more")
+    return min(seconds, settings().translate_timeout)
+
+
+def waited(job: Job, seconds: float):
+    """The job after waiting up to `seconds` for it to finish (woken by the job store): 200
+    with its result inline when it is done, else its record (202 when just created)."""
+    jobs = store()
+    status = jobs.wait(job.id, seconds) if seconds else None
+    if status == Status.DONE:
+        record, result = jobs.require_result(job.id)
+        return jsonify({**job_view(record), "result": result_view(record, result)})
+    return None
+
+
 @bp.post("/translate")
 @job_limited
 def translate():
     """Create a text job: {"text": str | [str], "pair": "de-en", "beam_size": 5,
-    "reference": str | [str]}."""
+    "reference": str | [str], "wait": seconds}. With `wait`, answers 200 with the finished
+    job and its result if it is done within that time, else 202 as without."""
     body = json_body()
     text = body.get("text", body.get("q"))
     if text is None:
         raise InputError("give the text to translate as `text` (a string or a list of strings)")
+    wait = wait_seconds(body.get("wait"))
     job = intake().submit_text(text, pair_from(body), beam_size=body.get("beam_size"),
                              reference=body.get("reference") or None)
-    return created(job)
+    return waited(job, wait) or created(job)
 
 
 @bp.post("/documents")
@@ -159,13 +186,24 @@ def list_jobs():
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
-    return jsonify(job_view(store().require_job(job_id)))
+    """The job; with `?wait=S`, after waiting up to S seconds for it to finish (then with its
+    result inline if it is done)."""
+    jobs = store()
+    job = jobs.require_job(job_id)
+    wait = wait_seconds(request.args.get("wait"))
+    if wait and not job.status.final:
+        return waited(job, wait) or jsonify(job_view(jobs.require_job(job_id)))
+    return jsonify(job_view(job))
 
 
 @bp.get("/jobs/<job_id>/result")
 def get_result(job_id: str):
-    job, result = store().require_result(job_id)
-    return jsonify({"id": job_id, "kind": job.kind, "scores": job.scores, **result})
+    return jsonify(result_view(*store().require_result(job_id)))
+
+
+def result_view(job: Job, result: dict) -> dict:
+    """A finished job's result for API clients, with the job's scores."""
+    return {"id": job.id, "kind": job.kind, "scores": job.scores, **result}
 
 
 def result_text(job: Job, result: dict) -> str:

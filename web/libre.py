@@ -1,10 +1,9 @@
 """LibreTranslate compatibility: `POST /translate` and `GET /languages`, so that existing
 LibreTranslate clients work unchanged. `/translate` queues a text job and waits for it (up to
-TRANSLATE_TIMEOUT seconds, then 503 with the job id)."""
+TRANSLATE_TIMEOUT seconds, woken by the job store when it finishes, then 503 with the job
+id)."""
 
 from __future__ import annotations
-
-import time
 
 from flask import Blueprint, abort, jsonify, request
 
@@ -41,14 +40,10 @@ def translate():
         raise InputError("source language detection is not supported; give `source`")
     jobs = store()
     job = intake().submit_text(q, f"{source}-{target}")
-    deadline = time.monotonic() + settings().translate_timeout
-    delay = 0.005
-    while not ((status := jobs.status(job.id)) and status.final):  # one HGET per look
-        if time.monotonic() > deadline:
-            return error_response(503, "the translation did not finish in time; it is still "
-                                       "queued or running", job_id=job.id)
-        time.sleep(delay)
-        delay = min(0.1, delay * 1.5)
+    status = jobs.wait(job.id, settings().translate_timeout)  # woken when it finishes
+    if status is None or not status.final:
+        return error_response(503, "the translation did not finish in time; it is still "
+                                   "queued or running", job_id=job.id)
     if status != Status.DONE:
         # A failed job here is the server's problem (the input was checked on submission).
         error = jobs.require_job(job.id).error or f"the job was {status}"

@@ -30,6 +30,9 @@ BEAM = {"type": "integer", "minimum": MIN_BEAM, "maximum": MAX_BEAM, "default": 
 CONFIDENCE = {"type": ["number", "null"], "minimum": 0, "maximum": 1,
               "description": "the model's confidence in the translation (translator/"
                              "confidence.py); null where the worker gave none"}
+WAIT = {"type": "number", "minimum": 0, "default": 0,
+        "description": "seconds to wait for the job to finish (at most TRANSLATE_TIMEOUT): the "
+                       "request is woken when it does, no polling"}
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -55,7 +58,8 @@ def openapi_document() -> dict:
                     "progress": {"type": "number"}, "created": {"type": "number"},
                     "started": {"type": "number"}, "finished": {"type": "number"},
                     "error": {"type": "string"}, "scores": {"type": "object"},
-                    "links": {"type": "object"}}},
+                    "links": {"type": "object"},
+                    "result": {"$ref": "#/components/schemas/Result"}}},
                 "Result": {"type": "object", "properties": {
                     "id": {"type": "string"}, "kind": {"type": "string"},
                     "scores": {"type": "object"},
@@ -87,9 +91,13 @@ def openapi_document() -> dict:
                     "text": TEXT, "pair": {"type": "string", "example": "de-en"},
                     "source": {"type": "string"}, "target": {"type": "string"},
                     "beam_size": BEAM,
-                    "reference": TEXT}}),
-                "responses": _responses("job created", "400", "403", "413", "422", "429",
-                                        "503", status="202")}},
+                    "reference": TEXT, "wait": WAIT}}),
+                "responses": {**_responses("job created", "400", "403", "413", "422", "429",
+                                           "503", status="202"),
+                              "200": {"description": "with `wait`: the job finished within it; "
+                                                     "its record with `result` inline",
+                                      "content": {"application/json": {"schema": {
+                                          "$ref": "#/components/schemas/Job"}}}}}}},
             "/documents": {"post": {
                 "summary": "Create a document job (multipart `file` upload or JSON `text`)",
                 "requestBody": {"required": True, "content": {
@@ -111,8 +119,12 @@ def openapi_document() -> dict:
                 "responses": {"200": {"description": "{jobs, total, offset, limit}"},
                               "503": {"description": ERRORS["503"]}}}},
             "/jobs/{job_id}": {
-                "get": {"summary": "Get a job", "parameters": [JOB_ID],
-                        "responses": _responses("the job", "404", "503")},
+                "get": {"summary": "Get a job (with `wait`: once it is finished, or after "
+                                   "that many seconds)",
+                        "parameters": [JOB_ID, {"name": "wait", "in": "query",
+                                                "schema": WAIT}],
+                        "responses": _responses("the job (`result` inline when it finished "
+                                                "done during the wait)", "404", "422", "503")},
                 "delete": {"summary": "Cancel a job", "parameters": [JOB_ID],
                            "responses": _responses("cancelled", "404", "409", "503")}},
             "/jobs/{job_id}/cancel": {"post": {

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 # Update a job's fields unless its status is final (or the caller may overwrite it: ARGV[1]=1);
 # ARGV[2] is the job id, then field/value pairs (JSON values). A job given a final status
-# leaves the activity index KEYS[2]. Returns -1 (no job), 0 (final, not applied) or 1.
+# leaves the activity index KEYS[2], and the status is pushed on its finished list KEYS[3]
+# (expiring after FINISHED_TTL), which wakes the requests waiting on it with BLPOP. Returns -1
+# (no job), 0 (final, not applied) or 1.
+FINISHED_TTL = 300
 UPDATE = """
 local function final(s) return s == '"done"' or s == '"failed"' or s == '"cancelled"' end
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -14,7 +17,12 @@ if not status then return -1 end
 if ARGV[1] == '0' and final(status) then return 0 end
 for i = 3, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  if ARGV[i] == 'status' and final(ARGV[i + 1]) then redis.call('ZREM', KEYS[2], ARGV[2]) end
+  if ARGV[i] == 'status' and final(ARGV[i + 1]) then
+    redis.call('ZREM', KEYS[2], ARGV[2])
+    redis.call('DEL', KEYS[3])
+    redis.call('RPUSH', KEYS[3], ARGV[i + 1])
+    redis.call('EXPIRE', KEYS[3], """ + str(FINISHED_TTL) + """)
+  end
 end
 return 1
 """

@@ -6,6 +6,8 @@ Keys, all under `nmt:`; a job's keys expire after JOB_TTL:
 - `nmt:job:<id>:input`, `nmt:job:<id>:reference`: the submitted text (bytes, as received);
 - `nmt:job:<id>:result`: the output as JSON;
 - `nmt:job:<id>:progress`: hash, sentences done per part (chunk index, or "0");
+- `nmt:job:<id>:finished`: list holding the final status once the job has one (expires after
+  a few minutes): what `wait` blocks on (BLPOP) instead of polling;
 - `nmt:job:<id>:pending`: hash, task id -> {name, args, queue} of each task sent for the job and
   not yet finished (what recovery re-sends if the broker lost its message);
 - `nmt:job:<id>:layout`: a document's layout, [[indent, sentences], ...] per line;
@@ -48,6 +50,8 @@ from .settings import Settings
 PREFIX = "nmt:"
 ASSEMBLY_CLAIM_SECONDS = 60
 LEADERBOARD_CACHE_SECONDS = 86400
+WAIT_SLICE = 5.0
+"""Longest single BLPOP of `JobStore.wait`, below the client's 10 s socket timeout."""
 
 
 def key(*parts: str) -> str:
@@ -101,7 +105,8 @@ class JobStore:
         args = ["1" if force else "0", job_id]
         for name, value in encode_fields(fields).items():
             args += [name, value]
-        return self._update(keys=[key("job", job_id), key("active")], args=args) == 1
+        return self._update(keys=[key("job", job_id), key("active"),
+                                  key("job", job_id, "finished")], args=args) == 1
 
     def start(self, job_id: str) -> Status | None:
         """Mark a queued job running (one round trip); its status, None if there is none."""
@@ -166,6 +171,26 @@ class JobStore:
         """The job's status alone (one HGET), for checks inside hot loops."""
         raw = self.redis.hget(key("job", job_id), "status")
         return Status(json.loads(raw)) if raw else None
+
+    def wait(self, job_id: str, timeout: float) -> Status | None:
+        """Block until the job has a final status or `timeout` seconds pass; its status then
+        (None if there is no such job). Woken by the status pushed on the job's finished list,
+        not by polling: one BLPOP per WAIT_SLICE, after which the status is read again (a job
+        finished by a worker of a release without the list is still seen)."""
+        deadline = time.monotonic() + timeout
+        finished = key("job", job_id, "finished")
+        while True:
+            status = self.status(job_id)
+            left = deadline - time.monotonic()
+            if status is None or status.final or left <= 0:
+                return status
+            popped = self.redis.blpop([finished], timeout=min(left, WAIT_SLICE))
+            if popped:
+                pipe = self.redis.pipeline()  # put it back for the job's other waiters
+                pipe.rpush(finished, popped[1])
+                pipe.expire(finished, scripts.FINISHED_TTL)
+                pipe.execute()
+                return Status(json.loads(popped[1]))
 
     def get_blob(self, job_id: str, name: str) -> bytes | None:
         """A submitted text: `input` or `reference`."""

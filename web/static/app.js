@@ -93,13 +93,11 @@ function translateForm() {
       let job = await api(form.dataset.api, { method: "POST", body: JSON.stringify({
         text: lines(form.text.value), pair: form.pair.value,
         beam_size: Number(form.beam_size.value), reference }) });
-      const jobUrl = form.dataset.jobApi.replace("JOB", job.id);
-      for (let delay = 50; !["done", "failed", "cancelled"].includes(job.status); delay = Math.min(500, delay * 1.5)) {
-        await sleep(delay);
-        job = await api(jobUrl);
-      }
+      // Each request waits on the server until the job finishes (or 10 s pass): no polling.
+      const jobUrl = form.dataset.jobApi.replace("JOB", job.id) + "?wait=10";
+      while (!["done", "failed", "cancelled"].includes(job.status)) job = await api(jobUrl);
       if (job.status !== "done") throw new Error(job.error || `the job was ${job.status}`);
-      const result = await api(form.dataset.resultApi.replace("JOB", job.id));
+      const result = job.result || await api(form.dataset.resultApi.replace("JOB", job.id));
       const doubtful = showTranslations(output, result, Number(form.dataset.lowConfidence));
       const link = document.createElement("a");
       link.href = form.dataset.jobPage.replace("JOB", job.id); link.textContent = "job details";

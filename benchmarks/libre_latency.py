@@ -1,0 +1,123 @@
+"""LibreTranslate's `POST /translate` through the whole system on loopback (web_load's set-up,
+rate limit off): p50/p95 of `--sequential` one-sentence requests one after another on an idle
+server, then `--requests` one-sentence requests from `--clients` concurrent clients
+(throughput, p50/p95, errors). With `--old REV`, the same against the code of an older commit
+(`git archive`, its own web, workers and translator), alternated round by round.
+
+    python benchmarks/libre_latency.py --checkpoint runs/quick/best.pt [--old REV --rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def percentiles(ms: list[float]) -> dict:
+    ordered = sorted(ms)
+    return {"p50_ms": round(statistics.median(ordered), 1),
+            "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 1)}
+
+
+def measure(args) -> dict:
+    from web_load import post, start_system
+
+    from translator.data import read_split
+    from worker.redis_server import EmbeddedRedis
+
+    src_lang, tgt_lang = args.pair.split("-")
+    sentences = read_split(args.data, "test_2016_flickr", src_lang, tgt_lang).src
+    state = Path(tempfile.mkdtemp(prefix="libre_latency_"))
+    with EmbeddedRedis(state) as redis_server:
+        supervisor, base = start_system(redis_server, state, args.checkpoint, args.pair,
+                                        sentences[:20])
+        try:
+            def one(q: str) -> tuple[int, float]:
+                started = time.perf_counter()
+                status, _, _ = post(f"{base}/translate",
+                                    {"q": q, "source": src_lang, "target": tgt_lang})
+                return status, 1000 * (time.perf_counter() - started)
+
+            sequential = [one(s) for s in sentences[20: 20 + args.sequential]]
+            batch = [sentences[i % len(sentences)] for i in range(args.requests)]
+            started = time.perf_counter()
+            with ThreadPoolExecutor(args.clients) as pool:
+                concurrent = list(pool.map(one, batch))
+            seconds = time.perf_counter() - started
+        finally:
+            supervisor.stop_all()
+    return {"sequential": {**percentiles([ms for _, ms in sequential]),
+                           "errors": sum(s != 200 for s, _ in sequential)},
+            "concurrent": {**percentiles([ms for _, ms in concurrent]),
+                           "requests_per_second": round(len(batch) / seconds, 1),
+                           "errors": sum(s != 200 for s, _ in concurrent),
+                           "clients": args.clients, "requests": len(batch)}}
+
+
+def unpack(commit: str, directory: Path) -> Path:
+    root = HERE.parent
+    archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", commit,
+                              "benchmarks", "translator", "worker", "web"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(directory, filter="data")
+    for name in ("libre_latency.py", "web_load.py"):  # this client, the old server code
+        shutil.copy(HERE / name, directory / "benchmarks" / name)
+    return directory
+
+
+def run_tree(tree: Path, args, out: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    subprocess.run([sys.executable, str(tree / "benchmarks" / "libre_latency.py"),
+                    "--checkpoint", str(Path(args.checkpoint).resolve()), "--pair", args.pair,
+                    "--data", str(Path(args.data).resolve()), "--sequential",
+                    str(args.sequential), "--requests", str(args.requests), "--clients",
+                    str(args.clients), "--json", str(out)], cwd=tree, env=env, check=True)
+    return json.loads(out.read_text())
+
+
+def main() -> None:
+    from translator.defaults import MULTI30K_DIR
+
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--pair", default="de-en")
+    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
+    p.add_argument("--sequential", type=int, default=100)
+    p.add_argument("--requests", type=int, default=600)
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--old", help="also measure this older commit, alternating")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args()
+    if not args.old:
+        results = measure(args)
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="libre_latency_trees_"))
+        trees = {"old": unpack(args.old, tmp / "old"), "new": HERE.parent}
+        results = {"old_commit": args.old, "old": [], "new": []}
+        for round_ in range(args.rounds):
+            for name in (("old", "new") if round_ % 2 == 0 else ("new", "old")):
+                results[name].append(run_tree(trees[name], args, tmp / f"{name}{round_}.json"))
+                print(name, json.dumps(results[name][-1]), flush=True)
+    print(json.dumps(results, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
