@@ -9,7 +9,6 @@ server, then `--requests` one-sentence requests from `--clients` concurrent clie
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -90,13 +89,9 @@ def run_tree(tree: Path, args, out: Path) -> dict:
 
 
 def main() -> None:
-    from translator.defaults import MULTI30K_DIR
+    from web_load import system_arguments
 
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--pair", default="de-en")
-    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
+    p = system_arguments(__doc__)
     p.add_argument("--sequential", type=int, default=100)
     p.add_argument("--requests", type=int, default=600)
     p.add_argument("--clients", type=int, default=50)

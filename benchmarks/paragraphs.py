@@ -10,18 +10,16 @@ set-up, rate limit off).
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from web_load import post, start_system
+from web_load import post, start_system, system_arguments
 
 from translator import Translator
 from translator.data import read_split
-from translator.defaults import BEAM_SIZE, MULTI30K_DIR, TEST_SPLIT
+from translator.defaults import BEAM_SIZE, TEST_SPLIT
 from translator.metrics import score
 from worker.redis_server import EmbeddedRedis
 
@@ -33,11 +31,7 @@ def join3(lines: list[str]) -> list[str]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--pair", default="de-en")
-    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
+    p = system_arguments(__doc__)
     p.add_argument("--split", default=TEST_SPLIT)
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--json", help="also write the results here")

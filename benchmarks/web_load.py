@@ -84,6 +84,16 @@ def rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
+def system_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The options every whole-system benchmark takes: --checkpoint, --pair, --data."""
+    p = argparse.ArgumentParser(description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--pair", default="de-en")
+    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
+    return p
+
+
 def start_system(redis_server: EmbeddedRedis, state: Path, checkpoint: str, pair: str,
                  warm_up: list[str]):
     """The default `translator serve` set-up on `redis_server` (rate limit off): the workers
