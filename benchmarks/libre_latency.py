@@ -57,7 +57,7 @@ def measure(args) -> dict:
                 concurrent = list(pool.map(one, batch))
             seconds = time.perf_counter() - started
         finally:
-            supervisor.stop_all()
+            supervisor.stop()
     return {"sequential": {**percentiles([ms for _, ms in sequential]),
                            "errors": sum(s != 200 for s, _ in sequential)},
             "concurrent": {**percentiles([ms for _, ms in concurrent]),
