@@ -1,6 +1,7 @@
 """LibreTranslate's `POST /translate` through the whole system on loopback (web_load's set-up,
-rate limit off): p50/p95 of `--sequential` one-sentence requests one after another on an idle
-server, then `--requests` one-sentence requests from `--clients` concurrent clients
+rate limit off): the first request once `/healthz` says the models are ready (at once for a
+release without that field), p50/p95 of `--sequential` one-sentence requests one after another
+on an idle server, then `--requests` one-sentence requests from `--clients` concurrent clients
 (throughput, p50/p95, errors). With `--old REV`, the same against the code of an older commit
 (`git archive`, its own web, workers and translator), alternated round by round.
 
@@ -31,6 +32,22 @@ def percentiles(ms: list[float]) -> dict:
             "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 1)}
 
 
+def wait_until_ready(base: str, timeout: float = 120) -> float | None:
+    """Seconds until /healthz says the models are warm (None: it does not say)."""
+    import urllib.request
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        with urllib.request.urlopen(f"{base}/healthz") as response:
+            health = json.load(response)
+        if "models" not in health:
+            return None
+        if health["models"] != "loading":
+            return round(time.monotonic() - started, 2)
+        time.sleep(0.05)
+    raise RuntimeError("the models did not get ready")
+
+
 def measure(args) -> dict:
     from web_load import post, start_system
 
@@ -41,8 +58,7 @@ def measure(args) -> dict:
     sentences = read_split(args.data, "test_2016_flickr", src_lang, tgt_lang).src
     state = Path(tempfile.mkdtemp(prefix="libre_latency_"))
     with EmbeddedRedis(state) as redis_server:
-        supervisor, base = start_system(redis_server, state, args.checkpoint, args.pair,
-                                        sentences[:20])
+        supervisor, base = start_system(redis_server, state, args.checkpoint, args.pair, None)
         try:
             def one(q: str) -> tuple[int, float]:
                 started = time.perf_counter()
@@ -50,6 +66,8 @@ def measure(args) -> dict:
                                     {"q": q, "source": src_lang, "target": tgt_lang})
                 return status, 1000 * (time.perf_counter() - started)
 
+            ready_after = wait_until_ready(base)
+            first = one(sentences[0])
             sequential = [one(s) for s in sentences[20: 20 + args.sequential]]
             batch = [sentences[i % len(sentences)] for i in range(args.requests)]
             started = time.perf_counter()
@@ -58,7 +76,9 @@ def measure(args) -> dict:
             seconds = time.perf_counter() - started
         finally:
             supervisor.stop()
-    return {"sequential": {**percentiles([ms for _, ms in sequential]),
+    return {"first_request": {"ms": round(first[1], 1), "status": first[0],
+                              "models_ready_after_s": ready_after},
+            "sequential": {**percentiles([ms for _, ms in sequential]),
                            "errors": sum(s != 200 for s, _ in sequential)},
             "concurrent": {**percentiles([ms for _, ms in concurrent]),
                            "requests_per_second": round(len(batch) / seconds, 1),
@@ -84,7 +104,9 @@ def run_tree(tree: Path, args, out: Path) -> dict:
                     "--checkpoint", str(Path(args.checkpoint).resolve()), "--pair", args.pair,
                     "--data", str(Path(args.data).resolve()), "--sequential",
                     str(args.sequential), "--requests", str(args.requests), "--clients",
-                    str(args.clients), "--json", str(out)], cwd=tree, env=env, check=True)
+                    str(args.clients), "--json", str(out),
+                    *(["--web-threads", str(args.web_threads)] if args.web_threads else [])],
+                   cwd=tree, env=env, check=True)
     return json.loads(out.read_text())
 
 
@@ -95,10 +117,14 @@ def main() -> None:
     p.add_argument("--sequential", type=int, default=100)
     p.add_argument("--requests", type=int, default=600)
     p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--web-threads", type=int, help="WEB_THREADS of the web app (default: "
+                                                   "the setting's)")
     p.add_argument("--old", help="also measure this older commit, alternating")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
+    if args.web_threads:
+        os.environ["WEB_THREADS"] = str(args.web_threads)
     if not args.old:
         results = measure(args)
     else:

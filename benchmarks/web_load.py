@@ -95,17 +95,21 @@ def system_arguments(doc: str | None) -> argparse.ArgumentParser:
 
 
 def start_system(redis_server: EmbeddedRedis, state: Path, checkpoint: str, pair: str,
-                 warm_up: list[str]):
+                 warm_up: list[str] | None):
     """The default `translator serve` set-up on `redis_server` (rate limit off): the workers
-    and the web under gunicorn, warmed up with a text and a document job. Returns
-    (supervisor, base URL); the caller stops the supervisor."""
+    and the web under gunicorn, warmed up with a text and a document job (not if `warm_up` is
+    None). Returns (supervisor, base URL); the caller stops the supervisor."""
     env = {**os.environ, "REDIS_URL": redis_server.url, "PYTHONPATH": str(ROOT),
            "MODELS": f"{pair}={checkpoint}", "RATE_LIMIT": "", "SECRET_KEY": "load",
            "STATE_DIR": str(state)}
     settings = Settings.from_env(env, dotenv=None)
     supervisor = start_workers(settings, env, 64, 1, 2, 10, "WARNING", state)
     port = free_port()
-    supervisor.add("web", web_command("127.0.0.1", port), env, log=state / "web.log")
+    try:
+        web = web_command("127.0.0.1", port, settings)
+    except TypeError:  # the web_command(host, port) of a release before WEB_THREADS
+        web = web_command("127.0.0.1", port)
+    supervisor.add("web", web, env, log=state / "web.log")
     base = f"http://127.0.0.1:{port}"
     wait_for_workers(make_app(settings), procs=supervisor.procs)
     deadline = time.monotonic() + 60
@@ -117,9 +121,11 @@ def start_system(redis_server: EmbeddedRedis, state: Path, checkpoint: str, pair
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the web app did not start; logs in {state}") from None
             time.sleep(0.2)
-    follow(base, post(f"{base}/api/v1/translate", {"text": warm_up[0], "pair": pair})[1]["id"])
-    follow(base, post(f"{base}/api/v1/documents",
-                      {"text": "\n".join(warm_up), "pair": pair})[1]["id"])
+    if warm_up is not None:
+        follow(base, post(f"{base}/api/v1/translate", {"text": warm_up[0],
+                                                       "pair": pair})[1]["id"])
+        follow(base, post(f"{base}/api/v1/documents",
+                          {"text": "\n".join(warm_up), "pair": pair})[1]["id"])
     return supervisor, base
 
 

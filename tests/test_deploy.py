@@ -76,6 +76,12 @@ def test_web_and_flower_commands_are_real_entry_points():
     assert web[0] == "gunicorn"
     module, _, factory = web[-1].partition(":")
     assert callable(getattr(importlib.import_module(module), factory.removesuffix("()")))
+    defaults = Settings.from_env({}, dotenv=None)
+    assert web[web.index("--workers") + 1] == str(defaults.web_workers)
+    assert web[web.index("--threads") + 1] == str(defaults.web_threads)
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f'"--workers", "{defaults.web_workers}", "--threads", "{defaults.web_threads}"' \
+        in dockerfile
     health = " ".join(APP_SERVICES["web"]["healthcheck"]["test"])
     assert "/healthz" in health
     flower = APP_SERVICES["flower"]["command"]

@@ -58,7 +58,8 @@ def test_serve_runs_jobs_and_stops_cleanly_on_ctrl_c(trained_run, tmp_path):
         while True:  # the web app (gunicorn) answers on the printed URL
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
-                    assert json.load(r) == {"web": "ok", "redis": "ok"}
+                    health = json.load(r)
+                    assert health["web"] == "ok" and health["redis"] == "ok", health
                 break
             except OSError:
                 assert time.monotonic() < deadline, "the web app did not answer"

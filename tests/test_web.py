@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from helpers import PAIR, ROOT, csrf_token, wait_api_job
@@ -375,7 +376,36 @@ def test_redis_down_is_503_and_the_app_keeps_serving(queue_settings):
 def test_status_page_lists_workers_and_queues(client):
     html = client.get("/status").get_data(as_text=True)
     assert "reachable" in html and "text@" in html and f"docs.{PAIR}" in html
-    assert client.get("/healthz").get_json() == {"web": "ok", "redis": "ok"}
+    health = client.get("/healthz").get_json()
+    assert health["web"] == "ok" and health["redis"] == "ok"
+
+
+def test_healthz_says_when_the_interactive_worker_has_warmed_its_models(client):
+    deadline = time.monotonic() + 60
+    while (health := client.get("/healthz").get_json())["models"] == "loading":
+        assert time.monotonic() < deadline, health
+        time.sleep(0.2)
+    # the test MODELS hold a missing and a corrupt checkpoint beside the tiny model
+    assert health["models"] == "failed" and health["models_ready"] == [PAIR], health
+    assert set(health["models_failed"]) == {"aa-bb", "cc-dd"}
+    assert "not found" in health["models_failed"]["aa-bb"] and health["models_loading"] == []
+
+
+def test_models_readiness_from_the_workers_registry():
+    from web.pages import models_readiness
+
+    text = {"pairs": ["de-en", "fr-en"], "ready": ["de-en"], "warm": False}
+    docs = {"pairs": ["de-en"], "ready": None}  # prefork: its pool processes load their own
+    assert models_readiness({}, ["de-en"])["models"] == "no worker"
+    assert models_readiness({"d": docs}, ["de-en"])["models"] == "no worker"
+    assert models_readiness({"t": text, "d": docs}, ["de-en", "fr-en"]) == {
+        "models": "loading", "models_ready": ["de-en"], "models_loading": ["fr-en"],
+        "models_failed": {}}
+    assert models_readiness({"t": text}, ["de-en"])["models"] == "ready"
+    done = {**text, "warm": True, "failed": {"fr-en": "corrupt"}}
+    assert models_readiness({"t": done}, ["de-en", "fr-en"]) == {
+        "models": "failed", "models_ready": ["de-en"], "models_loading": [],
+        "models_failed": {"fr-en": "corrupt"}}
 
 
 def test_the_web_never_imports_torch(queue_env):

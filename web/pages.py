@@ -291,7 +291,33 @@ def status():
 
 @bp.get("/healthz")
 def healthz():
-    ok = store().ping()
-    response = jsonify({"web": "ok", "redis": "ok" if ok else "unreachable"})
+    """The web and Redis (200, or 503 without Redis), and whether the models are loaded:
+    `models` is "ready" once every pair of MODELS has an interactive worker that warmed it up,
+    "loading" while one is still warming up, "failed" when a pair could not be loaded
+    (`models_failed` says why), "no worker" without one. From the workers' registry; the
+    status page asks the workers themselves."""
+    jobs = store()
+    ok = jobs.ping()
+    body = {"web": "ok", "redis": "ok" if ok else "unreachable"}
+    if ok:
+        body.update(models_readiness(jobs.worker_info(), sorted(settings().model_paths())))
+    response = jsonify(body)
     response.status_code = 200 if ok else 503
     return response
+
+
+def models_readiness(workers: dict[str, dict], pairs: list[str]) -> dict:
+    interactive = [w for w in workers.values() if isinstance(w.get("ready"), list)]
+    warm = {pair for w in interactive for pair in w["ready"]} & set(pairs)
+    failed = {pair: why for w in interactive for pair, why in (w.get("failed") or {}).items()
+              if pair in pairs and pair not in warm}
+    if not interactive:
+        state = "no worker"
+    elif warm == set(pairs):
+        state = "ready"
+    elif all(w.get("warm") for w in interactive):
+        state = "failed"
+    else:
+        state = "loading"
+    return {"models": state, "models_ready": sorted(warm),
+            "models_loading": sorted(set(pairs) - warm - set(failed)), "models_failed": failed}

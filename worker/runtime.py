@@ -92,17 +92,54 @@ def worker_state() -> WorkerState:
     return _state
 
 
+WARM_UP_TEXT = "Warm up."
+
+
+def warm_up(state: WorkerState) -> tuple[list[str], dict[str, str]]:
+    """Load every served pair's model and translate one short sentence with it (the first
+    call allocates what later ones reuse). Returns (the pairs that are warm, {pair: why} for
+    those that failed); an unusable checkpoint stays the error its jobs report."""
+    ready, failed = [], {}
+    for pair in state.settings.served_pairs():
+        try:
+            state.translator_for(pair).translate([WARM_UP_TEXT], beam_size=state.settings.beam_size)
+            ready.append(pair)
+        except Exception as exc:  # noqa: BLE001 (reported on the jobs that need the model)
+            failed[pair] = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            log.warning("could not warm up %s: %s", pair, failed[pair])
+    return ready, failed
+
+
 @signals.worker_ready.connect
 def _register(sender=None, **_):
+    """Register the worker; one that decodes in its main process (the thread pool of the
+    interactive worker) then loads its models in the background and says `ready` once done,
+    so its first request does not wait for them (`/healthz` reports it)."""
     state = worker_state()
     pairs = state.settings.served_pairs()
+    in_main = "prefork" not in type(getattr(sender, "pool", None)).__module__
     info = {"pairs": pairs, "models": {p: state.settings.model_paths()[p] for p in pairs},
             "pid": os.getpid(), "started": time.time(),
-            "torch_threads": state.settings.torch_threads}
+            "torch_threads": state.settings.torch_threads,
+            "ready": [] if in_main else None,  # None: the pool processes load their own
+            "warm": False}
     try:
         state.store.register_worker(sender.hostname, info)
     except redis.RedisError:
         log.warning("could not register the worker in Redis")
+    if in_main:
+        def load() -> None:
+            started = time.perf_counter()
+            loaded, failed = warm_up(state)
+            log.info("warm: %s ready in %.1f s", ", ".join(loaded) or "no pair",
+                     time.perf_counter() - started)
+            try:
+                state.store.register_worker(sender.hostname, {**info, "ready": loaded,
+                                                              "failed": failed, "warm": True})
+            except redis.RedisError:
+                log.warning("could not record the worker as ready in Redis")
+
+        threading.Thread(target=load, name="warm-up", daemon=True).start()
 
 
 @signals.worker_process_init.connect
@@ -114,6 +151,9 @@ def _import_the_model_code(**_):
 
     log.debug("pool process %d: model code imported in %.1f s", os.getpid(),
               time.perf_counter() - started)
+    # The models load in the background, so that the process reports alive at once.
+    threading.Thread(target=warm_up, args=(worker_state(),), name="warm-up",
+                     daemon=True).start()
 
 
 @signals.worker_ready.connect

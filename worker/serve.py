@@ -137,11 +137,15 @@ def wait_for_workers(app, names=("text", "docs"), timeout: float = 60,
     raise RuntimeError(f"workers {', '.join(names)} did not answer within {timeout:.0f} s")
 
 
-def web_command(host: str, port: int) -> list[str] | None:
+def web_command(host: str, port: int, settings: Settings | None = None) -> list[str] | None:
+    """gunicorn serving the web app with WEB_WORKERS processes of WEB_THREADS threads (None
+    where this install has no web package)."""
     if not Path(__file__).resolve().parent.parent.joinpath("web", "__init__.py").exists():
         return None
-    return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2",
-            "--threads", "4", "--timeout", "60", "web:create_app()"]
+    settings = settings or Settings.from_env()
+    return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}",
+            "--workers", str(settings.web_workers), "--threads", str(settings.web_threads),
+            "--timeout", "60", "web:create_app()"]
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
@@ -170,7 +174,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
                   f"(data in {redis_server.dir})", flush=True)
         start_workers(settings, env, text_threads, doc_processes, text_torch_threads,
                       supervisor=supervisor)
-        web_cmd = web_command(host, port) if web else None
+        web_cmd = web_command(host, port, settings) if web else None
         if web_cmd:
             supervisor.add("web", web_cmd, env)
             print(f"\n  serving on http://{host}:{port}/  (Ctrl-C stops everything)\n",

@@ -62,6 +62,11 @@ class Settings:
                            "(Flask-Limiter syntax); empty: no limit", "60/minute;600/hour")
     translate_timeout: float = _env("TRANSLATE_TIMEOUT", "seconds the LibreTranslate-style "
                                     "`/translate` waits for its job", 30.0)
+    web_workers: int = _env("WEB_WORKERS", "gunicorn worker processes of the web app", 2)
+    web_threads: int = _env("WEB_THREADS", "gunicorn threads per web process: requests that "
+                            "can wait for their job at once (each waits in a BLPOP, not "
+                            "working; 64 measured best of 4, 16, 64 in benchmarks/RESULTS.md)",
+                            64)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: str | Path = ".env"
@@ -91,7 +96,8 @@ class Settings:
         if self.soft_time_limit >= self.time_limit or self.soft_time_limit < 0:
             raise SettingsError("TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT (0: none)")
         for name in ("torch_threads", "beam_size", "batch_tokens", "chunk_sentences",
-                     "max_document_bytes", "max_text_chars", "max_segments"):
+                     "max_document_bytes", "max_text_chars", "max_segments", "web_workers",
+                     "web_threads"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1")
         if not MIN_BEAM <= self.beam_size <= MAX_BEAM:
