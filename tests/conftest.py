@@ -87,6 +87,9 @@ def queue_env(redis_server, trained_run, reverse_corpus, tmp_path_factory) -> di
         "BATCH_TOKENS": "400",
         "BATCH_WINDOW_MS": "5",
         "STATE_DIR": str(tmp_path_factory.mktemp("worker_state")),
+        # The tests compare the workers' output with the in-process fp32 translator;
+        # the default precision (int8 on the CPU) has its own test in test_worker.py.
+        "PRECISION": "fp32",
     }
 
 

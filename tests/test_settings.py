@@ -34,6 +34,8 @@ def test_defaults_and_types():
 @pytest.mark.parametrize("env, message", [
     ({"TORCH_THREADS": "two"}, "not a valid int"),
     ({"TORCH_THREADS": "0"}, "at least 1"),
+    ({"DEVICE": "tpu"}, "DEVICE must be one of"), ({"PRECISION": "fp16"}, "PRECISION must be"),
+    ({"DEVICE": "cuda", "PRECISION": "int8"}, "CPU only"), ({"WEB_THREADS": "0"}, "at least 1"),
     ({"MODELS": "de-en"}, "src-tgt=path"),
     ({"MODELS": "../x=a.pt"}, "src-tgt=path"),
     ({"TASK_TIME_LIMIT": "900"}, "VISIBILITY_TIMEOUT"),
@@ -60,3 +62,9 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path):
     assert (s.beam_size, s.torch_threads, s.max_segments) == (3, 2, 9)
     assert Settings.from_env({}, dotenv=tmp_path / "missing.env").beam_size == 5
     assert re.match(r"^\d+$", str(s.time_limit))
+
+
+def test_auto_precision_is_int8_on_the_cpu_and_fp32_on_cuda():
+    assert Settings.from_env({}, dotenv=None).decode_precision() == "int8"
+    assert Settings.from_env({"DEVICE": "cuda"}, dotenv=None).decode_precision() == "fp32"
+    assert Settings.from_env({"PRECISION": "bf16"}, dotenv=None).decode_precision() == "bf16"

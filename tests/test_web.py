@@ -376,6 +376,7 @@ def test_redis_down_is_503_and_the_app_keeps_serving(queue_settings):
 def test_status_page_lists_workers_and_queues(client):
     html = client.get("/status").get_data(as_text=True)
     assert "reachable" in html and "text@" in html and f"docs.{PAIR}" in html
+    assert "cpu, fp32" in html  # the test workers' DEVICE and PRECISION
     health = client.get("/healthz").get_json()
     assert health["web"] == "ok" and health["redis"] == "ok"
 

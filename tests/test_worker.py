@@ -404,3 +404,25 @@ def test_finished_tasks_are_no_longer_pending(intake, job_store):
             time.sleep(0.05)
         assert job_store.pending_tasks(job["id"]) == {}
         assert job_store.redis.zscore(key("active"), job["id"]) is None
+
+
+def test_workers_decode_at_the_configured_precision(trained_run):
+    """The default precision (int8 on the CPU) reaches the worker's model: the same output as
+    an int8 Translator in-process, and fp32 when configured."""
+    from translator import Translator
+    from worker.celery_app import make_app
+    from worker.runtime import WorkerState
+    from worker.settings import Settings
+
+    models = f"{PAIR}={trained_run['dir'] / 'best.pt'}"
+    src = ["red blue cat dog", "fish bird star rock leaf"]
+    int8 = Translator.from_checkpoint(trained_run["dir"] / "best.pt", int8=True)
+    for precision, quantized in (("auto", True), ("fp32", False)):
+        settings = Settings.from_env({"MODELS": models, "PRECISION": precision}, dotenv=None)
+        state = WorkerState(make_app(settings))
+        model = state.translator_for(PAIR).model
+        names = {type(m).__module__ for m in model.modules()}
+        assert any("quantized" in n for n in names) == quantized, names
+        if quantized:
+            assert state.translator_for(PAIR).translate(src, beam_size=2) == \
+                int8.translate(src, beam_size=2)

@@ -46,19 +46,22 @@ class WorkerState:
                 if path is None or pair not in self.settings.served_pairs():
                     raise CheckpointError(f"this worker does not serve the pair {pair}")
                 started = time.perf_counter()
+                precision = self.settings.decode_precision()
                 self._models[pair] = Translator.from_checkpoint(
-                    path, threads=self.settings.torch_threads)
+                    path, device=self.settings.device, threads=self.settings.torch_threads,
+                    int8=precision == "int8", bf16=precision == "bf16")
                 log.info("loaded %s for %s in %.1f s", path, pair, time.perf_counter() - started)
             return self._models[pair]
 
     def evaluation_translator(self, checkpoint: str):
-        """A Translator for `checkpoint`; only the last one stays loaded."""
+        """A Translator for `checkpoint` on DEVICE in fp32 (a leaderboard compares models, not
+        precisions); only the last one stays loaded."""
         if checkpoint not in self._evaluated:
             from translator import Translator
 
             self._evaluated.clear()
             self._evaluated[checkpoint] = Translator.from_checkpoint(
-                checkpoint, threads=self.settings.torch_threads)
+                checkpoint, device=self.settings.device, threads=self.settings.torch_threads)
         return self._evaluated[checkpoint]
 
     def batcher(self) -> MicroBatcher:
@@ -121,6 +124,7 @@ def _register(sender=None, **_):
     info = {"pairs": pairs, "models": {p: state.settings.model_paths()[p] for p in pairs},
             "pid": os.getpid(), "started": time.time(),
             "torch_threads": state.settings.torch_threads,
+            "device": state.settings.device, "precision": state.settings.decode_precision(),
             "ready": [] if in_main else None,  # None: the pool processes load their own
             "warm": False}
     try:

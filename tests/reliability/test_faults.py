@@ -100,6 +100,7 @@ def cluster(trained_run, reverse_corpus, tmp_path_factory):
     server = EmbeddedRedis(state).start()
     env = {
         "REDIS_URL": server.url, "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'}",
+        "PRECISION": "fp32",
         "CHECKPOINT_DIRS": str(trained_run["dir"].parent), "MULTI30K_DIR": str(reverse_corpus),
         "TORCH_THREADS": "1", "CHUNK_SENTENCES": "10", "BATCH_TOKENS": "400",
         "VISIBILITY_TIMEOUT": str(VISIBILITY), "TASK_TIME_LIMIT": "12",
@@ -404,6 +405,7 @@ def test_time_limits_stop_a_runaway_job_and_the_worker_serves_on(trained_run, tm
     records it. Either way the next job is served."""
     with EmbeddedRedis(tmp_path) as server:
         env = {"REDIS_URL": server.url, "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'}",
+               "PRECISION": "fp32",
                "CHECKPOINT_DIRS": str(trained_run["dir"].parent), "TORCH_THREADS": "1",
                "TASK_SOFT_TIME_LIMIT": str(soft), "TASK_TIME_LIMIT": str(hard),
                "VISIBILITY_TIMEOUT": "10"}

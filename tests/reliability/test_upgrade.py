@@ -57,6 +57,7 @@ def test_jobs_started_by_the_previous_release_finish_on_the_current_workers(
     old = previous_release(tmp_path / "previous")
     with EmbeddedRedis(tmp_path / "state") as server:
         env = {"REDIS_URL": server.url, "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'}",
+               "PRECISION": "fp32",
                "TORCH_THREADS": "1", "CHUNK_SENTENCES": "10", "BATCH_TOKENS": "400",
                "STATE_DIR": str(tmp_path / "state")}
         settings = Settings.from_env(env, dotenv=None)
