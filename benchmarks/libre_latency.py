@@ -2,8 +2,10 @@
 rate limit off): the first request once `/healthz` says the models are ready (at once for a
 release without that field), p50/p95 of `--sequential` one-sentence requests one after another
 on an idle server, then `--requests` one-sentence requests from `--clients` concurrent clients
-(throughput, p50/p95, errors). With `--old REV`, the same against the code of an older commit
-(`git archive`, its own web, workers and translator), alternated round by round.
+(throughput, p50/p95, errors), and as its baseline the same sentences decoded in-process
+(batched, beam 5, 2 threads, the workers' precision) after the system stopped. With
+`--old REV`, the same against the code of an older commit (`git archive`, its own web,
+workers and translator), alternated round by round.
 
     python benchmarks/libre_latency.py --checkpoint runs/quick/best.pt [--old REV --rounds 2]
 """
@@ -48,6 +50,24 @@ def wait_until_ready(base: str, timeout: float = 120) -> float | None:
     raise RuntimeError("the models did not get ready")
 
 
+def in_process_speed(checkpoint: str, sentences: list[str]) -> dict:
+    """The same sentences decoded in one process, batched, beam 5, 2 threads, at the
+    workers' precision (PRECISION, DEVICE): the baseline of the web figure, in the same run."""
+    from translator import Translator
+    from worker.settings import Settings
+
+    settings = Settings.from_env(dotenv=None)
+    precision = settings.decode_precision()
+    translator = Translator.from_checkpoint(checkpoint, device=settings.device, threads=2,
+                                            int8=precision == "int8", bf16=precision == "bf16")
+    translator.translate(sentences[:50])  # warm
+    started = time.perf_counter()
+    translator.translate(sentences)
+    seconds = time.perf_counter() - started
+    return {"sentences_per_second": round(len(sentences) / seconds, 1),
+            "precision": precision, "device": settings.device}
+
+
 def measure(args) -> dict:
     from web_load import post, start_system
 
@@ -76,7 +96,11 @@ def measure(args) -> dict:
             seconds = time.perf_counter() - started
         finally:
             supervisor.stop()
-    return {"first_request": {"ms": round(first[1], 1), "status": first[0],
+    in_process = in_process_speed(args.checkpoint, batch)
+    return {"in_process": in_process,
+            "web_over_in_process": round(len(batch) / seconds
+                                         / in_process["sentences_per_second"], 3),
+            "first_request": {"ms": round(first[1], 1), "status": first[0],
                               "models_ready_after_s": ready_after},
             "sequential": {**percentiles([ms for _, ms in sequential]),
                            "errors": sum(s != 200 for s, _ in sequential)},
