@@ -64,6 +64,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         accept_content=["json"],
         result_accept_content=["json"],
         task_acks_late=True,
+        task_ignore_result=True,  # outcomes live in the job store (worker/store.py)
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_soft_time_limit=settings.soft_time_limit or None,

@@ -32,8 +32,11 @@ class Dispatcher:
         return ids
 
     def resend(self, task_id: str, task: TaskSpec) -> None:
-        """Send a task under a given id (a re-send is a duplicate that tasks tolerate)."""
-        self.app.send_task(task.name, args=task.args, queue=task.queue, task_id=task_id)
+        """Send a task under a given id (a re-send is a duplicate that tasks tolerate). Celery
+        keeps no result of it: the job store holds every job's outcome, so the sender does not
+        subscribe to a result channel and the worker writes no `celery-task-meta` key."""
+        self.app.send_task(task.name, args=task.args, queue=task.queue, task_id=task_id,
+                           ignore_result=True)
 
     def revoke(self, task_ids: list[str]) -> None:
         if task_ids:

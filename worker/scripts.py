@@ -5,17 +5,19 @@ JSON strings with their quotes."""
 from __future__ import annotations
 
 # Update a job's fields unless its status is final (or the caller may overwrite it: ARGV[1]=1);
-# ARGV[2] is the job id, then field/value pairs (JSON values). A job given a final status
-# leaves the activity index KEYS[2], and the status is pushed on its finished list KEYS[3]
-# (expiring after FINISHED_TTL), which wakes the requests waiting on it with BLPOP. Returns -1
-# (no job), 0 (final, not applied) or 1.
+# ARGV[2] is the job id, ARGV[3] a result to store in KEYS[4] for ARGV[4] seconds ('' for
+# none: a finishing job's result is written with its status, in one round trip), then
+# field/value pairs (JSON values). A job given a final status leaves the activity index
+# KEYS[2], and the status is pushed on its finished list KEYS[3] (expiring after FINISHED_TTL),
+# which wakes the requests waiting on it. Returns -1 (no job), 0 (final, not applied) or 1.
 FINISHED_TTL = 300
 UPDATE = """
 local function final(s) return s == '"done"' or s == '"failed"' or s == '"cancelled"' end
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
 if ARGV[1] == '0' and final(status) then return 0 end
-for i = 3, #ARGV, 2 do
+if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4]) end
+for i = 5, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   if ARGV[i] == 'status' and final(ARGV[i + 1]) then
     redis.call('ZREM', KEYS[2], ARGV[2])

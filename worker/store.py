@@ -7,7 +7,7 @@ Keys, all under `nmt:`; a job's keys expire after JOB_TTL:
 - `nmt:job:<id>:result`: the output as JSON;
 - `nmt:job:<id>:progress`: hash, sentences done per part (chunk index, or "0");
 - `nmt:job:<id>:finished`: list holding the final status once the job has one (expires after
-  a few minutes): what `wait` blocks on (BLPOP) instead of polling;
+  a few minutes): what `wait` blocks on (BLMOVE onto itself) instead of polling;
 - `nmt:job:<id>:pending`: hash, task id -> {name, args, queue} of each task sent for the job and
   not yet finished (what recovery re-sends if the broker lost its message);
 - `nmt:job:<id>:layout`: a document's layout, [[indent, sentences], ...] per line;
@@ -100,13 +100,17 @@ class JobStore:
         pipe.execute()
         return job
 
-    def update(self, job_id: str, force: bool = False, **fields: Any) -> bool:
-        """Set fields unless the job is finished (force: even then); False if not applied."""
-        args = ["1" if force else "0", job_id]
+    def update(self, job_id: str, force: bool = False, result: dict | None = None,
+               **fields: Any) -> bool:
+        """Set fields unless the job is finished (force: even then); False if not applied.
+        `result` is stored with them, in the same round trip."""
+        args = ["1" if force else "0", job_id,
+                "" if result is None else json.dumps(result), str(self.ttl)]
         for name, value in encode_fields(fields).items():
             args += [name, value]
-        return self._update(keys=[key("job", job_id), key("active"),
-                                  key("job", job_id, "finished")], args=args) == 1
+        keys = [key("job", job_id), key("active"), key("job", job_id, "finished"),
+                key("job", job_id, "result")]
+        return self._update(keys=keys, args=args) == 1
 
     def start(self, job_id: str) -> Status | None:
         """Mark a queued job running (one round trip); its status, None if there is none."""
@@ -118,9 +122,8 @@ class JobStore:
                **fields: Any) -> bool:
         """Give the job a final status (and store its result first); False if it already
         had one."""
-        if result is not None:
-            self.redis.set(key("job", job_id, "result"), json.dumps(result), ex=self.ttl)
-        return self.update(job_id, status=Status(status), finished=time.time(), **fields)
+        return self.update(job_id, result=result, status=Status(status),
+                           finished=time.time(), **fields)
 
     def fail(self, job_id: str, error: str) -> bool:
         return self.finish(job_id, Status.FAILED, error=error)
@@ -175,8 +178,8 @@ class JobStore:
     def wait(self, job_id: str, timeout: float) -> Status | None:
         """Block until the job has a final status or `timeout` seconds pass; its status then
         (None if there is no such job). Woken by the status pushed on the job's finished list,
-        not by polling: one BLPOP per WAIT_SLICE, after which the status is read again (a job
-        finished by a worker of a release without the list is still seen)."""
+        not by polling: one blocking BLMOVE per WAIT_SLICE, after which the status is read
+        again (a job finished by a worker of a release without the list is still seen)."""
         deadline = time.monotonic() + timeout
         finished = key("job", job_id, "finished")
         while True:
@@ -184,13 +187,10 @@ class JobStore:
             left = deadline - time.monotonic()
             if status is None or status.final or left <= 0:
                 return status
-            popped = self.redis.blpop([finished], timeout=min(left, WAIT_SLICE))
-            if popped:
-                pipe = self.redis.pipeline()  # put it back for the job's other waiters
-                pipe.rpush(finished, popped[1])
-                pipe.expire(finished, scripts.FINISHED_TTL)
-                pipe.execute()
-                return Status(json.loads(popped[1]))
+            # BLMOVE of the list onto itself: the status stays for the job's other waiters.
+            moved = self.redis.blmove(finished, finished, min(left, WAIT_SLICE), "RIGHT", "LEFT")
+            if moved:
+                return Status(json.loads(moved))
 
     def get_blob(self, job_id: str, name: str) -> bytes | None:
         """A submitted text: `input` or `reference`."""
