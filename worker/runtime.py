@@ -102,9 +102,12 @@ def warm_up(state: WorkerState) -> tuple[list[str], dict[str, str]]:
     """Load every served pair's model and translate one short sentence with it (the first
     call allocates what later ones reuse). Returns (the pairs that are warm, {pair: why} for
     those that failed); an unusable checkpoint stays the error its jobs report."""
+    from translator.document import segment_document
+
     ready, failed = [], {}
     for pair in state.settings.served_pairs():
         try:
+            segment_document(WARM_UP_TEXT, pair.split("-")[0])  # loads the sentence splitter
             state.translator_for(pair).translate([WARM_UP_TEXT], beam_size=state.settings.beam_size)
             ready.append(pair)
         except Exception as exc:  # noqa: BLE001 (reported on the jobs that need the model)
