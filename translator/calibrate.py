@@ -19,17 +19,19 @@ from .defaults import BATCH_TOKENS, BEAM_SIZE
 
 def calibrate_checkpoint(path: str | Path, data_dir: str | Path, split: str = "val",
                          beam_size: int = BEAM_SIZE, batch_tokens: int = BATCH_TOKENS,
-                         out: str | Path | None = None) -> dict:
+                         out: str | Path | None = None, table: CasingTable | None = None
+                         ) -> dict:
     """Add `casing` and `confidence` to the checkpoint at `path` (written to `out`, default in
-    place, atomically). Returns a summary: words in the table, the fit and its correlations
-    on `split`."""
+    place, atomically). `table` is the casing table if the caller has it (the trainer does),
+    else it is learnt from the corpus' train split. Returns a summary: words in the table,
+    the fit and its correlations on `split`."""
     from .translator import Translator
 
     data = load_checkpoint(path)
     meta = data.get("meta", {})
     src_lang, tgt_lang = meta.get("src_lang"), meta.get("tgt_lang")
-    train = read_split(data_dir, "train", src_lang, tgt_lang)
-    table = CasingTable.learn(train.src)
+    if table is None:
+        table = CasingTable.learn(read_split(data_dir, "train", src_lang, tgt_lang).src)
     translator = Translator.from_checkpoint(path)
     translator.casing = table
     held_out = read_split(data_dir, split, src_lang, tgt_lang)

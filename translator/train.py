@@ -417,7 +417,7 @@ class Trainer:
         best = self.out / "best.pt"
         if not best.exists() or len(self.val) < 2:
             return None
-        result = calibrate_checkpoint(best, self.data_dir)
+        result = calibrate_checkpoint(best, self.data_dir, table=self.casing)
         self._log({"type": "calibration", "step": self.state.step, **result["confidence"]})
         return result
 
