@@ -217,6 +217,8 @@ def test_api_translate_can_wait_for_its_result(client, trained_translator):
     assert queued.status_code == 202
     job = client.get(f"/api/v1/jobs/{queued.get_json()['id']}?wait=30").get_json()
     assert job["status"] == "done" and job["result"]["translations"]
+    again = client.get(f"/api/v1/jobs/{queued.get_json()['id']}?wait=1").get_json()
+    assert again["result"] == job["result"]  # done before the request: the result at once
     for bad in ("abc", "-1", "nan"):
         response = client.get(f"/api/v1/jobs/{queued.get_json()['id']}?wait={bad}")
         assert response.status_code == 422 and "wait" in response.get_json()["error"]

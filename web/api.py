@@ -186,12 +186,12 @@ def list_jobs():
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
-    """The job; with `?wait=S`, after waiting up to S seconds for it to finish (then with its
-    result inline if it is done)."""
+    """The job; with `?wait=S`, once it is finished or after S seconds, with its result inline
+    if it is done."""
     jobs = store()
     job = jobs.require_job(job_id)
     wait = wait_seconds(request.args.get("wait"))
-    if wait and not job.status.final:
+    if wait:  # a job already done answers at once, with its result
         return waited(job, wait) or jsonify(job_view(jobs.require_job(job_id)))
     return jsonify(job_view(job))
 
