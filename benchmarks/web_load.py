@@ -13,6 +13,7 @@ the web app under gunicorn, driven by a bounded load generator over HTTP.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import random
@@ -103,7 +104,9 @@ def start_system(redis_server: EmbeddedRedis, state: Path, checkpoint: str, pair
            "MODELS": f"{pair}={checkpoint}", "RATE_LIMIT": "", "SECRET_KEY": "load",
            "STATE_DIR": str(state)}
     settings = Settings.from_env(env, dotenv=None)
-    supervisor = start_workers(settings, env, 64, 1, 2, 10, "WARNING", state)
+    # The default torch threads (None) of TEXT_PROCESSES workers; 2 for an older release's one.
+    threads = inspect.signature(start_workers).parameters["text_torch_threads"].default
+    supervisor = start_workers(settings, env, 64, 1, threads, 10, "WARNING", state)
     port = free_port()
     try:
         web = web_command("127.0.0.1", port, settings)

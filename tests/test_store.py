@@ -119,3 +119,40 @@ def test_wait_returns_at_once_when_final_or_missing_and_times_out(job_store):
     started = time.monotonic()
     assert job_store.wait(job.id, 30) == "cancelled" and time.monotonic() - started < 0.5
     assert job_store.wait("f" * 32, 30) is None
+
+
+def test_wait_result_brings_the_result_with_the_wake_up(job_store):
+    """`wait_result` (LibreTranslate's /translate): the status and the result in one call,
+    woken by the finish, and no result for a job that did not end done."""
+    job = job_store.create("text", PAIR)
+    timer = threading.Timer(0.3, lambda: job_store.finish(job.id, "done",
+                                                          result={"translations": ["x"]}))
+    timer.start()
+    started = time.monotonic()
+    try:
+        assert job_store.wait_result(job.id, 30) == ("done", {"translations": ["x"]})
+    finally:
+        timer.join()
+    assert time.monotonic() - started < 1.5
+    assert job_store.wait_result(job.id, 30) == ("done", {"translations": ["x"]})  # already done
+    failed = job_store.create("text", PAIR)
+    job_store.fail(failed.id, "broken")
+    assert job_store.wait_result(failed.id, 30) == ("failed", None)
+    assert job_store.wait_result(job_store.create("text", PAIR).id, 0.2) == ("queued", None)
+
+
+def test_start_claims_a_job_and_returns_its_record(job_store):
+    job = job_store.create("text", PAIR, has_reference=True, total=3)
+    claimed = job_store.start(job.id)
+    assert (claimed.status, claimed.has_reference, claimed.total) == ("running", True, 3)
+    assert claimed.started and job_store.get_job(job.id).status == "running"
+    job_store.finish(job.id, "cancelled")
+    assert job_store.start(job.id).status == "cancelled"  # a final status is left alone
+    assert job_store.start("f" * 32) is None
+
+
+def test_a_job_and_its_pending_task_are_written_together_and_cleared_with_the_finish(job_store):
+    job = job_store.create("text", PAIR, pending={"t1": {"name": "x", "args": [], "queue": "q"}})
+    assert job_store.pending_tasks(job.id) == {"t1": {"name": "x", "args": [], "queue": "q"}}
+    assert job_store.finish(job.id, "done", result={}, task_done="t1")
+    assert job_store.pending_tasks(job.id) == {}

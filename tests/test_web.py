@@ -409,6 +409,10 @@ def test_models_readiness_from_the_workers_registry():
     assert models_readiness({"t": done}, ["de-en", "fr-en"]) == {
         "models": "failed", "models_ready": ["de-en"], "models_loading": [],
         "models_failed": {"fr-en": "corrupt"}}
+    cold = {**text, "ready": []}  # a second interactive worker still loading de-en
+    assert models_readiness({"t": text, "t2": cold}, ["de-en"])["models"] == "loading"
+    assert models_readiness({"t": text, "t2": {**cold, "pairs": ["fr-en"]}},
+                            ["de-en"])["models"] == "ready"  # t2 serves no de-en
 
 
 def test_the_web_never_imports_torch(queue_env):

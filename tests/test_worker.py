@@ -394,6 +394,22 @@ def test_finished_jobs_leave_the_recovery_index(quiet_broker):
     assert store.redis.zscore(key("active"), stale["id"]) is None
 
 
+def test_task_messages_show_the_job_id_not_the_texts(quiet_broker):
+    """Celery keeps a repr of a task's arguments in its message for Flower, the logs and
+    `inspect`: ours hold the job id only, never what the user sent."""
+    from worker.celery_app import TEXT_TASK, text_queue
+    from worker.dispatch import TaskSpec
+
+    app, store, recovery = quiet_broker
+    job = store.create("text", PAIR)
+    secret = "Mein Passwort ist Tulpe7"
+    recovery.dispatcher.send(job["id"], [TaskSpec(TEXT_TASK, [job["id"], PAIR, [secret], 5],
+                                                  text_queue(PAIR))])
+    message = json.loads(store.redis.rpop(text_queue(PAIR)))
+    assert message["headers"]["argsrepr"] == f"[{job['id']!r}, ...]"
+    assert secret not in json.dumps(message["headers"])
+
+
 def test_finished_tasks_are_no_longer_pending(intake, job_store):
     text = wait_for_job(job_store, intake.submit_text(["red cat"], PAIR)["id"])
     doc = wait_for_job(job_store, intake.submit_document(make_document(30, seed=3), PAIR)["id"])

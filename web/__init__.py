@@ -58,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_SWALLOW_ERRORS=True,  # Redis down: serve (and answer 503), do not crash
         RATELIMIT_HEADERS_ENABLED=True,
+        RATELIMIT_ENABLED=bool(settings.rate_limit),  # no limit: no check on every request
     )
     app.config.update(test_config)
     app.json.sort_keys = False  # answers keep the order they are built in

@@ -40,7 +40,8 @@ def translate():
         raise InputError("source language detection is not supported; give `source`")
     jobs = store()
     job = intake().submit_text(q, f"{source}-{target}")
-    status = jobs.wait(job.id, settings().translate_timeout)  # woken when it finishes
+    # Woken when it finishes, with its result in the same round trip.
+    status, result = jobs.wait_result(job.id, settings().translate_timeout)
     if status is None or not status.final:
         return error_response(503, "the translation did not finish in time; it is still "
                                    "queued or running", job_id=job.id)
@@ -49,7 +50,8 @@ def translate():
         error = jobs.require_job(job.id).error or f"the job was {status}"
         return error_response(409 if status == Status.CANCELLED else 503, error,
                               job_id=job.id)
-    result = jobs.get_result(job.id)
+    if result is None:  # expired between its end and this read (JOB_TTL): a server problem
+        return error_response(503, "the translation's result is gone", job_id=job.id)
     translations = result["translations"]
     confidence = result.get("confidence") or [None] * len(translations)
     # `confidence` is ours, not LibreTranslate's: 0..1 per text (its least confident

@@ -292,7 +292,8 @@ def status():
 @bp.get("/healthz")
 def healthz():
     """The web and Redis (200, or 503 without Redis), and whether the models are loaded:
-    `models` is "ready" once every pair of MODELS has an interactive worker that warmed it up,
+    `models` is "ready" once every pair of MODELS is warm in every interactive worker that
+    serves it (any of them may take the next request),
     "loading" while one is still warming up, "failed" when a pair could not be loaded
     (`models_failed` says why), "no worker" without one. From the workers' registry; the
     status page asks the workers themselves."""
@@ -308,7 +309,8 @@ def healthz():
 
 def models_readiness(workers: dict[str, dict], pairs: list[str]) -> dict:
     interactive = [w for w in workers.values() if isinstance(w.get("ready"), list)]
-    warm = {pair for w in interactive for pair in w["ready"]} & set(pairs)
+    serving = {pair: [w for w in interactive if pair in w.get("pairs", pairs)] for pair in pairs}
+    warm = {pair for pair, ws in serving.items() if ws and all(pair in w["ready"] for w in ws)}
     failed = {pair: why for w in interactive for pair, why in (w.get("failed") or {}).items()
               if pair in pairs and pair not in warm}
     if not interactive:

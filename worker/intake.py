@@ -9,6 +9,7 @@ is recorded as a failed job, whose record the error carries.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,11 @@ from .celery_app import (
     docs_queue,
     text_queue,
 )
-from .dispatch import Dispatcher, TaskSpec
+from .dispatch import Dispatcher, TaskSpec, pending_records, plan
 from .errors import InputError, JobStateError, TooLargeError
 from .records import Job, Kind, Status
 from .settings import Settings, valid_pair
-from .store import JobStore
+from .store import JobStore, new_job_id
 
 
 def decode_document(data: bytes | str, max_bytes: int) -> str:
@@ -122,11 +123,21 @@ class Intake:
         blobs = {"input": json.dumps(segs)}
         if refs is not None:
             blobs["reference"] = json.dumps(refs)
-        job = self.store.create(Kind.TEXT, pair, beam=beam, total=len(segs), single=single,
-                                input_chars=sum(map(len, segs)), has_reference=refs is not None,
-                                model=self.settings.model_paths()[pair], blobs=blobs)
-        self.dispatcher.send(job.id, [TaskSpec(TEXT_TASK, [job.id, pair, segs, beam],
-                                               text_queue(pair))])
+        return self._queue(Kind.TEXT, pair, lambda job_id: TaskSpec(
+            TEXT_TASK, [job_id, pair, segs, beam], text_queue(pair)), beam=beam,
+            total=len(segs), single=single, input_chars=sum(map(len, segs)),
+            has_reference=refs is not None, model=self.settings.model_paths()[pair],
+            blobs=blobs)
+
+    def _queue(self, kind: Kind, pair: str, task: Callable[[str], TaskSpec], **fields: Any
+               ) -> Job:
+        """Write the job's record with its first task as pending in one round trip, then
+        send the task."""
+        job_id = new_job_id()
+        planned = plan([task(job_id)])
+        job = self.store.create(kind, pair, job_id=job_id, pending=pending_records(planned),
+                                **fields)
+        self.dispatcher.dispatch(planned)
         return job
 
     def submit_document(self, data: bytes | str, pair: str, beam_size: int | None = None,
@@ -145,11 +156,10 @@ class Intake:
         blobs = {"input": text.encode("utf-8")}
         if ref is not None:
             blobs["reference"] = ref.encode("utf-8")
-        job = self.store.create(Kind.DOCUMENT, pair, beam=beam, input_chars=len(text),
-                                has_reference=ref is not None,
-                                model=self.settings.model_paths()[pair], blobs=blobs, **fields)
-        self.dispatcher.send(job.id, [TaskSpec(DOCUMENT_TASK, [job.id], docs_queue(pair))])
-        return job
+        return self._queue(Kind.DOCUMENT, pair, lambda job_id: TaskSpec(
+            DOCUMENT_TASK, [job_id], docs_queue(pair)), beam=beam, input_chars=len(text),
+            has_reference=ref is not None, model=self.settings.model_paths()[pair],
+            blobs=blobs, **fields)
 
     def submit_evaluation(self, checkpoint: str, testset: str | None = None,
                           source: bytes | str | None = None, reference: bytes | str | None = None,
@@ -178,10 +188,9 @@ class Intake:
             raise self._rejected(Kind.EVALUATION, "", exc, **fields) from None
         blobs = ({"input": src.encode("utf-8"), "reference": ref.encode("utf-8")}
                  if source is not None else None)
-        job = self.store.create(Kind.EVALUATION, "", beam=beam, blobs=blobs, **fields)
-        self.dispatcher.send(job.id, [TaskSpec(EVALUATE_TASK, [job.id, known[checkpoint]],
-                                               EVAL_QUEUE)])
-        return job
+        return self._queue(Kind.EVALUATION, "", lambda job_id: TaskSpec(
+            EVALUATE_TASK, [job_id, known[checkpoint]], EVAL_QUEUE), beam=beam, blobs=blobs,
+            **fields)
 
     def cancel_job(self, job_id: str) -> Job:
         """Cancel a queued or running job: its tasks are revoked and running chunks stop at

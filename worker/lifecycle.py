@@ -26,7 +26,7 @@ from typing import Any
 
 import redis
 from billiard.exceptions import TimeLimitExceeded
-from celery import Task
+from celery import Task, current_task
 from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded
 
 from .errors import InputError
@@ -52,10 +52,13 @@ class Finished:
 
 
 class Running:
-    """The job a task is running: its store, its record (read on first use) and progress."""
+    """The job a task is running: its store, its record (as claimed, or read on first use)
+    and progress."""
 
-    def __init__(self, store: JobStore, job_id: str):
+    def __init__(self, store: JobStore, job_id: str, job: Job | None = None):
         self.store, self.job_id = store, job_id
+        if job is not None:
+            self.__dict__["job"] = job  # the cached_property's value
 
     @cached_property
     def job(self) -> Job:
@@ -75,12 +78,13 @@ class Running:
 def run_job(job_id: str, work: Callable[[Running], Finished | dict]) -> dict:
     """Run `work` for the job as the module docstring says; returns the task's result."""
     store = worker_state().store
+    request = current_task.request if current_task else None
     try:
-        status = store.start(job_id)
-        if status is None or status.final:
-            log.info("job %s: skipped (%s)", job_id, status or "no record")
+        job = store.start(job_id)
+        if job is None or job.status.final:
+            log.info("job %s: skipped (%s)", job_id, job.status if job else "no record")
             return {"job_id": job_id, "status": "skipped"}
-        running = Running(store, job_id)
+        running = Running(store, job_id, job)
         try:
             outcome = work(running)
         except Cancelled:
@@ -91,7 +95,11 @@ def run_job(job_id: str, work: Callable[[Running], Finished | dict]) -> dict:
         except Exception as exc:
             return _fail(store, job_id, exc)
         if isinstance(outcome, Finished):
-            store.finish(job_id, Status.DONE, result=outcome.result, **outcome.fields)
+            task_id = request.id if request else None
+            store.finish(job_id, Status.DONE, result=outcome.result, task_done=task_id,
+                         **outcome.fields)
+            if request is not None:
+                request.pending_cleared = True  # after_return has nothing left to clear
             if outcome.then is not None:
                 outcome.then()
             return {"job_id": job_id, "status": "done"}
@@ -141,8 +149,9 @@ class JobTask(Task):
                 log.warning("job %s: could not record the hard time limit", args[0])
 
     def after_return(self, status, retval, task_id, args, kwargs, einfo):
-        """The task ran to an end (not a retry or a requeue): it is no longer pending."""
-        if args:
+        """The task ran to an end (not a retry or a requeue): it is no longer pending (a task
+        that finished its job was cleared with the job's final status)."""
+        if args and not getattr(self.request, "pending_cleared", False):
             try:
                 worker_state().store.task_finished(args[0], task_id)
             except redis.RedisError:  # the entry stays; recovery finds the job finished

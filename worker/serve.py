@@ -103,29 +103,38 @@ class Supervisor:
 
 
 def start_workers(settings: Settings, env: dict, text_concurrency: int = 16,
-                  doc_processes: int = 1, text_torch_threads: int = 2, docs_nice: int = 10,
-                  loglevel: str = "INFO", log_dir: Path | None = None,
+                  doc_processes: int = 1, text_torch_threads: int | None = None,
+                  docs_nice: int = 10, loglevel: str = "INFO", log_dir: Path | None = None,
                   supervisor: Supervisor | None = None) -> Supervisor:
-    """Start the interactive worker and the document worker (the default one-machine set-up).
+    """Start the interactive workers and the document worker (the default one-machine set-up).
 
-    The interactive worker's torch threads are `text_torch_threads` (its batches decode on
-    every core); the document worker runs at a lower CPU priority (`nice`), so a running
-    document uses the cores the interactive requests leave idle instead of slowing them down.
+    TEXT_PROCESSES interactive workers ("text", "text2", ...) share `text_concurrency` task
+    threads; each decodes its micro-batches with `text_torch_threads` torch threads (default:
+    the cores divided among them). Separate processes decode at once without sharing one GIL
+    or one team of OpenMP threads, which a busy 2-core machine stalls (benchmarks/RESULTS.md).
+    The document worker runs at a lower CPU priority (`nice`), so a running document uses the
+    cores the interactive requests leave idle instead of slowing them down.
     """
     supervisor = supervisor or Supervisor()
-    for kind, n, threads, nice in (("text", text_concurrency, text_torch_threads, 0),
-                                   ("docs", doc_processes, settings.torch_threads, docs_nice)):
-        supervisor.add(kind, worker_command(settings, kind, n, kind, loglevel),
-                       {**env, "TORCH_THREADS": str(threads)}, nice=nice,
-                       log=log_dir / f"{kind}.log" if log_dir else None)
+    processes = settings.text_processes
+    threads = text_torch_threads or max(1, (os.cpu_count() or 1) // processes)
+    workers = [(f"text{i + 1}" if i else "text", "text", max(1, text_concurrency // processes),
+                threads, 0) for i in range(processes)]
+    workers.append(("docs", "docs", doc_processes, settings.torch_threads, docs_nice))
+    for name, kind, n, torch_threads, nice in workers:
+        supervisor.add(name, worker_command(settings, kind, n, name, loglevel),
+                       {**env, "TORCH_THREADS": str(torch_threads)}, nice=nice,
+                       log=log_dir / f"{name}.log" if log_dir else None)
     return supervisor
 
 
-def wait_for_workers(app, names=("text", "docs"), timeout: float = 60,
+def wait_for_workers(app, names=None, timeout: float = 60,
                      procs: dict[str, subprocess.Popen] | None = None) -> None:
-    """Block until a worker of each name (its node name before the "@") answers a Celery
-    ping. Raises RuntimeError after `timeout` seconds, or at once if one of `procs` (the
-    worker processes by name) has exited."""
+    """Block until a worker of each name (its node name before the "@"; default: every
+    worker of `procs`, or "text" and "docs") answers a Celery ping. Raises RuntimeError after
+    `timeout` seconds, or at once if one of `procs` (the worker processes by name) has exited."""
+    if names is None:
+        names = [name for name in procs or {} if name != "web"] or ["text", "docs"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for name, proc in (procs or {}).items():
@@ -149,7 +158,8 @@ def web_command(host: str, port: int, settings: Settings | None = None) -> list[
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
-          doc_processes: int = 1, web: bool = True, text_torch_threads: int = 2) -> int:
+          doc_processes: int = 1, web: bool = True, text_torch_threads: int | None = None
+          ) -> int:
     settings = Settings.from_env()
     missing = [f"{pair}: {path}" for pair, path in settings.model_paths().items()
                if pair in settings.served_pairs() and not Path(path).is_file()]

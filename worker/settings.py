@@ -75,6 +75,9 @@ class Settings:
                             "can wait for their job at once (each waits in a BLPOP, not "
                             "working; 64 measured best of 4, 16, 64 in benchmarks/RESULTS.md)",
                             64)
+    text_processes: int = _env("TEXT_PROCESSES", "interactive worker processes `translator "
+                               "serve` starts, each decoding with cores/processes torch threads "
+                               "(2 measured 1.25x one on 2 cores: benchmarks/RESULTS.md)", 2)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: str | Path = ".env"
@@ -105,7 +108,7 @@ class Settings:
             raise SettingsError("TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT (0: none)")
         for name in ("torch_threads", "beam_size", "batch_tokens", "chunk_sentences",
                      "max_document_bytes", "max_text_chars", "max_segments", "web_workers",
-                     "web_threads"):
+                     "web_threads", "text_processes"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1")
         if not MIN_BEAM <= self.beam_size <= MAX_BEAM:

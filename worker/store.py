@@ -63,6 +63,10 @@ def valid_id(job_id: Any) -> bool:
         c in "0123456789abcdef" for c in job_id)
 
 
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
 class JobStore:
     """Job records, inputs, outputs and the indexes, on one Redis (the broker's)."""
 
@@ -82,9 +86,11 @@ class JobStore:
 
     # ------------------------------------------------------------------ records
     def create(self, kind: Kind, pair: str, blobs: dict[str, bytes | str] | None = None,
+               job_id: str | None = None, pending: dict[str, dict] | None = None,
                **fields: Any) -> Job:
-        """Write a new queued job record (and its input blobs) in one round trip."""
-        values = {"id": uuid.uuid4().hex, "kind": Kind(kind), "status": Status.QUEUED,
+        """Write a new queued job record, its input blobs and the tasks about to be sent for
+        it (`pending`, as `add_pending` takes them) in one round trip."""
+        values = {"id": job_id or new_job_id(), "kind": Kind(kind), "status": Status.QUEUED,
                   "pair": pair, "created": time.time(), "done": 0, "total": 0, **fields}
         job = Job(**values)
         pipe = self.redis.pipeline()
@@ -97,32 +103,40 @@ class JobStore:
             pipe.zadd(key("active"), {job.id: job.created})
         if job.kind == Kind.EVALUATION:
             pipe.zadd(key("evaluations"), {job.id: job.created})
+        if pending:
+            self._write_pending(pipe, job.id, pending)
         pipe.execute()
         return job
 
     def update(self, job_id: str, force: bool = False, result: dict | None = None,
-               **fields: Any) -> bool:
+               task_done: str | None = None, **fields: Any) -> bool:
         """Set fields unless the job is finished (force: even then); False if not applied.
-        `result` is stored with them, in the same round trip."""
+        `result` is stored with them and the task `task_done` leaves the pending hash, in
+        the same round trip."""
         args = ["1" if force else "0", job_id,
-                "" if result is None else json.dumps(result), str(self.ttl)]
+                "" if result is None else json.dumps(result), str(self.ttl), task_done or ""]
         for name, value in encode_fields(fields).items():
             args += [name, value]
         keys = [key("job", job_id), key("active"), key("job", job_id, "finished"),
-                key("job", job_id, "result")]
+                key("job", job_id, "result"), key("job", job_id, "pending")]
         return self._update(keys=keys, args=args) == 1
 
-    def start(self, job_id: str) -> Status | None:
-        """Mark a queued job running (one round trip); its status, None if there is none."""
-        status = self._start(keys=[key("job", job_id), key("active")],
-                             args=[json.dumps(time.time()), job_id])
-        return Status(json.loads(status)) if status else None
+    def start(self, job_id: str) -> Job | None:
+        """Mark a queued job running; its record then (None if there is none), in one round
+        trip."""
+        reply = self._start(keys=[key("job", job_id), key("active"),
+                                  key("job", job_id, "progress")],
+                            args=[json.dumps(time.time()), job_id])
+        if not reply:
+            return None
+        flat, progress = reply
+        return Job.from_hash(dict(zip(flat[::2], flat[1::2])), progress)
 
     def finish(self, job_id: str, status: Status, result: dict | None = None,
-               **fields: Any) -> bool:
+               task_done: str | None = None, **fields: Any) -> bool:
         """Give the job a final status (and store its result first); False if it already
-        had one."""
-        return self.update(job_id, result=result, status=Status(status),
+        had one. `task_done`: the task that finished it, no longer pending."""
+        return self.update(job_id, result=result, task_done=task_done, status=Status(status),
                            finished=time.time(), **fields)
 
     def fail(self, job_id: str, error: str) -> bool:
@@ -180,17 +194,34 @@ class JobStore:
         (None if there is no such job). Woken by the status pushed on the job's finished list,
         not by polling: one blocking BLMOVE per WAIT_SLICE, after which the status is read
         again (a job finished by a worker of a release without the list is still seen)."""
+        return self.wait_result(job_id, timeout, result=False)[0]
+
+    def wait_result(self, job_id: str, timeout: float, result: bool = True
+                    ) -> tuple[Status | None, dict | None]:
+        """`wait`, and the result of a job that is done (None otherwise): the woken BLMOVE
+        and the read of the result go in one pipeline, so one round trip for both."""
         deadline = time.monotonic() + timeout
-        finished = key("job", job_id, "finished")
+        finished, result_key = key("job", job_id, "finished"), key("job", job_id, "result")
+        status = self.status(job_id)
         while True:
-            status = self.status(job_id)
             left = deadline - time.monotonic()
-            if status is None or status.final or left <= 0:
-                return status
+            if status is None or left <= 0:
+                return status, None
+            if status.final:
+                return status, self.get_result(job_id) if result and status == Status.DONE \
+                    else None
             # BLMOVE of the list onto itself: the status stays for the job's other waiters.
-            moved = self.redis.blmove(finished, finished, min(left, WAIT_SLICE), "RIGHT", "LEFT")
+            # Redis runs the GET after the BLMOVE has returned, on the same connection.
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.blmove(finished, finished, min(left, WAIT_SLICE), "RIGHT", "LEFT")
+            if result:
+                pipe.get(result_key)
+            moved, *raw = pipe.execute()
             if moved:
-                return Status(json.loads(moved))
+                status = Status(json.loads(moved))
+                done = result and status == Status.DONE and raw[0]
+                return status, json.loads(raw[0]) if done else None
+            status = self.status(job_id)
 
     def get_blob(self, job_id: str, name: str) -> bytes | None:
         """A submitted text: `input` or `reference`."""
@@ -216,12 +247,14 @@ class JobStore:
     # ------------------------------------------------------------------ tasks of a job
     def add_pending(self, job_id: str, tasks: dict[str, dict]) -> None:
         """Record tasks about to be sent ({task id: {name, args, queue}})."""
-        pending = key("job", job_id, "pending")
         pipe = self.redis.pipeline()
-        for task_id, spec in tasks.items():
-            pipe.hset(pending, task_id, json.dumps(spec))
-        pipe.expire(pending, self.ttl)
+        self._write_pending(pipe, job_id, tasks)
         pipe.execute()
+
+    def _write_pending(self, pipe, job_id: str, tasks: dict[str, dict]) -> None:
+        pending = key("job", job_id, "pending")
+        pipe.hset(pending, mapping={task_id: json.dumps(spec) for task_id, spec in tasks.items()})
+        pipe.expire(pending, self.ttl)
 
     def task_finished(self, job_id: str, task_id: str) -> None:
         self.redis.hdel(key("job", job_id, "pending"), task_id)

@@ -53,7 +53,8 @@ def _translate_text(running: Running, pair: str, segments: list[str], beam: int)
               "sentence_confidence": [conf for _, (_, _, conf) in every],
               "sentence_segment": [i for i, _ in every]}
     fields = {"done": len(segments), "output_chars": sum(map(len, translations))}
-    ref = running.store.get_blob(running.job_id, "reference")
+    ref = running.store.get_blob(running.job_id, "reference") if running.job.has_reference \
+        else None
     if ref:
         fields["scores"] = _scores(translations, json.loads(ref))
     log.info("job %s: %d segment(s) translated", running.job_id, len(segments))
