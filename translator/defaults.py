@@ -31,3 +31,11 @@ it where the code reads that variable (the `translator` command, the worker, the
 LOW_CONFIDENCE = 0.25
 """Translations whose confidence (0..1, translator/confidence.py) is below this are flagged as
 doubtful on the pages; chosen from the confidence deciles in benchmarks/RESULTS.md."""
+
+MAX_UNZIPPED_BYTES = 50_000_000
+"""Largest total uncompressed size of an uploaded Office file (docx, odt, pptx): checked from
+the zip's directory before any member is read, in the web and in the worker."""
+
+MAX_ZIP_RATIO = 100
+"""Largest uncompressed/compressed size ratio of an Office file's members (a zip bomb's is in
+the thousands; real documents' XML stays below about 20)."""
