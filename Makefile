@@ -19,10 +19,16 @@ system:
 	@command -v redis-server >/dev/null || { \
 		echo "installing redis-server (Debian package)"; $(APT_INSTALL) redis-server >/dev/null; }
 
+# The tests' other tools: a browser, docker-compose (the compose file's check), and pandoc and
+# LibreOffice (headless), which write the documents of other tools the format tests read and
+# open every translated Office file.
 test-system:
-	@[ -x /usr/bin/chromium ] && command -v docker-compose >/dev/null || { \
-		echo "installing chromium and docker-compose for the tests (Debian packages)"; \
-		$(APT_INSTALL) chromium docker-compose >/dev/null; }
+	@[ -x /usr/bin/chromium ] && command -v docker-compose >/dev/null && command -v pandoc \
+		>/dev/null && command -v soffice >/dev/null || { \
+		echo "installing chromium, docker-compose, pandoc and LibreOffice (headless) for the" \
+			"tests (Debian packages)"; \
+		$(APT_INSTALL) chromium docker-compose pandoc libreoffice-writer-nogui \
+			libreoffice-impress-nogui >/dev/null; }
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q --upgrade pip

@@ -157,9 +157,55 @@ def test_document_upload_progress_to_100_then_bleu(page, server, tmp_path):
     assert page.inner_text("#job-status") == "done"
     assert page.locator("table.side-by-side tbody tr").count() == 300
     with page.expect_download() as download:
-        page.click("text=Download .txt")
+        page.click("#download-text")
+    assert download.value.suggested_filename == f"doc.{PAIR.split('-')[1]}.txt"
     assert Path(download.value.path()).read_text().count("\n") == 300
     shoot(page, "job-done")
+
+
+def upload_in_the_page(page, server, path: Path) -> None:
+    """Upload a file on the documents page and wait for its job to reach 100%."""
+    page.goto(server + "/documents")
+    page.select_option("#pair", PAIR)
+    page.fill("#beam_size", "2")
+    page.set_input_files("#file", str(path))
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
+    page.wait_for_function(
+        "document.getElementById('progress-text').textContent.includes('(100.0%)')",
+        timeout=60_000)
+    page.wait_for_selector("#download-file", timeout=30_000)
+    assert page.inner_text("#job-status") == "done"
+
+
+def test_a_docx_and_an_srt_uploaded_translated_and_downloaded(page, server, tmp_path):
+    """Real files through the page: progress to 100%, the translated files downloaded with
+    their names, and opened with their own libraries: the structure is the input's."""
+    import docx
+    import pysubs2
+    from test_document_jobs import SENTENCES, make_docx, make_srt, reversed_words
+
+    target = PAIR.split("-")[1]
+    (tmp_path / "report.docx").write_bytes(make_docx())
+    upload_in_the_page(page, server, tmp_path / "report.docx")
+    assert page.locator("table.side-by-side tbody tr").count() == len(SENTENCES)
+    shoot(page, "job-docx")
+    with page.expect_download() as download:
+        page.click("#download-file")
+    assert download.value.suggested_filename == f"report.{target}.docx"
+    out = docx.Document(download.value.path())
+    assert [p.text for p in out.paragraphs][:2] == [reversed_words(s) for s in SENTENCES[:2]]
+    assert len(out.tables[0].rows[0].cells) == 2 and out.paragraphs[1].runs[0].bold
+
+    (tmp_path / "film.srt").write_bytes(make_srt())
+    upload_in_the_page(page, server, tmp_path / "film.srt")
+    with page.expect_download() as download:
+        page.click("#download-file")
+    assert download.value.suggested_filename == f"film.{target}.srt"
+    subs = pysubs2.load(download.value.path())
+    original = pysubs2.SSAFile.from_string(make_srt().decode())
+    assert [(e.start, e.end) for e in subs] == [(e.start, e.end) for e in original]
+    assert [e.plaintext for e in subs] == [reversed_words(s) for s in SENTENCES[:3]]
 
 
 def test_cancel_a_document_job(page, server, tmp_path):

@@ -17,7 +17,16 @@ from translator.checkpoint import load_checkpoint
 from translator.cli import main
 from translator.confidence import Calibration, correlations, fit, mean_log_prob, uncalibrated
 from translator.data import read_split
-from translator.protect import MASK, Span, Word, find_spans, model_parts, restore, target_words
+from translator.protect import (
+    MASK,
+    MASKED,
+    Span,
+    Word,
+    find_spans,
+    model_parts,
+    restore,
+    target_words,
+)
 from translator.vocab import encode_parts
 
 GERMAN = ["Ein Mann fährt auf der Straße.", "Eine Frau liest ein Buch im Park.",
@@ -86,6 +95,27 @@ def test_find_spans_marks_numbers_links_symbols_and_names():
     assert spans_of("Ein Mann fährt Fahrrad.") == []  # no table: no names
     assert spans_of("3D-Drucker, 50% und $20 unter 030 1234567") == [
         ("number", "50%"), ("number", "$20"), ("number", "030 1234567")]
+
+
+def test_software_placeholders_are_masked_spans():
+    """PO and XLIFF strings carry placeholders the translation must keep exactly."""
+    assert spans_of("Lösche %d Dateien aus %(folder)s? Fehler %1$s bei %.2f MB") == [
+        ("placeholder", "%d"), ("placeholder", "%(folder)s"), ("placeholder", "%1$s"),
+        ("placeholder", "%.2f")]
+    assert spans_of("Hallo {name}, {0} neue in {{ inbox }} und ${HOME}") == [
+        ("placeholder", "{name}"), ("placeholder", "{0}"), ("placeholder", "{{ inbox }}"),
+        ("placeholder", "${HOME}")]
+    assert spans_of("Das kostet 5 % und 50%ige Rabatte.") == [("number", "5 %"),
+                                                             ("number", "50")]
+    assert "placeholder" in MASKED
+
+
+def test_placeholders_come_out_of_a_real_translation(trained_translator):
+    """Whatever the model makes of the words, every placeholder appears once, verbatim."""
+    for text in ("%d red cats", "{name} blue %(n)s dog", "red {{ x }} sun %1$s"):
+        out = trained_translator.translate([text])[0]
+        for token in ("%d", "{name}", "%(n)s", "{{ x }}", "%1$s"):
+            assert out.count(token) == text.count(token), (text, out)
 
 
 def test_links_inside_links_and_numbers_after_links():

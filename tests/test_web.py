@@ -96,8 +96,9 @@ def test_document_upload_progress_side_by_side_download_and_scores(client):
 
 def test_bad_uploads_get_a_clear_4xx(client):
     token = csrf_token(client, "/documents")
-    for payload, message in ((b"\x00\x01\x02binary", "binary"), (b"caf\xe9", "UTF-8"),
-                             (b"  \n", "empty")):
+    for payload, message in ((b"\x00\x01\x02binary", "binary"), (b"  \n", "empty"),
+                             (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+                             (b"%PDF-1.4\n", "PDF")):
         response = client.post("/documents", data={
             "csrf_token": token, "pair": PAIR, "beam_size": 1,
             "file": (io.BytesIO(payload), "x.txt")}, content_type="multipart/form-data")

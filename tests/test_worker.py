@@ -107,7 +107,7 @@ def test_document_with_reference_gets_scores(intake, job_store, trained_translat
     (b"", "empty"),
     (b"   \n\n  ", "empty"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
-    (b"caf\xe9 au lait", "not valid UTF-8"),
+    (bytes(range(256)) * 8, "binary"),
 ])
 def test_bad_documents_are_rejected_with_a_recorded_error(intake, job_store, data, message):
     with pytest.raises(InputError, match=message) as info:

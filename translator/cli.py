@@ -104,11 +104,14 @@ def cmd_translate(args: argparse.Namespace) -> int:
         raise UserError("--beam must be at least 1 and --n-best between 1 and --beam")
     if args.int8 and args.bf16:
         raise UserError("choose --int8 or --bf16, not both")
+    file_format = _file_format(args.input)
     translator = Translator.from_checkpoint(args.checkpoint, threads=args.threads,
                                             int8=args.int8, bf16=args.bf16)
-    text = _read_input(args.input)
     progress = bool(args.input) and not args.quiet
     options = dict(beam_size=args.beam, batch_tokens=args.batch_tokens, alpha=args.alpha)
+    if file_format is not None:
+        return _translate_file(translator, args, file_format, progress, options)
+    text = _read_input(args.input)
     if args.document:
         if args.n_best > 1 or args.confidence:
             raise UserError("--n-best and --confidence cannot be combined with --document")
@@ -136,6 +139,44 @@ def cmd_translate(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(output)
         sys.stdout.flush()
+    return 0
+
+
+def _file_format(path: str | None) -> str | None:
+    """The document format of an input file named with a format's extension other than .txt
+    (a .txt file and stdin stay one line = one segment unless --document)."""
+    from .formats import extensions
+
+    if not path:
+        return None
+    name = extensions().get(Path(path).suffix.lower())
+    return name if name not in (None, "txt") else None
+
+
+def _translate_file(translator, args: argparse.Namespace, format_name: str, progress: bool,
+                    options: dict) -> int:
+    """A document file (docx, html, srt, ...) translated into a copy of the same format."""
+    from .formats import FormatError, detect, read_file, translate_parsed
+
+    if not args.output:
+        raise UserError(f"give -o/--output for a .{format_name} file (the translation is a "
+                        f"file of the same kind)")
+    if args.n_best > 1 or args.confidence:
+        raise UserError("--n-best and --confidence are for line-by-line text, not documents")
+    try:
+        data = Path(args.input).read_bytes()
+        fmt = detect(data, args.input)
+        parsed = read_file(data, fmt)
+    except OSError as exc:
+        raise UserError(f"cannot read {args.input}: {exc.strerror or exc}") from None
+    except FormatError as exc:
+        raise UserError(f"{args.input}: {exc}") from None
+    for note in parsed.notes:
+        print(f"note: {note}", file=sys.stderr)
+    spans = translate_parsed(
+        parsed, lambda sentences: translator.translate(sentences, progress=progress, **options),
+        translator.src_lang)
+    Path(args.output).write_bytes(parsed.write(spans, translator.tgt_lang or "und"))
     return 0
 
 
@@ -190,10 +231,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
-    tr = sub.add_parser("translate", help="translate lines from stdin or a file")
+    tr = sub.add_parser("translate", help="translate lines from stdin or a file, or a document "
+                                          "file (.docx, .odt, .pptx, .html, .md, .srt, .vtt, "
+                                          ".xlf, .po) into a copy of the same format")
     tr.add_argument("--checkpoint", required=True)
-    tr.add_argument("-i", "--input", help="input file (default: stdin)")
-    tr.add_argument("-o", "--output", help="output file (default: stdout)")
+    tr.add_argument("-i", "--input", help="input file (default: stdin); a document format's "
+                                          "extension translates the file as that format")
+    tr.add_argument("-o", "--output", help="output file (default: stdout; required for a "
+                                           "document file)")
     tr.add_argument("--beam", type=int, default=BEAM_SIZE,
                     help=f"beam size (1 = greedy; default {BEAM_SIZE})")
     tr.add_argument("--n-best", type=int, default=1,

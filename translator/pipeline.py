@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from .casing import Casing, CasingTable, casing_of, truecase
 from .data import normalize
-from .protect import LINK, Span, find_spans, model_parts, restore, target_words
+from .protect import MASKED, VERBATIM, Span, find_spans, model_parts, restore, target_words
 from .vocab import UNK_ID, Tokenizer, encode_parts
 
 
@@ -43,7 +43,7 @@ def _prepare_one(text: str, tok: Tokenizer, table: CasingTable | None,
     """A sentence with spans is encoded part by part here; a plain one is left to `prepare`
     (ids None), an empty one gets no ids."""
     text = normalize(text)
-    casing = casing_of(LINK.sub(" ", text)) if recase else Casing.NORMAL
+    casing = casing_of(VERBATIM.sub(" ", text)) if recase else Casing.NORMAL
     if casing == Casing.LOWER and table is None:
         casing = Casing.NORMAL  # nothing to tell which words are capitalised
     if casing != Casing.NORMAL:
@@ -56,9 +56,9 @@ def _prepare_one(text: str, tok: Tokenizer, table: CasingTable | None,
 
 
 def _truecase_outside_links(text: str, table: CasingTable | None) -> str:
-    """Truecase `text` but leave URLs and e-mail addresses as they are."""
+    """Truecase `text` but leave URLs, e-mail addresses and placeholders as they are."""
     out, pos = [], 0
-    for m in LINK.finditer(text):
+    for m in VERBATIM.finditer(text):
         out += [truecase(text[pos:m.start()], table, first=not out), m.group()]
         pos = m.end()
     out.append(truecase(text[pos:], table, first=not out))
@@ -77,7 +77,7 @@ def finish(prepared: Prepared, tokens: Sequence[int], tok: Tokenizer,
     upper = prepared.casing == Casing.UPPER
     out = []
     for w in words:
-        if upper and w.protected not in ("url", "email"):
+        if upper and w.protected not in MASKED:
             out.append(w.text.upper())
         else:
             out.append(w.text)

@@ -5,14 +5,16 @@ The technique is copy-through by attention alignment, the standard remedy of att
 models for what they cannot translate (Luong et al. 2015, "Addressing the rare word problem";
 OpenNMT's `replace_unk`):
 
-1. `find_spans` marks the protected spans of a source sentence: e-mail addresses, URLs, numbers
+1. `find_spans` marks the protected spans of a source sentence: placeholders of software
+   strings (printf's %s, %d, %.2f, %(name)s, %1$s; {name}, {0}, {{ x }}, ${var}: masked like
+   URLs, so that a PO or XLIFF string keeps every one exactly), e-mail addresses, URLs, numbers
    (with their separators, currency and percent signs: 2.500, 12,99, 12.03.2024, 10:30, $20,
    50 %, and digit groups as in phone numbers: 030 1234567), runs of characters the source
    vocabulary lacks (emoji, €: SentencePiece reads them as <unk>) and, given a `CasingTable` of
    the training source, capitalised words that training never saw, in no inflection, compound
    or hyphenated part (names: "Bello", "Mehmet"; not "Dschungellandschaft" or "T-Shirt").
-   URLs and e-mail addresses are masked by one <unk> (`MASKED`): spelt out in subwords they
-   would cost the model attention and sentence positions (measured against no masks in
+   URLs, e-mail addresses and placeholders are masked by one <unk> (`MASKED`): spelt out in
+   subwords they would cost the model attention and sentence positions (measured against no masks in
    benchmarks/RESULTS.md, "Carry-through").
 2. The model translates the sentence; the search returns its attention.
 3. `restore` aligns each target word to the source subword it attends to most (the attention
@@ -44,7 +46,12 @@ NUMBER = re.compile(  # "12,99", "12.03.2024", "10:30", "$20", "50 %", "030 1234
     rf"(?<![\w{CURRENCY}])[{CURRENCY}]?{_FIGURE}(?: {_FIGURE})*(?:\s?[%‰{CURRENCY}])?(?!\w)")
 NAME = re.compile(r"(?<![\w-])[^\W\d_][\w-]*", re.UNICODE)
 TRAILING = ".,;:!?)]}'\"“”»›…"
-MASKED = frozenset({"url", "email"})
+PLACEHOLDER = re.compile(  # printf (%s, %d, %.2f, %(name)s, %1$s), {name}, {0}, {{ x }}, ${var}
+    r"%\(\w+\)[#0 +-]*\d*(?:\.\d+)?[sdifuxXeEgGcr]|%\d+\$[#0 +-]*\d*(?:\.\d+)?[sdifuxXeEgGc]"
+    r"|(?<![\w%])%[#0+-]*\d*(?:\.\d+)?[sdifuxXeEgGc](?![a-zA-Z])"
+    r"|\{\{[^{}\n]{1,60}\}\}|\$\{\w{1,40}\}|\{[\w.:-]{0,40}\}")
+MASKED = frozenset({"url", "email", "placeholder"})
+VERBATIM = re.compile(f"{LINK.pattern}|{PLACEHOLDER.pattern}", re.IGNORECASE)  # never recased
 MASK = "\ue000"  # a private-use character: outside every vocabulary, so one <unk>
 
 
@@ -67,7 +74,7 @@ def find_spans(text: str, in_vocab: Callable[[str], bool],
     for m in URL.finditer(text):  # URLs first: an address inside one ("user@host") is its own
         end = _url_end(text, m.start(), m.end())
         spans.append(Span(m.start(), end, "url", text[m.start():end]))
-    for kind, pattern in (("email", EMAIL), ("number", NUMBER)):
+    for kind, pattern in (("placeholder", PLACEHOLDER), ("email", EMAIL), ("number", NUMBER)):
         for gap_start, gap_end in _gaps(spans, len(text)):  # numbers after a URL's digits too
             for m in pattern.finditer(text, gap_start, gap_end):
                 if free(m.start(), m.end()):

@@ -12,6 +12,7 @@ from worker.errors import InputError
 from worker.intake import known_checkpoints
 from worker.records import Job, Kind, Status
 
+from .downloads import file_response
 from .extensions import intake, job_limited, pair_label, settings, store
 from .openapi import openapi_document
 
@@ -84,6 +85,8 @@ def job_view(job: Job) -> dict:
         "cancel": url_for("api.cancel", job_id=job.id),
         "page": url_for("pages.job", job_id=job.id),
     }
+    if job.format:  # a document read by the format layer: its translated file too
+        out["links"]["result_file"] = url_for("api.get_result_file", job_id=job.id)
     return out
 
 
@@ -217,6 +220,13 @@ def result_text(job: Job, result: dict) -> str:
 def get_result_text(job_id: str):
     job, result = store().require_result(job_id)
     return Response(result_text(job, result), mimetype="text/plain; charset=utf-8")
+
+
+@bp.get("/jobs/<job_id>/result/file")
+def get_result_file(job_id: str):
+    """A document job's translated file, in the format it was uploaded in."""
+    job, _ = store().require_result(job_id)
+    return file_response(job, store().get_output(job_id))
 
 
 @bp.post("/jobs/<job_id>/cancel")

@@ -19,7 +19,7 @@ class TranslateForm(FlaskForm):
 
 
 class DocumentForm(FlaskForm):
-    file = FileField("UTF-8 .txt file")
+    file = FileField("File")
     text = TextAreaField("…or paste the text", validators=[Optional()])
     reference_file = FileField("Reference .txt (optional)")
     pair = SelectField("Language pair")

@@ -99,7 +99,10 @@ def openapi_document() -> dict:
                                       "content": {"application/json": {"schema": {
                                           "$ref": "#/components/schemas/Job"}}}}}}},
             "/documents": {"post": {
-                "summary": "Create a document job (multipart `file` upload or JSON `text`)",
+                "summary": "Create a document job (multipart `file` upload or JSON `text`): "
+                           ".txt, .md, .html/.htm, .docx, .odt, .pptx, .srt, .vtt, "
+                           ".xlf/.xliff or .po, detected from the content and the name; "
+                           "JSON `text` is plain text unless `filename` names another format",
                 "requestBody": {"required": True, "content": {
                     "multipart/form-data": {"schema": {"type": "object", "properties": {
                         "file": {"type": "string", "format": "binary"},
@@ -107,6 +110,7 @@ def openapi_document() -> dict:
                         "pair": {"type": "string"}, "beam_size": BEAM}}},
                     "application/json": {"schema": {"type": "object", "properties": {
                         "text": {"type": "string"}, "reference": {"type": "string"},
+                        "filename": {"type": "string"},
                         "pair": {"type": "string"}, "beam_size": BEAM}}}}},
                 "responses": _responses("job created", "400", "403", "413", "422", "429",
                                         "503", status="202")}},
@@ -140,6 +144,13 @@ def openapi_document() -> dict:
             "/jobs/{job_id}/result.txt": {"get": {
                 "summary": "A finished job's output as text", "parameters": [JOB_ID],
                 "responses": {"200": {"description": "text/plain"},
+                              "404": {"description": ERRORS["404"]},
+                              "409": {"description": ERRORS["409"]}}}},
+            "/jobs/{job_id}/result/file": {"get": {
+                "summary": "A done document job's translated file, in its uploaded format "
+                           "(an attachment named like `report.en.docx`)",
+                "parameters": [JOB_ID],
+                "responses": {"200": {"description": "the file (its format's media type)"},
                               "404": {"description": ERRORS["404"]},
                               "409": {"description": ERRORS["409"]}}}},
             "/evaluations": {"post": {

@@ -27,12 +27,14 @@ from flask import (
 )
 
 from translator.defaults import LOW_CONFIDENCE, MAX_BEAM, MIN_BEAM
+from translator.formats import formats
 from worker.errors import InputError, JobStateError
 from worker.intake import known_checkpoints
 from worker.records import Kind, Status
 from worker.status import online_workers, queue_lengths
 
 from .api import result_text
+from .downloads import download_name, file_response, format_label, text_response
 from .errors import http_status
 from .extensions import celery, intake, job_limited, pair_label, settings, store
 from .forms import CancelForm, DocumentForm, EvaluateForm, TranslateForm
@@ -69,7 +71,8 @@ def size(chars: int | None) -> str:
 @bp.app_context_processor
 def inject() -> dict:
     return {"pair_label": pair_label, "limits": settings(), "min_beam": MIN_BEAM,
-            "max_beam": MAX_BEAM, "low_confidence": LOW_CONFIDENCE}
+            "max_beam": MAX_BEAM, "low_confidence": LOW_CONFIDENCE,
+            "format_label": format_label, "download_name": download_name}
 
 
 def pair_choices() -> list[tuple[str, str]]:
@@ -126,7 +129,14 @@ def documents():
                                       reference=ref or None,
                                       filename=upload.filename if upload else None)
 
-    return form_page(form, submit, "documents.html")
+    return form_page(form, submit, "documents.html", context=document_formats)
+
+
+def document_formats() -> dict:
+    """The formats the documents page lists, and its file input's `accept`."""
+    listed = list(formats().values())
+    accept = ",".join(ext for fmt in listed for ext in fmt.extensions)
+    return {"formats": listed, "accept": accept}
 
 
 # ------------------------------------------------------------------------- jobs
@@ -187,12 +197,16 @@ def cancel(job_id: str):
 
 @bp.get("/jobs/<job_id>/download")
 def download(job_id: str):
+    """The result as text (`report.en.txt`)."""
     record, result = store().require_result(job_id)
-    stem = Path(record.filename or f"job-{job_id[:8]}").stem or f"job-{job_id[:8]}"
-    safe = "".join(c for c in stem if c.isalnum() or c in "-_.")[:80] or "translation"
-    return Response(result_text(record, result), mimetype="text/plain; charset=utf-8",
-                    headers={"Content-Disposition":
-                             f'attachment; filename="{safe}.{record.pair or "eval"}.txt"'})
+    return text_response(record, result_text(record, result))
+
+
+@bp.get("/jobs/<job_id>/download/file")
+def download_file(job_id: str):
+    """A document's translated file in its own format (`report.en.docx`)."""
+    record, _ = store().require_result(job_id)
+    return file_response(record, store().get_output(job_id))
 
 
 # ------------------------------------------------------------------------- checkpoints

@@ -30,6 +30,30 @@ from .settings import Settings, valid_pair
 from .store import JobStore, new_job_id
 
 
+def check_size(data: bytes | str, max_bytes: int) -> bytes:
+    """An upload's bytes, refused when empty or larger than `max_bytes`."""
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if len(raw) > max_bytes:
+        raise TooLargeError(f"the document has {len(raw):,} bytes; the limit is "
+                            f"{max_bytes:,}")
+    if not raw.strip():
+        raise InputError("the document is empty")
+    return raw
+
+
+def read_document(raw: bytes, filename: str | None, settings: Settings):
+    """(format, parsed file) of an uploaded document: its format found from its content and
+    its name, read within the settings' limits. Raises InputError with the format's message
+    (a mismatch, a corrupt or hostile file, an unreadable encoding)."""
+    from translator.formats import FormatError, detect, read_file
+
+    try:
+        fmt = detect(raw, filename)
+        return fmt, read_file(raw, fmt, settings.format_limits())
+    except FormatError as exc:
+        raise InputError(str(exc)) from None
+
+
 def decode_document(data: bytes | str, max_bytes: int) -> str:
     """The text of an uploaded document; raises InputError for empty, too large, binary or
     non-UTF-8 input."""
@@ -143,21 +167,29 @@ class Intake:
     def submit_document(self, data: bytes | str, pair: str, beam_size: int | None = None,
                         reference: bytes | str | None = None, filename: str | None = None
                         ) -> Job:
-        """Queue a document job (text up to MAX_DOCUMENT_BYTES, kept with its layout)."""
+        """Queue a document job: a file of any supported format (translator/formats) up to
+        MAX_DOCUMENT_BYTES, read here once so that a bad file is refused before it is queued;
+        pasted text (a str) is plain text unless `filename` names another format. A
+        reference for scoring is plain text."""
         fields = {"filename": (filename or "")[:200]}
         limit = self.settings.max_document_bytes
         try:
             pair = self.check_pair(pair)
             beam = self.check_beam(beam_size)
-            text = decode_document(data, limit)
+            raw = check_size(data, limit)
+            fmt, parsed = read_document(raw, filename or (None if isinstance(data, bytes)
+                                                          else "pasted.txt"),
+                                        self.settings)
             ref = decode_document(reference, limit) if reference else None
         except InputError as exc:
             raise self._rejected(Kind.DOCUMENT, pair, exc, **fields) from None
-        blobs = {"input": text.encode("utf-8")}
+        blobs = {"input": raw}
         if ref is not None:
             blobs["reference"] = ref.encode("utf-8")
         return self._queue(Kind.DOCUMENT, pair, lambda job_id: TaskSpec(
-            DOCUMENT_TASK, [job_id], docs_queue(pair)), beam=beam, input_chars=len(text),
+            DOCUMENT_TASK, [job_id], docs_queue(pair)), beam=beam,
+            input_chars=sum(len(block.text) for block in parsed.blocks), format=fmt.name,
+            notes=parsed.notes or None, blocks=len(parsed.blocks),
             has_reference=ref is not None, model=self.settings.model_paths()[pair],
             blobs=blobs, **fields)
 

@@ -68,6 +68,9 @@ class Job:
     has_reference: bool | None = None
     single: bool | None = None  # text: the input was one string, not a list
     filename: str | None = None  # document: the uploaded file's name
+    format: str | None = None  # document: its format (translator/formats), None before formats
+    notes: list | None = None  # document: what reading it did (an encoding detected)
+    blocks: int | None = None  # document: translatable blocks (paragraphs, cells, subtitles)
     testset: str | None = None  # evaluation: a named test set, or "upload"
     chunks: int | None = None  # document: number of chunks
     chunk_size: int | None = None  # document: sentences per chunk

@@ -11,7 +11,15 @@ import os
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
-from translator.defaults import BATCH_TOKENS, BEAM_SIZE, MAX_BEAM, MIN_BEAM, MULTI30K_DIR
+from translator.defaults import (
+    BATCH_TOKENS,
+    BEAM_SIZE,
+    MAX_BEAM,
+    MAX_UNZIPPED_BYTES,
+    MAX_ZIP_RATIO,
+    MIN_BEAM,
+    MULTI30K_DIR,
+)
 
 DEVICES = ("cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
@@ -60,6 +68,11 @@ class Settings:
     result_expires: int = _env("RESULT_EXPIRES", "seconds Celery keeps task results", 86400)
     job_ttl: int = _env("JOB_TTL", "seconds job records, inputs and outputs are kept", 7 * 86400)
     max_document_bytes: int = _env("MAX_DOCUMENT_BYTES", "largest document accepted", 2_000_000)
+    max_unzipped_bytes: int = _env("MAX_UNZIPPED_BYTES", "largest total uncompressed size of "
+                                   "an uploaded docx/odt/pptx (checked before unzipping, in the "
+                                   "web and the worker)", MAX_UNZIPPED_BYTES)
+    max_zip_ratio: int = _env("MAX_ZIP_RATIO", "largest uncompressed/compressed ratio of a "
+                              "member of an uploaded Office file (zip bombs)", MAX_ZIP_RATIO)
     max_text_chars: int = _env("MAX_TEXT_CHARS", "largest text job (all segments together)", 5000)
     max_segments: int = _env("MAX_SEGMENTS", "most segments in one text job", 100)
     secret_key: str = _env("SECRET_KEY", "Flask secret for sessions and CSRF tokens; empty: a "
@@ -78,6 +91,12 @@ class Settings:
     text_processes: int = _env("TEXT_PROCESSES", "interactive worker processes `translator "
                                "serve` starts, each decoding with cores/processes torch threads "
                                "(2 measured 1.25x one on 2 cores: benchmarks/RESULTS.md)", 2)
+
+    def format_limits(self):
+        """What an uploaded file may expand to (translator.formats.Limits)."""
+        from translator.formats import Limits
+
+        return Limits(self.max_unzipped_bytes, self.max_zip_ratio)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: str | Path = ".env"
@@ -107,8 +126,9 @@ class Settings:
         if self.soft_time_limit >= self.time_limit or self.soft_time_limit < 0:
             raise SettingsError("TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT (0: none)")
         for name in ("torch_threads", "beam_size", "batch_tokens", "chunk_sentences",
-                     "max_document_bytes", "max_text_chars", "max_segments", "web_workers",
-                     "web_threads", "text_processes"):
+                     "max_document_bytes", "max_unzipped_bytes", "max_zip_ratio",
+                     "max_text_chars", "max_segments", "web_workers", "web_threads",
+                     "text_processes"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1")
         if not MIN_BEAM <= self.beam_size <= MAX_BEAM:

@@ -5,6 +5,7 @@ Keys, all under `nmt:`; a job's keys expire after JOB_TTL:
 - `nmt:job:<id>`: the record, a hash of JSON values (worker/records.py);
 - `nmt:job:<id>:input`, `nmt:job:<id>:reference`: the submitted text (bytes, as received);
 - `nmt:job:<id>:result`: the output as JSON;
+- `nmt:job:<id>:output`: a document's translated file (bytes, in the input's format);
 - `nmt:job:<id>:progress`: hash, sentences done per part (chunk index, or "0");
 - `nmt:job:<id>:finished`: list holding the final status once the job has one (expires after
   a few minutes): what `wait` blocks on (BLMOVE onto itself) instead of polling;
@@ -381,6 +382,13 @@ class JobStore:
         else:
             sentences = [s for raw in sources for s in json.loads(raw)]
         return Document.from_layout(layout, sentences), translations
+
+    def save_output(self, job_id: str, data: bytes) -> None:
+        """The translated file of a document job (idempotent: a whole value)."""
+        self.redis.set(key("job", job_id, "output"), data, ex=self.ttl)
+
+    def get_output(self, job_id: str) -> bytes | None:
+        return self.redis.get(key("job", job_id, "output")) if valid_id(job_id) else None
 
     def drop_chunks(self, job: Job) -> None:
         """Delete an assembled document's per-chunk keys (its result holds them all)."""

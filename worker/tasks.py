@@ -9,7 +9,8 @@ import logging
 
 from celery import shared_task
 
-from translator.document import segment_document, translate_segments_scored
+from translator.document import Document, Line, segment_document, translate_segments_scored
+from translator.formats import FormatError, block_sentences, place, read_file
 
 from .celery_app import CHUNK_TASK, DOCUMENT_TASK, EVALUATE_TASK, TEXT_TASK, docs_queue
 from .dispatch import TaskSpec
@@ -76,9 +77,7 @@ def translate_document(self, job_id: str) -> dict:
 
 def _segment_document(running: Running) -> dict:
     state, job = worker_state(), running.job
-    text = decode_document(running.store.get_blob(job.id, "input") or b"",
-                           state.settings.max_document_bytes)
-    doc = segment_document(text, job.pair.split("-")[0])
+    doc = _segment(running.store.get_blob(job.id, "input") or b"", job, state.settings)
     if not doc.sentences:
         raise InputError("the document has no text to translate")
     n_chunks = running.store.save_document(job.id, doc, state.settings.chunk_sentences)
@@ -86,6 +85,24 @@ def _segment_document(running: Running) -> dict:
                                    for index in range(n_chunks)])
     log.info("job %s: %d sentences in %d chunk(s)", job.id, len(doc.sentences), n_chunks)
     return {"status": "running", "chunks": n_chunks}
+
+
+def _segment(raw: bytes, job: Job, settings) -> Document:
+    """The document's sentences, one line of the layout per block of its file (a job of a
+    release before formats: its text, line by line)."""
+    lang = job.pair.split("-")[0]
+    if job.format is None:
+        return segment_document(decode_document(raw, settings.max_document_bytes), lang)
+    parsed = _parse(raw, job, settings)
+    return Document(tuple(Line("", tuple(block_sentences(block, lang)))
+                          for block in parsed.blocks))
+
+
+def _parse(raw: bytes, job: Job, settings):
+    try:
+        return read_file(raw, job.format, settings.format_limits())
+    except FormatError as exc:
+        raise InputError(str(exc)) from None
 
 
 @shared_task(name=CHUNK_TASK, bind=True, base=JobTask)
@@ -120,12 +137,19 @@ def _translate_chunk(running: Running, index: int) -> int:
 
 
 def _assemble(store: JobStore, job: Job) -> Finished:
-    """Join the chunks in order into the document's layout, score against a reference."""
+    """Join the chunks in order, write the translated file (the sentences placed on their
+    blocks' spans, translator/formats/inline.py), score the text against a reference."""
     doc, scored = store.load_translated(job)
     translations = [text for text, _ in scored]
-    text = doc.assemble(translations)
-    result = {"text": text, "sentences": [[s, t] for s, t in zip(doc.sentences, translations)],
+    result = {"sentences": [[s, t] for s, t in zip(doc.sentences, translations)],
               "sentence_confidence": [conf for _, conf in scored]}
+    if job.format is None:  # segmented by a release before formats
+        text = doc.assemble(translations)
+    else:
+        text, data = _write(store, job, doc, translations)
+        store.save_output(job.id, data)
+        result.update(format=job.format, output_bytes=len(data))
+    result = {"text": text, **result}
     fields = {"done": len(translations), "output_chars": len(text)}
     ref = store.get_blob(job.id, "reference")
     if ref:
@@ -138,6 +162,19 @@ def _assemble(store: JobStore, job: Job) -> Finished:
                                       f"the translation {len(out_lines)}: not scored")
     log.info("job %s: document assembled (%d sentences)", job.id, len(translations))
     return Finished(result, fields, then=lambda: store.drop_chunks(job))
+
+
+def _write(store: JobStore, job: Job, doc: Document, translations: list[str]
+           ) -> tuple[str, bytes]:
+    """(plain text, file) of the translated document: its file read again (the same blocks
+    as when it was segmented), the translations placed on the spans of each block."""
+    settings = worker_state().settings
+    parsed = _parse(store.get_blob(job.id, "input") or b"", job, settings)
+    spans = place(parsed, [list(line.sentences) for line in doc.lines], translations)
+    data = parsed.write(spans, job.pair.split("-")[1])
+    if job.format == "txt":
+        return parsed.decoded.decode(data), data
+    return "\n".join("".join(block) for block in spans if "".join(block).strip()), data
 
 
 # ---------------------------------------------------------------------------- evaluation

@@ -13,10 +13,10 @@ import re
 from functools import cache
 from pathlib import PurePath
 
-from .base import Block, FormatError, Format, Limits, Parsed
+from .base import Block, Format, FormatError, Limits, Parsed
 
-__all__ = ["Block", "Format", "FormatError", "Limits", "Parsed", "detect", "formats",
-           "get_format", "read_file", "EXTENSIONS"]
+__all__ = ["Block", "Format", "FormatError", "Limits", "Parsed", "block_sentences", "detect",
+           "formats", "get_format", "place", "read_file", "translate_parsed", "EXTENSIONS"]
 
 MODULES = ("txt", "md", "html", "docx", "odt", "pptx", "srt", "vtt", "xliff", "po")
 
@@ -183,14 +183,24 @@ def translate_parsed(parsed: Parsed, translate, lang: str | None) -> list[list[s
     """New span texts for every block of `parsed`: its sentences (of all blocks together) go
     to one `translate(sentences) -> translations` call, and each block's translations are
     placed on its spans by the inline rule. Returns what `parsed.write` takes."""
-    from .inline import distribute
-
     per_block = [block_sentences(block, lang) for block in parsed.blocks]
     flat = [s for sentences in per_block for s in sentences]
-    translated = list(translate(flat)) if flat else []
+    return place(parsed, per_block, list(translate(flat)) if flat else [])
+
+
+def place(parsed: Parsed, per_block: list[list[str]], translations: list[str]
+          ) -> list[list[str]]:
+    """New span texts for every block from its sentences (`per_block`, in block order) and
+    the translations of all of them in reading order (translator/formats/inline.py's rule)."""
+    from .inline import distribute
+
+    if len(per_block) != len(parsed.blocks):
+        raise ValueError(f"{len(per_block)} blocks of sentences for {len(parsed.blocks)} blocks")
     out, pos = [], 0
     for block, sentences in zip(parsed.blocks, per_block):
-        mine = translated[pos: pos + len(sentences)]
+        mine = translations[pos: pos + len(sentences)]
         pos += len(sentences)
         out.append(distribute(block.spans, sentences, mine) if sentences else list(block.spans))
+    if pos != len(translations):
+        raise ValueError(f"{len(translations)} translations for {pos} sentences")
     return out

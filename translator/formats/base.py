@@ -91,10 +91,10 @@ def open_zip(data: bytes, limits: Limits, what: str) -> zipfile.ZipFile:
         if info.flag_bits & 0x1:
             raise FormatError(f"the {what} is encrypted; save it without a password")
         total += info.file_size
-        if info.file_size > limits.max_zip_ratio * max(info.compress_size, 1) \
-                and info.file_size > 1_000_000:
-            raise FormatError(f"the {what} expands {info.file_size / max(info.compress_size, 1):,.0f}"
-                              f" times (member {info.filename[:60]!r}): refused as a zip bomb")
+        ratio = info.file_size / max(info.compress_size, 1)
+        if ratio > limits.max_zip_ratio and info.file_size > 1_000_000:
+            raise FormatError(f"the {what} expands {ratio:,.0f} times (member "
+                              f"{info.filename[:60]!r}): refused as a zip bomb")
     if total > limits.max_unzipped_bytes:
         raise FormatError(f"the {what} expands to {total:,} bytes; the limit is "
                           f"{limits.max_unzipped_bytes:,}")

@@ -35,7 +35,7 @@ class TextDocument(Parsed):
         out, given = [], iter(spans)
         for indent, content, trailing, newline in self.lines:
             out.append(indent + ("".join(next(given)) if content else "") + trailing + newline)
-        return "".join(out).encode(self.decoded.output_encoding)
+        return self.decoded.encode("".join(out))
 
 
 def read(data: bytes, limits: Limits | None = None) -> TextDocument:

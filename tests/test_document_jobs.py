@@ -1,0 +1,136 @@
+"""Document files through the queue (real Redis, real Celery workers, the tiny reverse-words
+model): every format is read on submission, segmented and chunked by the document workers,
+and written back as the same kind of file; downloads; bad files refused before queuing."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import docx
+import pysubs2
+import pytest
+from helpers import PAIR, wait_api_job
+
+from translator.formats import detect, read_file
+
+SENTENCES = ["red blue cat dog", "dog sun moon tree", "fish bird star rock",
+             "leaf rock tree sun", "moon star cat red"]
+
+
+def reversed_words(text: str) -> str:
+    return " ".join(reversed(text.split()))
+
+
+def make_docx() -> bytes:
+    document = docx.Document()
+    document.add_heading(SENTENCES[0], level=1)
+    paragraph = document.add_paragraph()
+    paragraph.add_run(SENTENCES[1]).bold = True
+    table = document.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = SENTENCES[2], SENTENCES[3]
+    document.sections[0].header.paragraphs[0].text = SENTENCES[4]
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def make_srt() -> bytes:
+    subs = pysubs2.SSAFile()
+    for i, sentence in enumerate(SENTENCES[:3]):
+        subs.append(pysubs2.SSAEvent(start=1000 * i, end=1000 * i + 900, text=sentence))
+    return subs.to_string("srt").encode("utf-8")
+
+
+def upload(client, data: bytes, name: str):
+    return client.post("/api/v1/documents", data={"pair": PAIR, "beam_size": 1,
+                                                  "file": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data")
+
+
+def test_a_docx_comes_back_as_a_translated_docx_with_its_structure(client):
+    response = upload(client, make_docx(), "report.docx")
+    assert response.status_code == 202, response.get_json()
+    job = wait_api_job(client, response.get_json()["id"])
+    assert (job["status"], job["format"], job["done"], job["total"]) == ("done", "docx", 5, 5)
+    download = client.get(job["links"]["result_file"])
+    assert download.status_code == 200
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    assert "report.yy.docx" in download.headers["Content-Disposition"]
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    assert download.mimetype.endswith("wordprocessingml.document")
+    out = docx.Document(io.BytesIO(download.data))
+    body = [p.text for p in out.paragraphs]
+    assert body[:2] == [reversed_words(SENTENCES[0]), reversed_words(SENTENCES[1])]
+    assert out.paragraphs[0].style.name == "Heading 1"
+    assert out.paragraphs[1].runs[0].bold
+    cells = [c.text for c in out.tables[0].rows[0].cells]
+    assert cells == [reversed_words(SENTENCES[2]), reversed_words(SENTENCES[3])]
+    assert out.sections[0].header.paragraphs[0].text == reversed_words(SENTENCES[4])
+    assert out.core_properties.language == PAIR.split("-")[1]
+    page = client.get(f"/jobs/{job['id']}").get_data(as_text=True)
+    assert "report.yy.docx" in page and "report.yy.txt" in page and "Word" in page
+    text = client.get(f"/jobs/{job['id']}/download")
+    assert "report.yy.txt" in text.headers["Content-Disposition"]
+    assert reversed_words(SENTENCES[2]) in text.get_data(as_text=True)
+
+
+def test_an_srt_keeps_numbering_and_timings(client):
+    source = make_srt()
+    job = wait_api_job(client, upload(client, source, "film.srt").get_json()["id"])
+    assert job["status"] == "done" and job["format"] == "srt"
+    out = pysubs2.SSAFile.from_string(client.get(job["links"]["result_file"]).data.decode())
+    original = pysubs2.SSAFile.from_string(source.decode())
+    assert [(e.start, e.end) for e in out] == [(e.start, e.end) for e in original]
+    assert [e.plaintext for e in out] == [reversed_words(s) for s in SENTENCES[:3]]
+
+
+def test_a_utf16_text_file_is_read_and_written_back_in_utf16(client):
+    text = "\r\n".join(SENTENCES[:2]) + "\r\n"
+    job = wait_api_job(client, upload(client, text.encode("utf-16"), "notes.txt")
+                       .get_json()["id"])
+    assert job["status"] == "done" and job["format"] == "txt" and not job.get("notes")
+    data = client.get(job["links"]["result_file"]).data
+    assert data.startswith(b"\xff\xfe")
+    assert data.decode("utf-16") == "\r\n".join(reversed_words(s) for s in SENTENCES[:2]) + \
+        "\r\n"
+
+
+def test_a_cp1252_file_is_decoded_and_the_job_says_so(client):
+    job = wait_api_job(client, upload(client, "red cat dog caf\xe9\n".encode("cp1252"),
+                                      "old.txt").get_json()["id"])
+    assert job["status"] == "done"
+    assert any("cp125" in note for note in job["notes"]), job
+    assert "cp125" in client.get(f"/jobs/{job['id']}").get_data(as_text=True)
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("data, name, message", [
+    (zip_bytes({"xl/workbook.xml": b"<workbook/>"}), "sheet.docx", "Excel"),
+    (b"%PDF-1.7\n...", "paper.docx", "PDF"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500), "secret.docx", "password"),
+    (make_docx()[:400], "cut.docx", "corrupt"),
+    (zip_bytes({"word/document.xml": bytes(20_000_000)}), "bomb.docx", "zip bomb"),
+    (b"<html><body><p>red cat</p></body></html>", "page.srt", "HTML"),
+    (b"red cat", "x.exe", "not supported"),
+    (b"1\n00:00:01,000 --> broken\nred cat\n", "broken.srt", "00:00:01,000 --> broken"),
+])
+def test_bad_files_are_refused_before_they_are_queued(client, data, name, message):
+    response = upload(client, data, name)
+    assert response.status_code == 422, response.get_json()
+    assert message in response.get_json()["error"], response.get_json()["error"]
+
+
+def test_the_web_and_the_worker_read_a_file_the_same_way():
+    """The web checks an upload by reading it; the worker reads it again to segment and once
+    more to write: the blocks must be the same each time (a deterministic reader)."""
+    data = make_docx()
+    first, second = read_file(data, detect(data, "a.docx")), read_file(data, "docx")
+    assert [b.spans for b in first.blocks] == [b.spans for b in second.blocks]
