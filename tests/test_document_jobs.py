@@ -134,3 +134,26 @@ def test_the_web_and_the_worker_read_a_file_the_same_way():
     data = make_docx()
     first, second = read_file(data, detect(data, "a.docx")), read_file(data, "docx")
     assert [b.spans for b in first.blocks] == [b.spans for b in second.blocks]
+
+
+def test_the_translate_command_writes_a_translated_copy_of_a_file(trained_run, tmp_path,
+                                                                 capsys):
+    """`translator translate -i report.docx -o report.yy.docx`, and an .srt, without a
+    server; a .txt stays one line = one segment."""
+    from translator.cli import main
+
+    checkpoint = str(trained_run["dir"] / "best.pt")
+    (tmp_path / "report.docx").write_bytes(make_docx())
+    (tmp_path / "film.srt").write_bytes(make_srt())
+    for name in ("report.docx", "film.srt"):
+        out = tmp_path / f"out.{name}"
+        assert main(["translate", "--checkpoint", checkpoint, "-q", "--beam", "1",
+                     "-i", str(tmp_path / name), "-o", str(out)]) == 0
+        parsed = read_file(out.read_bytes(), detect(out.read_bytes(), name))
+        source = read_file((tmp_path / name).read_bytes(), name.rsplit(".", 1)[1])
+        assert [b.kind for b in parsed.blocks] == [b.kind for b in source.blocks]
+        assert [b.text for b in parsed.blocks] == [reversed_words(b.text)
+                                                   for b in source.blocks]
+    assert main(["translate", "--checkpoint", checkpoint, "-i", str(tmp_path / "film.srt")]) \
+        == 2
+    assert "-o/--output" in capsys.readouterr().err

@@ -269,7 +269,7 @@ def test_hostile_input_gets_a_clear_4xx_and_the_system_keeps_serving(cluster):
         assert status == 400 and b"JSON" in answer
     ten_mb = b"red cat " * (10 * 1024 * 1024 // 8)
     for payload, expected in ((ten_mb, 413), (b"\x00\x01binary\x02", 422),
-                              (b"caf\xe9 latin-1", 422), (b"", 422)):
+                              (bytes(range(256)) * 8, 422), (b"", 422)):
         body, ctype = _multipart({"pair": PAIR}, {"file": ("doc.txt", payload)})
         status, answer = web.request("/api/v1/documents", body, {"Content-Type": ctype})
         assert status == expected, (payload[:20], answer[:200])

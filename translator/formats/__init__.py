@@ -51,8 +51,8 @@ def extensions() -> dict[str, str]:
     return {ext: fmt.name for fmt in formats().values() for ext in fmt.extensions}
 
 
-EXTENSIONS = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".odt", ".pptx", ".srt",
-              ".vtt", ".xlf", ".xliff", ".po", ".pot")  # checked against formats() by a test
+EXTENSIONS = (".txt", ".text", ".md", ".markdown", ".html", ".htm", ".docx", ".odt", ".pptx",
+              ".srt", ".vtt", ".xlf", ".xliff", ".po", ".pot")  # = formats()'s (a test checks)
 
 
 def _head_text(data: bytes) -> str:
@@ -166,7 +166,8 @@ def read_file(data: bytes, fmt: Format | str, limits: Limits | None = None) -> P
         raise FormatError(f"the {fmt.label or fmt.name} file cannot be read: "
                           f"{type(exc).__name__}: {str(exc)[:160]}") from None
     if not any(block.text.strip() for block in parsed.blocks):
-        raise FormatError("the document has no text to translate")
+        why = "; ".join(parsed.notes)
+        raise FormatError("the document has no text to translate" + (f" ({why})" if why else ""))
     return parsed
 
 

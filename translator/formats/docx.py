@@ -48,7 +48,8 @@ import io
 
 from lxml import etree
 
-from .base import Block, Format, FormatError, Limits, Parsed, open_zip, parse_xml
+from .base import Block, Format, Limits, Parsed, parse_xml
+from .ooxml import check_package
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
@@ -64,41 +65,8 @@ _INLINE = {W + "t": "", W + "noBreakHyphen": "-", W + "softHyphen": ""}
 _BREAKS = {W + "tab": "\t", W + "ptab": "\t", W + "br": "\n", W + "cr": "\n"}
 _SAME_SEGMENT = {W + "rPr", W + "lastRenderedPageBreak"}  # what does not end a segment
 _AFTER_LANG = {W + "eastAsianLayout", W + "specVanish", W + "oMath", W + "rPrChange"}
-_FOLDERS = {"docx": "word/", "pptx": "ppt/"}
-_HOLDS = {"word/": "a Word document (.docx)", "ppt/": "a PowerPoint presentation (.pptx)",
-          "xl/": "an Excel workbook (.xlsx)"}
 _HEADERS = ("header", "even_page_header", "first_page_header")
 _FOOTERS = ("footer", "even_page_footer", "first_page_footer")
-
-
-def check_package(data: bytes, limits: Limits, what: str) -> None:
-    """An OOXML upload (`what`: "docx" or "pptx") checked before a library opens it:
-    base.open_zip's checks; a [Content_Types].xml and parts of its kind (word/, ppt/), or an
-    error saying what it holds instead; no XML member (.xml, .rels) with a document type
-    declaration."""
-    archive = open_zip(data, limits, what)
-    names = [name.lower() for name in archive.namelist()]
-    if "[content_types].xml" not in names:
-        raise FormatError(f"the file is not a valid {what} (it has no [Content_Types].xml)")
-    if not any(name.startswith(_FOLDERS[what]) for name in names):
-        held = [label for folder, label in _HOLDS.items()
-                if any(name.startswith(folder) for name in names)]
-        raise FormatError(f"the file is not a {what}" + (f": it is {held[0]}" if held else ""))
-    for info in archive.infolist():
-        if info.filename.lower().endswith((".xml", ".rels")):
-            _refuse_doctype(archive, info, what)
-
-
-def _refuse_doctype(archive, info, what: str) -> None:
-    try:
-        with archive.open(info) as member:
-            head = member.read(65536).lower()
-    except Exception:  # noqa: BLE001 (zlib, CRC or header errors of a hostile zip)
-        raise FormatError(f"the {what} is corrupt ({info.filename[:60]} cannot be "
-                          f"read)") from None
-    if b"<!doctype" in head or b"<!entity" in head:
-        raise FormatError(f"the {what} has a document type declaration in "
-                          f"{info.filename[:60]} (not allowed in Office files): refused")
 
 
 class Segment:

@@ -4,12 +4,12 @@ Decoding. The bytes are decoded here and the text is given to lxml as UTF-8 with
 stated, so a `<meta charset>` can never make lxml read the page otherwise than we do. A
 byte-order mark, or being valid UTF-8, decides first: a page that is valid UTF-8 is read as
 UTF-8 whatever its meta says (such pages are ASCII or mislabelled). Otherwise the charset the
-page declares in its first 4 KiB (`<meta charset>` or `<meta http-equiv=content-type>`) is used
-if the bytes decode in it without error (ISO-8859-1 and ASCII are read as windows-1252, as
-browsers do), with a note; failing that, `translator.formats.text.decode_text` guesses (with its
-note) or refuses. The translation is always UTF-8 and says so: every `<meta charset>` and
-`<meta http-equiv=content-type>` is changed to UTF-8, and a page with neither gets
-`<meta charset="utf-8">` first in its `<head>`.
+page declares (`<meta charset>` or `<meta http-equiv=content-type>` in its first 4 KiB, or an
+XHTML page's XML declaration) is used if the bytes decode in it without error (ISO-8859-1 and
+ASCII are read as windows-1252, as browsers do), with a note; failing that,
+`translator.formats.text.decode_text` guesses (with its note) or refuses. The translation is
+always UTF-8 and says so: every `<meta charset>` and `<meta http-equiv=content-type>` is changed
+to UTF-8, and a page with neither gets `<meta charset="utf-8">` first in its `<head>`.
 
 Blocks. A block is a run of text in a block-level element (`BLOCKS`: p, h1-h6 (kind
 "heading"), li ("item"), td/th ("cell"), title ("title"), dt, dd, blockquote, caption,
@@ -37,9 +37,10 @@ would add HTML 4.0 Transitional's). `<html lang>` (and `xml:lang` where present)
 target language. So a UTF-8 page with `<meta charset="utf-8">` whose lang is the target language
 comes back exactly as lxml re-serialises it: entities as the characters they stand for (`&amp;`,
 `&lt;`, `&gt;` escaped as needed), attribute quoting normalised, whitespace between top-level
-nodes dropped and, libxml2's own rule, spaces and non-ASCII characters in href/src/action URLs
-percent-encoded. A DOCTYPE declaring entities is refused (HTML has none: it is an XML entity
-attack or not HTML).
+nodes dropped; but for one thing: the URLs of href, src, action and `<a name>` are written as
+they were, where libxml2 would percent-encode their spaces and non-ASCII characters (`#演習`
+stays `#演習`, `{{ url }}` stays a template). A DOCTYPE declaring entities is refused (HTML
+has none: it is an XML entity attack or not HTML).
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ _FULL_PAGE = re.compile(r"\A\ufeff?\s*(?:<!--.*?-->\s*|<\?.*?>\s*)*<(?:!doctype|
                         r"[\s>]", re.I | re.S)
 _DOCTYPE = re.compile(r"\A\ufeff?\s*(?:<!--.*?-->\s*|<\?.*?>\s*)*<!doctype", re.I | re.S)
 _META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.I)
+_XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_:.-]+)""")
+_URL_ATTRIBUTES = ("href", "src", "action")
+_REWRITTEN_URL = re.compile(r"[^\x21-\x7e]")
+_URL_TOKEN = "x-translator-url-4f0c2e-"
+_URL_TOKEN_RE = re.compile(re.escape(_URL_TOKEN).encode("ascii") + rb"(\d+)x")
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _AS_WINDOWS_1252 = {"latin-1", "iso8859-1", "ascii", "cp1252"}
 
@@ -155,8 +161,9 @@ def entries(root) -> list[tuple[str, list]]:
 
 
 def _declared_codec(data: bytes) -> str | None:
-    """The Python codec of the charset the page declares in its first 4 KiB, if any."""
-    match = _META_CHARSET.search(data[:4096])
+    """The Python codec of the charset the page declares in its first 4 KiB (a meta, or an
+    XHTML page's XML declaration), if any."""
+    match = _META_CHARSET.search(data[:4096]) or _XML_ENCODING.match(data)
     if not match:
         return None
     try:
@@ -202,18 +209,43 @@ def parse_page(text: str, fragment: bool):
 
 
 def serialize(root, fragment: bool, doctype: bool) -> bytes:
-    """The page as UTF-8 (the module docstring's rule)."""
+    """The page as UTF-8 (the module docstring's rule), URLs as they were."""
     from lxml import etree
 
+    urls = _stand_in_for_urls(root)
     if fragment:
         body = root.find("body")
         inner = [html.escape(body.text or "", quote=False)]
         inner += [etree.tostring(child, method="html", encoding="unicode") for child in body]
-        return "".join(inner).encode("utf-8")
-    if doctype:
-        return etree.tostring(root.getroottree(), method="html", encoding="utf-8")
-    nodes = [*reversed(list(root.itersiblings(preceding=True))), root, *root.itersiblings()]
-    return b"".join(etree.tostring(node, method="html", encoding="utf-8") for node in nodes)
+        out = "".join(inner).encode("utf-8")
+    elif doctype:
+        out = etree.tostring(root.getroottree(), method="html", encoding="utf-8")
+    else:
+        nodes = [*reversed(list(root.itersiblings(preceding=True))), root, *root.itersiblings()]
+        out = b"".join(etree.tostring(node, method="html", encoding="utf-8") for node in nodes)
+    if not urls:
+        return out
+    return _URL_TOKEN_RE.sub(lambda m: html.escape(urls[int(m.group(1))]).encode("utf-8"), out)
+
+
+def _stand_in_for_urls(root) -> list[str]:
+    """Replace the URL attributes libxml2 would rewrite (href, src, action and `<a name>` with
+    whitespace or non-ASCII characters, which it percent-encodes or strips) by numbered ASCII
+    tokens; returns the original values by number."""
+    from lxml import etree
+
+    urls: list[str] = []
+    if _URL_TOKEN in etree.tostring(root, encoding="unicode"):
+        return urls  # (a page quoting our token: written as libxml2 writes it)
+    for element in root.iter():
+        if not xmltext.is_element(element):
+            continue
+        for name in _URL_ATTRIBUTES + (("name",) if element.tag == "a" else ()):
+            value = element.get(name)
+            if value is not None and _REWRITTEN_URL.search(value):
+                element.set(name, f"{_URL_TOKEN}{len(urls)}x")
+                urls.append(value)
+    return urls
 
 
 def mark_language(root, lang: str) -> None:

@@ -8,9 +8,10 @@ becomes empty (its markup stays: a bold run or a link around no text), and a spa
 only whitespace keeps it. So formatting that covers a whole sentence (a bold heading, a linked
 paragraph, an italic subtitle) stays on its translation; formatting on a few words inside a
 longer sentence is dropped from those words, and the sentence takes the formatting of its
-larger part. Whitespace inside a translation collapses to single spaces. If every translation
-of a block comes back empty, the block keeps its source text (an empty paragraph or subtitle
-would lose it).
+larger part. Whitespace inside a translation collapses to single spaces, and two spans that
+receive sentences are kept apart by a space when nothing between them is whitespace. If every
+translation of a block comes back empty, the block keeps its source text (an empty paragraph
+or subtitle would lose it).
 
 Issue 15 replaces this rule by placing each span on the words aligned to it.
 """
@@ -67,12 +68,17 @@ def distribute(spans: Sequence[str], sentences: Sequence[str],
         words = " ".join(translation.split())
         if words:
             given.setdefault(owner, []).append(words)
-    out = []
+    out: list[str] = []
+    previous = None  # the last span that received sentences
     for index, span in enumerate(spans):
         if index in given:
             lead = span[: len(span) - len(span.lstrip())]
             trail = span[len(span.rstrip()):]
+            if previous is not None and not lead and not out[previous][-1:].isspace() \
+                    and not "".join(out[previous + 1:]):
+                lead = " "  # sentences of two spans met without whitespace: keep them apart
             out.append(lead + " ".join(given[index]) + trail)
+            previous = index
         elif not span.strip():
             out.append(span)
         else:

@@ -23,7 +23,7 @@ The writer sets the text of each run whose text changed (python-pptx `run.text`)
 lang = target on the a:rPr of every span's run (the a:rPr created when missing) and on the
 paragraph's a:endParaRPr where it has a lang; core_properties.language = target.
 
-The upload is checked before python-pptx opens it as docx.check_package says (base.open_zip's
+The upload is checked before python-pptx opens it as ooxml.check_package says (base.open_zip's
 zip checks, parts of a presentation, no DOCTYPE in an XML member).
 """
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 import io
 
 from .base import Block, Format, Limits, Parsed
-from .docx import check_package
+from .ooxml import check_package
 
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
