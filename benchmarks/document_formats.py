@@ -31,7 +31,7 @@ from pathlib import Path
 from web_load import follow, start_system, system_arguments
 
 from translator.data import read_split
-from translator.formats import detect, read_file
+from translator.formats import Limits, detect, read_file
 from worker.redis_server import EmbeddedRedis
 
 SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "data" / "formats"
@@ -96,12 +96,37 @@ def speed(base: str, pair: str, sentences: list[str], rounds: int) -> dict:
 
 
 def counts(data: bytes, name: str) -> tuple[dict, list[str]]:
-    parsed = read_file(data, detect(data, name))
+    """Blocks by kind and the placeholders of a file (for PO and XLIFF, whose translated
+    entries are no longer blocks: every entry, as `overwrite=True` reads them)."""
+    fmt = detect(data, name)
+    if fmt.name in ("po", "xliff"):
+        parsed = fmt.read(data, Limits(), overwrite=True)
+    else:
+        parsed = read_file(data, fmt)
     kinds: dict[str, int] = {}
     for block in parsed.blocks:
         kinds[block.kind] = kinds.get(block.kind, 0) + 1
     holders = sorted(m for b in parsed.blocks for m in PLACEHOLDER.findall(b.text))
     return kinds, holders
+
+
+def target_placeholders(data: bytes, name: str) -> list[tuple[list[str], list[str]]]:
+    """(source, translation) placeholders of every entry a PO or XLIFF translation wrote."""
+    if name.endswith((".po", ".pot")):
+        import polib
+
+        return [(sorted(PLACEHOLDER.findall(e.msgid)), sorted(PLACEHOLDER.findall(e.msgstr)))
+                for e in polib.pofile(data.decode("utf-8")) if "fuzzy" in e.flags and e.msgstr]
+    from lxml import etree
+
+    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+    pairs = []
+    for target in root.iter("{*}target"):
+        source = target.getparent().find("{*}source")
+        if source is not None and (target.get("state") or target.getparent().get("state")):
+            pairs.append((sorted(PLACEHOLDER.findall("".join(source.itertext()))),
+                          sorted(PLACEHOLDER.findall("".join(target.itertext())))))
+    return pairs
 
 
 def opens_in_libreoffice(data: bytes, suffix: str) -> bool:
@@ -132,9 +157,15 @@ def structure(base: str, pair: str) -> list[dict]:
         job = follow(base, upload(base, data, path.name, pair)["id"])
         out = fetch(base, job["links"]["result_file"]) if job["status"] == "done" else b""
         after = counts(out, path.name) if out else ({}, [])
+        if path.suffix in (".po", ".pot", ".xlf", ".xliff") and out:
+            pairs = target_placeholders(out, path.name)
+            same_placeholders = all(src == tgt for src, tgt in pairs)
+            placeholders = sum(len(src) for src, _ in pairs)
+        else:
+            same_placeholders, placeholders = before[1] == after[1], len(before[1])
         rows.append({"file": str(path.relative_to(SAMPLES)), "status": job["status"],
                      "blocks": before[0], "same_blocks": before[0] == after[0],
-                     "placeholders": len(before[1]), "same_placeholders": before[1] == after[1],
+                     "placeholders": placeholders, "same_placeholders": same_placeholders,
                      "opens_in_libreoffice": opens_in_libreoffice(out, path.suffix.lower())})
         print(json.dumps(rows[-1]), flush=True)
     return rows
