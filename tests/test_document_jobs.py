@@ -157,3 +157,45 @@ def test_the_translate_command_writes_a_translated_copy_of_a_file(trained_run, t
     assert main(["translate", "--checkpoint", checkpoint, "-i", str(tmp_path / "film.srt")]) \
         == 2
     assert "-o/--output" in capsys.readouterr().err
+
+
+PO = b'''msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=UTF-8\\n"
+"Plural-Forms: nplurals=2; plural=(n != 1);\\n"
+
+#: app.py:1
+msgid "red blue cat"
+msgstr ""
+
+#: app.py:2
+#, python-format
+msgid "dog sun %(name)s moon"
+msgstr ""
+
+#: app.py:3
+msgid "fish bird star"
+msgstr "kept as it was"
+'''
+
+
+@pytest.mark.parametrize("retranslate, kept", [("false", True), ("true", False)])
+def test_po_entries_with_a_translation_are_kept_unless_asked(client, retranslate, kept):
+    import polib
+
+    response = client.post("/api/v1/documents", data={
+        "pair": PAIR, "beam_size": 1, "retranslate": retranslate,
+        "file": (io.BytesIO(PO), "de.po")}, content_type="multipart/form-data")
+    job = wait_api_job(client, response.get_json()["id"])
+    assert job["status"] == "done" and job["format"] == "po"
+    po = polib.pofile(client.get(job["links"]["result_file"]).data.decode())
+    by_id = {e.msgid: e for e in po}
+    assert by_id["red blue cat"].msgstr == "cat blue red"
+    assert "fuzzy" in by_id["red blue cat"].flags
+    assert "%(name)s" in by_id["dog sun %(name)s moon"].msgstr
+    assert po.metadata["Language"] == PAIR.split("-")[1]
+    assert (by_id["fish bird star"].msgstr == "kept as it was") is kept
+    bad = client.post("/api/v1/documents", data={"pair": PAIR, "retranslate": "maybe",
+                                                 "file": (io.BytesIO(PO), "de.po")},
+                      content_type="multipart/form-data")
+    assert bad.status_code == 422 and "retranslate" in bad.get_json()["error"]

@@ -166,7 +166,7 @@ def _translate_file(translator, args: argparse.Namespace, format_name: str, prog
     try:
         data = Path(args.input).read_bytes()
         fmt = detect(data, args.input)
-        parsed = read_file(data, fmt)
+        parsed = read_file(data, fmt, retranslate=args.retranslate)
     except OSError as exc:
         raise UserError(f"cannot read {args.input}: {exc.strerror or exc}") from None
     except FormatError as exc:
@@ -254,6 +254,8 @@ def parser() -> argparse.ArgumentParser:
                     help="append a tab and the model's confidence (0..1) to each line")
     tr.add_argument("--document", action="store_true",
                     help="treat the input as one document: split sentences, keep paragraphs")
+    tr.add_argument("--retranslate", action="store_true",
+                    help="PO/XLIFF: translate entries that already have a translation too")
     tr.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_translate)

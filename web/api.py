@@ -162,8 +162,20 @@ def create_document():
         reference = ref_upload.read() if ref_upload else body.get("reference") or None
         beam = _int_field(body.get("beam_size"))
     job = intake().submit_document(text, pair_from(body), beam_size=beam, reference=reference,
-                                 filename=filename if isinstance(filename, str) else None)
+                                 filename=filename if isinstance(filename, str) else None,
+                                 retranslate=_flag(body.get("retranslate")))
     return created(job)
+
+
+def _flag(value) -> bool:
+    """A boolean field, from JSON (true/false) or a form ("1", "true", "on", "yes")."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("", "0", "false", "off", "no"):
+        return False
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "on", "yes"):
+        return True
+    raise InputError("`retranslate` must be true or false")
 
 
 def _int_field(value):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import NumberRange, Optional
 
 from translator.defaults import BEAM_SIZE, MAX_BEAM, MIN_BEAM, TEST_SPLIT
@@ -22,6 +22,7 @@ class DocumentForm(FlaskForm):
     file = FileField("File")
     text = TextAreaField("…or paste the text", validators=[Optional()])
     reference_file = FileField("Reference .txt (optional)")
+    retranslate = BooleanField("PO/XLIFF: also retranslate entries that have a translation")
     pair = SelectField("Language pair")
     beam_size = IntegerField("Beam size", default=BEAM_SIZE,
                              validators=[NumberRange(MIN_BEAM, MAX_BEAM)])

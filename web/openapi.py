@@ -107,10 +107,12 @@ def openapi_document() -> dict:
                     "multipart/form-data": {"schema": {"type": "object", "properties": {
                         "file": {"type": "string", "format": "binary"},
                         "reference": {"type": "string", "format": "binary"},
+                        "retranslate": {"type": "boolean", "description": "PO/XLIFF: translate "
+                                        "entries that already have a translation too"},
                         "pair": {"type": "string"}, "beam_size": BEAM}}},
                     "application/json": {"schema": {"type": "object", "properties": {
                         "text": {"type": "string"}, "reference": {"type": "string"},
-                        "filename": {"type": "string"},
+                        "filename": {"type": "string"}, "retranslate": {"type": "boolean"},
                         "pair": {"type": "string"}, "beam_size": BEAM}}}}},
                 "responses": _responses("job created", "400", "403", "413", "422", "429",
                                         "503", status="202")}},

@@ -127,7 +127,8 @@ def documents():
         ref = form.reference_file.data.read() if form.reference_file.data else None
         return intake().submit_document(data, form.pair.data, beam_size=form.beam_size.data,
                                       reference=ref or None,
-                                      filename=upload.filename if upload else None)
+                                      filename=upload.filename if upload else None,
+                                      retranslate=bool(form.retranslate.data))
 
     return form_page(form, submit, "documents.html", context=document_formats)
 

@@ -41,7 +41,8 @@ def check_size(data: bytes | str, max_bytes: int) -> bytes:
     return raw
 
 
-def read_document(raw: bytes, filename: str | None, settings: Settings):
+def read_document(raw: bytes, filename: str | None, settings: Settings,
+                  retranslate: bool = False):
     """(format, parsed file) of an uploaded document: its format found from its content and
     its name, read within the settings' limits. Raises InputError with the format's message
     (a mismatch, a corrupt or hostile file, an unreadable encoding)."""
@@ -49,7 +50,7 @@ def read_document(raw: bytes, filename: str | None, settings: Settings):
 
     try:
         fmt = detect(raw, filename)
-        return fmt, read_file(raw, fmt, settings.format_limits())
+        return fmt, read_file(raw, fmt, settings.format_limits(), retranslate)
     except FormatError as exc:
         raise InputError(str(exc)) from None
 
@@ -165,13 +166,16 @@ class Intake:
         return job
 
     def submit_document(self, data: bytes | str, pair: str, beam_size: int | None = None,
-                        reference: bytes | str | None = None, filename: str | None = None
-                        ) -> Job:
+                        reference: bytes | str | None = None, filename: str | None = None,
+                        retranslate: bool = False) -> Job:
         """Queue a document job: a file of any supported format (translator/formats) up to
         MAX_DOCUMENT_BYTES, read here once so that a bad file is refused before it is queued;
         pasted text (a str) is plain text unless `filename` names another format. A
-        reference for scoring is plain text."""
+        reference for scoring is plain text. `retranslate`: PO and XLIFF entries that have a
+        translation are translated again (by default they are kept)."""
         fields = {"filename": (filename or "")[:200]}
+        if retranslate:
+            fields["retranslate"] = True
         limit = self.settings.max_document_bytes
         try:
             pair = self.check_pair(pair)
@@ -179,7 +183,7 @@ class Intake:
             raw = check_size(data, limit)
             fmt, parsed = read_document(raw, filename or (None if isinstance(data, bytes)
                                                           else "pasted.txt"),
-                                        self.settings)
+                                        self.settings, bool(retranslate))
             ref = decode_document(reference, limit) if reference else None
         except InputError as exc:
             raise self._rejected(Kind.DOCUMENT, pair, exc, **fields) from None

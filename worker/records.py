@@ -71,6 +71,7 @@ class Job:
     format: str | None = None  # document: its format (translator/formats), None before formats
     notes: list | None = None  # document: what reading it did (an encoding detected)
     blocks: int | None = None  # document: translatable blocks (paragraphs, cells, subtitles)
+    retranslate: bool | None = None  # document: PO/XLIFF entries with a translation redone
     testset: str | None = None  # evaluation: a named test set, or "upload"
     chunks: int | None = None  # document: number of chunks
     chunk_size: int | None = None  # document: sentences per chunk

@@ -100,7 +100,7 @@ def _segment(raw: bytes, job: Job, settings) -> Document:
 
 def _parse(raw: bytes, job: Job, settings):
     try:
-        return read_file(raw, job.format, settings.format_limits())
+        return read_file(raw, job.format, settings.format_limits(), bool(job.retranslate))
     except FormatError as exc:
         raise InputError(str(exc)) from None
 

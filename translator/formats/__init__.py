@@ -152,14 +152,17 @@ def detect(data: bytes, filename: str | None = None) -> Format:
                       + (f"; rename it to .{kind}" if kind in formats() else ""))
 
 
-def read_file(data: bytes, fmt: Format | str, limits: Limits | None = None) -> Parsed:
+def read_file(data: bytes, fmt: Format | str, limits: Limits | None = None,
+              retranslate: bool = False) -> Parsed:
     """Read `data` as `fmt`; raises FormatError (with a message for the user) for anything it
-    cannot read, whatever the library's own exception was."""
+    cannot read, whatever the library's own exception was. `retranslate`: in formats that
+    hold translations (PO, XLIFF), translate the entries that have one too."""
     fmt = get_format(fmt) if isinstance(fmt, str) else fmt
     if not data:
         raise FormatError("the file is empty")
+    options = {"overwrite": True} if retranslate and keeps_translations(fmt) else {}
     try:
-        parsed = fmt.read(data, limits or Limits())
+        parsed = fmt.read(data, limits or Limits(), **options)
     except FormatError:
         raise
     except Exception as exc:  # noqa: BLE001 (a library's error on a malformed file)
@@ -169,6 +172,14 @@ def read_file(data: bytes, fmt: Format | str, limits: Limits | None = None) -> P
         why = "; ".join(parsed.notes)
         raise FormatError("the document has no text to translate" + (f" ({why})" if why else ""))
     return parsed
+
+
+def keeps_translations(fmt: Format) -> bool:
+    """Whether a format's files hold translations that a job keeps unless asked (PO, XLIFF:
+    their `read` takes `overwrite`)."""
+    import inspect
+
+    return "overwrite" in inspect.signature(fmt.read).parameters
 
 
 def block_sentences(block: Block, lang: str | None) -> list[str]:
