@@ -199,3 +199,22 @@ def test_po_entries_with_a_translation_are_kept_unless_asked(client, retranslate
                                                  "file": (io.BytesIO(PO), "de.po")},
                       content_type="multipart/form-data")
     assert bad.status_code == 422 and "retranslate" in bad.get_json()["error"]
+
+
+def test_an_uploaded_page_is_never_rendered(client):
+    """An HTML upload's scripts are never translated or shown; its text appears escaped on
+    the job page, and the translated page only downloads, as an attachment with nosniff."""
+    page = (b"<!DOCTYPE html><html><head><title>red cat</title></head><body>"
+            b"<p><b>red blue</b> cat dog</p><p>sun &lt;img src=x onerror=alert(1)&gt;</p>"
+            b"<script>alert('red cat')</script></body></html>")
+    job = wait_api_job(client, upload(client, page, "page.html").get_json()["id"])
+    assert job["status"] == "done" and job["format"] == "html"
+    html = client.get(f"/jobs/{job['id']}").get_data(as_text=True)
+    assert "<img src=x" not in html and "&lt;img src=x" in html
+    assert "alert('red cat')" not in html
+    download = client.get(job["links"]["result_file"])
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    out = download.data.decode()
+    assert "<script>alert('red cat')</script>" in out  # kept, untranslated
+    assert '<html lang="yy">' in out
