@@ -173,8 +173,9 @@ def _translate_file(translator, args: argparse.Namespace, format_name: str, prog
         raise UserError(f"{args.input}: {exc}") from None
     for note in parsed.notes:
         print(f"note: {note}", file=sys.stderr)
-    spans = translate_parsed(
-        parsed, lambda sentences: translator.translate(sentences, progress=progress, **options),
+    spans = translate_parsed(  # inline formatting placed by the model's alignment
+        parsed, lambda sentences: translator.translate_aligned(sentences, progress=progress,
+                                                               **options),
         translator.src_lang)
     Path(args.output).write_bytes(parsed.write(spans, translator.tgt_lang or "und"))
     return 0

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import torch
 from tqdm import tqdm
 
+from .align import output_alignment
 from .batching import source_tensors, token_budget_batches
 from .casing import CasingTable
 from .checkpoint import CheckpointError, load_checkpoint
@@ -31,6 +32,15 @@ class Scored(NamedTuple):
 
     text: str
     confidence: float
+
+
+class Aligned(NamedTuple):
+    """A translation, its confidence, and for each of its words the source word it is aligned
+    to (indexes into `source.split()`, translator/align.py)."""
+
+    text: str
+    confidence: float
+    alignment: list[int]
 
 
 class Translator:
@@ -123,6 +133,28 @@ class Translator:
                                            **search_options)
         return [Scored(hyps[0][0], self.confidence(hyps[0][1])) if hyps else Scored("", 1.0)
                 for hyps in n_best]
+
+    def translate_aligned(self, texts: Sequence[str], beam_size: int = BEAM_SIZE,
+                          batch_tokens: int = BATCH_TOKENS, progress: bool = False,
+                          on_batch: Callable[[int], None] | None = None,
+                          **search_options) -> list[Aligned]:
+        """Like `translate_scored`, with each output word's aligned source word (from the
+        attention, which this asks the search for: translator/align.py)."""
+        n_best = self.translate_hypotheses(texts, beam_size=beam_size, batch_tokens=batch_tokens,
+                                           progress=progress, on_batch=on_batch,
+                                           return_attention=True, **search_options)
+        prepared = prepare(texts, self.src_tok, self.casing, self.protect, self.recase)
+        out = []
+        for text, p, hyps in zip(texts, prepared, n_best):
+            if not hyps:
+                out.append(Aligned("", 1.0, []))
+                continue
+            output, hyp = hyps[0]
+            attention = hyp.attention.tolist() if hyp.attention is not None else None
+            alignment = output_alignment(output, text, self.src_tok.id_pieces(
+                p.ids[: self.max_src_tokens]), self.tgt_tok.id_pieces(hyp.tokens), attention)
+            out.append(Aligned(output, self.confidence(hyp), alignment))
+        return out
 
     def confidence(self, hyp: Hypothesis) -> float:
         """The confidence (0..1) of one hypothesis: its mean token log-probability mapped by

@@ -193,26 +193,39 @@ def block_sentences(block: Block, lang: str | None) -> list[str]:
 
 def translate_parsed(parsed: Parsed, translate, lang: str | None) -> list[list[str]]:
     """New span texts for every block of `parsed`: its sentences (of all blocks together) go
-    to one `translate(sentences) -> translations` call, and each block's translations are
-    placed on its spans by the inline rule. Returns what `parsed.write` takes."""
+    to one `translate(sentences)` call, and each block's translations are placed on its spans
+    (translator/formats/inline.py). `translate` returns strings, or objects with `text` and
+    `alignment` (`Translator.translate_aligned`), which place words by their alignment.
+    Returns what `parsed.write` takes."""
     per_block = [block_sentences(block, lang) for block in parsed.blocks]
     flat = [s for sentences in per_block for s in sentences]
-    return place(parsed, per_block, list(translate(flat)) if flat else [])
+    out = list(translate(flat)) if flat else []
+    if out and not isinstance(out[0], str):
+        return place(parsed, per_block, [o.text for o in out], [o.alignment for o in out])
+    return place(parsed, per_block, out)
 
 
-def place(parsed: Parsed, per_block: list[list[str]], translations: list[str]
-          ) -> list[list[str]]:
+def place(parsed: Parsed, per_block: list[list[str]], translations: list[str],
+          alignments: list | None = None) -> list[list[str]]:
     """New span texts for every block from its sentences (`per_block`, in block order) and
-    the translations of all of them in reading order (translator/formats/inline.py's rule)."""
-    from .inline import distribute
+    the translations of all of them in reading order, with each translation's word alignment
+    if known (translator/formats/inline.py's rules)."""
+    from .inline import distribute, place_aligned
 
     if len(per_block) != len(parsed.blocks):
         raise ValueError(f"{len(per_block)} blocks of sentences for {len(parsed.blocks)} blocks")
     out, pos = [], 0
     for block, sentences in zip(parsed.blocks, per_block):
-        mine = translations[pos: pos + len(sentences)]
-        pos += len(sentences)
-        out.append(distribute(block.spans, sentences, mine) if sentences else list(block.spans))
+        n = len(sentences)
+        mine = translations[pos: pos + n]
+        if not sentences:
+            out.append(list(block.spans))
+        elif alignments is not None:
+            out.append(place_aligned(block.spans, sentences, mine, alignments[pos: pos + n],
+                                     block.marks))
+        else:
+            out.append(distribute(block.spans, sentences, mine))
+        pos += n
     if pos != len(translations):
         raise ValueError(f"{len(translations)} translations for {pos} sentences")
     return out

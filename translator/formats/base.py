@@ -33,6 +33,8 @@ class Block:
 
     spans: list[str]
     kind: str = "paragraph"  # what it is, for counts and tests: heading, cell, subtitle, ...
+    marks: list[str] | None = None  # per span, its formatting (equal marks: interchangeable
+    # spans, e.g. the plain text on both sides of a bold word); None: every span its own
 
     @property
     def text(self) -> str:

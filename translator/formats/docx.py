@@ -52,6 +52,7 @@ from .base import Block, Format, Limits, Parsed, parse_xml
 from .ooxml import check_package
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
 XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 RT_FOOTNOTES = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/footnotes"
@@ -67,6 +68,20 @@ _SAME_SEGMENT = {W + "rPr", W + "lastRenderedPageBreak"}  # what does not end a 
 _AFTER_LANG = {W + "eastAsianLayout", W + "specVanish", W + "oMath", W + "rPrChange"}
 _HEADERS = ("header", "even_page_header", "first_page_header")
 _FOOTERS = ("footer", "even_page_footer", "first_page_footer")
+
+
+def _mark(run) -> str:
+    """A run's formatting: its properties (w:rPr, but its language) and the hyperlink around
+    it; runs with equal marks look alike."""
+    properties = run.find(W + "rPr")
+    parts = [] if properties is None else sorted(
+        etree.QName(p).localname + "".join(f"[{etree.QName(k).localname}={v}]"
+                                           for k, v in sorted(p.attrib.items()))
+        for p in properties if p.tag != W + "lang")
+    link = next((a for a in run.iterancestors(W + "hyperlink")), None)
+    if link is not None:
+        parts.append(f"link[{link.get(R_ID, '')}{link.get(W + 'anchor', '')}]")
+    return ";".join(parts)
 
 
 class Segment:
@@ -156,7 +171,8 @@ class Story:
             found = segments(p)
             if "".join(s.text for s in found).strip():
                 by_p[p] = len(self.blocks)
-                self.blocks.append(Block([s.lead + s.text for s in found], self._kind(p)))
+                self.blocks.append(Block([s.lead + s.text for s in found], self._kind(p),
+                                         [_mark(s.run) for s in found]))
                 self.segments.append([[s] for s in found])
         self._mirror_fallbacks(by_p)
 

@@ -132,7 +132,7 @@ def _visit_block(element, out: list) -> None:
     of text (split by its block-level children, which are visited in place)."""
     out.extend(_attribute_entries(element))
     kind = KINDS.get(element.tag, "paragraph")
-    run = [(element, "text")] if element.text else []
+    run = [(element, "text")]
     out.append((kind, run))
     for child in element:
         if _is_block(child):
@@ -140,7 +140,7 @@ def _visit_block(element, out: list) -> None:
                 out.extend(_attribute_entries(child))
             else:
                 _visit_block(child, out)
-            run = [(child, "tail")] if child.tail else []
+            run = [(child, "tail")]
             out.append((kind, run))
             continue
         for slot in xmltext.child_slots(child, _skipped, _is_line_break):
@@ -150,6 +150,13 @@ def _visit_block(element, out: list) -> None:
             else:
                 run.append(slot)
         out.extend(_attributes_within(child))
+
+
+def _marks(slots: list) -> list[str]:
+    """Each slot's formatting: its inline elements up to the block (translator/formats/
+    inline.py keeps words in spans of the formatting they were aligned to)."""
+    return ["@" if where.startswith("@") else xmltext.mark((node, where), _is_block)
+            for node, where in slots]
 
 
 def entries(root) -> list[tuple[str, list]]:
@@ -287,7 +294,8 @@ class HtmlDocument(Parsed):
         self.fragment = not _FULL_PAGE.match(text)
         self.doctype = bool(_DOCTYPE.match(text))
         root = parse_page(text, self.fragment)
-        self.blocks = [Block([_get(s) for s in slots], kind) for kind, slots in entries(root)]
+        self.blocks = [Block([_get(s) for s in slots], kind, _marks(slots))
+                       for kind, slots in entries(root)]
 
     def write(self, spans: list[list[str]], target_lang: str) -> bytes:
         root = parse_page(self.text, self.fragment)

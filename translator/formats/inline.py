@@ -13,7 +13,16 @@ receive sentences are kept apart by a space when nothing between them is whitesp
 translation of a block comes back empty, the block keeps its source text (an empty paragraph
 or subtitle would lose it).
 
-Issue 15 replaces this rule by placing each span on the words aligned to it.
+With word alignments (translator/align.py: each output word's source word, from the model's
+attention), `place_aligned` puts the words themselves on spans: each target word wants the
+span of the source word it is aligned to, and since a format writes text into its spans where
+they are (markup is never moved, so tags stay well-formed, each exactly once, nested as they
+were), the words are given to spans in order: the labelling that never goes back to an earlier
+span and puts the fewest words in a span formatted unlike theirs (a format gives each span its
+formatting, `Block.marks`: the plain text on both sides of a bold word is alike), a word in
+the wrong span costing more the fewer source words that span holds (one misplaced word in a
+bold span is worse than one in the plain text around it). Found by dynamic programming over
+(word, span).
 """
 
 from __future__ import annotations
@@ -68,15 +77,123 @@ def distribute(spans: Sequence[str], sentences: Sequence[str],
         words = " ".join(translation.split())
         if words:
             given.setdefault(owner, []).append(words)
+    return _fill(spans, given)
+
+
+def _char_owners(spans: Sequence[str]) -> list[int]:
+    """The span of every character of `normalized("".join(spans))`."""
+    owner: list[int] = []
+    pending_space = False
+    for index, span in enumerate(spans):
+        for ch in span:
+            if ch.isspace():
+                pending_space = bool(owner)
+                continue
+            if pending_space:
+                owner.append(index)
+                pending_space = False
+            owner.append(index)
+    return owner
+
+
+def _source_word_owners(spans: Sequence[str], sentences: Sequence[str]) -> list[list[int]]:
+    """For each sentence, the span holding most of each of its words."""
+    text, owner = normalized("".join(spans)), _char_owners(spans)
+    out, pos = [], 0
+    for sentence in sentences:
+        at = text.find(sentence, pos)
+        at = pos if at < 0 else at
+        cursor, words = at, []
+        for word in sentence.split():
+            k = text.find(word, cursor)
+            k = cursor if k < 0 else k
+            counts: dict[int, int] = {}
+            for i in range(k, min(k + len(word), len(owner))):
+                counts[owner[i]] = counts.get(owner[i], 0) + 1
+            words.append(max(counts, key=lambda j: (counts[j], -j)) if counts else
+                         (owner[min(k, len(owner) - 1)] if owner else 0))
+            cursor = k + len(word)
+        out.append(words)
+        pos = at + len(sentence)
+    return out
+
+
+def _monotone(desired: list[int], allowed: list[int], penalty: dict[int, float],
+              same=lambda a, b: a == b) -> list[int]:
+    """Labels from `allowed` (span indexes, ascending), never decreasing along the words,
+    minimising the summed penalty of the words not in a span like their desired one (and,
+    among equals, the words not in that very span)."""
+    if not desired:
+        return []
+    inf = float("inf")
+    cost = [[(0.0 if d == span else 1e-3) if same(d, span) else penalty[span]
+             for span in allowed] for d in desired]
+    best, back = [cost[0][:]], []
+    for t in range(1, len(desired)):
+        row, pointers, run, arg = [], [], inf, 0
+        for j in range(len(allowed)):
+            if best[-1][j] < run:
+                run, arg = best[-1][j], j
+            row.append(run + cost[t][j])
+            pointers.append(arg)
+        best.append(row)
+        back.append(pointers)
+    j = min(range(len(allowed)), key=lambda k: best[-1][k])
+    labels = [j]
+    for pointers in reversed(back):
+        j = pointers[j]
+        labels.append(j)
+    return [allowed[k] for k in reversed(labels)]
+
+
+def place_aligned(spans: Sequence[str], sentences: Sequence[str], translations: Sequence[str],
+                  alignments: Sequence[Sequence[int] | None],
+                  marks: Sequence[str] | None = None) -> list[str]:
+    """New text for every span from the word alignments (the module docstring's rule); a
+    sentence without an alignment gets the even spread over its words. `marks` (the spans'
+    formatting, from the format): a word in a span with the mark of the one it wants costs
+    nothing."""
+    from ..align import even_alignment
+
+    if len(sentences) != len(translations) or len(sentences) != len(alignments):
+        raise ValueError("one translation and one alignment per sentence")
+    if not "".join(" ".join(t.split()) for t in translations):
+        return list(spans)
+    allowed = list(range(len(spans)))  # every span, the empty ones too (see the docstring)
+    if sum(1 for span in spans if span.strip()) <= 1 and len(spans) <= 1:
+        return distribute(spans, sentences, translations)
+    source_owners = _source_word_owners(spans, sentences)
+    words, desired = [], []
+    for owners_, translation, alignment in zip(source_owners, translations, alignments):
+        target = translation.split()
+        if alignment is None or len(alignment) != len(target) or not owners_:
+            alignment = even_alignment(len(target), len(owners_))
+        for word, source in zip(target, alignment):
+            words.append(word)
+            desired.append(owners_[min(source, len(owners_) - 1)] if owners_ else allowed[0])
+    held = {i: sum(o.count(i) for o in source_owners) for i in allowed}
+    total = sum(held.values()) or 1
+    penalty = {i: 1.0 + total / (1 + held[i]) for i in allowed}
+    same = (lambda a, b: a == b) if marks is None else (lambda a, b: marks[a] == marks[b])
+    labels = _monotone(desired, allowed, penalty, same)
+    given: dict[int, list[str]] = {}
+    for word, label in zip(words, labels):
+        given.setdefault(label, []).append(word)
+    return _fill(spans, given)
+
+
+def _fill(spans: Sequence[str], given: dict[int, list[str]]) -> list[str]:
+    """Span texts from the words given to each span, each span keeping the whitespace it began
+    and ended with, and two spans with words kept apart by a space."""
     out: list[str] = []
-    previous = None  # the last span that received sentences
+    previous = None
     for index, span in enumerate(spans):
         if index in given:
             lead = span[: len(span) - len(span.lstrip())]
             trail = span[len(span.rstrip()):]
             if previous is not None and not lead and not out[previous][-1:].isspace() \
                     and not "".join(out[previous + 1:]):
-                lead = " "  # sentences of two spans met without whitespace: keep them apart
+                lead = " "
             out.append(lead + " ".join(given[index]) + trail)
             previous = index
         elif not span.strip():

@@ -204,6 +204,14 @@ def serialize(root, original: bytes) -> bytes:
                               for node in nodes) + end
 
 
+def _block(source, skip) -> Block:
+    """A unit's source as a block: its text slots, each marked by the inline codes around it
+    (<g>, <pc>, <mrk>), up to the <source>."""
+    slots = xmltext.text_slots(source, skip)
+    return Block([xmltext.get(s) for s in slots], "unit",
+                 [xmltext.mark(s, lambda element: element is source) for s in slots])
+
+
 class XliffDocument(Parsed):
     def __init__(self, data: bytes, overwrite: bool):
         self.data = data
@@ -212,8 +220,7 @@ class XliffDocument(Parsed):
         self.version = xliff_version(root)
         skip = skipper(self.version)
         found, kept = entries(root, self.version, overwrite)
-        self.blocks = [Block([xmltext.get(s) for s in xmltext.text_slots(source, skip)], "unit")
-                       for _, source, _ in found]
+        self.blocks = [_block(source, skip) for _, source, _ in found]
         self.notes = [f"{kept} unit{'s' if kept != 1 else ''} already translated kept as "
                       f"{'they are' if kept != 1 else 'it is'}"] if kept else []
 

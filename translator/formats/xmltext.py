@@ -2,8 +2,10 @@
 
 In lxml the text of `<p>Hello <b>big</b> world</p>` lives in three places: `p.text` ("Hello "),
 `b.text` ("big") and `b.tail` (" world"). A *slot* names one such place as `(node, "text")` or
-`(node, "tail")`. `text_slots(element, skip)` lists the non-empty slots inside an element in
-document order, going through its inline children; an element for which `skip(element)` is true
+`(node, "tail")`. `text_slots(element, skip)` lists the slots inside an element in document
+order, empty ones too (the place before a bold word, after a link: where a translation may
+need to put words that its own word order moves out of the markup), going through its inline
+children; an element for which `skip(element)` is true
 (HTML `<code>`, an XLIFF `<ph>`) keeps its own content untouched and out of the list, but its
 tail, which is text of the enclosing element, is a slot. Comments, processing instructions and
 entity references are always skipped the same way. Slots are read and written with `get` and
@@ -30,9 +32,7 @@ def is_element(node) -> bool:
 def text_slots(element, skip: Skip, breaks: Skip | None = None) -> list[Slot]:
     """The non-empty text slots inside `element` (its text, and its descendants' texts and
     tails, not its own tail), in document order, not entering skipped elements."""
-    slots: list[Slot] = []
-    if element.text:
-        slots.append((element, "text"))
+    slots: list[Slot] = [(element, "text")]
     for child in element:
         slots.extend(child_slots(child, skip, breaks))
     return slots
@@ -47,8 +47,7 @@ def child_slots(child, skip: Skip, breaks: Skip | None = None) -> list[Slot]:
         slots = text_slots(child, skip, breaks)
     else:
         slots = []
-    if child.tail:
-        slots.append((child, "tail"))
+    slots.append((child, "tail"))
     return slots
 
 
@@ -62,3 +61,16 @@ def put(slot: Slot, value: str) -> None:
     empty text that would change `<x/>` into `<x></x>`)."""
     node, where = slot
     setattr(node, where, value or None)
+
+
+def mark(slot: Slot, stop: Callable[[object], bool]) -> str:
+    """A slot's formatting: the elements (tag and attributes) around its text, up to the first
+    ancestor for which `stop` is true (the block). Two slots with the same mark look alike."""
+    node, where = slot
+    element = node if where == "text" else node.getparent()
+    parts = []
+    while element is not None and not stop(element):
+        attributes = "".join(f"[{k}={v}]" for k, v in sorted(element.attrib.items()))
+        parts.append(f"{element.tag}{attributes}")
+        element = element.getparent()
+    return "/".join(reversed(parts))

@@ -1,0 +1,105 @@
+"""Inline formatting placed by alignment (translator/formats/inline.py's `place_aligned`,
+translator/align.py): on the reverse-the-words task a tag around the k-th source word must
+land around the word it becomes, for single words, spans of words and nested tags, in many
+random sentences; the output stays well-formed with every tag exactly once."""
+
+from __future__ import annotations
+
+import random
+from collections import namedtuple
+
+import lxml.html
+import pytest
+
+from translator.align import even_alignment, word_alignment, word_starts
+from translator.formats import read_file, translate_parsed
+from translator.formats.inline import place_aligned
+
+WORDS = ["red", "blue", "cat", "dog", "sun", "moon", "tree", "fish", "bird", "star"]
+Aligned = namedtuple("Aligned", "text alignment")
+
+
+def reverse_with_alignment(sentences):
+    """The reverse task's perfect translator: words reversed, each aligned to its source."""
+    out = []
+    for sentence in sentences:
+        words = sentence.split()
+        out.append(Aligned(" ".join(reversed(words)),
+                           [len(words) - 1 - i for i in range(len(words))]))
+    return out
+
+
+def tagged_page(rng: random.Random) -> tuple[bytes, list[str], dict]:
+    """A paragraph of 4-9 distinct words with a <b> around one word or a run of them, and
+    sometimes an <i> nested inside it or elsewhere."""
+    words = rng.sample(WORDS, rng.randint(4, 9))
+    start = rng.randrange(len(words))
+    end = min(len(words), start + rng.choice([1, 1, 2, 3]))
+    parts, tags = [], {"b": words[start:end]}
+    nested = rng.random() < 0.4 and end - start >= 1
+    for i, word in enumerate(words):
+        piece = word
+        if i == start:
+            piece = "<b>" + ("<i>" if nested else "") + piece
+            if nested:
+                tags["i"] = [word]
+        if nested and i == start:
+            piece += "</i>"
+        if i == end - 1:
+            piece += "</b>"
+        parts.append(piece)
+    html = f"<html><body><p>{' '.join(parts)}</p></body></html>".encode()
+    return html, words, tags
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_a_tag_lands_around_the_words_its_source_words_become(seed):
+    rng = random.Random(seed)
+    page, words, tags = tagged_page(rng)
+    parsed = read_file(page, "html")
+    out = parsed.write(translate_parsed(parsed, reverse_with_alignment, "en"), "yy")
+    root = lxml.html.fromstring(out)
+    paragraph = root.find(".//p")
+    assert " ".join(paragraph.text_content().split()) == " ".join(reversed(words))
+    for tag, inside in tags.items():
+        found = paragraph.findall(f".//{tag}")
+        assert len(found) == 1, (page, out)  # every tag exactly once
+        assert sorted(found[0].text_content().split()) == sorted(inside), (page, out)
+    if "i" in tags:
+        assert paragraph.find(".//b/i") is not None  # nesting kept
+
+
+def test_tags_keep_their_order_when_the_words_they_hold_swap():
+    """Two tags whose words trade places: markup never moves, so each keeps its position and
+    takes the words aligned to the other's formatting only if the formatting is alike."""
+    spans, marks = ["red ", "blue", " cat ", "dog"], ["", "b", "", "i"]
+    out = place_aligned(spans, ["red blue cat dog"], ["dog cat blue red"], [[3, 2, 1, 0]],
+                        marks)
+    assert "".join(out).split() == ["dog", "cat", "blue", "red"]
+    assert len(out) == 4  # no span added or lost
+
+
+def test_without_alignment_the_even_spread_keeps_order():
+    assert even_alignment(4, 2) == [0, 0, 1, 1]
+    assert even_alignment(0, 3) == [] and even_alignment(2, 0) == [0, 0]
+    out = place_aligned(["Ein ", "großer", " Hund."], ["Ein großer Hund."],
+                        ["A big dog."], [None], ["", "b", ""])
+    assert "".join(out) == "A big dog."
+
+
+def test_soft_attention_becomes_word_alignment():
+    src, tgt = ["▁ein", "▁gro", "ßer", "▁Hund"], ["▁a", "▁big", "▁do", "g"]
+    attention = [[0.9, 0.05, 0.05, 0.0, 0.0],   # a -> ein
+                 [0.1, 0.5, 0.4, 0.0, 0.0],     # big -> großer (two subwords summed)
+                 [0.0, 0.1, 0.0, 0.8, 0.1],     # do -> Hund
+                 [0.0, 0.3, 0.3, 0.3, 0.1]]     # g: its word's rows are summed with "do"
+    assert word_starts(tgt) == [0, 1, 2, 2]
+    assert word_alignment(src, tgt, attention) == [0, 1, 2]
+
+
+def test_the_real_model_returns_one_alignment_per_output_word(trained_translator):
+    for out in trained_translator.translate_aligned(["red blue cat dog", "sun moon", ""]):
+        assert len(out.alignment) == len(out.text.split())
+        assert all(0 <= a < 4 for a in out.alignment)
+    first = trained_translator.translate_aligned(["red blue cat dog"])[0]
+    assert first.text == "dog cat blue red" and first.alignment == [3, 2, 1, 0]
