@@ -8,6 +8,7 @@ import io
 import zipfile
 
 import docx
+import lxml.html
 import pysubs2
 import pytest
 from helpers import PAIR, wait_api_job
@@ -218,3 +219,26 @@ def test_an_uploaded_page_is_never_rendered(client):
     out = download.data.decode()
     assert "<script>alert('red cat')</script>" in out  # kept, untranslated
     assert '<html lang="yy">' in out
+
+
+def test_bold_and_linked_words_follow_their_translation_through_the_queue(client):
+    """Inline markup inside a sentence is placed by the model's alignment: in the reverse
+    task a bold word and a linked word keep their formatting on the word they become."""
+    document = docx.Document()
+    paragraph = document.add_paragraph("red ")
+    paragraph.add_run("blue").bold = True
+    paragraph.add_run(" cat dog")
+    data = io.BytesIO()
+    document.save(data)
+    job = wait_api_job(client, upload(client, data.getvalue(), "bold.docx").get_json()["id"])
+    out = docx.Document(io.BytesIO(client.get(job["links"]["result_file"]).data))
+    runs = out.paragraphs[0].runs
+    assert out.paragraphs[0].text == "dog cat blue red"
+    assert [r.text for r in runs if r.bold] == ["blue"]
+    page = (b'<html><body><p>sun <a href="https://example.org/x">moon tree</a> fish</p>'
+            b'</body></html>')
+    job = wait_api_job(client, upload(client, page, "links.html").get_json()["id"])
+    root = lxml.html.fromstring(client.get(job["links"]["result_file"]).data)
+    link = root.find(".//a")
+    assert link.get("href") == "https://example.org/x" and link.text == "tree moon"
+    assert " ".join(root.find(".//p").text_content().split()) == "fish tree moon sun"

@@ -14,6 +14,8 @@ Keys, all under `nmt:`; a job's keys expire after JOB_TTL:
 - `nmt:job:<id>:layout`: a document's layout, [[indent, sentences], ...] per line;
 - `nmt:job:<id>:source:<i>`: the sentences of chunk i (each chunk reads its own);
 - `nmt:job:<id>:chunk:<i>`: chunk i's translations, deleted once the document is assembled;
+- `nmt:job:<id>:alignment:<i>`: chunk i's word alignments (a formatted document's, for its
+  inline markup), deleted with them;
 - `nmt:job:<id>:confidence:<i>`: chunk i's sentence confidences (apart from the translations,
   which workers of the previous release read as plain strings), deleted with them;
 - `nmt:job:<id>:chunks_done`: set of the translated chunks' indexes;
@@ -335,12 +337,16 @@ class JobStore:
         return bool(self.redis.sismember(key("job", job_id, "chunks_done"), index))
 
     def save_chunk(self, job_id: str, index: int, translations: list[str],
-                   confidences: list[float] | None = None) -> int:
-        """Store chunk `index`'s translations and their confidences (idempotent); returns how
-        many chunks are done."""
+                   confidences: list[float] | None = None,
+                   alignments: list[list[int]] | None = None) -> int:
+        """Store chunk `index`'s translations, their confidences and word alignments
+        (idempotent); returns how many chunks are done."""
         done_key, progress = key("job", job_id, "chunks_done"), key("job", job_id, "progress")
         pipe = self.redis.pipeline()
         pipe.set(key("job", job_id, "chunk", str(index)), json.dumps(translations), ex=self.ttl)
+        if alignments is not None:
+            pipe.set(key("job", job_id, "alignment", str(index)), json.dumps(alignments),
+                     ex=self.ttl)
         if confidences is not None:
             pipe.set(key("job", job_id, "confidence", str(index)), json.dumps(confidences),
                      ex=self.ttl)
@@ -370,7 +376,7 @@ class JobStore:
         pipe.mget([key("job", job.id, "source", str(i)) for i in range(n)])
         pipe.mget([key("job", job.id, "chunk", str(i)) for i in range(n)])
         pipe.mget([key("job", job.id, "confidence", str(i)) for i in range(n)])
-        layout, sources, chunks, confidences = pipe.execute()
+        layout, sources, chunks, confidences = pipe.execute()[:4]
         layout = json.loads(layout)
         translations = []
         for raw, conf in zip(chunks, confidences):
@@ -383,6 +389,15 @@ class JobStore:
             sentences = [s for raw in sources for s in json.loads(raw)]
         return Document.from_layout(layout, sentences), translations
 
+    def load_alignments(self, job: Job) -> list[list[int]] | None:
+        """Every sentence's word alignment, chunk by chunk in order (None if a chunk has
+        none: translated without, or by a release before alignments)."""
+        raw = self.redis.mget([key("job", job.id, "alignment", str(i))
+                               for i in range(job.chunks or 0)])
+        if not raw or any(r is None for r in raw):
+            return None
+        return [a for r in raw for a in json.loads(r)]
+
     def save_output(self, job_id: str, data: bytes) -> None:
         """The translated file of a document job (idempotent: a whole value)."""
         self.redis.set(key("job", job_id, "output"), data, ex=self.ttl)
@@ -394,7 +409,8 @@ class JobStore:
         """Delete an assembled document's per-chunk keys (its result holds them all)."""
         n = job.chunks or 0
         self.redis.delete(*[key("job", job.id, part, str(i))
-                            for i in range(n) for part in ("chunk", "confidence", "source")])
+                            for i in range(n)
+                            for part in ("chunk", "confidence", "source", "alignment")])
 
     # ------------------------------------------------------------------ system
     def cached_tests(self, job_ids: list[str]) -> list[dict] | None:

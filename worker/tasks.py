@@ -128,12 +128,15 @@ def _translate_chunk(running: Running, index: int) -> int:
         return store.chunks_done(job.id)
     state = worker_state()
     sentences = store.chunk_source(job, index)
-    out = state.translator_for(job.pair).translate_scored(
-        sentences, beam_size=job.beam, batch_tokens=state.settings.batch_tokens,
-        on_batch=running.reporter(str(index)))
+    translator = state.translator_for(job.pair)
+    options = dict(beam_size=job.beam, batch_tokens=state.settings.batch_tokens,
+                   on_batch=running.reporter(str(index)))
+    aligned = job.format not in (None, "txt")  # inline markup is placed by alignment
+    out = (translator.translate_aligned if aligned else translator.translate_scored)(
+        sentences, **options)
     log.info("job %s: chunk %d done (%d sentences)", job.id, index, len(sentences))
-    return store.save_chunk(job.id, index, [text for text, _ in out],
-                            [conf for _, conf in out])
+    return store.save_chunk(job.id, index, [o.text for o in out], [o.confidence for o in out],
+                            [o.alignment for o in out] if aligned else None)
 
 
 def _assemble(store: JobStore, job: Job) -> Finished:
@@ -170,7 +173,8 @@ def _write(store: JobStore, job: Job, doc: Document, translations: list[str]
     as when it was segmented), the translations placed on the spans of each block."""
     settings = worker_state().settings
     parsed = _parse(store.get_blob(job.id, "input") or b"", job, settings)
-    spans = place(parsed, [list(line.sentences) for line in doc.lines], translations)
+    spans = place(parsed, [list(line.sentences) for line in doc.lines], translations,
+                  store.load_alignments(job))
     data = parsed.write(spans, job.pair.split("-")[1])
     if job.format == "txt":
         return parsed.decoded.decode(data), data
