@@ -4,6 +4,7 @@ phone widths go to test-artifacts/screenshots/ (checked by eye)."""
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import re
@@ -134,6 +135,32 @@ def test_libretranslate_python_client(server):
     assert client.translate("red blue cat", source, target) == "cat blue red"
     assert {"code": source, "targets": [target]}.items() <= next(
         lang for lang in client.languages() if lang["code"] == source).items()
+
+
+def test_libretranslate_file_api_with_requests(server):
+    """LibreTranslate's file API as a client calls it: a multipart POST made with `requests`,
+    then the translated file fetched from the signed URL without credentials; an altered URL
+    answers 404."""
+    import docx
+    import requests
+    from test_document_jobs import SENTENCES, make_docx, reversed_words
+
+    source, target = PAIR.split("-")
+    answer = requests.post(server + "/translate_file", files={"file": ("report.docx",
+                                                                      make_docx())},
+                           data={"source": source, "target": target}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    url = answer.json()["translatedFileUrl"]
+    assert url.startswith(server + "/")
+    download = requests.get(url, timeout=30)
+    assert download.status_code == 200
+    assert "report." + target + ".docx" in download.headers["Content-Disposition"]
+    out = docx.Document(io.BytesIO(download.content))
+    assert out.paragraphs[0].text == reversed_words(SENTENCES[0])
+    altered = url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")
+    assert requests.get(altered, timeout=30).status_code == 404
+    settings = requests.get(server + "/frontend/settings", timeout=30).json()
+    assert ".srt" in settings["supportedFilesFormat"]
 
 
 def test_document_upload_progress_to_100_then_bleu(page, server, tmp_path):

@@ -242,3 +242,55 @@ def test_bold_and_linked_words_follow_their_translation_through_the_queue(client
     link = root.find(".//a")
     assert link.get("href") == "https://example.org/x" and link.text == "tree moon"
     assert " ".join(root.find(".//p").text_content().split()) == "fish tree moon sun"
+
+
+def test_libretranslate_format_html_keeps_tags_on_their_words(client):
+    answer = client.post("/translate", json={
+        "q": ["sun <b>moon</b> tree star", 'red <a href="https://example.org/">cat dog</a>'],
+        "source": PAIR.split("-")[0], "target": PAIR.split("-")[1], "format": "html"})
+    assert answer.status_code == 200, answer.get_json()
+    bold, link = (lxml.html.fragment_fromstring(html, create_parent="div")
+                  for html in answer.get_json()["translatedText"])
+    assert bold.find(".//b").text == "moon"
+    assert " ".join(bold.text_content().split()) == "star tree moon sun"
+    assert link.find(".//a").get("href") == "https://example.org/"
+    assert link.find(".//a").text == "dog cat"
+    assert " ".join(link.text_content().split()) == "dog cat red"
+    job = client.post("/api/v1/translate", json={"text": "<p>red <i>cat</i></p>", "pair": PAIR,
+                                                 "format": "html", "wait": 30}).get_json()
+    assert job["format"] == "html" and job["status"] == "done"
+    assert b"<i>cat</i>" in client.get(job["links"]["result_file"]).data
+    bad = client.post("/translate", json={"q": "x", "source": "xx", "target": "yy",
+                                          "format": "pdf"})
+    assert bad.status_code == 422 and "format" in bad.get_json()["error"]
+
+
+def test_libretranslate_frontend_settings_list_the_file_formats(client):
+    body = client.get("/frontend/settings").get_json()
+    assert body["filesTranslation"] is True and ".docx" in body["supportedFilesFormat"]
+    assert body["language"]["source"]["code"] and body["charLimit"] > 0
+
+
+def test_a_file_url_expires(queue_settings, workers):
+    """The signed URL of /translate_file answers 404 once FILE_URL_SECONDS have passed."""
+    import dataclasses
+    import time
+
+    from web import create_app
+
+    quick = dataclasses.replace(queue_settings, secret_key="s", file_url_seconds=1,
+                                rate_limit="")
+    client = create_app({"SETTINGS": quick, "TESTING": True}).test_client()
+    source, target = PAIR.split("-")
+    answer = client.post("/translate_file", data={
+        "source": source, "target": target, "file": (io.BytesIO(make_srt()), "film.srt")},
+        content_type="multipart/form-data")
+    assert answer.status_code == 200, answer.get_json()
+    path = answer.get_json()["translatedFileUrl"].split("localhost", 1)[1]
+    assert client.get(path).status_code == 200
+    time.sleep(2.1)
+    assert client.get(path).status_code == 404
+    missing = client.post("/translate_file", data={"source": source, "target": target},
+                          content_type="multipart/form-data")
+    assert missing.status_code == 422, missing.data[:300]
+    assert "file" in missing.get_json()["error"]

@@ -127,12 +127,22 @@ def waited(job: Job, seconds: float):
 def translate():
     """Create a text job: {"text": str | [str], "pair": "de-en", "beam_size": 5,
     "reference": str | [str], "wait": seconds}. With `wait`, answers 200 with the finished
-    job and its result if it is done within that time, else 202 as without."""
+    job and its result if it is done within that time, else 202 as without. With
+    "format": "html", `text` is HTML: a document job whose translated HTML is its
+    `result/file` (its tags placed by alignment)."""
     body = json_body()
     text = body.get("text", body.get("q"))
     if text is None:
         raise InputError("give the text to translate as `text` (a string or a list of strings)")
     wait = wait_seconds(body.get("wait"))
+    if body.get("format", "text") not in ("text", "html"):
+        raise InputError("`format` must be text or html")
+    if body.get("format") == "html":  # a document job of the HTML, tags placed by alignment
+        if not isinstance(text, str):
+            raise InputError("with format=html, `text` is one HTML string")
+        job = intake().submit_document(text, pair_from(body), beam_size=body.get("beam_size"),
+                                     filename="text.html" if "<" in text else "text.txt")
+        return waited(job, wait) or created(job)
     job = intake().submit_text(text, pair_from(body), beam_size=body.get("beam_size"),
                              reference=body.get("reference") or None)
     return waited(job, wait) or created(job)

@@ -30,8 +30,12 @@ def http_status(exc: JobError) -> int:
 
 
 def wants_json() -> bool:
-    return (request.path.startswith("/api/") or request.path in ("/translate", "/languages")
+    return (request.path.startswith("/api/") or request.path in LIBRE_PATHS
+            or request.path.startswith("/download_file/")
             or request.accept_mimetypes.best == "application/json")
+
+
+LIBRE_PATHS = ("/translate", "/translate_file", "/languages", "/frontend/settings")
 
 
 def error_response(status: int, message: str, **extra):

@@ -1,16 +1,22 @@
-"""LibreTranslate compatibility: `POST /translate` and `GET /languages`, so that existing
-LibreTranslate clients work unchanged. `/translate` queues a text job and waits for it (up to
-TRANSLATE_TIMEOUT seconds, woken by the job store when it finishes, then 503 with the job
-id)."""
+"""LibreTranslate compatibility: `POST /translate`, `POST /translate_file`, `GET /languages`
+and `GET /frontend/settings`, so that existing LibreTranslate clients work unchanged.
+`/translate` queues a text job (`format=html`: a document job of the HTML, its tags placed by
+alignment) and waits for it (up to TRANSLATE_TIMEOUT seconds, woken by the job store when it
+finishes, then 503 with the job id). `/translate_file` queues a document job, waits the same
+way, and answers a signed URL of the translated file that expires after FILE_URL_SECONDS (it
+needs no key; nobody can make one without SECRET_KEY)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from translator.formats import formats
 from worker.errors import InputError
-from worker.records import Status
+from worker.records import Job, Status
 
 from .api import check_api_key
+from .downloads import file_response
 from .errors import error_response
 from .extensions import intake, job_limited, language_name, settings, store
 
@@ -34,22 +40,20 @@ def translate():
     q, source, target = params.get("q"), params.get("source"), params.get("target")
     if q is None or not source or not target:
         raise InputError("`q`, `source` and `target` are required")
-    if params.get("format", "text") not in ("text", None):
-        raise InputError("only format=text is supported")
+    fmt = params.get("format") or "text"
+    if fmt not in ("text", "html"):
+        raise InputError("`format` must be text or html")
     if source == "auto":
         raise InputError("source language detection is not supported; give `source`")
+    if fmt == "html":
+        return _translate_html(q, f"{source}-{target}")
     jobs = store()
     job = intake().submit_text(q, f"{source}-{target}")
     # Woken when it finishes, with its result in the same round trip.
     status, result = jobs.wait_result(job.id, settings().translate_timeout)
-    if status is None or not status.final:
-        return error_response(503, "the translation did not finish in time; it is still "
-                                   "queued or running", job_id=job.id)
-    if status != Status.DONE:
-        # A failed job here is the server's problem (the input was checked on submission).
-        error = jobs.require_job(job.id).error or f"the job was {status}"
-        return error_response(409 if status == Status.CANCELLED else 503, error,
-                              job_id=job.id)
+    failure = _failure(job, status)
+    if failure is not None:
+        return failure
     if result is None:  # expired between its end and this read (JOB_TTL): a server problem
         return error_response(503, "the translation's result is gone", job_id=job.id)
     translations = result["translations"]
@@ -59,6 +63,96 @@ def translate():
     if isinstance(q, list):
         return jsonify({"translatedText": translations, "confidence": confidence})
     return jsonify({"translatedText": translations[0], "confidence": confidence[0]})
+
+
+def _failure(job: Job, status: Status | None):
+    """The answer for a job that did not end done (None when it did)."""
+    if status is None or not status.final:
+        return error_response(503, "the translation did not finish in time; it is still "
+                                   "queued or running", job_id=job.id)
+    if status != Status.DONE:
+        # A failed job here is the server's problem (the input was checked on submission).
+        error = store().require_job(job.id).error or f"the job was {status}"
+        return error_response(409 if status == Status.CANCELLED else 503, error,
+                              job_id=job.id)
+    return None
+
+
+def _translate_html(q, pair: str):
+    """`format=html`: each text is an HTML document or fragment, translated as a document
+    job of the HTML format (scripts and styles left alone, `alt`/`title` translated, tags
+    placed by alignment); the answer is the translated HTML, never rendered by our pages."""
+    texts = q if isinstance(q, list) else [q]
+    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise InputError("`q` must be a non-empty string or a list of them")
+    if sum(map(len, texts)) > settings().max_text_chars:
+        raise InputError(f"`q` has more than {settings().max_text_chars:,} characters")
+    jobs = [intake().submit_document(t, pair, filename="q.html" if "<" in t else "q.txt")
+            for t in texts]
+    out = []
+    for job in jobs:
+        status = store().wait(job.id, settings().translate_timeout)
+        failure = _failure(job, status)
+        if failure is not None:
+            return failure
+        data = store().get_output(job.id)
+        out.append(data.decode("utf-8") if data is not None else "")
+    return jsonify({"translatedText": out if isinstance(q, list) else out[0]})
+
+
+def _signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="translated-file")
+
+
+@bp.post("/translate_file")
+@job_limited
+def translate_file():
+    """LibreTranslate's file API: multipart `file`, `source`, `target` (and `api_key`); waits
+    for the document job and answers {"translatedFileUrl": ...}, a signed, expiring URL."""
+    check_api_key()
+    upload = request.files.get("file")
+    source, target = request.form.get("source"), request.form.get("target")
+    if upload is None or not source or not target:
+        raise InputError("`file`, `source` and `target` are required")
+    if source == "auto":
+        raise InputError("source language detection is not supported; give `source`")
+    job = intake().submit_document(upload.read(), f"{source}-{target}",
+                                   filename=upload.filename or None)
+    failure = _failure(job, store().wait(job.id, settings().translate_timeout))
+    if failure is not None:
+        return failure
+    token = _signer().dumps(job.id)
+    return jsonify({"translatedFileUrl": url_for("libre.download_translated_file", token=token,
+                                                 _external=True)})
+
+
+@bp.get("/download_file/<token>")
+def download_translated_file(token: str):
+    """The file behind a signed URL of /translate_file; 404 once it expired or if altered."""
+    try:
+        job_id = _signer().loads(token, max_age=settings().file_url_seconds)
+    except BadSignature:  # SignatureExpired is one too
+        abort(404)
+    job, _ = store().require_result(job_id)
+    return file_response(job, store().get_output(job_id))
+
+
+@bp.get("/frontend/settings")
+def frontend_settings():
+    """What LibreTranslate's web front end and clients read: limits, keys, file formats and
+    the languages."""
+    pairs = sorted(settings().model_paths())
+    sources = sorted({p.split("-")[0] for p in pairs})
+    targets = sorted({p.split("-")[1] for p in pairs})
+    return jsonify({
+        "charLimit": settings().max_text_chars, "frontendTimeout": 500,
+        "apiKeys": bool(settings().api_keys), "keyRequired": bool(settings().api_keys),
+        "suggestions": False, "filesTranslation": True,
+        "supportedFilesFormat": [ext for f in formats().values() for ext in f.extensions],
+        "language": {"source": {"code": sources[0] if sources else "",
+                                "name": language_name(sources[0]) if sources else ""},
+                     "target": {"code": targets[0] if targets else "",
+                                "name": language_name(targets[0]) if targets else ""}}})
 
 
 @bp.get("/languages")

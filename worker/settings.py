@@ -83,6 +83,8 @@ class Settings:
                            "(Flask-Limiter syntax); empty: no limit", "60/minute;600/hour")
     translate_timeout: float = _env("TRANSLATE_TIMEOUT", "seconds the LibreTranslate-style "
                                     "`/translate` waits for its job", 30.0)
+    file_url_seconds: int = _env("FILE_URL_SECONDS", "seconds a signed download URL of "
+                                 "LibreTranslate's /translate_file stays valid", 3600)
     web_workers: int = _env("WEB_WORKERS", "gunicorn worker processes of the web app", 2)
     web_threads: int = _env("WEB_THREADS", "gunicorn threads per web process: requests that "
                             "can wait for their job at once (each waits in a BLPOP, not "
@@ -128,7 +130,7 @@ class Settings:
         for name in ("torch_threads", "beam_size", "batch_tokens", "chunk_sentences",
                      "max_document_bytes", "max_unzipped_bytes", "max_zip_ratio",
                      "max_text_chars", "max_segments", "web_workers", "web_threads",
-                     "text_processes"):
+                     "text_processes", "file_url_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1")
         if not MIN_BEAM <= self.beam_size <= MAX_BEAM:

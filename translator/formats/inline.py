@@ -19,9 +19,11 @@ span of the source word it is aligned to, and since a format writes text into it
 they are (markup is never moved, so tags stay well-formed, each exactly once, nested as they
 were), the words are given to spans in order: the labelling that never goes back to an earlier
 span and puts the fewest words in a span formatted unlike theirs (a format gives each span its
-formatting, `Block.marks`: the plain text on both sides of a bold word is alike), a word in
-the wrong span costing more the fewer source words that span holds (one misplaced word in a
-bold span is worse than one in the plain text around it). Found by dynamic programming over
+formatting, `Block.marks`: the plain text on both sides of a bold word is alike); a word in
+an unformatted span loses at worst its formatting, while one in another formatted span gains
+a wrong one and costs more the fewer source words that span holds. Markup never moves, so
+when a translation reverses the order of two tags' words, one tag keeps its words and the
+other's go to the plain text beside it. Found by dynamic programming over
 (word, span).
 """
 
@@ -173,7 +175,10 @@ def place_aligned(spans: Sequence[str], sentences: Sequence[str], translations: 
             desired.append(owners_[min(source, len(owners_) - 1)] if owners_ else allowed[0])
     held = {i: sum(o.count(i) for o in source_owners) for i in allowed}
     total = sum(held.values()) or 1
-    penalty = {i: 1.0 + total / (1 + held[i]) for i in allowed}
+    # A word in an unformatted span loses at worst its formatting; one in a formatted span
+    # that is not its own gains a wrong one, the worse the fewer words that span held.
+    penalty = {i: 1.0 if marks is not None and not marks[i] else 1.0 + total / (1 + held[i])
+               for i in allowed}
     same = (lambda a, b: a == b) if marks is None else (lambda a, b: marks[a] == marks[b])
     labels = _monotone(desired, allowed, penalty, same)
     given: dict[int, list[str]] = {}
