@@ -41,7 +41,7 @@ def openapi_document() -> dict:
         "openapi": "3.1.0",
         "info": {"title": "translator API", "version": "1",
                  "description": "Neural machine translation jobs served by Celery workers."},
-        "servers": [{"url": "/api/v1"}],
+        "servers": [{"url": "/"}],
         "components": {
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header",
                                            "name": "X-API-Key"}},
@@ -84,13 +84,27 @@ def openapi_document() -> dict:
             },
         },
         "security": [{}, {"apiKey": []}],
-        "paths": {
+        "paths": {**{API + path: item for path, item in api_paths().items()},
+                  **libretranslate_paths()},
+    }
+
+
+API = "/api/v1"
+
+
+def api_paths() -> dict:
+    """The JSON API's paths, relative to /api/v1."""
+    return {
             "/translate": {"post": {
                 "summary": "Create a text job (one segment or a list)",
                 "requestBody": _json_body({"type": "object", "required": ["text"], "properties": {
                     "text": TEXT, "pair": {"type": "string", "example": "de-en"},
                     "source": {"type": "string"}, "target": {"type": "string"},
-                    "beam_size": BEAM,
+                    "beam_size": BEAM, "format": {"enum": ["text", "html"], "description":
+                                                  "html: `text` is one HTML string, "
+                                                  "translated as a document job, tags "
+                                                  "placed by alignment; its result/file "
+                                                  "is the translated HTML"},
                     "reference": TEXT, "wait": WAIT}}),
                 "responses": {**_responses("job created", "400", "403", "413", "422", "429",
                                            "503", status="202"),
@@ -169,5 +183,48 @@ def openapi_document() -> dict:
                                 "responses": {"200": {"description": "{pairs, checkpoints}"}}}},
             "/pairs": {"get": {"summary": "Language pairs served",
                                "responses": {"200": {"description": "{pairs}"}}}},
-        },
     }
+
+
+def libretranslate_paths() -> dict:
+    """LibreTranslate's routes (web/libre.py), as its clients call them."""
+    lang = {"type": "string", "example": "de"}
+    form = {"type": "object", "required": ["q", "source", "target"], "properties": {
+        "q": TEXT, "source": lang, "target": {"type": "string", "example": "en"},
+        "format": {"enum": ["text", "html"], "description": "html: tags and attributes kept "
+                   "(alt/title translated, scripts and styles left alone), placed by "
+                   "alignment"},
+        "api_key": {"type": "string"}}}
+    return {
+        "/translate": {"post": {
+            "summary": "LibreTranslate: translate `q` and wait for it",
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": form},
+                "application/x-www-form-urlencoded": {"schema": form}}},
+            "responses": {**_responses("{translatedText, confidence}", "400", "403", "409",
+                                       "413", "422", "429", "503"),
+                          "200": {"description": "{translatedText: str | [str], confidence}"}}}},
+        "/translate_file": {"post": {
+            "summary": "LibreTranslate: translate an uploaded file and wait for it",
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file", "source", "target"], "properties": {
+                    "file": {"type": "string", "format": "binary"}, "source": lang,
+                    "target": {"type": "string"}, "api_key": {"type": "string"}}}}}},
+            "responses": {**_responses("{translatedFileUrl}", "400", "403", "413", "422",
+                                       "429", "503"),
+                          "200": {"description": "{translatedFileUrl}: a signed URL that "
+                                                 "expires after FILE_URL_SECONDS"}}}},
+        "/download_file/{token}": {"get": {
+            "summary": "The translated file behind a /translate_file URL (no key needed)",
+            "parameters": [{"name": "token", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the file"},
+                          "404": {"description": "expired, altered or unknown"}}}},
+        "/languages": {"get": {"summary": "LibreTranslate: languages and their targets",
+                               "responses": {"200": {"description": "[{code, name, targets}]"}}}},
+        "/frontend/settings": {"get": {
+            "summary": "LibreTranslate: limits, keys, file formats and languages",
+            "responses": {"200": {"description": "{charLimit, filesTranslation, "
+                                                 "supportedFilesFormat, language, ...}"}}}},
+    }
+

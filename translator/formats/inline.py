@@ -189,7 +189,8 @@ def place_aligned(spans: Sequence[str], sentences: Sequence[str], translations: 
 
 def _fill(spans: Sequence[str], given: dict[int, list[str]]) -> list[str]:
     """Span texts from the words given to each span, each span keeping the whitespace it began
-    and ended with, and two spans with words kept apart by a space."""
+    and ended with; two spans with words are kept apart by a space, and a span emptied between
+    two spaces does not leave both (`into <a></a> a park`, not `into  a park`)."""
     out: list[str] = []
     previous = None
     for index, span in enumerate(spans):
@@ -199,10 +200,14 @@ def _fill(spans: Sequence[str], given: dict[int, list[str]]) -> list[str]:
             if previous is not None and not lead and not out[previous][-1:].isspace() \
                     and not "".join(out[previous + 1:]):
                 lead = " "
-            out.append(lead + " ".join(given[index]) + trail)
+            text = lead + " ".join(given[index]) + trail
             previous = index
         elif not span.strip():
-            out.append(span)
+            text = span
         else:
-            out.append("")
+            text = ""
+        written = "".join(out)
+        if text[:1].isspace() and written[-1:].isspace():
+            text = text.lstrip()
+        out.append(text)
     return out
