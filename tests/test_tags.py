@@ -103,3 +103,28 @@ def test_the_real_model_returns_one_alignment_per_output_word(trained_translator
         assert all(0 <= a < 4 for a in out.alignment)
     first = trained_translator.translate_aligned(["red blue cat dog"])[0]
     assert first.text == "dog cat blue red" and first.alignment == [3, 2, 1, 0]
+
+
+def test_a_bold_run_follows_its_word_in_a_presentation():
+    """Run-based formats carry their runs' formatting as marks: in a slide's paragraph
+    "red *blue* cat dog" reversed, the bold run holds "blue" again."""
+    import io
+
+    import pptx
+    from pptx.util import Inches
+
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[6])
+    paragraph = slide.shapes.add_textbox(Inches(1), Inches(1), Inches(4), Inches(1)) \
+        .text_frame.paragraphs[0]
+    for text, bold in (("red ", False), ("blue", True), (" cat dog", False)):
+        run = paragraph.add_run()
+        run.text, run.font.bold = text, bold
+    data = io.BytesIO()
+    deck.save(data)
+    parsed = read_file(data.getvalue(), "pptx")
+    out = pptx.Presentation(io.BytesIO(parsed.write(
+        translate_parsed(parsed, reverse_with_alignment, "en"), "yy")))
+    runs = out.slides[0].shapes[0].text_frame.paragraphs[0].runs
+    assert "".join(r.text for r in runs) == "dog cat blue red"
+    assert [r.text for r in runs if r.font.bold] == ["blue"]

@@ -62,6 +62,17 @@ _BANDS = {"header": "header", "header-left": "header", "header-first": "header",
           "footer": "footer", "footer-left": "footer", "footer-first": "footer"}
 
 
+def _mark(slot, paragraph) -> str:
+    """A piece's formatting: the text:span styles and text:a links around it, up to its
+    paragraph; pieces with equal marks look alike."""
+    element = slot.element if slot.attr == "text" else slot.element.getparent()
+    parts = []
+    while element is not None and element is not paragraph:
+        parts.append(f"{element.tag}{sorted(element.attrib.items())}")
+        element = element.getparent()
+    return "/".join(reversed(parts))
+
+
 class Slot:
     """One span: the text or tail of an element, and the whitespace read before it."""
 
@@ -145,7 +156,8 @@ class Parts:
             kind = _kind(paragraph, default)
             found = slots(paragraph) if kind else []
             if "".join(s.value for s in found).strip():
-                self.blocks.append(Block([s.lead + s.value for s in found], kind))
+                self.blocks.append(Block([s.lead + s.value for s in found], kind,
+                                         [_mark(s, paragraph) for s in found]))
                 self.slots.append(found)
 
 

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import io
 
+from lxml import etree
+
 from .base import Block, Format, Limits, Parsed
 from .ooxml import check_package
 
@@ -80,9 +82,22 @@ class Collector:
                     runs.append((child, lead))
                     lead = ""
             if "".join(r.text for r, _ in runs).strip():
-                self.blocks.append(Block([lead + r.text for r, lead in runs], kind))
+                self.blocks.append(Block([lead + r.text for r, lead in runs], kind,
+                                         [_mark(r) for r, _ in runs]))
                 self.runs.append(runs)
                 self.paragraphs.append(paragraph._p)
+
+
+def _mark(run) -> str:
+    """A run's formatting: its properties' attributes and children (a:rPr, but its
+    language), a hyperlink among them; runs with equal marks look alike."""
+    properties = run.find(A + "rPr")
+    if properties is None:
+        return ""
+    attributes = sorted((k, v) for k, v in properties.attrib.items() if k not in ("lang",
+                                                                                 "dirty"))
+    children = sorted(etree.tostring(c).decode() for c in properties)
+    return repr((attributes, children)) if attributes or children else ""
 
 
 def _collect(presentation) -> Collector:
