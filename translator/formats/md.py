@@ -78,6 +78,7 @@ class MdBlock:
     prefix: str = ""  # what comes before its text on its first line
     suffix: str = ""  # what comes after it on its last line (an ATX heading's closing #s)
     index: int | None = None  # its place in the document's blocks (None: it holds no text)
+    marks: list[str] = field(default_factory=list)  # per span, the emphasis/link around it
 
 
 def split_lines(text: str) -> list[tuple[str, str]]:
@@ -108,14 +109,17 @@ class _InlineReader:
     def __init__(self):
         self.parts: list = []
         self.spans: list[str] = []
+        self.marks: list[str] = []  # per span: the emphasis and links open around it
         self.images: list[MdBlock] = []
         self.buffer: list[str] = []
+        self.open: list[str] = []
 
     def flush(self) -> None:
         text = "".join(self.buffer)
         self.buffer.clear()
         if text:
             self.spans.append(text)
+            self.marks.append("/".join(self.open))
             self.parts.append(("text", len(self.spans) - 1))
 
     def read(self, children) -> _InlineReader:
@@ -144,7 +148,7 @@ class _InlineReader:
             return end + 1
         if token.type == "image":
             alt = _InlineReader().read(token.children or [])
-            block = MdBlock("attribute", alt.parts, alt.spans)
+            block = MdBlock("attribute", alt.parts, alt.spans, marks=alt.marks)
             self.parts.append(("image", token, block))
             self.images += [block, *alt.images]
         elif token.type == "hardbreak":  # the line break is text too: the next span's "\n"
@@ -154,6 +158,11 @@ class _InlineReader:
             self.parts.append(("code", token))
         elif token.nesting in (1, -1):
             self.parts.append(("open" if token.nesting == 1 else "close", token))
+            if token.nesting == 1:
+                self.open.append(token.tag + "".join(f"[{k}={v}]" for k, v in
+                                                     sorted((token.attrs or {}).items())))
+            elif self.open:
+                self.open.pop()
         else:  # html_inline, and anything unforeseen: copied as its source
             self.parts.append(("raw", token.content or token.markup))
         return index + 1
@@ -195,7 +204,7 @@ def scan(tokens, lines: list[tuple[str, str]]) -> list[MdBlock]:
             continue
         reader = _InlineReader().read(token.children or [])
         block = MdBlock(kind, reader.parts, reader.spans, reader.images, token.map[0],
-                        token.map[1])
+                        token.map[1], marks=reader.marks)
         if not any(_has_text(b) for b in (block, *block.images)):
             continue
         if kind == "cell":
@@ -444,7 +453,8 @@ class MarkdownDocument(Parsed):
         tokens = MarkdownIt("commonmark").enable("table").parse(source)
         self.hosts = scan(tokens, self.lines)
         self.md_blocks = numbered(self.hosts)
-        self.blocks = [Block(list(block.spans), block.kind) for block in self.md_blocks]
+        self.blocks = [Block(list(block.spans), block.kind, list(block.marks) or None)
+                       for block in self.md_blocks]
 
     def write(self, spans: list[list[str]], target_lang: str) -> bytes:
         if len(spans) != len(self.md_blocks) or any(
