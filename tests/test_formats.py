@@ -144,3 +144,39 @@ def test_a_file_without_text_says_so():
     with pytest.raises(FormatError, match="no text to translate"):
         read_file(b"   \n\n", "txt")
     assert Block(["a", "b"]).text == "ab"
+
+
+# ------------------------------------------------------------------------- found in review
+@pytest.mark.parametrize("data", [b"<p>a&#1;b text</p>", b"<p>a\x08b</p>",
+                                  "<p>a\uffffb</p>".encode(), b"<p><img alt='a\x01b'>x</p>"])
+def test_html_control_characters_are_removed_with_a_note_and_the_page_writes(data):
+    parsed = read_file(data, detect(data, "x.html"))
+    out = parsed.write([list(b.spans) for b in parsed.blocks], "de")
+    assert b"ab" in out and "control character" in parsed.notes[-1]
+
+
+def test_html_nested_past_the_parsers_depth_is_refused_not_cut():
+    deep = b"<body><p>before</p>" + b"<div>" * 300 + b"deep" + b"</div>" * 300 + \
+        b"<p>after</p></body>"
+    with pytest.raises(FormatError, match="255 deep"):
+        read_file(deep, "html")
+
+
+def test_a_huge_mimetype_member_is_not_read_while_sniffing():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("mimetype", "w", force_zip64=True) as member:
+            for _ in range(50):
+                member.write(bytes(1 << 20))
+        archive.writestr("word/document.xml", "<x/>")
+    assert detect(out.getvalue(), "x.docx").name == "docx"  # then open_zip refuses the bomb
+    with pytest.raises(FormatError, match="zip bomb"):
+        read_file(out.getvalue(), "docx")
+
+
+def test_a_lone_surrogate_in_pasted_text_is_an_input_error():
+    from worker.errors import InputError
+    from worker.intake import check_size
+
+    with pytest.raises(InputError, match="surrogate"):
+        check_size("\ud800<b>x</b>", 10**6)

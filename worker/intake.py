@@ -32,7 +32,11 @@ from .store import JobStore, new_job_id
 
 def check_size(data: bytes | str, max_bytes: int) -> bytes:
     """An upload's bytes, refused when empty or larger than `max_bytes`."""
-    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    try:
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    except UnicodeEncodeError:  # a lone surrogate in JSON text ("\ud800")
+        raise InputError("the text holds characters that are not valid Unicode (a lone "
+                         "surrogate)") from None
     if len(raw) > max_bytes:
         raise TooLargeError(f"the document has {len(raw):,} bytes; the limit is "
                             f"{max_bytes:,}")

@@ -101,10 +101,13 @@ def _sniff_zip(data: bytes) -> str:
     import zipfile
 
     try:
-        names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
-        mimetype = (zipfile.ZipFile(io.BytesIO(data)).read("mimetype").decode("ascii", "ignore")
-                    if "mimetype" in names else "")
-    except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError):
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = set(archive.namelist())
+        mimetype = ""
+        if "mimetype" in names and archive.getinfo("mimetype").file_size <= 200:
+            with archive.open("mimetype") as member:  # read no more than its declared size
+                mimetype = member.read(200).decode("ascii", "ignore")
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError, RuntimeError):
         raise FormatError("the file is a corrupt or truncated zip archive") from None
     if "word/document.xml" in names:
         return "docx"

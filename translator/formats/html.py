@@ -210,9 +210,14 @@ def parse_page(text: str, fragment: bool):
         source = f"<html><body>{source}</body></html>"
     parser = lxml.html.HTMLParser(encoding="utf-8", no_network=True)
     try:
-        return lxml.html.document_fromstring(source.encode("utf-8"), parser=parser)
+        root = lxml.html.document_fromstring(source.encode("utf-8"), parser=parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
         raise FormatError(f"the HTML file cannot be parsed ({str(exc)[:120]})") from None
+    if any("depth" in e.message.lower() for e in parser.error_log
+           if e.level_name == "FATAL"):  # libxml2 stops at 256 levels and drops the rest
+        raise FormatError("the HTML file nests elements more than 255 deep; it cannot be "
+                          "read whole")
+    return root
 
 
 def serialize(root, fragment: bool, doctype: bool) -> bytes:
@@ -312,9 +317,20 @@ class HtmlDocument(Parsed):
         return serialize(root, self.fragment, self.doctype)
 
 
+_NOT_XML = re.compile(  # characters XML cannot hold, raw or as character references
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]"
+    "|&#(?:x0*(?:[0-8bcef]|1[0-9a-f]|fff[ef])|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]|6553[45]));",
+    re.I)
+
+
 def read(data: bytes, limits: Limits | None = None) -> HtmlDocument:
-    """An HTML page or fragment (the module docstring's rules)."""
+    """An HTML page or fragment (the module docstring's rules). Control characters, which
+    neither HTML nor lxml's writer accept (as bytes or as `&#1;`), are removed with a note."""
     text, note = decode_page(data)
+    cleaned, removed = _NOT_XML.subn("", text)
+    if removed:
+        text = cleaned
+        note = "; ".join(filter(None, [note, f"{removed} control character(s) removed"]))
     head = text[:65536].lower()
     if "<!doctype" in head[:4096] and "<!entity" in head:
         raise FormatError("the HTML file declares XML entities, which are not accepted")
