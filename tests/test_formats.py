@@ -180,3 +180,10 @@ def test_a_lone_surrogate_in_pasted_text_is_an_input_error():
 
     with pytest.raises(InputError, match="surrogate"):
         check_size("\ud800<b>x</b>", 10**6)
+
+
+def test_entities_are_refused_in_utf16_xml_too():
+    data = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "aaa">]>'
+            '<x>Hi &a;</x>').encode("utf-16")
+    with pytest.raises(FormatError, match="entities"):
+        parse_xml(data, "XLIFF")

@@ -124,6 +124,10 @@ def parse_xml(data: bytes, what: str):
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                              huge_tree=False, remove_blank_text=False)
     try:
-        return etree.fromstring(data, parser)
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         raise FormatError(f"the {what} is not well-formed XML ({str(exc)[:120]})") from None
+    dtd = root.getroottree().docinfo.internalDTD  # the check above cannot read UTF-16 bytes
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        raise FormatError(f"the {what} declares XML entities, which are not accepted")
+    return root
