@@ -18,6 +18,7 @@ from translator.formats import (
     formats,
     place,
     read_file,
+    runs_alike,
     translate_parsed,
 )
 from translator.formats.base import Block, open_zip, parse_xml
@@ -187,3 +188,17 @@ def test_entities_are_refused_in_utf16_xml_too():
             '<x>Hi &a;</x>').encode("utf-16")
     with pytest.raises(FormatError, match="entities"):
         parse_xml(data, "XLIFF")
+
+
+def test_runs_of_equal_formatting_are_placed_as_one():
+    """Word splits a paragraph into runs of equal properties at random places ("Ein gro" +
+    "ßer Hund"): they are merged before placement, so no word is cut or moved between them."""
+    class Parsed:
+        blocks = [Block(["Ein gro", "ßer Hund rennt.", " Er ", "bellt", " laut."], "paragraph",
+                        ["", "", "", "b", ""])]
+
+    sentences = [["Ein großer Hund rennt.", "Er bellt laut."]]
+    out = place(Parsed(), sentences, ["A big dog runs.", "It barks loudly."],
+                [[0, 1, 2, 3], [0, 1, 2]])
+    assert out == [["A big dog runs. It ", "", "", "barks", " loudly."]]
+    assert [g for g in runs_alike(Parsed.blocks[0])] == [[0, 1, 2], [3], [4]]

@@ -208,6 +208,22 @@ def translate_parsed(parsed: Parsed, translate, lang: str | None) -> list[list[s
     return place(parsed, per_block, out)
 
 
+def runs_alike(block: Block) -> list[list[int]]:
+    """The block's spans grouped where neighbours have the same formatting (a docx paragraph
+    that Word split into runs of equal properties): each group is placed as one span and
+    written into its first span, the others emptied. Not across a line break or tab (a span
+    that starts with one), nor with the empty places around markup."""
+    groups: list[list[int]] = []
+    for i in range(len(block.spans)):
+        if groups and block.marks and block.marks[i] == block.marks[groups[-1][-1]] \
+                and block.spans[i] and block.spans[groups[-1][-1]] \
+                and block.spans[i][0] not in "\n\t":  # a break or tab stands there
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
 def place(parsed: Parsed, per_block: list[list[str]], translations: list[str],
           alignments: list | None = None) -> list[list[str]]:
     """New span texts for every block from its sentences (`per_block`, in block order) and
@@ -223,11 +239,16 @@ def place(parsed: Parsed, per_block: list[list[str]], translations: list[str],
         mine = translations[pos: pos + n]
         if not sentences:
             out.append(list(block.spans))
-        elif alignments is not None:
-            out.append(place_aligned(block.spans, sentences, mine, alignments[pos: pos + n],
-                                     block.marks))
         else:
-            out.append(distribute(block.spans, sentences, mine))
+            groups = runs_alike(block)
+            spans = ["".join(block.spans[i] for i in g) for g in groups]
+            marks = [block.marks[g[0]] for g in groups] if block.marks else None
+            if alignments is not None:
+                new = place_aligned(spans, sentences, mine, alignments[pos: pos + n], marks)
+            else:
+                new = distribute(spans, sentences, mine)
+            out.append([text if k == 0 else "" for g, text in zip(groups, new)
+                        for k in range(len(g))])
         pos += n
     if pos != len(translations):
         raise ValueError(f"{len(translations)} translations for {pos} sentences")
