@@ -40,31 +40,25 @@ def normalized(text: str) -> str:
 def owners(spans: Sequence[str], sentences: Sequence[str]) -> list[int]:
     """For each sentence (as split from `normalized("".join(spans))`), the index of the span
     holding most of its characters."""
-    owner_of_char: list[int] = []  # span index of every character of the normalized text
-    pending_space = False
-    for index, span in enumerate(spans):
-        for ch in span:
-            if ch.isspace():
-                pending_space = bool(owner_of_char)
-                continue
-            if pending_space:
-                owner_of_char.append(index)
-                pending_space = False
-            owner_of_char.append(index)
-    text = normalized("".join(spans))
+    text, owner = normalized("".join(spans)), _char_owners(spans)
     out, pos = [], 0
     for sentence in sentences:
         at = text.find(sentence, pos)
-        if at < 0:  # not found as is (should not happen): the span where the search stands
-            out.append(owner_of_char[min(pos, len(owner_of_char) - 1)] if owner_of_char else 0)
-            continue
-        counts: dict[int, int] = {}
-        for i in range(at, min(at + len(sentence), len(owner_of_char))):
-            if not text[i].isspace():
-                counts[owner_of_char[i]] = counts.get(owner_of_char[i], 0) + 1
-        out.append(max(counts, key=lambda k: (counts[k], -k)) if counts else 0)
+        at = pos if at < 0 else at  # not found as is (should not happen): where it stands
+        out.append(_majority(owner, at, at + len(sentence)))
         pos = at + len(sentence)
     return out
+
+
+def _majority(owner: Sequence[int], start: int, end: int) -> int:
+    """The span owning most characters of normalized text [start, end) (the first on a
+    tie; the span at `start` if the range holds none)."""
+    counts: dict[int, int] = {}
+    for i in range(start, min(end, len(owner))):
+        counts[owner[i]] = counts.get(owner[i], 0) + 1
+    if counts:
+        return max(counts, key=lambda k: (counts[k], -k))
+    return owner[min(start, len(owner) - 1)] if owner else 0
 
 
 def distribute(spans: Sequence[str], sentences: Sequence[str],
@@ -109,11 +103,7 @@ def _source_word_owners(spans: Sequence[str], sentences: Sequence[str]) -> list[
         for word in sentence.split():
             k = text.find(word, cursor)
             k = cursor if k < 0 else k
-            counts: dict[int, int] = {}
-            for i in range(k, min(k + len(word), len(owner))):
-                counts[owner[i]] = counts.get(owner[i], 0) + 1
-            words.append(max(counts, key=lambda j: (counts[j], -j)) if counts else
-                         (owner[min(k, len(owner) - 1)] if owner else 0))
+            words.append(_majority(owner, k, k + len(word)))
             cursor = k + len(word)
         out.append(words)
         pos = at + len(sentence)
