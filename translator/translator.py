@@ -140,19 +140,18 @@ class Translator:
                           **search_options) -> list[Aligned]:
         """Like `translate_scored`, with each output word's aligned source word (from the
         attention, which this asks the search for: translator/align.py)."""
-        n_best = self.translate_hypotheses(texts, beam_size=beam_size, batch_tokens=batch_tokens,
-                                           progress=progress, on_batch=on_batch,
-                                           return_attention=True, **search_options)
-        prepared = prepare(texts, self.src_tok, self.casing, self.protect, self.recase)
+        cfg = SearchConfig(beam_size=beam_size, return_attention=True, **search_options)
+        prepared, ids = self._prepare(texts)
+        n_best = self._search(prepared, ids, cfg, batch_tokens, progress, on_batch)
         out = []
-        for text, p, hyps in zip(texts, prepared, n_best):
+        for text, src_ids, hyps in zip(texts, ids, n_best):
             if not hyps:
                 out.append(Aligned("", 1.0, []))
                 continue
             output, hyp = hyps[0]
             attention = hyp.attention.tolist() if hyp.attention is not None else None
-            alignment = output_alignment(output, text, self.src_tok.id_pieces(
-                p.ids[: self.max_src_tokens]), self.tgt_tok.id_pieces(hyp.tokens), attention)
+            alignment = output_alignment(output, text, self.src_tok.id_pieces(src_ids),
+                                         self.tgt_tok.id_pieces(hyp.tokens), attention)
             out.append(Aligned(output, self.confidence(hyp), alignment))
         return out
 
@@ -185,6 +184,12 @@ class Translator:
         raise to stop the translation, e.g. on cancellation).
         """
         cfg = SearchConfig(beam_size=beam_size, n_best=n_best, **search_options)
+        prepared, ids = self._prepare(texts)
+        return self._search(prepared, ids, cfg, batch_tokens, progress, on_batch)
+
+    def _prepare(self, texts: Sequence[str]) -> tuple[list, list[list[int]]]:
+        """The inputs through translator/pipeline.py, and their source ids (truncated to
+        the model's longest source)."""
         prepared = prepare(texts, self.src_tok, self.casing, self.protect, self.recase)
         ids = [p.ids for p in prepared]
         for i, seq in enumerate(ids):
@@ -192,11 +197,18 @@ class Translator:
                 log.warning("input %d has %d subword tokens; truncated to %d",
                             i, len(seq), self.max_src_tokens)
                 ids[i] = seq[: self.max_src_tokens]
-        results: list[list[tuple[str, Hypothesis]]] = [[] for _ in texts]
+        return prepared, ids
+
+    def _search(self, prepared: list, ids: list[list[int]], cfg: SearchConfig,
+                batch_tokens: int, progress: bool, on_batch: Callable[[int], None] | None
+                ) -> list[list[tuple[str, Hypothesis]]]:
+        """Decode prepared inputs in token-budget batches (see `translate_hypotheses`)."""
+        results: list[list[tuple[str, Hypothesis]]] = [[] for _ in prepared]
         todo = [i for i, p in enumerate(prepared) if p.text]
         lengths = [len(ids[i]) + 1 for i in todo]
-        batches = token_budget_batches(lengths, max(1, batch_tokens // max(1, beam_size)))
-        done = len(texts) - len(todo)  # empty inputs need no model
+        batches = token_budget_batches(lengths,
+                                       max(1, batch_tokens // max(1, cfg.beam_size)))
+        done = len(prepared) - len(todo)  # empty inputs need no model
         bar = tqdm(total=len(todo), disable=not progress, unit="sent", desc="translate",
                    file=sys.stderr)
         for batch in batches:
