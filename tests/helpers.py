@@ -167,3 +167,16 @@ def wait_api_job(client, job_id: str, timeout: float = 60) -> dict:
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish: {job}")
 
+
+def zip_bytes(members: dict[str, bytes], method: int | None = None) -> bytes:
+    """A zip archive of `members` (name -> bytes), deflated unless `method` says otherwise:
+    the format tests' hand-made Office files, zip bombs and impostors."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED if method is None else method) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return out.getvalue()
+

@@ -5,13 +5,12 @@ and written back as the same kind of file; downloads; bad files refused before q
 from __future__ import annotations
 
 import io
-import zipfile
 
 import docx
 import lxml.html
 import pysubs2
 import pytest
-from helpers import PAIR, wait_api_job
+from helpers import PAIR, wait_api_job, zip_bytes
 
 from translator.formats import detect, read_file
 
@@ -103,14 +102,6 @@ def test_a_cp1252_file_is_decoded_and_the_job_says_so(client):
     assert job["status"] == "done"
     assert any("cp125" in note for note in job["notes"]), job
     assert "cp125" in client.get(f"/jobs/{job['id']}").get_data(as_text=True)
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return out.getvalue()
 
 
 @pytest.mark.parametrize("data, name, message", [

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import zip_bytes
 
 from translator.formats import (
     EXTENSIONS,
@@ -77,14 +78,6 @@ def test_translate_parsed_places_every_block_and_checks_counts():
 
 
 # ------------------------------------------------------------------------- detection
-def zipped(members: dict[str, bytes], method=zipfile.ZIP_DEFLATED) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", method) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
 @pytest.mark.parametrize("data, name, expected", [
     (b"plain words\n", None, "txt"),
     (b"<!DOCTYPE html><html><body><p>x</p></body></html>", None, "html"),
@@ -102,10 +95,10 @@ def test_the_format_comes_from_the_content_and_the_name(data, name, expected):
 
 @pytest.mark.parametrize("data, name, message", [
     (b"%PDF-1.5", "a.docx", "PDF"),
-    (zipped({"xl/workbook.xml": b"<w/>"}), "a.docx", "Excel"),
-    (zipped({"mimetype": b"application/vnd.oasis.opendocument.spreadsheet"}), "a.odt",
+    (zip_bytes({"xl/workbook.xml": b"<w/>"}), "a.docx", "Excel"),
+    (zip_bytes({"mimetype": b"application/vnd.oasis.opendocument.spreadsheet"}), "a.odt",
      "spreadsheet"),
-    (zipped({"word/document.xml": b"<w/>"}), "a.txt", "rename it to .docx"),
+    (zip_bytes({"word/document.xml": b"<w/>"}), "a.txt", "rename it to .docx"),
     (b"plain words", "a.html", "named .html but holds plain text"),
     (b"plain", "a.pdf", ".pdf files are not supported"),
     (b'<?xml version="1.0"?><svg/>', None, "XML but not XLIFF"),
@@ -119,13 +112,13 @@ def test_what_no_format_reads_is_named(data, name, message):
 def test_zips_are_checked_from_their_directory_before_reading():
     limits = Limits(max_unzipped_bytes=5_000_000, max_zip_ratio=100)
     with pytest.raises(FormatError, match="zip bomb"):
-        open_zip(zipped({"a.xml": bytes(3_000_000)}), limits, "docx")
+        open_zip(zip_bytes({"a.xml": bytes(3_000_000)}), limits, "docx")
     with pytest.raises(FormatError, match="expands to"):
-        open_zip(zipped({f"{i}.xml": bytes(900_000) for i in range(7)},
+        open_zip(zip_bytes({f"{i}.xml": bytes(900_000) for i in range(7)},
                         zipfile.ZIP_STORED), limits, "docx")
     with pytest.raises(FormatError, match="corrupt or truncated"):
-        open_zip(zipped({"a.xml": b"x" * 1000})[:-30], limits, "docx")
-    assert open_zip(zipped({"a.xml": b"<a/>"}), limits, "docx").namelist() == ["a.xml"]
+        open_zip(zip_bytes({"a.xml": b"x" * 1000})[:-30], limits, "docx")
+    assert open_zip(zip_bytes({"a.xml": b"<a/>"}), limits, "docx").namelist() == ["a.xml"]
 
 
 def test_xml_entities_are_refused_and_never_expanded():

@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import zip_bytes
 from lxml import etree
 
 import translator.formats as formats
@@ -622,18 +623,10 @@ def test_libreoffice_opens_translation(documents, libreoffice_text, name):
 # ----------------------------------------------------------------------------- 5. hostile
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
 def _replace(data: bytes, name: str, new: bytes) -> bytes:
     entries = members(data)
     entries[name] = new
-    return _zip(entries)
+    return zip_bytes(entries)
 
 
 def _refused(data: bytes, fmt: str, *words: str) -> str:
@@ -680,7 +673,7 @@ def test_ole_file(fmt):
 
 
 def test_xlsx_renamed_docx():
-    data = _zip({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"})
+    data = zip_bytes({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"})
     with pytest.raises(FormatError, match="Excel"):
         detect(data, "x.docx")
     _refused(data, "docx", "not a docx: it is an Excel workbook")
@@ -689,7 +682,7 @@ def test_xlsx_renamed_docx():
 def test_office_file_of_another_kind(documents):
     _refused(documents["pandoc.pptx"], "docx", "not a docx: it is a PowerPoint presentation")
     _refused(documents["pandoc.docx"], "pptx", "not a pptx: it is a Word document")
-    _refused(_zip({"word/document.xml": b"<w:document/>"}), "docx", "no [Content_Types].xml")
+    _refused(zip_bytes({"word/document.xml": b"<w:document/>"}), "docx", "no [Content_Types].xml")
 
 
 def test_other_odf_and_encrypted_odt(documents):
