@@ -79,6 +79,22 @@ def test_tags_keep_their_order_when_the_words_they_hold_swap():
     assert len(out) == 4  # no span added or lost
 
 
+def test_a_tag_whose_words_the_model_dropped_takes_the_word_at_its_place():
+    """The fallback where the alignment gives a tag nothing: a link must not vanish."""
+    spans, marks = ["Ein ", "großer", " Hund rennt."], ["", "a[href=x]", ""]
+    out = place_aligned(spans, ["Ein großer Hund rennt."], ["A dog runs."], [[0, 2, 3]],
+                        marks)
+    assert out == ["A ", "dog", " runs."]
+    # Plain text gives up its word first; the last word of a formatted span is never taken.
+    out = place_aligned(["Ein ", "großer", " ", "Hund"], ["Ein großer Hund"], ["A dog"],
+                        [[0, 2]], ["", "b", "", "i"])
+    assert out == ["", "A", " ", "dog"]
+    # Formatting that kept its words elsewhere (here inside a nested tag) takes nothing.
+    out = place_aligned(["a ", "", "b", " c", " d"], ["a b c d"], ["d c b a"],
+                        [[3, 2, 1, 0]], ["", "b", "b/i", "b", ""])
+    assert "".join(out).split() == ["d", "c", "b", "a"]
+
+
 def test_without_alignment_the_even_spread_keeps_order():
     assert even_alignment(4, 2) == [0, 0, 1, 1]
     assert even_alignment(0, 3) == [] and even_alignment(2, 0) == [0, 0]

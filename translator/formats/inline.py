@@ -24,7 +24,9 @@ an unformatted span loses at worst its formatting, while one in another formatte
 a wrong one and costs more the fewer source words that span holds. Markup never moves, so
 when a translation reverses the order of two tags' words, one tag keeps its words and the
 other's go to the plain text beside it. Found by dynamic programming over
-(word, span).
+(word, span). Formatting left with no word (the model dropped what it marked, or the reversal
+above) then takes the neighbouring word at its place, so no tag ends up empty while the
+words around it could spare one (`_refill_emptied`).
 """
 
 from __future__ import annotations
@@ -171,10 +173,33 @@ def place_aligned(spans: Sequence[str], sentences: Sequence[str], translations: 
                for i in allowed}
     same = (lambda a, b: a == b) if marks is None else (lambda a, b: marks[a] == marks[b])
     labels = _monotone(desired, allowed, penalty, same)
+    if marks is not None:
+        _refill_emptied(labels, held, marks)
     given: dict[int, list[str]] = {}
     for word, label in zip(words, labels):
         given.setdefault(label, []).append(word)
     return _fill(spans, given)
+
+
+def _refill_emptied(labels: list[int], held: dict[int, int], marks: Sequence[str]) -> None:
+    """A formatted span that held source words, whose formatting no word was given (the model
+    dropped or reordered what it marked; a mark nested in it counts: `b/i` has a `b`), takes
+    one word at its place in the output, so a link or a bold
+    word does not vanish: the word just before or just after it (the labels stay in order:
+    the span stands between the two), one from plain text first, the later one on a tie, and
+    never the last word of another formatted span (which would only move the loss). A span
+    both of whose neighbours are such words stays empty."""
+    for span in sorted(held):
+        mark = marks[span]
+        if not held[span] or not mark or any(marks[label] == mark or marks[label].startswith(
+                mark + "/") for label in set(labels)):
+            continue  # unformatted, or its formatting (or one nested in it) has words
+        after = next((t for t, label in enumerate(labels) if label > span), len(labels))
+        candidates = [t for t in (after, after - 1) if 0 <= t < len(labels)
+                      and (not marks[labels[t]] or labels.count(labels[t]) > 1)]
+        if candidates:
+            t = min(candidates, key=lambda t: bool(marks[labels[t]]))
+            labels[t] = span
 
 
 def _fill(spans: Sequence[str], given: dict[int, list[str]]) -> list[str]:
