@@ -73,13 +73,16 @@ def redis_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def queue_env(redis_server, trained_run, reverse_corpus, tmp_path_factory) -> dict:
     """Environment of the test workers: the tiny model for xx-yy, plus a pair whose checkpoint
-    is missing and one whose checkpoint is corrupt."""
+    is missing and one whose checkpoint is corrupt, and two halves of a pivot."""
     broken = tmp_path_factory.mktemp("broken")
     (broken / "corrupt.pt").write_bytes(b"this is not a checkpoint")
     return {
         "REDIS_URL": redis_server.url,
+        # ww-en and en-vv: the same reverse model, so ww-vv pivots through English and
+        # comes back as its source (reversed twice).
         "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'},aa-bb={broken / 'missing.pt'},"
-                  f"cc-dd={broken / 'corrupt.pt'}",
+                  f"cc-dd={broken / 'corrupt.pt'},ww-en={trained_run['dir'] / 'best.pt'},"
+                  f"en-vv={trained_run['dir'] / 'best.pt'}",
         "CHECKPOINT_DIRS": str(trained_run["dir"].parent),
         "MULTI30K_DIR": str(reverse_corpus),
         "TORCH_THREADS": "1",

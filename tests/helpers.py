@@ -66,6 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 PAIR = f"{SRC}-{TGT}"
+FORM_PAIR = {"source": SRC, "target": TGT}  # what the pages' forms send
 
 
 def children_of(pid: int) -> list[int]:

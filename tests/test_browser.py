@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import PAIR, ROOT, WORDS
+from helpers import PAIR, ROOT, SRC, TGT, WORDS
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (`apt-get install chromium`; .ci/run does)
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -96,7 +96,8 @@ def document(n: int, seed: int) -> tuple[str, str]:
 def translate_in_the_form(page, server, text: str, reference: str | None = None) -> None:
     """Fill the translate form (beam 2), submit it and wait for the in-place result."""
     page.goto(server + "/")
-    page.select_option("#pair", PAIR)
+    page.select_option("#source", SRC)
+    page.select_option("#target", TGT)
     page.fill("#beam_size", "2")
     page.fill("#text", text)
     if reference is not None:
@@ -169,7 +170,8 @@ def test_document_upload_progress_to_100_then_bleu(page, server, tmp_path):
     (tmp_path / "ref.txt").write_text(reference)
     page.goto(server + "/documents")
     shoot(page, "documents")
-    page.select_option("#pair", PAIR)
+    page.select_option("#source", SRC)
+    page.select_option("#target", TGT)
     page.fill("#beam_size", "3")
     page.set_input_files("#file", str(tmp_path / "doc.txt"))
     page.set_input_files("#reference_file", str(tmp_path / "ref.txt"))
@@ -193,7 +195,8 @@ def test_document_upload_progress_to_100_then_bleu(page, server, tmp_path):
 def upload_in_the_page(page, server, path: Path) -> None:
     """Upload a file on the documents page and wait for its job to reach 100%."""
     page.goto(server + "/documents")
-    page.select_option("#pair", PAIR)
+    page.select_option("#source", SRC)
+    page.select_option("#target", TGT)
     page.fill("#beam_size", "2")
     page.set_input_files("#file", str(path))
     page.click("button[type=submit]")
@@ -239,7 +242,8 @@ def test_cancel_a_document_job(page, server, tmp_path):
     text, _ = document(15000, seed=2)
     (tmp_path / "big.txt").write_text(text)
     page.goto(server + "/documents")
-    page.select_option("#pair", PAIR)
+    page.select_option("#source", SRC)
+    page.select_option("#target", TGT)
     page.fill("#beam_size", "8")
     page.set_input_files("#file", str(tmp_path / "big.txt"))
     page.click("button[type=submit]")

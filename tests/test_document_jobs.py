@@ -253,7 +253,7 @@ def test_libretranslate_format_html_keeps_tags_on_their_words(client):
     assert b"<i>cat</i>" in client.get(job["links"]["result_file"]).data
     bad = client.post("/translate", json={"q": "x", "source": "xx", "target": "yy",
                                           "format": "pdf"})
-    assert bad.status_code == 422 and "format" in bad.get_json()["error"]
+    assert bad.status_code == 400 and "format" in bad.get_json()["error"]
 
 
 def test_libretranslate_frontend_settings_list_the_file_formats(client):
@@ -283,5 +283,5 @@ def test_a_file_url_expires(queue_settings, workers):
     assert client.get(path).status_code == 404
     missing = client.post("/translate_file", data={"source": source, "target": target},
                           content_type="multipart/form-data")
-    assert missing.status_code == 422, missing.data[:300]
+    assert missing.status_code == 400, missing.data[:300]
     assert "file" in missing.get_json()["error"]

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from helpers import PAIR, ROOT, csrf_token, wait_api_job
+from helpers import FORM_PAIR, PAIR, ROOT, csrf_token, wait_api_job
 
 from web import create_app
 
@@ -37,14 +37,15 @@ def test_pages_render(client, path, needle):
 
 def test_translate_page_lists_pairs_and_limits(client):
     html = client.get("/").get_data(as_text=True)
-    assert f'value="{PAIR}"' in html
+    assert '<option selected value="auto">Detect language' in html and 'value="xx"' in html and 'value="yy"' in html
+    assert 'value="vv"' in html  # reached from ww through English
     assert 'maxlength="5000"' in html and "5000" in html
 
 
 def test_translate_form_without_js_redirects_to_the_job_page(client):
     token = csrf_token(client)
     response = client.post("/", data={"csrf_token": token, "text": "red blue cat\ndog sun",
-                                      "pair": PAIR, "beam_size": 2})
+                                      **FORM_PAIR, "beam_size": 2})
     assert response.status_code == 302
     job_id = response.headers["Location"].rsplit("/", 1)[-1]
     assert wait_api_job(client, job_id)["status"] == "done"
@@ -53,8 +54,8 @@ def test_translate_form_without_js_redirects_to_the_job_page(client):
 
 
 def test_forms_need_a_csrf_token(client):
-    for path, data in (("/", {"text": "red", "pair": PAIR}),
-                       ("/documents", {"text": "red", "pair": PAIR}),
+    for path, data in (("/", {"text": "red", **FORM_PAIR}),
+                       ("/documents", {"text": "red", **FORM_PAIR}),
                        ("/checkpoints", {"testset": "test_2016_flickr"})):
         response = client.post(path, data=data)
         assert response.status_code == 400
@@ -63,7 +64,7 @@ def test_forms_need_a_csrf_token(client):
 
 def test_translate_form_errors_are_shown_not_raised(client):
     token = csrf_token(client)
-    response = client.post("/", data={"csrf_token": token, "text": "x" * 6000, "pair": PAIR,
+    response = client.post("/", data={"csrf_token": token, "text": "x" * 6000, **FORM_PAIR,
                                       "beam_size": 5})
     assert response.status_code == 413
     assert "limit is 5,000" in response.get_data(as_text=True)
@@ -74,7 +75,7 @@ def test_document_upload_progress_side_by_side_download_and_scores(client):
     text = "red blue cat dog.\n\ndog sun moon tree.\nfish bird star rock.\n"
     reference = "dog cat blue red.\n\ntree moon sun dog.\nrock star bird fish.\n"
     response = client.post("/documents", data={
-        "csrf_token": token, "pair": PAIR, "beam_size": 2,
+        "csrf_token": token, **FORM_PAIR, "beam_size": 2,
         "file": (io.BytesIO(text.encode()), "story.txt"),
         "reference_file": (io.BytesIO(reference.encode()), "story.ref.txt"),
     }, content_type="multipart/form-data")
@@ -100,7 +101,7 @@ def test_bad_uploads_get_a_clear_4xx(client):
                              (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
                              (b"%PDF-1.4\n", "PDF")):
         response = client.post("/documents", data={
-            "csrf_token": token, "pair": PAIR, "beam_size": 1,
+            "csrf_token": token, **FORM_PAIR, "beam_size": 1,
             "file": (io.BytesIO(payload), "x.txt")}, content_type="multipart/form-data")
         assert response.status_code == 422
         assert message in response.get_data(as_text=True)
@@ -119,7 +120,7 @@ def test_oversized_upload_is_413(queue_settings, workers):
         "pair": PAIR, "file": (io.BytesIO(b"x" * 70_000), "huge.txt")},
         content_type="multipart/form-data")
     assert huge.status_code == 413 and "too large" in huge.get_json()["error"]
-    page = client.post("/documents", data={"pair": PAIR, "beam_size": 1,
+    page = client.post("/documents", data={**FORM_PAIR, "beam_size": 1,
                                            "file": (io.BytesIO(b"x" * 5000), "b.txt")},
                        content_type="multipart/form-data")
     assert page.status_code == 413 and "limit is 1,000" in page.get_data(as_text=True)
@@ -358,9 +359,11 @@ def test_libretranslate_translate_and_languages(client):
     languages = client.get("/languages").get_json()
     assert {"code": "xx", "name": "Test source", "targets": ["yy"]} in languages
     bad = client.post("/translate", json={"q": "red", "source": "xx", "target": "zz"})
-    assert bad.status_code == 422 and "unknown language pair" in bad.get_json()["error"]
+    # LibreTranslate's status for every invalid request, and its shape
+    assert bad.status_code == 400 and "unknown language pair" in bad.get_json()["error"]
     assert client.post("/translate", data="{bad", content_type="application/json"
                        ).status_code == 400
+    assert client.post("/translate", json={"source": "xx", "target": "yy"}).status_code == 400
 
 
 # ------------------------------------------------------------------------- outages
@@ -393,7 +396,7 @@ def test_healthz_says_when_the_interactive_worker_has_warmed_its_models(client):
         assert time.monotonic() < deadline, health
         time.sleep(0.2)
     # the test MODELS hold a missing and a corrupt checkpoint beside the tiny model
-    assert health["models"] == "failed" and health["models_ready"] == [PAIR], health
+    assert health["models"] == "failed" and health["models_ready"] == ["en-vv", "ww-en", PAIR]
     assert set(health["models_failed"]) == {"aa-bb", "cc-dd"}
     assert "not found" in health["models_failed"]["aa-bb"] and health["models_loading"] == []
 

@@ -17,7 +17,7 @@ from .checkpoint import CheckpointError
 from .cli_eval import add_average_parser, add_evaluate_parser
 from .config import Config, ConfigError, load_config, preset
 from .data import CorpusError
-from .defaults import BATCH_TOKENS, BEAM_SIZE, LENGTH_PENALTY, MULTI30K_DIR, TEST_SPLIT
+from .defaults import BATCH_TOKENS, BEAM_SIZE, LENGTH_PENALTY, MULTI30K_DIR
 from .errors import UserError
 
 __all__ = ["COMMANDS_GROUP", "UserError", "main", "parser"]
@@ -45,40 +45,29 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg.override("train", **overrides) if overrides else cfg
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from .data import find_split_file, read_split
-    from .train import Trainer
+def _test_beams(args: argparse.Namespace) -> list[int]:
+    return [] if args.no_test else sorted({1, args.test_beam})
 
-    cfg = build_config(args)
-    trainer = Trainer(cfg, args.data, args.src, args.tgt, args.out, resume=args.resume,
-                      progress=not args.quiet, resume_overrides=train_overrides(args))
-    print(trainer.filter_report.summary(), file=sys.stderr)
-    summary = trainer.run()
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .pairs import train_run
+
+    summary = train_run(build_config(args), args.data, args.src, args.tgt, args.out,
+                        resume=args.resume, progress=not args.quiet,
+                        overrides=train_overrides(args), test_beams=_test_beams(args))
     if summary.get("stop_reason") == "interrupted":
         return 130
-    try:
-        find_split_file(args.data, TEST_SPLIT, args.src)
-        has_test = True
-    except CorpusError:
-        has_test = False
-    if has_test and not args.no_test:
-        from .evaluate import score
-        from .translator import Translator
-
-        test = read_split(args.data, TEST_SPLIT, args.src, args.tgt)
-        best = Translator.from_checkpoint(Path(args.out) / "best.pt")
-        for beam in sorted({1, args.test_beam}):
-            hyps = best.translate(test.src, beam_size=beam)
-            scores = score(hyps, test.tgt)
-            name = "greedy" if beam == 1 else f"beam{beam}"
-            for metric in ("bleu", "chrf", "ter"):
-                summary[f"{TEST_SPLIT}_{metric}_{name}"] = round(scores[metric], 2)
-            summary["bleu_signature"] = scores["signatures"]["bleu"]
-            summary["signatures"] = scores["signatures"]
-            (Path(args.out) / f"{TEST_SPLIT}.{name}.{args.tgt}").write_text("\n".join(hyps) + "\n")
     print(json.dumps(summary, indent=2))
-    with open(Path(args.out) / "summary.json", "w") as f:
-        json.dump(summary, f, indent=2)
+    return 0
+
+
+def cmd_train_pairs(args: argparse.Namespace) -> int:
+    from .pairs import parse_pairs, train_pairs
+
+    index = train_pairs(build_config(args), args.data, parse_pairs(args.pairs), args.out,
+                        progress=not args.quiet, overrides=train_overrides(args),
+                        test_beams=_test_beams(args))
+    print(json.dumps(index, indent=2))
     return 0
 
 
@@ -211,26 +200,20 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model on a parallel corpus")
-    t.add_argument("--data", default=DEFAULT_DATA,
-                   help="corpus directory in the Multi30K layout "
-                        "(default: $MULTI30K_DIR or %(default)s)")
     t.add_argument("--src", default="de", help="source language code (default: de)")
     t.add_argument("--tgt", default="en", help="target language code (default: en)")
     t.add_argument("--out", required=True, help="run directory for checkpoints and logs")
-    t.add_argument("--config", help="YAML file overriding the preset")
-    t.add_argument("--preset", default="base", help="named preset: tiny or base (default: base)")
-    t.add_argument("--max-minutes", type=float, help="stop after this many minutes of training")
-    t.add_argument("--max-steps", type=int, help="stop after this many updates")
-    t.add_argument("--max-epochs", type=int, help="stop after this many epochs")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--threads", type=int, help="torch CPU threads (default 2)")
-    t.add_argument("--device", choices=["cpu", "cuda"])
-    t.add_argument("--test-beam", type=int, default=BEAM_SIZE,
-                   help="beam size for the final test score")
-    t.add_argument("--no-test", action="store_true", help="skip the final test-set score")
-    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_training_options(t)
     t.set_defaults(func=cmd_train)
+
+    tp = sub.add_parser("train-pairs", help="train several directions in turn (resumable), "
+                                            "writing OUT/<pair>/best.pt and OUT/index.json")
+    tp.add_argument("--pairs", required=True,
+                    help="comma-separated directions, e.g. de-en,en-de,fr-en,en-fr,cs-en,en-cs")
+    tp.add_argument("--out", required=True, help="models directory")
+    _add_training_options(tp)
+    tp.set_defaults(func=cmd_train_pairs)
 
     tr = sub.add_parser("translate", help="translate lines from stdin or a file, or a document "
                                           "file (.docx, .odt, .pptx, .html, .md, .srt, .vtt, "
@@ -285,6 +268,25 @@ def parser() -> argparse.ArgumentParser:
 
     add_registered_commands(sub)
     return p
+
+
+def _add_training_options(t: argparse.ArgumentParser) -> None:
+    """The options `train` and `train-pairs` share (the budget applies to each pair)."""
+    t.add_argument("--data", default=DEFAULT_DATA,
+                   help="corpus directory in the Multi30K layout "
+                        "(default: $MULTI30K_DIR or %(default)s)")
+    t.add_argument("--config", help="YAML file overriding the preset")
+    t.add_argument("--preset", default="base", help="named preset: tiny or base (default: base)")
+    t.add_argument("--max-minutes", type=float, help="stop after this many minutes of training")
+    t.add_argument("--max-steps", type=int, help="stop after this many updates")
+    t.add_argument("--max-epochs", type=int, help="stop after this many epochs")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--threads", type=int, help="torch CPU threads (default 2)")
+    t.add_argument("--device", choices=["cpu", "cuda"])
+    t.add_argument("--test-beam", type=int, default=BEAM_SIZE,
+                   help="beam size for the final test score")
+    t.add_argument("--no-test", action="store_true", help="skip the final test-set score")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def add_registered_commands(sub: Any) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 
 import sentencepiece as spm
 
+from .config import ConfigError
+
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
 
@@ -56,7 +58,13 @@ def _train_bytes(sentences: list[str], size: int, model_type: str, coverage: flo
         shuffle_input_sentence=False, num_threads=2, minloglevel=2,
         hard_vocab_limit=False,  # a small corpus gets the largest vocabulary it supports
     )
-    spm.SentencePieceTrainer.train(**kwargs)
+    try:
+        spm.SentencePieceTrainer.train(**kwargs)
+    except RuntimeError as exc:  # e.g. a vocabulary smaller than the corpus' characters
+        message = str(exc).split("] ", 1)[-1].split(" Increase vocab_size")[0]
+        raise ConfigError(f"SentencePiece cannot build a {size}-piece vocabulary for this "
+                          f"corpus: {message} (raise vocab.size or lower "
+                          f"character_coverage in the config)") from None
     return model.getvalue()
 
 

@@ -126,8 +126,9 @@ def waited(job: Job, seconds: float):
 @job_limited
 def translate():
     """Create a text job: {"text": str | [str], "pair": "de-en", "beam_size": 5,
-    "reference": str | [str], "wait": seconds}. With `wait`, answers 200 with the finished
-    job and its result if it is done within that time, else 202 as without. With
+    "reference": str | [str], "alternatives": n, "wait": seconds} (source `auto`:
+    "auto-en", the record's `detected` says what was found). With `wait`, answers 200 with
+    the finished job and its result if it is done within that time, else 202 as without. With
     "format": "html", `text` is HTML: a document job whose translated HTML is its
     `result/file` (its tags placed by alignment)."""
     body = json_body()
@@ -144,7 +145,8 @@ def translate():
                                      filename="text.html" if "<" in text else "text.txt")
         return waited(job, wait) or created(job)
     job = intake().submit_text(text, pair_from(body), beam_size=body.get("beam_size"),
-                             reference=body.get("reference") or None)
+                             reference=body.get("reference") or None,
+                             alternatives=body.get("alternatives") or 0)
     return waited(job, wait) or created(job)
 
 
@@ -275,18 +277,38 @@ def create_evaluation():
     return created(job)
 
 
+def model_list() -> list[dict]:
+    """Each pair with a model (its test scores, where its run recorded them) and each one
+    reached through the pivot language (`via`)."""
+    entries = settings().model_entries()
+    out = []
+    for src, targets in settings().reachable().items():
+        for tgt, via in targets.items():
+            pair = f"{src}-{tgt}"
+            item = {"pair": pair, "label": pair_label(pair)}
+            if via:
+                item.update(via=via, steps=settings().route(pair))
+            else:
+                entry = entries[pair]
+                item.update(test_set=entry.get("test_set", "test_2016_flickr"),
+                            bleu=entry["test"].get("bleu_beam5"),
+                            chrf=entry["test"].get("chrf_beam5"))
+            out.append(item)
+    return out
+
+
 @bp.get("/models")
 def models():
-    pairs = sorted(settings().model_paths())
     return jsonify({
-        "pairs": [{"pair": p, "label": pair_label(p)} for p in pairs],
+        "pairs": model_list(),
         "checkpoints": sorted(known_checkpoints(settings())),
     })
 
 
 @bp.get("/pairs")
 def pairs():
-    return jsonify({"pairs": sorted(settings().model_paths())})
+    """Every translatable pair, the pivoted ones included."""
+    return jsonify({"pairs": [m["pair"] for m in model_list()]})
 
 
 @bp.get("/openapi.json")

@@ -35,7 +35,7 @@ def wants_json() -> bool:
             or request.accept_mimetypes.best == "application/json")
 
 
-LIBRE_PATHS = ("/translate", "/translate_file", "/languages", "/frontend/settings")
+LIBRE_PATHS = ("/translate", "/translate_file", "/detect", "/languages", "/frontend/settings")
 
 
 def error_response(status: int, message: str, **extra):
@@ -65,7 +65,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(JobError)
     def job_error(exc: JobError):
         extra = {"job_id": exc.job.id} if exc.job else {}
-        return error_response(http_status(exc), exc.message, **extra)
+        status = http_status(exc)
+        if request.path in LIBRE_PATHS and status in (413, 422):
+            status = 400  # LibreTranslate answers every invalid request 400
+        return error_response(status, exc.message, **extra)
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

@@ -7,6 +7,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
+from translator.detection import language_name as detection_name
 from worker.intake import Intake
 from worker.settings import Settings
 from worker.store import JobStore
@@ -44,15 +45,12 @@ job_limited = limiter.shared_limit(_job_limit, scope="jobs", methods=["POST"],
                                    exempt_when=lambda: not settings().rate_limit)
 
 
-LANGUAGE_NAMES = {
-    "en": "English", "de": "German", "fr": "French", "cs": "Czech", "es": "Spanish",
-    "it": "Italian", "nl": "Dutch", "pt": "Portuguese", "pl": "Polish", "ru": "Russian",
-    "xx": "Test source", "yy": "Test target",
-}
+TEST_LANGUAGE_NAMES = {"xx": "Test source", "yy": "Test target"}
 
 
 def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
+    """A language's English name (translator/detection.py knows Lingua's 75)."""
+    return TEST_LANGUAGE_NAMES.get(code) or detection_name(code)
 
 
 def pair_label(pair: str) -> str:

@@ -12,7 +12,8 @@ from translator.defaults import BEAM_SIZE, MAX_BEAM, MIN_BEAM, TEST_SPLIT
 
 class TranslateForm(FlaskForm):
     text = TextAreaField("Text")
-    pair = SelectField("Language pair")
+    source = SelectField("From")
+    target = SelectField("To")
     beam_size = IntegerField("Beam size", default=BEAM_SIZE,
                              validators=[NumberRange(MIN_BEAM, MAX_BEAM)])
     reference = TextAreaField("Reference (optional)", validators=[Optional()])
@@ -23,7 +24,8 @@ class DocumentForm(FlaskForm):
     text = TextAreaField("…or paste the text", validators=[Optional()])
     reference_file = FileField("Reference .txt (optional)")
     retranslate = BooleanField("PO/XLIFF: also retranslate entries that have a translation")
-    pair = SelectField("Language pair")
+    source = SelectField("From")
+    target = SelectField("To")
     beam_size = IntegerField("Beam size", default=BEAM_SIZE,
                              validators=[NumberRange(MIN_BEAM, MAX_BEAM)])
 

@@ -1,6 +1,8 @@
-"""LibreTranslate compatibility: `POST /translate`, `POST /translate_file`, `GET /languages`
-and `GET /frontend/settings`, so that existing LibreTranslate clients work unchanged.
-`/translate` queues a text job (`format=html`: a document job of the HTML, its tags placed by
+"""LibreTranslate compatibility: `POST /translate`, `POST /translate_file`, `POST /detect`,
+`GET /languages` and `GET /frontend/settings`, so that existing LibreTranslate clients work
+unchanged.
+`/translate` queues a text job (`source=auto`: the source detected, `alternatives`: n-best;
+`format=html`: a document job of the HTML, its tags placed by
 alignment) and waits for it (up to TRANSLATE_TIMEOUT seconds, woken by the job store when it
 finishes, then 503 with the job id). `/translate_file` queues a document job, waits the same
 way, and answers a signed URL of the translated file that expires after FILE_URL_SECONDS (it
@@ -43,12 +45,11 @@ def translate():
     fmt = params.get("format") or "text"
     if fmt not in ("text", "html"):
         raise InputError("`format` must be text or html")
-    if source == "auto":
-        raise InputError("source language detection is not supported; give `source`")
+    alternatives = _alternatives(params.get("alternatives"))
     if fmt == "html":
         return _translate_html(q, f"{source}-{target}")
     jobs = store()
-    job = intake().submit_text(q, f"{source}-{target}")
+    job = intake().submit_text(q, f"{source}-{target}", alternatives=alternatives)
     # Woken when it finishes, with its result in the same round trip.
     status, result = jobs.wait_result(job.id, settings().translate_timeout)
     failure = _failure(job, status)
@@ -58,11 +59,47 @@ def translate():
         return error_response(503, "the translation's result is gone", job_id=job.id)
     translations = result["translations"]
     confidence = result.get("confidence") or [None] * len(translations)
+    others = result.get("alternatives") or [[] for _ in translations]
     # `confidence` is ours, not LibreTranslate's: 0..1 per text (its least confident
     # sentence); clients that do not know it ignore it.
-    if isinstance(q, list):
-        return jsonify({"translatedText": translations, "confidence": confidence})
-    return jsonify({"translatedText": translations[0], "confidence": confidence[0]})
+    single = not isinstance(q, list)
+    answer = {"translatedText": translations[0] if single else translations,
+              "confidence": confidence[0] if single else confidence}
+    if alternatives:
+        answer["alternatives"] = others[0] if single else others
+    if job.detected:  # a list is taken to be in one language: detected from all its texts
+        answer["detectedLanguage"] = job.detected if single else [job.detected] * len(q)
+    return jsonify(answer)
+
+
+def _alternatives(value) -> int:
+    """LibreTranslate's `alternatives` (a number, in JSON or a form): how many more
+    translations of each text."""
+    if value in (None, ""):
+        return 0
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InputError("`alternatives` must be a whole number") from None
+    if isinstance(value, (bool, float)) or number < 0:
+        raise InputError("`alternatives` must be a whole number, 0 or more")
+    return number
+
+
+@bp.post("/detect")
+@job_limited
+def detect():
+    """LibreTranslate's `/detect`: [{"language": "de", "confidence": 97.0}, ...], the
+    likeliest first, confidence 0-100, over every language the detector knows (not only
+    the served ones: a text in another language is named as such)."""
+    check_api_key()
+    q = _params().get("q")
+    if not isinstance(q, str) or not q.strip():
+        raise InputError("`q` (a non-empty string) is required")
+    if len(q) > settings().max_text_chars:
+        raise InputError(f"`q` has more than {settings().max_text_chars:,} characters")
+    guesses = intake().detector().detect(q, best=3)
+    return jsonify([{"language": g.language, "confidence": g.confidence} for g in guesses])
 
 
 def _failure(job: Job, status: Status | None):
@@ -114,8 +151,6 @@ def translate_file():
     source, target = request.form.get("source"), request.form.get("target")
     if upload is None or not source or not target:
         raise InputError("`file`, `source` and `target` are required")
-    if source == "auto":
-        raise InputError("source language detection is not supported; give `source`")
     job = intake().submit_document(upload.read(), f"{source}-{target}",
                                    filename=upload.filename or None)
     failure = _failure(job, store().wait(job.id, settings().translate_timeout))
@@ -141,26 +176,29 @@ def download_translated_file(token: str):
 def frontend_settings():
     """What LibreTranslate's web front end and clients read: limits, keys, file formats and
     the languages."""
-    pairs = sorted(settings().model_paths())
-    sources = sorted({p.split("-")[0] for p in pairs})
-    targets = sorted({p.split("-")[1] for p in pairs})
+    reachable = settings().reachable()
+    sources = sorted(reachable)
+    targets = sorted({t for ts in reachable.values() for t in ts})
     return jsonify({
         "charLimit": settings().max_text_chars, "frontendTimeout": 500,
         "apiKeys": bool(settings().api_keys), "keyRequired": bool(settings().api_keys),
         "suggestions": False, "filesTranslation": True,
         "supportedFilesFormat": [ext for f in formats().values() for ext in f.extensions],
-        "language": {"source": {"code": sources[0] if sources else "",
-                                "name": language_name(sources[0]) if sources else ""},
+        "language": {"source": {"code": "auto", "name": "Auto Detect"},
                      "target": {"code": targets[0] if targets else "",
-                                "name": language_name(targets[0]) if targets else ""}}})
+                                "name": language_name(targets[0]) if targets else ""}},
+        "sources": sources})
 
 
 @bp.get("/languages")
 def languages():
-    pairs = sorted(settings().model_paths())
-    sources: dict[str, list[str]] = {}
-    for pair in pairs:
-        src, _, tgt = pair.partition("-")
-        sources.setdefault(src, []).append(tgt)
-    return jsonify([{"code": code, "name": language_name(code), "targets": targets}
-                    for code, targets in sorted(sources.items())])
+    """Every source language and the targets it reaches, directly or through the pivot
+    language (LibreTranslate's shape; `pivot` is ours: {target: via} where it pivots)."""
+    out = []
+    for code, targets in settings().reachable().items():
+        entry = {"code": code, "name": language_name(code), "targets": sorted(targets)}
+        pivots = {t: via for t, via in targets.items() if via}
+        if pivots:
+            entry["pivot"] = pivots
+        out.append(entry)
+    return jsonify(out)

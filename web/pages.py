@@ -29,14 +29,22 @@ from flask import (
 from translator.defaults import LOW_CONFIDENCE, MAX_BEAM, MIN_BEAM
 from translator.formats import formats
 from worker.errors import InputError, JobStateError
-from worker.intake import known_checkpoints
+from worker.intake import AUTO, known_checkpoints
 from worker.records import Kind, Status
 from worker.status import online_workers, queue_lengths
 
 from .api import result_text
 from .downloads import download_name, file_response, format_label, text_response
 from .errors import http_status
-from .extensions import celery, intake, job_limited, pair_label, settings, store
+from .extensions import (
+    celery,
+    intake,
+    job_limited,
+    language_name,
+    pair_label,
+    settings,
+    store,
+)
 from .forms import CancelForm, DocumentForm, EvaluateForm, TranslateForm
 
 bp = Blueprint("pages", __name__, template_folder="templates/pages")
@@ -70,13 +78,34 @@ def size(chars: int | None) -> str:
 
 @bp.app_context_processor
 def inject() -> dict:
-    return {"pair_label": pair_label, "limits": settings(), "min_beam": MIN_BEAM,
+    return {"pair_label": pair_label, "language_name": language_name,
+            "limits": settings(), "min_beam": MIN_BEAM,
             "max_beam": MAX_BEAM, "low_confidence": LOW_CONFIDENCE,
             "format_label": format_label, "download_name": download_name}
 
 
-def pair_choices() -> list[tuple[str, str]]:
-    return [(p, pair_label(p)) for p in sorted(settings().model_paths())]
+def language_choices(form) -> None:
+    """The source selector (Detect first) and the target selector of a form: every language
+    reachable, directly or through the pivot language. The page's script narrows the
+    targets to the chosen source's (`data-targets`)."""
+    reachable = settings().reachable()
+    targets = sorted({t for ts in reachable.values() for t in ts})
+    form.source.choices = [(AUTO, "Detect language")] + [(c, language_name(c))
+                                                          for c in reachable]
+    form.target.choices = [(c, language_name(c)) for c in targets]
+    if not form.is_submitted():
+        form.source.data = form.source.data or AUTO
+        form.target.data = form.target.data or ("en" if "en" in targets else
+                                                (targets[0] if targets else None))
+
+
+def reachable_json() -> str:
+    """{source: [targets]} for the page's script."""
+    return json.dumps({src: sorted(ts) for src, ts in settings().reachable().items()})
+
+
+def form_pair(form) -> str:
+    return f"{form.source.data}-{form.target.data}"
 
 
 # ------------------------------------------------------------------------- translate
@@ -103,15 +132,16 @@ def form_page(form, submit, template: str, context=dict):
 @job_limited
 def translate():
     form = TranslateForm()
-    form.pair.choices = pair_choices()
+    language_choices(form)
 
     def submit():
         reference = form.reference.data.splitlines() if form.reference.data else None
         segments = (form.text.data or "").splitlines() or [""]
-        return intake().submit_text(segments, form.pair.data, beam_size=form.beam_size.data,
+        return intake().submit_text(segments, form_pair(form), beam_size=form.beam_size.data,
                                   reference=reference)
 
-    return form_page(form, submit, "translate.html")
+    return form_page(form, submit, "translate.html",
+                     context=lambda: {"reachable": reachable_json()})
 
 
 # ------------------------------------------------------------------------- documents
@@ -119,13 +149,13 @@ def translate():
 @job_limited
 def documents():
     form = DocumentForm()
-    form.pair.choices = pair_choices()
+    language_choices(form)
 
     def submit():
         upload = form.file.data
         data = upload.read() if upload else (form.text.data or "").encode("utf-8")
         ref = form.reference_file.data.read() if form.reference_file.data else None
-        return intake().submit_document(data, form.pair.data, beam_size=form.beam_size.data,
+        return intake().submit_document(data, form_pair(form), beam_size=form.beam_size.data,
                                       reference=ref or None,
                                       filename=upload.filename if upload else None,
                                       retranslate=bool(form.retranslate.data))
@@ -137,7 +167,7 @@ def document_formats() -> dict:
     """The formats the documents page lists, and its file input's `accept`."""
     listed = list(formats().values())
     accept = ",".join(ext for fmt in listed for ext in fmt.extensions)
-    return {"formats": listed, "accept": accept}
+    return {"formats": listed, "accept": accept, "reachable": reachable_json()}
 
 
 # ------------------------------------------------------------------------- jobs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,18 +110,82 @@ def known_checkpoints(settings: Settings) -> dict[str, str]:
     return out
 
 
+AUTO = "auto"
+"""The source code that asks for the source language to be detected (`auto-fr`)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """A checked pair: `steps` are the model pairs that translate it (two: a pivot), and
+    `detected` the source language found for `auto`."""
+
+    pair: str
+    steps: list[str]
+    detected: dict | None = None
+
+    @property
+    def pivot(self) -> str | None:
+        return self.steps[0].split("-")[1] if len(self.steps) > 1 else None
+
+    def fields(self, settings: Settings) -> dict[str, Any]:
+        """What the job's record says about its route and models."""
+        models = settings.model_paths()
+        out: dict[str, Any] = {"model": " + ".join(models[step] for step in self.steps)}
+        if self.pivot:
+            out["pivot"] = self.pivot
+        if self.detected:
+            out["detected"] = self.detected
+        return out
+
+
 class Intake:
     def __init__(self, store: JobStore, app):
         self.store, self.settings = store, store.settings
         self.dispatcher = Dispatcher(store, app)
 
-    def check_pair(self, pair: str) -> str:
+    def check_pair(self, pair: str, text: str = "") -> Route:
+        """The route of `pair` (`src-tgt`; source `auto`: detected from `text`), or
+        InputError naming what is served."""
         pair = str(pair).strip().lower()
-        known = self.settings.model_paths()
-        if not valid_pair(pair) or pair not in known:
-            raise InputError(f"unknown language pair {pair!r}; served pairs: "
-                             f"{', '.join(sorted(known)) or 'none'}")
-        return pair
+        src, sep, tgt = pair.partition("-")
+        detected = None
+        if src == AUTO and sep:
+            detected = self.detect_source(text, tgt)
+            pair = f"{detected['language']}-{tgt}"
+        steps = self.settings.route(pair) if valid_pair(pair) else None
+        if steps is None:
+            raise InputError(f"unknown language pair {pair[:40]!r}; {self.served()}")
+        return Route(pair, steps, detected)
+
+    def served(self) -> str:
+        """What this server translates, in words (for errors)."""
+        reachable = self.settings.reachable()
+        if not reachable:
+            return "this server serves no pairs"
+        return "served: " + "; ".join(f"{src} to {', '.join(targets)}"
+                                       for src, targets in reachable.items())
+
+    def detector(self):
+        """The process's language detector, as DETECT_ACCURACY and DETECT_LANGUAGES say."""
+        from translator.detection import detector
+
+        return detector(self.settings.detect_accuracy, self.settings.detection_languages())
+
+    def detect_source(self, text: str, target: str) -> dict:
+        """{"language", "confidence"} of the text's language, which must be one this server
+        translates into `target` (else InputError naming the language and what is served)."""
+        from translator.detection import language_name
+
+        guesses = self.detector().detect(text, best=1)
+        if not guesses:
+            raise InputError("the text's language cannot be detected (it has no letters); "
+                             "give the source language")
+        best = guesses[0]
+        if target not in self.settings.reachable().get(best.language, {}):
+            raise InputError(f"the text is in {language_name(best.language)} "
+                             f"({best.confidence:g}% sure), which this server does not "
+                             f"translate into {target[:10]!r}; {self.served()}")
+        return {"language": best.language, "confidence": best.confidence}
 
     def check_beam(self, beam_size: Any) -> int:
         beam = self.settings.beam_size if beam_size is None else beam_size
@@ -137,26 +202,33 @@ class Intake:
         return exc
 
     def submit_text(self, segments: list[str] | str, pair: str, beam_size: int | None = None,
-                    reference: list[str] | str | None = None) -> Job:
-        """Queue a text job: one segment or a list."""
+                    reference: list[str] | str | None = None, alternatives: int = 0) -> Job:
+        """Queue a text job: one segment or a list; `alternatives` more translations of
+        each (n-best); a source of `auto` is detected from the text."""
         single = isinstance(segments, str)
         try:
-            pair = self.check_pair(pair)
             beam = self.check_beam(beam_size)
             segs = check_segments(segments, self.settings)
+            route = self.check_pair(pair, "\n".join(segs))
             refs = check_segments(reference, self.settings, "reference") if reference else None
             if refs is not None and len(refs) != len(segs):
                 raise InputError(f"{len(refs)} reference segments for {len(segs)} segments")
+            if not isinstance(alternatives, int) or isinstance(alternatives, bool) \
+                    or not 0 <= alternatives < MAX_BEAM:
+                raise InputError(f"alternatives must be an integer from 0 to {MAX_BEAM - 1}")
         except InputError as exc:
             raise self._rejected(Kind.TEXT, pair, exc) from None
+        beam = max(beam, alternatives + 1)  # n-best needs a beam at least that wide
         blobs = {"input": json.dumps(segs)}
         if refs is not None:
             blobs["reference"] = json.dumps(refs)
-        return self._queue(Kind.TEXT, pair, lambda job_id: TaskSpec(
-            TEXT_TASK, [job_id, pair, segs, beam], text_queue(pair)), beam=beam,
+        first = route.steps[0]
+        extra = {"alternatives": alternatives} if alternatives else {}
+        return self._queue(Kind.TEXT, route.pair, lambda job_id: TaskSpec(
+            TEXT_TASK, [job_id, first, segs, beam], text_queue(first)), beam=beam,
             total=len(segs), single=single, input_chars=sum(map(len, segs)),
-            has_reference=refs is not None, model=self.settings.model_paths()[pair],
-            blobs=blobs)
+            has_reference=refs is not None, blobs=blobs, **route.fields(self.settings),
+            **extra)
 
     def _queue(self, kind: Kind, pair: str, task: Callable[[str], TaskSpec], **fields: Any
                ) -> Job:
@@ -182,24 +254,24 @@ class Intake:
             fields["retranslate"] = True
         limit = self.settings.max_document_bytes
         try:
-            pair = self.check_pair(pair)
             beam = self.check_beam(beam_size)
             raw = check_size(data, limit)
             fmt, parsed = read_document(raw, filename or (None if isinstance(data, bytes)
                                                           else "pasted.txt"),
                                         self.settings, bool(retranslate))
+            route = self.check_pair(pair, " ".join(b.text for b in parsed.blocks[:50]))
             ref = decode_document(reference, limit) if reference else None
         except InputError as exc:
             raise self._rejected(Kind.DOCUMENT, pair, exc, **fields) from None
         blobs = {"input": raw}
         if ref is not None:
             blobs["reference"] = ref.encode("utf-8")
-        return self._queue(Kind.DOCUMENT, pair, lambda job_id: TaskSpec(
-            DOCUMENT_TASK, [job_id], docs_queue(pair)), beam=beam,
+        return self._queue(Kind.DOCUMENT, route.pair, lambda job_id: TaskSpec(
+            DOCUMENT_TASK, [job_id], docs_queue(route.steps[0])), beam=beam,
             input_chars=sum(len(block.text) for block in parsed.blocks), format=fmt.name,
             notes=parsed.notes or None, blocks=len(parsed.blocks),
-            has_reference=ref is not None, model=self.settings.model_paths()[pair],
-            blobs=blobs, **fields)
+            has_reference=ref is not None, blobs=blobs, **route.fields(self.settings),
+            **fields)
 
     def submit_evaluation(self, checkpoint: str, testset: str | None = None,
                           source: bytes | str | None = None, reference: bytes | str | None = None,

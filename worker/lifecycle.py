@@ -64,12 +64,16 @@ class Running:
     def job(self) -> Job:
         return self.store.require_job(self.job_id)
 
-    def reporter(self, part: str) -> Callable[[int], None]:
+    def reporter(self, part: str, scale: float = 1.0, offset: float = 0.0
+                 ) -> Callable[[int], None]:
         """`on_batch` for Translator.translate: record this part's sentences done and the
-        job's activity, and stop with Cancelled once the job is cancelled (one round trip)."""
+        job's activity, and stop with Cancelled once the job is cancelled (one round trip).
+        `scale`, `offset`: a step of a pivot counts half its sentences (the second from half
+        the chunk on)."""
 
         def on_batch(done: int) -> None:
-            if self.store.report_progress(self.job_id, part, done) == Status.CANCELLED:
+            counted = int(offset + scale * done)
+            if self.store.report_progress(self.job_id, part, counted) == Status.CANCELLED:
                 raise Cancelled
 
         return on_batch

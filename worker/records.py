@@ -72,6 +72,9 @@ class Job:
     notes: list | None = None  # document: what reading it did (an encoding detected)
     blocks: int | None = None  # document: translatable blocks (paragraphs, cells, subtitles)
     retranslate: bool | None = None  # document: PO/XLIFF entries with a translation redone
+    pivot: str | None = None  # translated through this language (two models, two steps)
+    alternatives: int | None = None  # text: alternative translations asked for (n-best)
+    detected: dict | None = None  # source `auto`: {"language", "confidence"} detected
     testset: str | None = None  # evaluation: a named test set, or "upload"
     chunks: int | None = None  # document: number of chunks
     chunk_size: int | None = None  # document: sentences per chunk
@@ -87,6 +90,14 @@ class Job:
         if progress and job.status != Status.DONE:
             job.done = sum(int(v) for v in progress)
         return job
+
+    @property
+    def steps(self) -> list[str]:
+        """The model pairs that translate the job, in order (two when it pivots)."""
+        if not self.pivot:
+            return [self.pair]
+        src, _, tgt = self.pair.partition("-")
+        return [f"{src}-{self.pivot}", f"{self.pivot}-{tgt}"]
 
     @property
     def queued_seconds(self) -> float:

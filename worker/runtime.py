@@ -9,7 +9,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from collections import OrderedDict
+from typing import Any, NamedTuple
 
 import redis
 from celery import signals
@@ -23,22 +24,36 @@ from .store import JobStore
 log = logging.getLogger("worker")
 
 
+class Translated(NamedTuple):
+    """One segment of a micro-batch, translated."""
+
+    text: str
+    confidence: float | None
+    alternatives: list[str]
+
+
 class WorkerState:
     def __init__(self, app):
         self.app, self.settings = app, app.settings
         self.store = JobStore(self.settings, patient=True)
         self.dispatcher = Dispatcher(self.store, app)
         self.recovery = Recovery(self.store, self.dispatcher)
-        self._models: dict[str, Any] = {}
+        self._models: OrderedDict[str, Any] = OrderedDict()  # least recently used first
         self._models_lock = threading.Lock()
         self._evaluated: dict[str, Any] = {}  # the last evaluated checkpoint: boards re-use it
         self._batcher: MicroBatcher | None = None
 
     def translator_for(self, pair: str):
         """The process's Translator for `pair`, loaded on first use (CheckpointError if
-        unusable)."""
+        unusable); with MAX_MODELS, loading one more drops the least recently used."""
         with self._models_lock:
-            if pair not in self._models:
+            if pair in self._models:
+                self._models.move_to_end(pair)
+            else:
+                limit = self.settings.max_models
+                while limit and len(self._models) >= limit:
+                    dropped, _ = self._models.popitem(last=False)
+                    log.info("dropped the model of %s (MAX_MODELS=%d)", dropped, limit)
                 from translator import Translator
                 from translator.checkpoint import CheckpointError
 
@@ -74,11 +89,22 @@ class WorkerState:
             self._batcher = MicroBatcher(self._run_batch, window=window, max_wait=10 * window)
         return self._batcher
 
-    def _run_batch(self, key: tuple[str, int], segments: list[str]) -> list:
-        """(text, confidence) per segment: `Translator.translate_scored`."""
-        pair, beam = key
-        return self.translator_for(pair).translate_scored(
-            segments, beam_size=beam, batch_tokens=self.settings.batch_tokens)
+    def _run_batch(self, key: tuple[str, int, int], segments: list[str]) -> list[Translated]:
+        """(text, confidence, alternatives) per segment: the n-1 other hypotheses of an
+        n-best search (a segment with fewer repeats its best)."""
+        pair, beam, n = key
+        translator = self.translator_for(pair)
+        out = []
+        for hyps in translator.translate_hypotheses(
+                segments, beam_size=beam, n_best=n, batch_tokens=self.settings.batch_tokens):
+            if not hyps:
+                out.append(Translated("", 1.0, [""] * (n - 1)))
+                continue
+            texts = [text for text, _ in hyps]
+            out.append(Translated(texts[0], translator.confidence(hyps[0][1]),
+                                  [texts[j] if j < len(texts) else texts[0]
+                                   for j in range(1, n)]))
+        return out
 
 
 _state: WorkerState | None = None

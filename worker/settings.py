@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import MISSING, dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 
 from translator.defaults import (
@@ -38,8 +39,22 @@ class Settings:
     redis_url: str = _env("REDIS_URL", "Redis URL for broker, results and job records; empty: "
                           "start a private redis-server under STATE_DIR", "")
     state_dir: str = _env("STATE_DIR", "where the embedded Redis keeps its data and socket", "var")
-    models: str = _env("MODELS", "checkpoints by language pair: `de-en=path.pt,fr-en=path.pt`",
+    models: str = _env("MODELS", "checkpoints by language pair: `de-en=path.pt,fr-en=path.pt`, "
+                       "or a models directory of `translator train-pairs` (its index.json "
+                       "lists the pairs), or both: `models/,de-fr=path.pt`",
                        "de-en=runs/quick/best.pt")
+    max_models: int = _env("MAX_MODELS", "most models one worker process keeps loaded (the "
+                           "least recently used is dropped); 0: no limit", 0)
+    pivot_language: str = _env("PIVOT_LANGUAGE", "a pair without a model is translated "
+                               "through this language when both halves have one; empty: "
+                               "no pivoting", "en")
+    detect_accuracy: str = _env("DETECT_ACCURACY", "language detection (source `auto`, "
+                                "/detect): `high` (99.7% on Multi30K, ~1.3 GB shared by the "
+                                "web processes) or `low` (96.8%, ~130 MB): benchmarks/RESULTS.md",
+                                "high")
+    detect_languages: str = _env("DETECT_LANGUAGES", "ISO 639-1 codes the detector considers "
+                                 "(comma-separated); empty: all 75 it knows, so that a text "
+                                 "in an unserved language is recognised as such", "")
     worker_pairs: str = _env("WORKER_PAIRS", "pairs this worker serves (comma-separated); "
                              "empty: every pair in MODELS", "")
     checkpoint_dirs: str = _env("CHECKPOINT_DIRS", "directories whose run checkpoints can be "
@@ -127,6 +142,13 @@ class Settings:
                                 "redelivers tasks that are still running")
         if self.soft_time_limit >= self.time_limit or self.soft_time_limit < 0:
             raise SettingsError("TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT (0: none)")
+        if self.max_models < 0:
+            raise SettingsError("MAX_MODELS must be 0 (no limit) or more")
+        if self.pivot_language and not valid_language(self.pivot_language):
+            raise SettingsError(f"PIVOT_LANGUAGE={self.pivot_language!r} is not a language code")
+        if self.detect_accuracy not in ("high", "low"):
+            raise SettingsError("DETECT_ACCURACY must be high or low")
+        self.detection_languages()
         for name in ("torch_threads", "beam_size", "batch_tokens", "chunk_sentences",
                      "max_document_bytes", "max_unzipped_bytes", "max_zip_ratio",
                      "max_text_chars", "max_segments", "web_workers", "web_threads",
@@ -151,15 +173,63 @@ class Settings:
         return self.precision
 
     def model_paths(self) -> dict[str, str]:
-        """{pair: checkpoint path} from MODELS, e.g. {"de-en": "runs/quick/best.pt"}."""
-        out = {}
+        """{pair: checkpoint path} from MODELS, e.g. {"de-en": "runs/quick/best.pt"}: its
+        `pair=path` entries and the pairs of its models directories (a later entry wins)."""
+        return {pair: entry["checkpoint"] for pair, entry in self.model_entries().items()}
+
+    def model_entries(self) -> dict[str, dict]:
+        """{pair: {"checkpoint": path, "test": {...}, ...}}: a models directory's index
+        entries, or for a `pair=path` entry its run's summary.json scores where there is one."""
+        out: dict[str, dict] = {}
         for item in filter(None, (s.strip() for s in self.models.split(","))):
             pair, sep, path = item.partition("=")
+            if not sep:
+                out.update(_models_directory(item))
+                continue
             pair = pair.strip().lower()
-            if not sep or not path.strip() or not valid_pair(pair):
-                raise SettingsError(f"MODELS entry {item!r} is not `src-tgt=path`")
-            out[pair] = path.strip()
+            if not path.strip() or not valid_pair(pair):
+                raise SettingsError(f"MODELS entry {item!r} is not `src-tgt=path` or a models "
+                                    f"directory")
+            out[pair] = {"pair": pair, "checkpoint": path.strip(),
+                         "test": _run_scores(path.strip())}
         return out
+
+    def route(self, pair: str) -> list[str] | None:
+        """The model pairs that translate `pair`: itself when it has a model, else through
+        PIVOT_LANGUAGE (`de-fr` -> ["de-en", "en-fr"]) when both halves have one; None."""
+        models = self.model_paths()
+        if pair in models:
+            return [pair]
+        src, _, tgt = pair.partition("-")
+        via = self.pivot_language
+        if via and via not in (src, tgt) and f"{src}-{via}" in models \
+                and f"{via}-{tgt}" in models:
+            return [f"{src}-{via}", f"{via}-{tgt}"]
+        return None
+
+    def reachable(self) -> dict[str, dict[str, str | None]]:
+        """{source: {target: None (a model) or the pivot language}} of every translatable
+        direction, sorted."""
+        models = self.model_paths()
+        codes = sorted({c for pair in models for c in pair.split("-")})
+        out: dict[str, dict[str, str | None]] = {}
+        for src in codes:
+            for tgt in codes:
+                steps = self.route(f"{src}-{tgt}") if src != tgt else None
+                if steps:
+                    out.setdefault(src, {})[tgt] = None if len(steps) == 1 else \
+                        self.pivot_language
+        return out
+
+    def detection_languages(self) -> tuple[str, ...]:
+        codes = tuple(c.strip().lower() for c in self.detect_languages.split(",") if c.strip())
+        from translator.detection import NAMES
+
+        unknown = [c for c in codes if c not in NAMES]
+        if unknown:
+            raise SettingsError(f"DETECT_LANGUAGES names codes the detector does not know: "
+                                f"{', '.join(unknown)}")
+        return codes
 
     def served_pairs(self) -> list[str]:
         models = self.model_paths()
@@ -173,10 +243,61 @@ class Settings:
         return [Path(p.strip()) for p in self.checkpoint_dirs.split(",") if p.strip()]
 
 
+def valid_language(code: str) -> bool:
+    return 2 <= len(code) <= 8 and code.isalpha() and code.isascii()
+
+
 def valid_pair(pair: str) -> bool:
     src, sep, tgt = pair.partition("-")
-    return bool(sep) and all(2 <= len(x) <= 8 and x.isalpha() and x.isascii()
-                             for x in (src, tgt))
+    return bool(sep) and src != tgt and valid_language(src) and valid_language(tgt)
+
+
+def _models_directory(path: str) -> dict[str, dict]:
+    """A models directory's index (translator/pairs.py), re-read when index.json changes."""
+    index = Path(path) / "index.json"
+    try:
+        stamp = index.stat().st_mtime_ns
+    except OSError:
+        raise SettingsError(f"MODELS entry {path!r} is neither `src-tgt=path` nor a models "
+                            f"directory with an index.json (translator train-pairs writes "
+                            f"one)") from None
+    return _read_models_directory(path, stamp)
+
+
+@lru_cache(maxsize=16)
+def _read_models_directory(path: str, stamp: int) -> dict[str, dict]:
+    from translator.errors import UserError
+    from translator.pairs import read_index
+
+    try:
+        return read_index(path)
+    except UserError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _run_scores(checkpoint: str) -> dict:
+    """The test scores in the summary.json beside a checkpoint (`translator train` writes
+    one), as a models index holds them: {"bleu_beam5": 15.6, ...}; {} without one."""
+
+    path = Path(checkpoint).parent / "summary.json"
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    return _read_run_scores(str(path), stamp)
+
+
+@lru_cache(maxsize=64)
+def _read_run_scores(path: str, stamp: int) -> dict:
+    import json
+
+    from translator.pairs import summary_scores
+
+    try:
+        with open(path) as f:
+            return summary_scores(json.load(f))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
 
 
 def env_name(field_name: str) -> str:

@@ -226,8 +226,13 @@ class JobStore:
                 return status, json.loads(raw[0]) if done else None
             status = self.status(job_id)
 
+    def save_blob(self, job_id: str, name: str, data: bytes | str) -> None:
+        """A blob a step of the job writes for a later one (a pivot's first step: `pivot`);
+        idempotent: a whole value."""
+        self.redis.set(key("job", job_id, name), data, ex=self.ttl)
+
     def get_blob(self, job_id: str, name: str) -> bytes | None:
-        """A submitted text: `input` or `reference`."""
+        """A submitted text (`input`, `reference`) or a step's blob (`pivot`)."""
         return self.redis.get(key("job", job_id, name)) if valid_id(job_id) else None
 
     def list_jobs(self, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
@@ -358,6 +363,17 @@ class JobStore:
         pipe.scard(done_key)
         return pipe.execute()[-1]
 
+    def save_pivot_chunk(self, job_id: str, index: int, translations: list[str],
+                         confidences: list[float], alignments: list[list[int]] | None) -> None:
+        """A pivoting document's chunk after its first step (into the pivot language)."""
+        self.save_blob(job_id, f"pivot:{index}", json.dumps(
+            {"translations": translations, "confidence": confidences,
+             "alignment": alignments}))
+
+    def pivot_chunk(self, job_id: str, index: int) -> dict | None:
+        raw = self.get_blob(job_id, f"pivot:{index}")
+        return json.loads(raw) if raw else None
+
     def chunks_done(self, job_id: str) -> int:
         return self.redis.scard(key("job", job_id, "chunks_done"))
 
@@ -410,7 +426,8 @@ class JobStore:
         n = job.chunks or 0
         self.redis.delete(*[key("job", job.id, part, str(i))
                             for i in range(n)
-                            for part in ("chunk", "confidence", "source", "alignment")])
+                            for part in ("chunk", "confidence", "source", "alignment",
+                                         "pivot")])
 
     # ------------------------------------------------------------------ system
     def cached_tests(self, job_ids: list[str]) -> list[dict] | None:

@@ -12,7 +12,7 @@ from celery import shared_task
 from translator.document import Document, Line, segment_document, translate_segments_scored
 from translator.formats import FormatError, block_sentences, place, read_file
 
-from .celery_app import CHUNK_TASK, DOCUMENT_TASK, EVALUATE_TASK, TEXT_TASK, docs_queue
+from .celery_app import CHUNK_TASK, DOCUMENT_TASK, EVALUATE_TASK, TEXT_TASK, docs_queue, text_queue
 from .dispatch import TaskSpec
 from .errors import InputError
 from .intake import decode_document
@@ -37,15 +37,44 @@ def translate_text(self, job_id: str, pair: str, segments: list[str], beam: int)
     return run_job(job_id, lambda running: _translate_text(running, pair, segments, beam))
 
 
-def _translate_text(running: Running, pair: str, segments: list[str], beam: int) -> Finished:
+def _translate_text(running: Running, pair: str, segments: list[str], beam: int
+                    ) -> Finished | dict:
     """Each segment is split into sentences (the documents' splitter), all of them translated
     in one micro-batched request, and each segment joined back with its line breaks. The
     result has each segment's translation and lowest sentence confidence, and every sentence
-    as [source, translation] (the documents' format) with its confidence and segment."""
+    as [source, translation] (the documents' format) with its confidence and segment; with
+    `alternatives`, each segment's k-th alternative joins its sentences' k-th other
+    hypotheses.
+
+    A pivoting job runs in two tasks on the two pairs' queues: the first translates into the
+    pivot language and sends the second, which translates those sentences on (one to one,
+    not split again) and finishes the job; a sentence's confidence is the lower of its two
+    steps'."""
+    job = running.job
+    steps = job.steps
+    if pair not in steps:
+        raise InputError(f"this task's pair {pair} is not a step of the job ({job.pair})")
+    if len(steps) > 1 and pair == steps[0]:
+        return _first_step(running, pair, segments, beam, steps[1])
     batcher = worker_state().batcher()
-    done = translate_segments_scored(
-        lambda sentences: batcher.translate((pair, beam), sentences), segments,
-        pair.split("-")[0])
+    n = (job.alternatives or 0) + 1
+    if len(steps) > 1:  # the second step: the first step's sentences, on
+        first = json.loads(running.store.get_blob(job.id, "pivot") or b"null")
+        if first is None:
+            raise InputError("the first step's translation of this pivoting job is gone")
+        segments = json.loads(running.store.get_blob(job.id, "input"))
+        translate = _pivoted(batcher, (pair, beam, n), first)
+    else:
+        def translate(sentences):
+            return batcher.translate((pair, beam, n), sentences)
+    others: list[list[str]] = []  # each sentence's alternatives, in order
+
+    def scored(sentences: list[str]) -> list[tuple[str, float | None]]:
+        out = translate(sentences)
+        others.extend(o.alternatives for o in out)
+        return [(o.text, o.confidence) for o in out]
+
+    done = translate_segments_scored(scored, segments, job.pair.split("-")[0])
     translations = [segment.text for segment in done]
     every = [(i, sentence) for i, segment in enumerate(done) for sentence in segment.sentences]
     result = {"translations": translations,
@@ -53,6 +82,10 @@ def _translate_text(running: Running, pair: str, segments: list[str], beam: int)
               "sentences": [[src, tgt] for _, (src, tgt, _) in every],
               "sentence_confidence": [conf for _, (_, _, conf) in every],
               "sentence_segment": [i for i, _ in every]}
+    if n > 1:
+        result["alternatives"] = _alternatives(segments, job.pair.split("-")[0], others, n - 1)
+    if len(steps) > 1:
+        result["pivot"] = {"via": job.pivot, "translations": first["translations"]}
     fields = {"done": len(segments), "output_chars": sum(map(len, translations))}
     ref = running.store.get_blob(running.job_id, "reference") if running.job.has_reference \
         else None
@@ -60,6 +93,67 @@ def _translate_text(running: Running, pair: str, segments: list[str], beam: int)
         fields["scores"] = _scores(translations, json.loads(ref))
     log.info("job %s: %d segment(s) translated", running.job_id, len(segments))
     return Finished(result, fields)
+
+
+def _first_step(running: Running, pair: str, segments: list[str], beam: int, second: str
+                ) -> dict:
+    """A pivoting job's first step: its sentences into the pivot language, kept for the
+    second step (`pivot` blob), which is sent on the second pair's queue."""
+    batcher = worker_state().batcher()
+    mids: list[tuple[str, float | None]] = []
+
+    def translate(sentences):
+        out = batcher.translate((pair, beam, 1), sentences)
+        mids.extend((o.text, o.confidence) for o in out)
+        return [(o.text, o.confidence) for o in out]
+
+    done = translate_segments_scored(translate, segments, pair.split("-")[0])
+    running.store.save_blob(running.job_id, "pivot", json.dumps({
+        "sentences": [t for t, _ in mids], "confidence": [c for _, c in mids],
+        "translations": [segment.text for segment in done]}))
+    worker_state().dispatcher.send(running.job_id, [TaskSpec(
+        TEXT_TASK, [running.job_id, second, [t for t, _ in mids], beam], text_queue(second))])
+    log.info("job %s: first step (%s) done, %d sentence(s) sent on", running.job_id, pair,
+             len(mids))
+    return {"status": "first step done", "pair": pair}
+
+
+def _pivoted(batcher, key: tuple, first: dict):
+    """`translate` for the second step: the sentences of the segments are the first step's
+    (the same splitter on the same text), so their pivot translations are translated instead,
+    each confidence the lower of the two."""
+    mids, confidences = first["sentences"], first["confidence"]
+    position = 0
+
+    def translate(sentences: list[str]):
+        nonlocal position
+        mine = mids[position: position + len(sentences)]
+        if len(mine) != len(sentences):
+            raise InputError("the first step's sentences do not match the text's")
+        out = batcher.translate(key, mine)
+        own = confidences[position: position + len(sentences)]
+        position += len(sentences)
+        return [o._replace(confidence=_lower(o.confidence, c)) for o, c in zip(out, own)]
+
+    return translate
+
+
+def _lower(a: float | None, b: float | None) -> float | None:
+    known = [x for x in (a, b) if x is not None]
+    return min(known) if known else None
+
+
+def _alternatives(segments: list[str], lang: str, others: list[list[str]], k: int
+                  ) -> list[list[str]]:
+    """Each segment's k alternatives: the j-th joins its sentences' j-th other hypotheses (a
+    sentence with fewer gives its best), laid out as the segment."""
+    out, position = [], 0
+    for segment in segments:
+        doc = segment_document(segment, lang)
+        mine = others[position: position + len(doc.sentences)]
+        position += len(doc.sentences)
+        out.append([doc.assemble([alts[j] for alts in mine]) for j in range(k)])
+    return out
 
 
 def _lowest(sentences: list[tuple[str, str, float | None]]) -> float | None:
@@ -81,7 +175,8 @@ def _segment_document(running: Running) -> dict:
     if not doc.sentences:
         raise InputError("the document has no text to translate")
     n_chunks = running.store.save_document(job.id, doc, state.settings.chunk_sentences)
-    state.dispatcher.send(job.id, [TaskSpec(CHUNK_TASK, [job.id, index], docs_queue(job.pair))
+    state.dispatcher.send(job.id, [TaskSpec(CHUNK_TASK, [job.id, index],
+                                            docs_queue(job.steps[0]))
                                    for index in range(n_chunks)])
     log.info("job %s: %d sentences in %d chunk(s)", job.id, len(doc.sentences), n_chunks)
     return {"status": "running", "chunks": n_chunks}
@@ -106,11 +201,14 @@ def _parse(raw: bytes, job: Job, settings):
 
 
 @shared_task(name=CHUNK_TASK, bind=True, base=JobTask)
-def translate_chunk(self, job_id: str, index: int) -> dict:
+def translate_chunk(self, job_id: str, index: int, step: int = 0) -> dict:
     """Translate chunk `index` of a document job, reporting progress after every batch; the
-    task that completes the last chunk assembles the result."""
+    task that completes the last chunk assembles the result. A pivoting job's chunk is
+    translated in two tasks (`step` 0 and 1) on the two pairs' queues."""
 
     def work(running: Running) -> Finished | dict:
+        if step == 0 and len(running.job.steps) > 1:
+            return _first_chunk_step(running, index)
         done = _translate_chunk(running, index)
         if done < running.job.chunks:
             return {"status": "chunk done", "chunk": index}
@@ -121,22 +219,62 @@ def translate_chunk(self, job_id: str, index: int) -> dict:
     return run_job(job_id, work)
 
 
+def _first_chunk_step(running: Running, index: int) -> dict:
+    """A pivoting document's chunk into the pivot language, kept for the second step, which
+    is sent on the second pair's queue (half the chunk's progress)."""
+    store, job, state = running.store, running.job, worker_state()
+    if store.chunk_done(job.id, index):
+        return {"status": "chunk done", "chunk": index}
+    if store.pivot_chunk(job.id, index) is None:
+        sentences = store.chunk_source(job, index)
+        out = _translate(job, job.steps[0], sentences, running.reporter(str(index), 0.5))
+        aligned = _aligned(job)
+        store.save_pivot_chunk(job.id, index, [o.text for o in out],
+                               [o.confidence for o in out],
+                               [o.alignment for o in out] if aligned else None)
+    state.dispatcher.send(job.id, [TaskSpec(CHUNK_TASK, [job.id, index, 1],
+                                            docs_queue(job.steps[1]))])
+    return {"status": "first step done", "chunk": index}
+
+
+def _aligned(job: Job) -> bool:
+    return job.format not in (None, "txt")  # inline markup is placed by alignment
+
+
+def _translate(job: Job, pair: str, sentences: list[str], on_batch) -> list:
+    state = worker_state()
+    translator = state.translator_for(pair)
+    options = dict(beam_size=job.beam, batch_tokens=state.settings.batch_tokens,
+                   on_batch=on_batch)
+    return (translator.translate_aligned if _aligned(job) else translator.translate_scored)(
+        sentences, **options)
+
+
 def _translate_chunk(running: Running, index: int) -> int:
-    """Translate the chunk unless a previous delivery did; returns the chunks done."""
+    """Translate the chunk unless a previous delivery did; returns the chunks done. The
+    second step of a pivot translates the first step's sentences, each output word aligned
+    through the pivot word it is aligned to, each confidence the lower of the two steps'."""
     store, job = running.store, running.job
     if store.chunk_done(job.id, index):
         return store.chunks_done(job.id)
-    state = worker_state()
-    sentences = store.chunk_source(job, index)
-    translator = state.translator_for(job.pair)
-    options = dict(beam_size=job.beam, batch_tokens=state.settings.batch_tokens,
-                   on_batch=running.reporter(str(index)))
-    aligned = job.format not in (None, "txt")  # inline markup is placed by alignment
-    out = (translator.translate_aligned if aligned else translator.translate_scored)(
-        sentences, **options)
+    first = store.pivot_chunk(job.id, index) if len(job.steps) > 1 else None
+    if len(job.steps) > 1 and first is None:
+        raise InputError("the first step's translation of this chunk is gone")
+    sentences = first["translations"] if first else store.chunk_source(job, index)
+    reporter = running.reporter(str(index), 0.5, len(sentences) / 2) if first \
+        else running.reporter(str(index))
+    out = _translate(job, job.steps[-1], sentences, reporter)
+    texts, confidences = [o.text for o in out], [o.confidence for o in out]
+    alignments = [o.alignment for o in out] if _aligned(job) else None
+    if first:
+        confidences = [_lower(a, b) for a, b in zip(confidences, first["confidence"])]
+        if alignments is not None and first["alignment"] is not None:
+            alignments = [[back[a] if a < len(back) else 0 for a in mine] if back else mine
+                          for mine, back in zip(alignments, first["alignment"])]
+        elif alignments is not None:
+            alignments = None
     log.info("job %s: chunk %d done (%d sentences)", job.id, index, len(sentences))
-    return store.save_chunk(job.id, index, [o.text for o in out], [o.confidence for o in out],
-                            [o.alignment for o in out] if aligned else None)
+    return store.save_chunk(job.id, index, texts, confidences, alignments)
 
 
 def _assemble(store: JobStore, job: Job) -> Finished:

@@ -77,6 +77,21 @@ function counters() {
   }
 }
 
+function languageSelectors() {
+  // Each form's targets narrowed to those its source reaches (all of them for Detect).
+  for (const source of document.querySelectorAll("select[data-reachable]")) {
+    const reachable = JSON.parse(source.dataset.reachable);
+    const target = source.form.querySelector("select[name=target]");
+    const update = () => {
+      const allowed = reachable[source.value];
+      for (const option of target.options) option.disabled = !!allowed && !allowed.includes(option.value);
+      if (target.selectedOptions[0]?.disabled) target.value = [...target.options].find((o) => !o.disabled)?.value;
+    };
+    source.addEventListener("change", update);
+    update();
+  }
+}
+
 function translateForm() {
   const form = document.getElementById("translate-form");
   if (!form) return;
@@ -91,7 +106,7 @@ function translateForm() {
     const reference = form.reference.value.trim() ? lines(form.reference.value) : null;
     try {
       let job = await api(form.dataset.api, { method: "POST", body: JSON.stringify({
-        text: lines(form.text.value), pair: form.pair.value,
+        text: lines(form.text.value), pair: `${form.source.value}-${form.target.value}`,
         beam_size: Number(form.beam_size.value), reference }) });
       // Each request waits on the server until the job finishes (or 10 s pass): no polling.
       const jobUrl = form.dataset.jobApi.replace("JOB", job.id) + "?wait=10";
@@ -103,7 +118,11 @@ function translateForm() {
       link.href = form.dataset.jobPage.replace("JOB", job.id); link.textContent = "job details";
       const note = doubtful ? `${doubtful} sentence${doubtful > 1 ? "s" : ""} with low ` +
         "confidence (marked): check before use · " : "";
-      status.replaceChildren(`Done in ${(job.run_seconds * 1000).toFixed(0)} ms · ${note}`, link);
+      const names = Object.fromEntries([...form.source.options].map((o) => [o.value, o.text]));
+      const found = job.detected ? `${names[job.detected.language] || job.detected.language} ` +
+        `(detected, ${job.detected.confidence}%) · ` : "";
+      const via = job.pivot ? `through ${names[job.pivot] || job.pivot} · ` : "";
+      status.replaceChildren(`Done in ${(job.run_seconds * 1000).toFixed(0)} ms · ${found}${via}${note}`, link);
       if (result.scores) showScores(scores, result.scores);
     } catch (error) {
       status.textContent = error.message; status.className = "error";
@@ -139,4 +158,4 @@ async function jobPage() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => { counters(); translateForm(); jobPage(); });
+document.addEventListener("DOMContentLoaded", () => { counters(); languageSelectors(); translateForm(); jobPage(); });

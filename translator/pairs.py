@@ -1,0 +1,184 @@
+"""Training runs: one pair (`train_run`: train, then score the test split and write
+summary.json) and a set of pairs (`train_pairs`: sequential and resumable, with an index).
+
+A models directory holds one run directory per pair and an index:
+
+    models/de-en/best.pt  models/de-en/summary.json  ...
+    models/index.json     {"models": [{"pair": "de-en", "checkpoint": "de-en/best.pt",
+                                       "test": {...}, "date": ...}, ...]}
+
+`train_pairs` skips a pair whose run finished (summary.json written and best.pt there), resumes
+one that was interrupted (last.pt there, no summary.json) and starts the others, so a set of
+models can be built over several sessions with the same command. The worker reads the index
+(MODELS=models/) to know which pairs it serves and their test scores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .config import Config
+from .data import CorpusError
+from .defaults import TEST_SPLIT
+from .errors import UserError
+
+INDEX = "index.json"
+"""The models directory's index file."""
+
+SUMMARY = "summary.json"
+"""A finished run's summary (train.py's stop reason and figures, the test scores)."""
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """`de-en,en-de` -> [("de", "en"), ("en", "de")]; duplicates and malformed names refused."""
+    out: list[tuple[str, str]] = []
+    for item in (p.strip().lower() for p in text.split(",")):
+        if not item:
+            continue
+        src, sep, tgt = item.partition("-")
+        if not sep or not src.isalpha() or not tgt.isalpha() or src == tgt:
+            raise UserError(f"pair {item!r} is not `src-tgt` with two different language codes")
+        if (src, tgt) in out:
+            raise UserError(f"pair {item} is named twice")
+        out.append((src, tgt))
+    if not out:
+        raise UserError("no pairs given")
+    return out
+
+
+def test_scores(run_dir: Path, data_dir: str | Path, src: str, tgt: str,
+                beams: Sequence[int]) -> dict:
+    """The test split scored with the run's best.pt at each beam size ({} without a test
+    split): `test_2016_flickr_bleu_beam5` and the like, the sacreBLEU signatures, and the
+    hypotheses written next to the checkpoint."""
+    from .data import find_split_file, read_split
+    from .evaluate import score
+    from .translator import Translator
+
+    try:
+        find_split_file(data_dir, TEST_SPLIT, src)
+        find_split_file(data_dir, TEST_SPLIT, tgt)
+    except CorpusError:
+        return {}
+    test = read_split(data_dir, TEST_SPLIT, src, tgt)
+    best = Translator.from_checkpoint(run_dir / "best.pt")
+    out: dict = {}
+    for beam in sorted(set(beams)):
+        hyps = best.translate(test.src, beam_size=beam)
+        scores = score(hyps, test.tgt)
+        name = "greedy" if beam == 1 else f"beam{beam}"
+        for metric in ("bleu", "chrf", "ter"):
+            out[f"{TEST_SPLIT}_{metric}_{name}"] = round(scores[metric], 2)
+        out["bleu_signature"] = scores["signatures"]["bleu"]
+        out["signatures"] = scores["signatures"]
+        (run_dir / f"{TEST_SPLIT}.{name}.{tgt}").write_text("\n".join(hyps) + "\n")
+    return out
+
+
+def train_run(cfg: Config, data_dir: str | Path, src: str, tgt: str, out: str | Path,
+              resume: bool = False, progress: bool = True, overrides: dict | None = None,
+              test_beams: Sequence[int] = (), echo: Callable[[str], None] | None = None) -> dict:
+    """Train one pair into `out`, score the test split and write summary.json; the summary
+    (stop_reason "interrupted" and no summary.json when the run was interrupted)."""
+    from .train import Trainer
+
+    trainer = Trainer(cfg, data_dir, src, tgt, out, resume=resume, progress=progress,
+                      resume_overrides=overrides)
+    (echo or _stderr)(trainer.filter_report.summary())
+    summary = trainer.run()
+    if summary.get("stop_reason") == "interrupted":
+        return summary
+    summary.update(test_scores(Path(out), data_dir, src, tgt, test_beams))
+    with open(Path(out) / SUMMARY, "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def run_state(run_dir: Path) -> str:
+    """"finished" (summary.json and best.pt), "interrupted" (last.pt only) or "new"."""
+    if (run_dir / SUMMARY).is_file() and (run_dir / "best.pt").is_file():
+        return "finished"
+    return "interrupted" if (run_dir / "last.pt").is_file() else "new"
+
+
+def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, str]],
+                out: str | Path, progress: bool = True, overrides: dict | None = None,
+                test_beams: Sequence[int] = (), echo: Callable[[str], None] | None = None
+                ) -> dict:
+    """Train each pair in turn into `out/<src>-<tgt>/` (the module docstring's rules) and
+    rewrite the index after each; the index. Stops at the first interrupted run."""
+    say = echo or _stderr
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for src, tgt in pairs:
+        pair, run_dir = f"{src}-{tgt}", out / f"{src}-{tgt}"
+        state = run_state(run_dir)
+        if state == "finished":
+            say(f"{pair}: finished earlier, skipped")
+            continue
+        say(f"{pair}: {'resuming' if state == 'interrupted' else 'training'} into {run_dir}")
+        summary = train_run(cfg, data_dir, src, tgt, run_dir, resume=state == "interrupted",
+                            progress=progress, overrides=overrides, test_beams=test_beams,
+                            echo=say)
+        if summary.get("stop_reason") == "interrupted":
+            write_index(out)
+            raise KeyboardInterrupt
+        say(f"{pair}: {summary.get('stop_reason')}; "
+            + ", ".join(f"{k} {v}" for k, v in summary.items() if k.startswith(TEST_SPLIT)
+                        and "_bleu_" in k))
+        write_index(out)
+    return write_index(out)
+
+
+def write_index(out: Path) -> dict:
+    """models/index.json from the finished runs found under `out` (atomically replaced)."""
+    models = []
+    for run_dir in sorted(p for p in out.iterdir() if p.is_dir()):
+        if run_state(run_dir) != "finished":
+            continue
+        with open(run_dir / SUMMARY) as f:
+            summary = json.load(f)
+        models.append({
+            "pair": run_dir.name,
+            "checkpoint": f"{run_dir.name}/best.pt",
+            "test": summary_scores(summary),
+            "test_set": TEST_SPLIT,
+            "steps": summary.get("step"),
+            "minutes": round(summary.get("elapsed_minutes", 0.0), 1),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                  time.gmtime((run_dir / SUMMARY).stat().st_mtime)),
+        })
+    index = {"models": models}
+    tmp = out / (INDEX + ".tmp")
+    tmp.write_text(json.dumps(index, indent=2) + "\n")
+    os.replace(tmp, out / INDEX)
+    return index
+
+
+def summary_scores(summary: dict) -> dict:
+    """A run summary's test scores without the split's prefix: {"bleu_beam5": 15.6, ...}."""
+    return {k[len(TEST_SPLIT) + 1:]: v for k, v in summary.items()
+            if k.startswith(TEST_SPLIT + "_")}
+
+
+def read_index(directory: str | Path) -> dict[str, dict]:
+    """{pair: entry} of a models directory's index, the checkpoint made an absolute path."""
+    directory = Path(directory)
+    try:
+        with open(directory / INDEX) as f:
+            index = json.load(f)
+        entries = index["models"]
+        return {e["pair"]: {**e, "checkpoint": str((directory / e["checkpoint"]).resolve())}
+                for e in entries}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{directory / INDEX} is not a models index "
+                        f"(translator train-pairs writes one): {exc}") from None
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
