@@ -24,4 +24,4 @@ RUN pip install ".[monitor]" && python -c "import translator, worker, web"
 USER app
 ENV STATE_DIR=/tmp/state
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "64", "web:create_app()"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "64", "--preload", "web.wsgi:app"]

@@ -79,10 +79,11 @@ def queue_env(redis_server, trained_run, reverse_corpus, tmp_path_factory) -> di
     return {
         "REDIS_URL": redis_server.url,
         # ww-en and en-vv: the same reverse model, so ww-vv pivots through English and
-        # comes back as its source (reversed twice).
+        # comes back as its source (reversed twice); de-en too, for clients that know only
+        # real language codes (deep-translator) and for detected German.
         "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'},aa-bb={broken / 'missing.pt'},"
                   f"cc-dd={broken / 'corrupt.pt'},ww-en={trained_run['dir'] / 'best.pt'},"
-                  f"en-vv={trained_run['dir'] / 'best.pt'}",
+                  f"en-vv={trained_run['dir'] / 'best.pt'},de-en={trained_run['dir'] / 'best.pt'}",
         "CHECKPOINT_DIRS": str(trained_run["dir"].parent),
         "MULTI30K_DIR": str(reverse_corpus),
         "TORCH_THREADS": "1",

@@ -36,7 +36,7 @@ def server(queue_env, workers, tmp_path_factory):
     env = {**os.environ, **queue_env, "SECRET_KEY": "browser-test", "RATE_LIMIT": "",
            "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                             "--workers", "2", "--threads", "4", "web:create_app()"],
+                             "--workers", "2", "--threads", "4", "--preload", "web.wsgi:app"],
                             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while True:
@@ -127,8 +127,26 @@ def test_translate_form_marks_low_confidence_sentences(page, server):
     shoot(page, "translate_low_confidence")
 
 
+def test_the_form_detects_the_source_and_narrows_the_targets(page, server):
+    page.goto(server + "/")
+    assert page.input_value("#source") == "auto"
+    page.select_option("#source", SRC)  # xx reaches only yy
+    assert page.locator("#target option:not([disabled])").all_inner_texts() == ["Test target"]
+    page.select_option("#source", "auto")
+    page.select_option("#target", "en")
+    page.fill("#text", "Ein Mann fährt mit dem Fahrrad durch die Stadt.")
+    page.click("button[type=submit]")
+    page.wait_for_function("document.getElementById('output-status').textContent"
+                           ".includes('Done')", timeout=30_000)
+    assert "German (detected, " in page.inner_text("#output-status")
+    shoot(page, "translate_detected")
+    page.click("text=job details")
+    assert "German detected, " in page.inner_text("dl")
+
+
 def test_libretranslate_python_client(server):
-    """LibreTranslate's own client library (libretranslatepy) against our /translate."""
+    """LibreTranslate's own client library (libretranslatepy) against our /translate,
+    /detect and /languages (it sends the last as a GET with a body)."""
     from libretranslatepy import LibreTranslateAPI
 
     client = LibreTranslateAPI(server + "/")
@@ -136,6 +154,21 @@ def test_libretranslate_python_client(server):
     assert client.translate("red blue cat", source, target) == "cat blue red"
     assert {"code": source, "targets": [target]}.items() <= next(
         lang for lang in client.languages() if lang["code"] == source).items()
+    detected = client.detect("Der Hund spielt im Garten mit einem roten Ball.")
+    assert detected[0]["language"] == "de" and 0 < detected[0]["confidence"] <= 100
+    assert client.translate("red blue cat", "auto", "vv") == "cat blue red"  # English found
+
+
+def test_deep_translator_client(server):
+    """deep-translator's LibreTranslator (it sends the parameters in the query string and
+    checks codes against its own list: de-en is served by the test model)."""
+    from deep_translator import LibreTranslator
+
+    client = LibreTranslator(source="de", target="en", custom_url=server + "/",
+                             api_key="unused")  # it refuses to run without one
+    assert client.translate("red blue cat") == "cat blue red"
+    assert client.translate_batch(["red cat dog", "sun moon tree"]) == ["dog cat red",
+                                                                  "tree moon sun"]
 
 
 def test_libretranslate_file_api_with_requests(server):

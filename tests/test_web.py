@@ -366,6 +366,62 @@ def test_libretranslate_translate_and_languages(client):
     assert client.post("/translate", json={"source": "xx", "target": "yy"}).status_code == 400
 
 
+def test_libretranslate_detect_answers_like_libretranslate(client):
+    guesses = client.post("/detect", data={"q": "Ein Mann fährt mit dem Fahrrad durch die "
+                                                "Stadt."}).get_json()
+    assert guesses[0]["language"] == "de" and 50 < guesses[0]["confidence"] <= 100
+    assert [g["confidence"] for g in guesses] == sorted((g["confidence"] for g in guesses),
+                                                        reverse=True)
+    assert set(guesses[0]) == {"language", "confidence"}
+    assert client.post("/detect", json={"q": ""}).status_code == 400
+    assert client.post("/detect", json={}).get_json()["error"]
+
+
+def test_source_auto_detects_and_says_so(client):
+    answer = client.post("/translate", json={"q": "Ein Mann fährt mit dem Fahrrad durch die "
+                                                  "Stadt.", "source": "auto", "target": "en"})
+    assert answer.status_code == 200, answer.get_json()
+    detected = answer.get_json()["detectedLanguage"]
+    assert detected["language"] == "de" and 0 < detected["confidence"] <= 100
+    # A language the detector knows but the server does not serve: named, with what is served.
+    swahili = client.post("/translate", json={"q": "Habari ya asubuhi, rafiki yangu mpendwa",
+                                              "source": "auto", "target": "en"})
+    assert swahili.status_code == 400
+    assert "Swahili" in swahili.get_json()["error"] and "de to en" in swahili.get_json()["error"]
+    # The JSON API: `auto` as the source; the record says what was detected.
+    job = client.post("/api/v1/translate", json={
+        "text": "The man rides his bicycle through the old town.", "source": "auto",
+        "target": "vv", "wait": 30}).get_json()
+    assert job["pair"] == "en-vv" and job["detected"]["language"] == "en", job
+    assert job["status"] == "done"
+
+
+def test_alternatives_are_the_n_best(client):
+    answer = client.post("/translate", json={"q": "red blue cat dog", "source": "xx",
+                                             "target": "yy", "alternatives": 2}).get_json()
+    assert answer["translatedText"] == "dog cat blue red"
+    others = answer["alternatives"]
+    assert len(others) == 2 and all(isinstance(o, str) for o in others)
+    assert answer["translatedText"] not in others  # different hypotheses of one beam
+    many = client.post("/translate", json={"q": ["red cat", "sun moon\ntree fish"],
+                                           "source": "xx", "target": "yy",
+                                           "alternatives": 1}).get_json()
+    assert [len(a) for a in many["alternatives"]] == [1, 1]
+    assert many["alternatives"][1][0].count("\n") == 1  # each sentence's hypothesis, joined
+    bad = client.post("/translate", json={"q": "red", "source": "xx", "target": "yy",
+                                          "alternatives": "many"})
+    assert bad.status_code == 400
+
+
+def test_languages_list_pivoted_targets(client):
+    languages = {lang["code"]: lang for lang in client.get("/languages").get_json()}
+    assert languages["ww"]["targets"] == ["en", "vv"] and languages["ww"]["pivot"] == {
+        "vv": "en"}
+    models = {m["pair"]: m for m in client.get("/api/v1/models").get_json()["pairs"]}
+    assert models["ww-vv"]["via"] == "en" and models["ww-vv"]["steps"] == ["ww-en", "en-vv"]
+    assert "bleu" in models[PAIR]  # from the run's summary.json
+
+
 # ------------------------------------------------------------------------- outages
 def test_redis_down_is_503_and_the_app_keeps_serving(queue_settings):
     down = dataclasses.replace(queue_settings, redis_url="redis://127.0.0.1:1/0",
@@ -396,7 +452,8 @@ def test_healthz_says_when_the_interactive_worker_has_warmed_its_models(client):
         assert time.monotonic() < deadline, health
         time.sleep(0.2)
     # the test MODELS hold a missing and a corrupt checkpoint beside the tiny model
-    assert health["models"] == "failed" and health["models_ready"] == ["en-vv", "ww-en", PAIR]
+    assert health["models"] == "failed" and health["models_ready"] == ["de-en", "en-vv", "ww-en",
+                                                                   PAIR]
     assert set(health["models_failed"]) == {"aa-bb", "cc-dd"}
     assert "not found" in health["models_failed"]["aa-bb"] and health["models_loading"] == []
 

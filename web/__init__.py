@@ -4,7 +4,7 @@ It never imports torch or the translator's model code: jobs are sent to the Cele
 task name (`worker.intake`) and read back from their records in Redis.
 
     flask --app web run                       # development
-    gunicorn 'web:create_app()'               # production (what `translator serve` runs)
+    gunicorn --preload web.wsgi:app           # production (what `translator serve` runs)
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from worker. It starts Redis (if needed), the workers and the web app on one mac
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from translator.errors import UserError
@@ -20,6 +21,12 @@ def register(sub: Any) -> argparse.ArgumentParser:
     sv.add_argument("--doc-processes", type=int, default=1,
                     help="processes of the document/evaluation worker")
     sv.add_argument("--no-web", action="store_true", help="workers only")
+    sv.add_argument("--models", metavar="DIR",
+                    help="serve the models of a `translator train-pairs` directory "
+                         "(instead of MODELS)")
+    sv.add_argument("--model", action="append", default=[], metavar="PAIR=PATH",
+                    help="serve this checkpoint for a pair (repeatable; with --models, "
+                         "added to its pairs)")
     sv.set_defaults(func=cmd_serve)
     return sv
 
@@ -30,6 +37,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
     from .settings import SettingsError
 
+    if args.models or args.model:  # the one place models are read from: MODELS
+        os.environ["MODELS"] = ",".join(([args.models] if args.models else []) + args.model)
     try:
         return serve(args.host, args.port, args.text_threads, args.doc_processes,
                      web=not args.no_web)

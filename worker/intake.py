@@ -184,7 +184,7 @@ class Intake:
         if target not in self.settings.reachable().get(best.language, {}):
             raise InputError(f"the text is in {language_name(best.language)} "
                              f"({best.confidence:g}% sure), which this server does not "
-                             f"translate into {target[:10]!r}; {self.served()}")
+                             f"translate into {language_name(target[:10])}; {self.served()}")
         return {"language": best.language, "confidence": best.confidence}
 
     def check_beam(self, beam_size: Any) -> int:

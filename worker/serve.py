@@ -152,9 +152,11 @@ def web_command(host: str, port: int, settings: Settings | None = None) -> list[
     if not Path(__file__).resolve().parent.parent.joinpath("web", "__init__.py").exists():
         return None
     settings = settings or Settings.from_env()
+    # --preload: the app (and its language detector, ~1.3 GB) is built once in gunicorn's
+    # master and shared by the forked workers.
     return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}",
             "--workers", str(settings.web_workers), "--threads", str(settings.web_threads),
-            "--timeout", "60", "web:create_app()"]
+            "--timeout", "60", "--preload", "web.wsgi:app"]
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
