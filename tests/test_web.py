@@ -294,7 +294,7 @@ def test_models_pairs_and_openapi_cover_every_route(client, web_app):
     assert PAIR in client.get("/api/v1/pairs").get_json()["pairs"]
     spec = client.get("/api/v1/openapi.json").get_json()
     documented = set(spec["paths"])
-    libre = {"/translate", "/translate_file", "/languages", "/frontend/settings",
+    libre = {"/translate", "/translate_file", "/detect", "/languages", "/frontend/settings",
              "/download_file/<token>"}
     routes = {rule.rule.replace("<job_id>", "{job_id}").replace("<token>", "{token}")
               for rule in web_app.url_map.iter_rules()
@@ -419,7 +419,7 @@ def test_languages_list_pivoted_targets(client):
         "vv": "en"}
     models = {m["pair"]: m for m in client.get("/api/v1/models").get_json()["pairs"]}
     assert models["ww-vv"]["via"] == "en" and models["ww-vv"]["steps"] == ["ww-en", "en-vv"]
-    assert "bleu" in models[PAIR]  # from the run's summary.json
+    assert isinstance(models[PAIR]["bleu"], float)  # from the run's summary.json
 
 
 # ------------------------------------------------------------------------- outages
@@ -442,6 +442,7 @@ def test_status_page_lists_workers_and_queues(client):
     html = client.get("/status").get_data(as_text=True)
     assert "reachable" in html and "text@" in html and f"docs.{PAIR}" in html
     assert "cpu, fp32" in html  # the test workers' DEVICE and PRECISION
+    assert "through English (ww-en then en-vv)" in html  # the languages, pivots included
     health = client.get("/healthz").get_json()
     assert health["web"] == "ok" and health["redis"] == "ok"
 

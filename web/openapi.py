@@ -54,6 +54,10 @@ def openapi_document() -> dict:
                     "kind": {"enum": ["text", "document", "evaluation"]},
                     "status": {"enum": ["queued", "running", "done", "failed", "cancelled"]},
                     "pair": {"type": "string"}, "beam": {"type": "integer"},
+                    "pivot": {"type": "string", "description": "translated through this "
+                                                               "language (two models)"},
+                    "detected": {"type": "object", "description": "source `auto`: "
+                                 "{language, confidence 0-100}"},
                     "done": {"type": "integer"}, "total": {"type": "integer"},
                     "progress": {"type": "number"}, "created": {"type": "number"},
                     "started": {"type": "number"}, "finished": {"type": "number"},
@@ -98,8 +102,16 @@ def api_paths() -> dict:
             "/translate": {"post": {
                 "summary": "Create a text job (one segment or a list)",
                 "requestBody": _json_body({"type": "object", "required": ["text"], "properties": {
-                    "text": TEXT, "pair": {"type": "string", "example": "de-en"},
-                    "source": {"type": "string"}, "target": {"type": "string"},
+                    "text": TEXT, "pair": {"type": "string", "example": "de-en",
+                                           "description": "`auto-en`: the source detected "
+                                                          "(the record's `detected`); a pair "
+                                                          "without a model pivots through "
+                                                          "PIVOT_LANGUAGE (`pivot`)"},
+                    "source": {"type": "string", "description": "a code or `auto`"},
+                    "target": {"type": "string"},
+                    "alternatives": {"type": "integer", "minimum": 0, "description":
+                                     "more translations of each segment (n-best): the "
+                                     "result's `alternatives`, one list per segment"},
                     "beam_size": BEAM, "format": {"enum": ["text", "html"], "description":
                                                   "html: `text` is one HTML string, "
                                                   "translated as a document job, tags "
@@ -190,7 +202,12 @@ def libretranslate_paths() -> dict:
     """LibreTranslate's routes (web/libre.py), as its clients call them."""
     lang = {"type": "string", "example": "de"}
     form = {"type": "object", "required": ["q", "source", "target"], "properties": {
-        "q": TEXT, "source": lang, "target": {"type": "string", "example": "en"},
+        "q": TEXT, "source": {"type": "string", "example": "de",
+                              "description": "a code, or `auto` to detect it"},
+        "target": {"type": "string", "example": "en"},
+        "alternatives": {"type": "integer", "minimum": 0, "description": "how many more "
+                         "translations (n-best; a multi-sentence `q`'s k-th alternative "
+                         "joins each sentence's k-th other hypothesis)"},
         "format": {"enum": ["text", "html"], "description": "html: tags and attributes kept "
                    "(alt/title translated, scripts and styles left alone), placed by "
                    "alignment"},
@@ -202,16 +219,31 @@ def libretranslate_paths() -> dict:
                 "application/json": {"schema": form},
                 "application/x-www-form-urlencoded": {"schema": form}}},
             "responses": {**_responses("{translatedText, confidence}", "400", "403", "409",
-                                       "413", "422", "429", "503"),
-                          "200": {"description": "{translatedText: str | [str], confidence}"}}}},
+                                       "413", "429", "503"),
+                          "200": {"description": "{translatedText: str | [str], confidence, "
+                                                 "alternatives (when asked), "
+                                                 "detectedLanguage: {language, confidence} "
+                                                 "(source auto)}"}}}},
+        "/detect": {"post": {
+            "summary": "LibreTranslate: the language of `q`, over every language the "
+                       "detector knows (not only the served ones)",
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"type": "object", "required": ["q"],
+                                                "properties": {"q": {"type": "string"}}}},
+                "application/x-www-form-urlencoded": {"schema": {
+                    "type": "object", "required": ["q"],
+                    "properties": {"q": {"type": "string"}}}}}},
+            "responses": {**_responses("[{language, confidence}]", "400", "403", "429"),
+                          "200": {"description": "[{language, confidence 0-100}], the "
+                                                 "likeliest first"}}}},
         "/translate_file": {"post": {
             "summary": "LibreTranslate: translate an uploaded file and wait for it",
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file", "source", "target"], "properties": {
                     "file": {"type": "string", "format": "binary"}, "source": lang,
                     "target": {"type": "string"}, "api_key": {"type": "string"}}}}}},
-            "responses": {**_responses("{translatedFileUrl}", "400", "403", "413", "422",
-                                       "429", "503"),
+            "responses": {**_responses("{translatedFileUrl}", "400", "403", "413", "429",
+                                       "503"),
                           "200": {"description": "{translatedFileUrl}: a signed URL that "
                                                  "expires after FILE_URL_SECONDS"}}}},
         "/download_file/{token}": {"get": {
@@ -221,7 +253,9 @@ def libretranslate_paths() -> dict:
             "responses": {"200": {"description": "the file"},
                           "404": {"description": "expired, altered or unknown"}}}},
         "/languages": {"get": {"summary": "LibreTranslate: languages and their targets",
-                               "responses": {"200": {"description": "[{code, name, targets}]"}}}},
+                               "responses": {"200": {"description": "[{code, name, targets, pivot: "
+                                                                   "{target: via} where it "
+                                                                   "pivots}]"}}}},
         "/frontend/settings": {"get": {
             "summary": "LibreTranslate: limits, keys, file formats and languages",
             "responses": {"200": {"description": "{charLimit, filesTranslation, "

@@ -33,7 +33,7 @@ from worker.intake import AUTO, known_checkpoints
 from worker.records import Kind, Status
 from worker.status import online_workers, queue_lengths
 
-from .api import result_text
+from .api import model_list, result_text
 from .downloads import download_name, file_response, format_label, text_response
 from .errors import http_status
 from .extensions import (
@@ -331,7 +331,7 @@ def status():
         queues = queue_lengths(jobs)
     code = 200 if redis_ok else 503
     return render_template("status.html", redis_ok=redis_ok, workers=workers, queues=queues,
-                           checked=time.time()), code
+                           languages=model_list(), checked=time.time()), code
 
 
 @bp.get("/healthz")
