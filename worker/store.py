@@ -18,6 +18,10 @@ Keys, all under `nmt:`; a job's keys expire after JOB_TTL:
   inline markup), deleted with them;
 - `nmt:job:<id>:confidence:<i>`: chunk i's sentence confidences (apart from the translations,
   which workers of the previous release read as plain strings), deleted with them;
+- `nmt:job:<id>:pivot`: a pivoting text job's first step (its sentences in the pivot language
+  and their confidences), what the second step translates on;
+- `nmt:job:<id>:pivot:<i>`: a pivoting document's chunk i after its first step (translations,
+  confidences, alignments), deleted with the chunks;
 - `nmt:job:<id>:chunks_done`: set of the translated chunks' indexes;
 - `nmt:job:<id>:assembling`: the claim of the task assembling a document (expires);
 - `nmt:jobs`: sorted set of all job ids by creation time (the list's index);
