@@ -193,12 +193,19 @@ def frontend_settings():
 @bp.get("/languages")
 def languages():
     """Every source language and the targets it reaches, directly or through the pivot
-    language (LibreTranslate's shape; `pivot` is ours: {target: via} where it pivots)."""
+    language (LibreTranslate's shape; ours besides: `pivot`, {target: via} where it pivots,
+    and `bleu`, {target: test BLEU} where the model's run recorded it)."""
+    entries = settings().model_entries()
     out = []
     for code, targets in settings().reachable().items():
         entry = {"code": code, "name": language_name(code), "targets": sorted(targets)}
         pivots = {t: via for t, via in targets.items() if via}
         if pivots:
             entry["pivot"] = pivots
+        bleu = {t: entries[f"{code}-{t}"]["test"].get("bleu_beam5") for t in sorted(targets)
+                if not targets[t] and entries[f"{code}-{t}"]["test"].get("bleu_beam5")
+                is not None}
+        if bleu:
+            entry["bleu"] = bleu
         out.append(entry)
     return jsonify(out)
