@@ -186,3 +186,8 @@ def test_progress_bar_goes_to_stderr(server, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "val.en.gz" in captured.err
+
+
+def test_only_http_urls_are_downloaded(tmp_path):
+    with pytest.raises(DownloadError, match="http"):
+        download_corpus(tmp_path / "out", base_url="file:///etc/")

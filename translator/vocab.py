@@ -75,7 +75,7 @@ def train_tokenizers(
 ) -> tuple[Tokenizer, Tokenizer]:
     """Train source and target tokenizers (one shared model when `joint`)."""
     src, tgt = [s for s in src if s], [t for t in tgt if t]
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (a seeded sample of sentences, not a secret)
 
     def sample(lines: list[str], n: int) -> list[str]:
         return lines if len(lines) <= n else rng.sample(lines, n)

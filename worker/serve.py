@@ -63,7 +63,7 @@ class Supervisor:
         spec = self.specs[name]
         out = open(spec["log"], "ab") if spec["log"] else None
         nice = spec["nice"]
-        self.procs[name] = subprocess.Popen(
+        self.procs[name] = subprocess.Popen(  # noqa: S603 (argv built by serve, no shell)
             spec["argv"], env=spec["env"], cwd=spec["cwd"], stdout=out,
             stderr=subprocess.STDOUT if out else None, start_new_session=True,
             preexec_fn=(lambda: lower_priority(nice)) if nice else None)
