@@ -69,6 +69,9 @@ def page(browser):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A page that breaks the Content-Security-Policy (an inline script or style) fails.
+    page.on("console", lambda message: errors.append(message.text)
+            if "Content Security Policy" in message.text else None)
     yield page
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
@@ -104,8 +107,7 @@ def translate_in_the_form(page, server, text: str, reference: str | None = None)
         page.click("summary")
         page.fill("#reference", reference)
     page.click("button[type=submit]")
-    page.wait_for_function("document.getElementById('output-status').textContent"
-                           ".includes('Done')", timeout=30_000)
+    page.wait_for_selector("#output-status:has-text('Done')", timeout=30_000)
 
 
 def test_translate_form_shows_the_translation_and_scores(page, server):
@@ -136,12 +138,24 @@ def test_the_form_detects_the_source_and_narrows_the_targets(page, server):
     page.select_option("#target", "en")
     page.fill("#text", "Ein Mann fährt mit dem Fahrrad durch die Stadt.")
     page.click("button[type=submit]")
-    page.wait_for_function("document.getElementById('output-status').textContent"
-                           ".includes('Done')", timeout=30_000)
+    page.wait_for_selector("#output-status:has-text('Done')", timeout=30_000)
     assert "German (detected, " in page.inner_text("#output-status")
     shoot(page, "translate_detected")
     page.click("text=job details")
     assert "German detected, " in page.inner_text("dl")
+
+
+def test_two_browsers_see_only_their_own_jobs(browser, page, server):
+    translate_in_the_form(page, server, "red blue cat dog")
+    page.click("text=job details")
+    job_id = page.url.rsplit("/", 1)[-1]
+    page.goto(server + "/jobs")
+    assert job_id[:8] in page.inner_text("table")
+    other = browser.new_context(viewport=VIEWPORTS["laptop"]).new_page()
+    other.goto(server + "/jobs")
+    assert job_id[:8] not in other.inner_text("main")
+    assert "this browser" in other.inner_text("main")
+    other.context.close()
 
 
 def test_libretranslate_python_client(server):
@@ -212,7 +226,7 @@ def test_document_upload_progress_to_100_then_bleu(page, server, tmp_path):
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
     page.wait_for_selector("#progress-text")
     page.wait_for_function(
-        "document.getElementById('progress-text').textContent.includes('(100.0%)')",
+        "() => document.getElementById('progress-text').textContent.includes('(100.0%)')",
         timeout=60_000)
     page.wait_for_selector(".scores", timeout=30_000)
     assert "BLEU" in page.inner_text(".scores")
@@ -235,7 +249,7 @@ def upload_in_the_page(page, server, path: Path) -> None:
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
     page.wait_for_function(
-        "document.getElementById('progress-text').textContent.includes('(100.0%)')",
+        "() => document.getElementById('progress-text').textContent.includes('(100.0%)')",
         timeout=60_000)
     page.wait_for_selector("#download-file", timeout=30_000)
     assert page.inner_text("#job-status") == "done"

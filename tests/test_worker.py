@@ -109,11 +109,12 @@ def test_document_with_reference_gets_scores(intake, job_store, trained_translat
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
     (bytes(range(256)) * 8, "binary"),
 ])
-def test_bad_documents_are_rejected_with_a_recorded_error(intake, job_store, data, message):
+def test_bad_documents_are_rejected_and_leave_no_record(intake, job_store, data, message):
+    before = job_store.redis.zcard("nmt:jobs")
     with pytest.raises(InputError, match=message) as info:
         intake.submit_document(data, PAIR)
-    job = job_store.get_job(info.value.job["id"])
-    assert job["status"] == "failed" and message in job["error"]
+    assert info.value.job is None
+    assert job_store.redis.zcard("nmt:jobs") == before  # a bad request fills nothing
 
 
 def test_bad_input_sent_straight_to_the_worker_fails_the_job_and_worker_serves_on(
@@ -131,7 +132,7 @@ def test_bad_input_sent_straight_to_the_worker_fails_the_job_and_worker_serves_o
 def test_unknown_pair_and_bad_text_requests(intake, job_store):
     with pytest.raises(InputError, match="unknown language pair 'de-xx'") as info:
         intake.submit_text("hallo", "de-xx")
-    assert job_store.get_job(info.value.job["id"])["status"] == "failed"
+    assert info.value.job is None  # rejected before queuing: no record
     for bad in ("", "   ", [], [1, 2], {"q": "x"}, "x" * 6000, ["a"] * 101):
         with pytest.raises(InputError):
             intake.submit_text(bad, PAIR)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from flask import Flask
+from flask_talisman import Talisman
 
 from worker.celery_app import make_app as make_celery
 from worker.intake import Intake
@@ -45,6 +46,27 @@ def _secret_key(settings: Settings) -> str:
     raise RuntimeError(f"{path} is empty: delete it or set SECRET_KEY")
 
 
+CSP = {
+    "default-src": "'self'", "script-src": "'self'", "style-src": "'self'",
+    "img-src": "'self' data:", "object-src": "'none'", "base-uri": "'none'",
+    "form-action": "'self'", "frame-ancestors": "'none'",
+}
+"""The pages' Content-Security-Policy: our own static script and style only (no inline
+script or style anywhere), no framing."""
+
+
+def secure_headers(app: Flask, settings: Settings) -> None:
+    """Security headers on every response (Flask-Talisman): the CSP above, nosniff, no
+    framing, a Referrer-Policy, and HttpOnly, SameSite=Lax session cookies; HSTS, https
+    redirects and Secure cookies only with TLS=1 (`make run` serves plain HTTP on loopback)."""
+    Talisman(app, force_https=settings.tls, strict_transport_security=settings.tls,
+             session_cookie_secure=settings.tls, session_cookie_http_only=True,
+             session_cookie_samesite="Lax", content_security_policy=CSP,
+             frame_options="DENY", referrer_policy="same-origin",
+             x_content_type_options=True, permissions_policy={
+                 "camera": "()", "microphone": "()", "geolocation": "()"})
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Application factory. `test_config` may hold Flask settings and a `SETTINGS` object."""
     app = Flask(__name__)
@@ -58,7 +80,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_SWALLOW_ERRORS=True,  # Redis down: serve (and answer 503), do not crash
         RATELIMIT_HEADERS_ENABLED=True,
-        RATELIMIT_ENABLED=bool(settings.rate_limit),  # no limit: no check on every request
+        # no limit at all: no check on every request
+        RATELIMIT_ENABLED=bool(settings.rate_limit or settings.key_rate_limit
+                               or (settings.api_keys and settings.open_web_form
+                                   and settings.form_rate_limit)),
     )
     app.config.update(test_config)
     app.json.sort_keys = False  # answers keep the order they are built in
@@ -70,6 +95,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     csrf.init_app(app)
     limiter.init_app(app)
+    secure_headers(app, settings)
 
     from . import api, libre, pages
 

@@ -3,48 +3,25 @@
 
 from __future__ import annotations
 
-import hmac
-
 from flask import Blueprint, Response, abort, jsonify, request, url_for
-from flask_wtf.csrf import ValidationError, validate_csrf
 
 from worker.errors import InputError
 from worker.intake import known_checkpoints
 from worker.records import Job, Kind, Status
 
+from .access import (
+    check_api_key,
+    job_limited,
+    listed_owner,
+    submitter,
+    visible_job,
+    visible_result,
+)
 from .downloads import file_response
-from .extensions import intake, job_limited, pair_label, settings, store
+from .extensions import intake, pair_label, settings, store
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__)
-
-
-def api_keys() -> list[str]:
-    return [k.strip() for k in settings().api_keys.split(",") if k.strip()]
-
-
-def check_api_key() -> None:
-    """With API_KEYS set, a request needs one (api_key field or X-API-Key header), unless it
-    comes from this site's own pages (a valid CSRF token in X-CSRFToken)."""
-    keys = api_keys()
-    if not keys:
-        return
-    given = request.headers.get("X-API-Key") or request.args.get("api_key")
-    if given is None and request.is_json:
-        body = request.get_json(silent=True)
-        given = body.get("api_key") if isinstance(body, dict) else None
-    if given is None and request.form:
-        given = request.form.get("api_key")
-    if isinstance(given, str) and any(hmac.compare_digest(given, k) for k in keys):
-        return
-    token = request.headers.get("X-CSRFToken")
-    if token:
-        try:
-            validate_csrf(token)
-            return
-        except ValidationError:
-            pass
-    abort(403, "a valid API key is required (api_key field or X-API-Key header)")
 
 
 @bp.before_request
@@ -142,11 +119,12 @@ def translate():
         if not isinstance(text, str):
             raise InputError("with format=html, `text` is one HTML string")
         job = intake().submit_document(text, pair_from(body), beam_size=body.get("beam_size"),
-                                     filename="text.html" if "<" in text else "text.txt")
+                                     filename="text.html" if "<" in text else "text.txt",
+                                     by=submitter())
         return waited(job, wait) or created(job)
     job = intake().submit_text(text, pair_from(body), beam_size=body.get("beam_size"),
                              reference=body.get("reference") or None,
-                             alternatives=body.get("alternatives") or 0)
+                             alternatives=body.get("alternatives") or 0, by=submitter())
     return waited(job, wait) or created(job)
 
 
@@ -175,7 +153,7 @@ def create_document():
         beam = _int_field(body.get("beam_size"))
     job = intake().submit_document(text, pair_from(body), beam_size=beam, reference=reference,
                                  filename=filename if isinstance(filename, str) else None,
-                                 retranslate=_flag(body.get("retranslate")))
+                                 retranslate=_flag(body.get("retranslate")), by=submitter())
     return created(job)
 
 
@@ -206,7 +184,7 @@ def list_jobs():
         limit = min(100, max(1, int(request.args.get("limit", 20))))
     except ValueError:
         raise InputError("offset and limit must be integers") from None
-    items, total = store().list_jobs(offset, limit)
+    items, total = store().list_jobs(offset, limit, owner=listed_owner())
     return jsonify({"jobs": [job_view(j) for j in items], "total": total, "offset": offset,
                     "limit": limit})
 
@@ -216,7 +194,7 @@ def get_job(job_id: str):
     """The job; with `?wait=S`, once it is finished or after S seconds, with its result inline
     if it is done."""
     jobs = store()
-    job = jobs.require_job(job_id)
+    job = visible_job(job_id)
     wait = wait_seconds(request.args.get("wait"))
     if wait:  # a job already done answers at once, with its result
         return waited(job, wait) or jsonify(job_view(jobs.require_job(job_id)))
@@ -225,7 +203,7 @@ def get_job(job_id: str):
 
 @bp.get("/jobs/<job_id>/result")
 def get_result(job_id: str):
-    return jsonify(result_view(*store().require_result(job_id)))
+    return jsonify(result_view(*visible_result(job_id)))
 
 
 def result_view(job: Job, result: dict) -> dict:
@@ -242,20 +220,21 @@ def result_text(job: Job, result: dict) -> str:
 
 @bp.get("/jobs/<job_id>/result.txt")
 def get_result_text(job_id: str):
-    job, result = store().require_result(job_id)
+    job, result = visible_result(job_id)
     return Response(result_text(job, result), mimetype="text/plain; charset=utf-8")
 
 
 @bp.get("/jobs/<job_id>/result/file")
 def get_result_file(job_id: str):
     """A document job's translated file, in the format it was uploaded in."""
-    job, _ = store().require_result(job_id)
+    job, _ = visible_result(job_id)
     return file_response(job, store().get_output(job_id))
 
 
 @bp.post("/jobs/<job_id>/cancel")
 @bp.delete("/jobs/<job_id>")
 def cancel(job_id: str):
+    visible_job(job_id)
     return jsonify(job_view(intake().cancel_job(job_id)))
 
 
@@ -273,7 +252,7 @@ def create_evaluation():
             raise InputError(f"`{name}` must be a string")
     job = intake().submit_evaluation(checkpoint, testset=body.get("testset"),
                                    source=body.get("source"), reference=body.get("reference"),
-                                   beam_size=body.get("beam_size"))
+                                   beam_size=body.get("beam_size"), by=submitter())
     return created(job)
 
 

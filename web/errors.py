@@ -13,7 +13,14 @@ from flask_wtf.csrf import CSRFError
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from worker.errors import InputError, JobError, JobNotFound, JobStateError, TooLargeError
+from worker.errors import (
+    InputError,
+    JobError,
+    JobNotFound,
+    JobStateError,
+    LimitError,
+    TooLargeError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +29,7 @@ REDIS_DOWN = ("the job queue (Redis) is not reachable; try again in a moment")
 
 # The HTTP status of each kind of job error (the first class in its MRO found here).
 JOB_ERROR_STATUS = {TooLargeError: 413, InputError: 422, JobNotFound: 404, JobStateError: 409,
-                    JobError: 400}
+                    LimitError: 429, JobError: 400}
 
 
 def http_status(exc: JobError) -> int:

@@ -35,16 +35,6 @@ def settings() -> Settings:
     return current_app.extensions["settings"]
 
 
-def _job_limit() -> str:
-    return settings().rate_limit or "1/second"  # unused when empty: exempt below
-
-
-# RATE_LIMIT counts a client's job-creating requests (POST) on all routes together (one
-# scope), and nothing at all when it is empty.
-job_limited = limiter.shared_limit(_job_limit, scope="jobs", methods=["POST"],
-                                   exempt_when=lambda: not settings().rate_limit)
-
-
 TEST_LANGUAGE_NAMES = {"xx": "Test source", "yy": "Test target"}
 
 

@@ -40,5 +40,9 @@ class EvaluateForm(FlaskForm):
                              validators=[NumberRange(MIN_BEAM, MAX_BEAM)])
 
 
+class LoginForm(FlaskForm):
+    key = StringField("API key")
+
+
 class CancelForm(FlaskForm):
     """Only the CSRF token."""

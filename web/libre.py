@@ -17,10 +17,10 @@ from translator.formats import formats
 from worker.errors import InputError
 from worker.records import Job, Status
 
-from .api import check_api_key
+from .access import check_api_key, job_limited, submitter
 from .downloads import file_response
 from .errors import error_response
-from .extensions import intake, job_limited, language_name, settings, store
+from .extensions import intake, language_name, settings, store
 
 bp = Blueprint("libre", __name__)
 
@@ -49,7 +49,8 @@ def translate():
     if fmt == "html":
         return _translate_html(q, f"{source}-{target}")
     jobs = store()
-    job = intake().submit_text(q, f"{source}-{target}", alternatives=alternatives)
+    job = intake().submit_text(q, f"{source}-{target}", alternatives=alternatives,
+                               by=submitter())
     # Woken when it finishes, with its result in the same round trip.
     status, result = jobs.wait_result(job.id, settings().translate_timeout)
     failure = _failure(job, status)
@@ -124,7 +125,8 @@ def _translate_html(q, pair: str):
         raise InputError("`q` must be a non-empty string or a list of them")
     if sum(map(len, texts)) > settings().max_text_chars:
         raise InputError(f"`q` has more than {settings().max_text_chars:,} characters")
-    jobs = [intake().submit_document(t, pair, filename="q.html" if "<" in t else "q.txt")
+    jobs = [intake().submit_document(t, pair, filename="q.html" if "<" in t else "q.txt",
+                                     by=submitter())
             for t in texts]
     out = []
     for job in jobs:
@@ -152,7 +154,7 @@ def translate_file():
     if upload is None or not source or not target:
         raise InputError("`file`, `source` and `target` are required")
     job = intake().submit_document(upload.read(), f"{source}-{target}",
-                                   filename=upload.filename or None)
+                                   filename=upload.filename or None, by=submitter())
     failure = _failure(job, store().wait(job.id, settings().translate_timeout))
     if failure is not None:
         return failure

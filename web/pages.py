@@ -28,24 +28,35 @@ from flask import (
 
 from translator.defaults import LOW_CONFIDENCE, MAX_BEAM, MIN_BEAM
 from translator.formats import formats
-from worker.errors import InputError, JobStateError
+from worker.errors import InputError, JobStateError, LimitError
 from worker.intake import AUTO, known_checkpoints
 from worker.records import Kind, Status
 from worker.status import online_workers, queue_lengths
 
+from .access import (
+    caller,
+    can_see,
+    job_limited,
+    listed_owner,
+    log_in,
+    log_out,
+    pages_need_login,
+    submitter,
+    visible_job,
+    visible_result,
+)
 from .api import model_list, result_text
 from .downloads import download_name, file_response, format_label, text_response
 from .errors import http_status
 from .extensions import (
     celery,
     intake,
-    job_limited,
     language_name,
     pair_label,
     settings,
     store,
 )
-from .forms import CancelForm, DocumentForm, EvaluateForm, TranslateForm
+from .forms import CancelForm, DocumentForm, EvaluateForm, LoginForm, TranslateForm
 
 bp = Blueprint("pages", __name__, template_folder="templates/pages")
 PAGE_SIZE = 20
@@ -108,6 +119,44 @@ def form_pair(form) -> str:
     return f"{form.source.data}-{form.target.data}"
 
 
+# ------------------------------------------------------------------------- keys
+OPEN_PAGES = {"pages.login", "pages.logout", "pages.status", "pages.healthz"}
+
+
+@bp.before_request
+def _ask_for_a_key():
+    """With API_KEYS (and no OPEN_WEB_FORM), the pages ask for a key once; the status pages
+    and the public leaderboard stay open."""
+    if request.endpoint in OPEN_PAGES or not pages_need_login():
+        return None
+    if request.endpoint == "pages.checkpoints" and request.method == "GET":
+        return None
+    return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        if log_in(form.key.data or ""):
+            target = request.args.get("next") or ""
+            # only a path of this site: never an open redirect
+            safe = target.startswith("/") and not target.startswith("//") and "\\" not in target
+            return redirect(target if safe else url_for("pages.translate"))
+        error = "this API key is not valid"
+    elif request.method == "POST":
+        error = "the form has expired; try again"
+    return render_template("login.html", form=form, error=error), 403 if error else 200
+
+
+@bp.post("/logout")
+def logout():
+    CancelForm().validate_on_submit() or abort(400, "missing CSRF token")
+    log_out()
+    return redirect(url_for("pages.login"))
+
+
 # ------------------------------------------------------------------------- translate
 def form_page(form, submit, template: str, context=dict):
     """The shared flow of the job-creating forms: on a valid POST, `submit()` queues the job
@@ -119,7 +168,7 @@ def form_page(form, submit, template: str, context=dict):
         try:
             job = submit()
             return redirect(url_for("pages.job", job_id=job.id))
-        except InputError as exc:
+        except (InputError, LimitError) as exc:
             error, status = exc.message, http_status(exc)
     elif request.method == "POST":
         error = "; ".join(f"{form[name].label.text}: {', '.join(msgs)}"
@@ -138,7 +187,7 @@ def translate():
         reference = form.reference.data.splitlines() if form.reference.data else None
         segments = (form.text.data or "").splitlines() or [""]
         return intake().submit_text(segments, form_pair(form), beam_size=form.beam_size.data,
-                                  reference=reference)
+                                  reference=reference, by=submitter())
 
     return form_page(form, submit, "translate.html",
                      context=lambda: {"reachable": reachable_json()})
@@ -158,7 +207,8 @@ def documents():
         return intake().submit_document(data, form_pair(form), beam_size=form.beam_size.data,
                                       reference=ref or None,
                                       filename=upload.filename if upload else None,
-                                      retranslate=bool(form.retranslate.data))
+                                      retranslate=bool(form.retranslate.data),
+                                      by=submitter())
 
     return form_page(form, submit, "documents.html", context=document_formats)
 
@@ -177,15 +227,16 @@ def job_list():
         page = max(1, int(request.args.get("page", 1)))
     except ValueError:
         page = 1
-    items, total = store().list_jobs((page - 1) * PAGE_SIZE, PAGE_SIZE)
+    items, total = store().list_jobs((page - 1) * PAGE_SIZE, PAGE_SIZE, owner=listed_owner())
     pages = max(1, math.ceil(total / PAGE_SIZE))
-    return render_template("jobs.html", jobs=items, page=page, pages=pages, total=total)
+    return render_template("jobs.html", jobs=items, page=page, pages=pages, total=total,
+                           caller=caller())
 
 
 @bp.get("/jobs/<job_id>")
 def job(job_id: str):
     jobs = store()
-    record = jobs.require_job(job_id)
+    record = visible_job(job_id)
     result = jobs.get_result(job_id) if record.status == Status.DONE else None
     rows = _rows(jobs, record, result) if result else []
     return render_template("job.html", job=record, rows=rows, result=result,
@@ -218,6 +269,7 @@ def _doubtful(row: dict) -> bool:
 @bp.post("/jobs/<job_id>/cancel")
 def cancel(job_id: str):
     CancelForm().validate_on_submit() or abort(400, "missing CSRF token")
+    visible_job(job_id)
     try:
         intake().cancel_job(job_id)
         flash("The job was cancelled.")
@@ -229,14 +281,14 @@ def cancel(job_id: str):
 @bp.get("/jobs/<job_id>/download")
 def download(job_id: str):
     """The result as text (`report.en.txt`)."""
-    record, result = store().require_result(job_id)
+    record, result = visible_result(job_id)
     return text_response(record, result_text(record, result))
 
 
 @bp.get("/jobs/<job_id>/download/file")
 def download_file(job_id: str):
     """A document's translated file in its own format (`report.en.docx`)."""
-    record, _ = store().require_result(job_id)
+    record, _ = visible_result(job_id)
     return file_response(record, store().get_output(job_id))
 
 
@@ -259,7 +311,7 @@ def leaderboard() -> list[dict]:
 
     jobs = store()
     boards: dict[str, dict[tuple, dict]] = {}
-    for ev in jobs.list_evaluations():
+    for ev in filter(can_see, jobs.list_evaluations()):
         board = boards.setdefault(ev.testset or "upload", {})
         board.setdefault((ev.model, ev.beam), ev.to_dict())  # newest first: keep the latest
     out = []
@@ -298,10 +350,10 @@ def checkpoints():
                 raise InputError("upload both a source and a reference file")
             return intake().submit_evaluation(form.checkpoint.data, source=src.read(),
                                               reference=ref.read(),
-                                              beam_size=form.beam_size.data)
+                                              beam_size=form.beam_size.data, by=submitter())
         return intake().submit_evaluation(form.checkpoint.data,
                                           testset=form.testset.data or None,
-                                          beam_size=form.beam_size.data)
+                                          beam_size=form.beam_size.data, by=submitter())
 
     return form_page(form, submit, "checkpoints.html",
                      lambda: {"known": known, "runs": run_dirs(), "boards": leaderboard()})

@@ -22,6 +22,10 @@ class TooLargeError(InputError):
     """An input over a size limit."""
 
 
+class LimitError(JobError):
+    """A limit on how much one caller may send (characters per day) is reached."""
+
+
 class JobNotFound(JobError):
     """No such job (or it expired)."""
 

@@ -3,12 +3,15 @@
 What the web and other clients call to create jobs (`Intake.submit_text`, `submit_document`,
 `submit_evaluation`, `cancel_job`); it imports no torch. Input is validated here before
 anything is queued; a rejected request raises InputError (TooLargeError for a size limit) and
-is recorded as a failed job, whose record the error carries.
+leaves no record (a bad request must not fill the job list or Redis). Every job may have an
+`owner` (web/access.py says who: a hash of an API key, or a browser session): the store
+indexes each owner's jobs.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +28,7 @@ from .celery_app import (
     text_queue,
 )
 from .dispatch import Dispatcher, TaskSpec, pending_records, plan
-from .errors import InputError, JobStateError, TooLargeError
+from .errors import InputError, JobStateError, LimitError, TooLargeError
 from .records import Job, Kind, Status
 from .settings import Settings, valid_pair
 from .store import JobStore, new_job_id
@@ -108,6 +111,17 @@ def known_checkpoints(settings: Settings) -> dict[str, str]:
             for path in sorted(root.glob("*/*.pt")):
                 out[f"{path.parent.name}/{path.name}"] = str(path)
     return out
+
+
+@dataclass(frozen=True)
+class Submitter:
+    """Who submits a job and the limits that apply to them (web/access.py says who): the
+    record's `owner`, characters per UTC day (an API key's KEY_DAILY_CHARS) and characters
+    per job (the open web form's FORM_MAX_CHARS); 0: no limit."""
+
+    owner: str
+    daily_chars: int = 0
+    max_chars: int = 0
 
 
 AUTO = "auto"
@@ -194,30 +208,21 @@ class Intake:
             raise InputError(f"beam_size must be an integer from {MIN_BEAM} to {MAX_BEAM}")
         return beam
 
-    def _rejected(self, kind: Kind, pair: str, exc: InputError, **fields: Any) -> InputError:
-        """Record a rejected request as a failed job (so it shows in the list) and return it."""
-        job = self.store.create(kind, str(pair)[:40], **fields)
-        self.store.fail(job.id, exc.message)
-        exc.job = self.store.get_job(job.id)
-        return exc
-
     def submit_text(self, segments: list[str] | str, pair: str, beam_size: int | None = None,
-                    reference: list[str] | str | None = None, alternatives: int = 0) -> Job:
+                    reference: list[str] | str | None = None, alternatives: int = 0,
+                    by: Submitter | None = None) -> Job:
         """Queue a text job: one segment or a list; `alternatives` more translations of
         each (n-best); a source of `auto` is detected from the text."""
         single = isinstance(segments, str)
-        try:
-            beam = self.check_beam(beam_size)
-            segs = check_segments(segments, self.settings)
-            route = self.check_pair(pair, "\n".join(segs))
-            refs = check_segments(reference, self.settings, "reference") if reference else None
-            if refs is not None and len(refs) != len(segs):
-                raise InputError(f"{len(refs)} reference segments for {len(segs)} segments")
-            if not isinstance(alternatives, int) or isinstance(alternatives, bool) \
-                    or not 0 <= alternatives < MAX_BEAM:
-                raise InputError(f"alternatives must be an integer from 0 to {MAX_BEAM - 1}")
-        except InputError as exc:
-            raise self._rejected(Kind.TEXT, pair, exc) from None
+        beam = self.check_beam(beam_size)
+        segs = check_segments(segments, self.settings)
+        route = self.check_pair(pair, "\n".join(segs))
+        refs = check_segments(reference, self.settings, "reference") if reference else None
+        if refs is not None and len(refs) != len(segs):
+            raise InputError(f"{len(refs)} reference segments for {len(segs)} segments")
+        if not isinstance(alternatives, int) or isinstance(alternatives, bool) \
+                or not 0 <= alternatives < MAX_BEAM:
+            raise InputError(f"alternatives must be an integer from 0 to {MAX_BEAM - 1}")
         beam = max(beam, alternatives + 1)  # n-best needs a beam at least that wide
         blobs = {"input": json.dumps(segs)}
         if refs is not None:
@@ -227,13 +232,16 @@ class Intake:
         return self._queue(Kind.TEXT, route.pair, lambda job_id: TaskSpec(
             TEXT_TASK, [job_id, first, segs, beam], text_queue(first)), beam=beam,
             total=len(segs), single=single, input_chars=sum(map(len, segs)),
-            has_reference=refs is not None, blobs=blobs, **route.fields(self.settings),
+            has_reference=refs is not None, blobs=blobs, by=by, **route.fields(self.settings),
             **extra)
 
-    def _queue(self, kind: Kind, pair: str, task: Callable[[str], TaskSpec], **fields: Any
-               ) -> Job:
-        """Write the job's record with its first task as pending in one round trip, then
-        send the task."""
+    def _queue(self, kind: Kind, pair: str, task: Callable[[str], TaskSpec],
+               by: Submitter | None = None, **fields: Any) -> Job:
+        """Check the submitter's limits, write the job's record (theirs) with its first task
+        as pending in one round trip, then send the task."""
+        if by is not None:
+            self._charge(by, fields.get("input_chars") or 0)
+            fields["owner"] = by.owner
         job_id = new_job_id()
         planned = plan([task(job_id)])
         job = self.store.create(kind, pair, job_id=job_id, pending=pending_records(planned),
@@ -241,28 +249,40 @@ class Intake:
         self.dispatcher.dispatch(planned)
         return job
 
+    def _charge(self, by: Submitter, chars: int) -> None:
+        """Refuse a job over the submitter's size limit, or over their characters of the
+        day (counted here, once per accepted job)."""
+        if by.max_chars and chars > by.max_chars:
+            raise TooLargeError(f"the text has {chars:,} characters; this form accepts "
+                                f"{by.max_chars:,} (an API key allows more)")
+        if by.daily_chars and chars:
+            day = time.strftime("%Y%m%d", time.gmtime())
+            total = self.store.count_usage(by.owner, chars, day)
+            if total > by.daily_chars:
+                self.store.count_usage(by.owner, -chars, day)  # not accepted: not counted
+                raise LimitError(f"this key has sent {total - chars:,} of its "
+                                 f"{by.daily_chars:,} characters today (UTC); this request "
+                                 f"needs {chars:,} more; the count starts again at midnight")
+
     def submit_document(self, data: bytes | str, pair: str, beam_size: int | None = None,
                         reference: bytes | str | None = None, filename: str | None = None,
-                        retranslate: bool = False) -> Job:
+                        retranslate: bool = False, by: Submitter | None = None) -> Job:
         """Queue a document job: a file of any supported format (translator/formats) up to
         MAX_DOCUMENT_BYTES, read here once so that a bad file is refused before it is queued;
         pasted text (a str) is plain text unless `filename` names another format. A
         reference for scoring is plain text. `retranslate`: PO and XLIFF entries that have a
         translation are translated again (by default they are kept)."""
-        fields = {"filename": (filename or "")[:200]}
+        fields: dict[str, Any] = {"filename": (filename or "")[:200]}
         if retranslate:
             fields["retranslate"] = True
         limit = self.settings.max_document_bytes
-        try:
-            beam = self.check_beam(beam_size)
-            raw = check_size(data, limit)
-            fmt, parsed = read_document(raw, filename or (None if isinstance(data, bytes)
-                                                          else "pasted.txt"),
-                                        self.settings, bool(retranslate))
-            route = self.check_pair(pair, " ".join(b.text for b in parsed.blocks[:50]))
-            ref = decode_document(reference, limit) if reference else None
-        except InputError as exc:
-            raise self._rejected(Kind.DOCUMENT, pair, exc, **fields) from None
+        beam = self.check_beam(beam_size)
+        raw = check_size(data, limit)
+        fmt, parsed = read_document(raw, filename or (None if isinstance(data, bytes)
+                                                      else "pasted.txt"),
+                                    self.settings, bool(retranslate))
+        route = self.check_pair(pair, " ".join(b.text for b in parsed.blocks[:50]))
+        ref = decode_document(reference, limit) if reference else None
         blobs = {"input": raw}
         if ref is not None:
             blobs["reference"] = ref.encode("utf-8")
@@ -270,39 +290,36 @@ class Intake:
             DOCUMENT_TASK, [job_id], docs_queue(route.steps[0])), beam=beam,
             input_chars=sum(len(block.text) for block in parsed.blocks), format=fmt.name,
             notes=parsed.notes or None, blocks=len(parsed.blocks),
-            has_reference=ref is not None, blobs=blobs, **route.fields(self.settings),
+            has_reference=ref is not None, blobs=blobs, by=by, **route.fields(self.settings),
             **fields)
 
     def submit_evaluation(self, checkpoint: str, testset: str | None = None,
                           source: bytes | str | None = None, reference: bytes | str | None = None,
-                          beam_size: int | None = None) -> Job:
+                          beam_size: int | None = None, by: Submitter | None = None) -> Job:
         """Queue an evaluation of a known checkpoint (by name) on a named test set of the
         checkpoint's pair, or on an uploaded source and reference."""
-        fields = {"model": str(checkpoint)[:300], "testset": testset or "upload"}
+        fields: dict[str, Any] = {"model": str(checkpoint)[:300], "testset": testset or "upload"}
         limit = self.settings.max_document_bytes
-        try:
-            known = known_checkpoints(self.settings)
-            if checkpoint not in known:
-                raise InputError(f"unknown checkpoint {str(checkpoint)[:100]!r}: choose one of "
-                                 f"the listed checkpoints")
-            beam = self.check_beam(beam_size)
-            if testset is not None and source is None and reference is None:
-                if not testset.replace("_", "").isalnum():
-                    raise InputError(f"unknown test set {testset[:50]!r}")
-            elif source is not None and reference is not None:
-                src, ref = decode_document(source, limit), decode_document(reference, limit)
-                if len(src.splitlines()) != len(ref.splitlines()):
-                    raise InputError(f"source has {len(src.splitlines())} lines, reference "
-                                     f"{len(ref.splitlines())}")
-            else:
-                raise InputError("give a test set name, or both a source and a reference")
-        except InputError as exc:
-            raise self._rejected(Kind.EVALUATION, "", exc, **fields) from None
+        known = known_checkpoints(self.settings)
+        if checkpoint not in known:
+            raise InputError(f"unknown checkpoint {str(checkpoint)[:100]!r}: choose one of "
+                             f"the listed checkpoints")
+        beam = self.check_beam(beam_size)
+        if testset is not None and source is None and reference is None:
+            if not testset.replace("_", "").isalnum():
+                raise InputError(f"unknown test set {testset[:50]!r}")
+        elif source is not None and reference is not None:
+            src, ref = decode_document(source, limit), decode_document(reference, limit)
+            if len(src.splitlines()) != len(ref.splitlines()):
+                raise InputError(f"source has {len(src.splitlines())} lines, reference "
+                                 f"{len(ref.splitlines())}")
+        else:
+            raise InputError("give a test set name, or both a source and a reference")
         blobs = ({"input": src.encode("utf-8"), "reference": ref.encode("utf-8")}
                  if source is not None else None)
         return self._queue(Kind.EVALUATION, "", lambda job_id: TaskSpec(
             EVALUATE_TASK, [job_id, known[checkpoint]], EVAL_QUEUE), beam=beam, blobs=blobs,
-            **fields)
+            by=by, **fields)
 
     def cancel_job(self, job_id: str) -> Job:
         """Cancel a queued or running job: its tasks are revoked and running chunks stop at

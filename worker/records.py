@@ -75,6 +75,7 @@ class Job:
     pivot: str | None = None  # translated through this language (two models, two steps)
     alternatives: int | None = None  # text: alternative translations asked for (n-best)
     detected: dict | None = None  # source `auto`: {"language", "confidence"} detected
+    owner: str | None = None  # who submitted it (web/access.py: a key's hash or a session's)
     testset: str | None = None  # evaluation: a named test set, or "upload"
     chunks: int | None = None  # document: number of chunks
     chunk_size: int | None = None  # document: sentences per chunk

@@ -94,6 +94,25 @@ class Settings:
                            "random key kept in STATE_DIR/secret_key", "")
     api_keys: str = _env("API_KEYS", "comma-separated keys the JSON and LibreTranslate APIs "
                          "require (api_key field or X-API-Key header); empty: no keys", "")
+    admin_keys: str = _env("ADMIN_KEYS", "comma-separated API keys that see and cancel every "
+                           "job (they are API keys too)", "")
+    open_web_form: bool = _env("OPEN_WEB_FORM", "with API_KEYS set, `1` lets the pages submit "
+                               "jobs without a key (under FORM_RATE_LIMIT and "
+                               "FORM_MAX_CHARS); by default they ask for a key once", False)
+    form_rate_limit: str = _env("FORM_RATE_LIMIT", "job requests per client address from the "
+                                "open web form (OPEN_WEB_FORM)", "20/minute;200/day")
+    form_max_chars: int = _env("FORM_MAX_CHARS", "largest text or document (characters) the "
+                               "open web form accepts (OPEN_WEB_FORM)", 2000)
+    key_rate_limit: str = _env("KEY_RATE_LIMIT", "job requests per API key (Flask-Limiter "
+                               "syntax, e.g. `600/hour`); empty: none beyond RATE_LIMIT", "")
+    key_daily_chars: int = _env("KEY_DAILY_CHARS", "characters one API key may send per UTC "
+                                "day; 0: no limit", 0)
+    private_evaluations: bool = _env("PRIVATE_EVALUATIONS", "`1`: evaluations of named test "
+                                     "sets are private like jobs, and the leaderboard shows "
+                                     "only the caller's (by default they are public)", False)
+    tls: bool = _env("TLS", "`1` when the site is served over HTTPS (behind a proxy): HSTS, "
+                     "redirects to https and Secure cookies; `make run` serves plain HTTP",
+                     False)
     rate_limit: str = _env("RATE_LIMIT", "request limit per client address for job creation "
                            "(Flask-Limiter syntax); empty: no limit", "60/minute;600/hour")
     translate_timeout: float = _env("TRANSLATE_TIMEOUT", "seconds the LibreTranslate-style "
@@ -126,6 +145,11 @@ class Settings:
             if raw is None:
                 continue
             kind = type(f.default)
+            if kind is bool:
+                if raw.strip().lower() not in ("", "0", "1", "true", "false", "yes", "no"):
+                    raise SettingsError(f"{f.metadata['env']}={raw!r} is not 0 or 1")
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes")
+                continue
             try:
                 values[f.name] = kind(raw) if kind is not str else raw
             except ValueError:
@@ -142,6 +166,8 @@ class Settings:
                                 "redelivers tasks that are still running")
         if self.soft_time_limit >= self.time_limit or self.soft_time_limit < 0:
             raise SettingsError("TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT (0: none)")
+        if self.key_daily_chars < 0:
+            raise SettingsError("KEY_DAILY_CHARS must be 0 (no limit) or more")
         if self.max_models < 0:
             raise SettingsError("MAX_MODELS must be 0 (no limit) or more")
         if self.pivot_language and not valid_language(self.pivot_language):
@@ -152,7 +178,7 @@ class Settings:
         for name in ("torch_threads", "beam_size", "batch_tokens", "chunk_sentences",
                      "max_document_bytes", "max_unzipped_bytes", "max_zip_ratio",
                      "max_text_chars", "max_segments", "web_workers", "web_threads",
-                     "text_processes", "file_url_seconds"):
+                     "text_processes", "file_url_seconds", "form_max_chars"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1")
         if not MIN_BEAM <= self.beam_size <= MAX_BEAM:

@@ -25,6 +25,8 @@ Keys, all under `nmt:`; a job's keys expire after JOB_TTL:
 - `nmt:job:<id>:chunks_done`: set of the translated chunks' indexes;
 - `nmt:job:<id>:assembling`: the claim of the task assembling a document (expires);
 - `nmt:jobs`: sorted set of all job ids by creation time (the list's index);
+- `nmt:owner:<owner>`: sorted set of one owner's job ids (their list), expiring with them;
+- `nmt:usage:<owner>:<day>`: characters an owner sent that day (per-key daily limits);
 - `nmt:evaluations`: sorted set of evaluation job ids by creation time (the leaderboard's);
 - `nmt:active`: sorted set of unfinished job ids by last activity (the recovery sweep's);
 - `nmt:recovering`: the recovery sweep's claim for one period (expires);
@@ -106,6 +108,9 @@ class JobStore:
         for name, value in (blobs or {}).items():
             pipe.set(key("job", job.id, name), value, ex=self.ttl)
         pipe.zadd(key("jobs"), {job.id: job.created})
+        if job.owner:
+            pipe.zadd(key("owner", job.owner), {job.id: job.created})
+            pipe.expire(key("owner", job.owner), self.ttl)
         if not job.status.final:
             pipe.zadd(key("active"), {job.id: job.created})
         if job.kind == Kind.EVALUATION:
@@ -239,16 +244,27 @@ class JobStore:
         """A submitted text (`input`, `reference`) or a step's blob (`pivot`)."""
         return self.redis.get(key("job", job_id, name)) if valid_id(job_id) else None
 
-    def list_jobs(self, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
-        """Newest first; returns (jobs, total). Ids whose record expired are dropped."""
-        total = self.redis.zcard(key("jobs"))
-        ids = self.redis.zrevrange(key("jobs"), offset, offset + limit - 1)
+    def list_jobs(self, offset: int = 0, limit: int = 20, owner: str | None = None
+                  ) -> tuple[list[Job], int]:
+        """Newest first, every job or `owner`'s; returns (jobs, total). Ids whose record
+        expired are dropped."""
+        index = key("owner", owner) if owner else key("jobs")
+        total = self.redis.zcard(index)
+        ids = self.redis.zrevrange(index, offset, offset + limit - 1)
         jobs, expired = [], []
         for raw_id, job in zip(ids, self.get_jobs([i.decode() for i in ids])):
             (jobs if job else expired).append(job or raw_id)
         if expired:
-            self.redis.zrem(key("jobs"), *expired)
+            self.redis.zrem(index, *expired)
         return jobs, total - len(expired)
+
+    def count_usage(self, owner: str, chars: int, day: str) -> int:
+        """Add `chars` to `owner`'s characters of `day` (UTC, YYYYMMDD); the day's total
+        (kept two days)."""
+        pipe = self.redis.pipeline()
+        pipe.incrby(key("usage", owner, day), chars)
+        pipe.expire(key("usage", owner, day), 2 * 86400)
+        return pipe.execute()[0]
 
     def list_evaluations(self, limit: int = 500) -> list[Job]:
         """Finished evaluation jobs, newest first."""

@@ -144,8 +144,7 @@ async function jobPage() {
     let job;
     try { job = await api(box.dataset.api); } catch (error) { eta.textContent = ` (${error.message})`; continue; }
     const pct = (100 * job.progress).toFixed(1);
-    bar.style.width = `${pct}%`;
-    bar.parentElement.setAttribute("aria-valuenow", pct);
+    bar.value = pct; bar.textContent = `${pct}%`;
     const unit = job.kind === "text" ? "segments" : "sentences";
     text.textContent = job.total ? `${job.done} / ${job.total} ${unit} (${pct}%)`
       : (job.status === "queued" ? "Waiting for a worker…" : "Splitting into sentences…");
