@@ -334,7 +334,8 @@ def settings_table() -> list[tuple[str, str, str]]:
     """(variable, default, meaning) for every setting: the README's table."""
     rows = []
     for f in fields(Settings):
-        default = "" if f.default is MISSING else str(f.default)
+        default = "" if f.default is MISSING else (
+            str(int(f.default)) if isinstance(f.default, bool) else str(f.default))
         rows.append((f.metadata["env"], default, f.metadata["help"]))
     return rows
 
