@@ -69,7 +69,7 @@ def test_every_key_written_by_real_jobs_is_documented_in_the_store(
         for job in (doc, text, *evals, upload):
             assert wait_for_job(job_store, job.id)["status"] == "done"
         assert client.get("/checkpoints").status_code == 200  # caches the board's tests
-        with pytest.raises(InputError):  # recorded as a failed job
+        with pytest.raises(InputError):  # refused before queuing: no key at all
             intake.submit_text("", PAIR)
     finally:
         written = watcher.stop()

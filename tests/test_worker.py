@@ -15,7 +15,15 @@ import pytest
 from helpers import PAIR, WORDS, make_document, wait_for_job, wait_for_progress
 
 from translator.document import count_paragraphs, segment_document, translate_document
-from worker.celery_app import DOCUMENT_TASK, docs_queue
+from worker.celery_app import (
+    CHUNK_TASK,
+    DOCUMENT_TASK,
+    EVAL_QUEUE,
+    EVALUATE_TASK,
+    TEXT_TASK,
+    docs_queue,
+    text_queue,
+)
 from worker.errors import InputError, JobNotFound, JobStateError
 from worker.intake import known_checkpoints
 from worker.status import online_workers, queue_lengths
@@ -127,6 +135,26 @@ def test_bad_input_sent_straight_to_the_worker_fails_the_job_and_worker_serves_o
     assert job["status"] == "failed" and "binary" in job["error"]
     ok = wait_for_job(job_store, intake.submit_document("red cat dog", PAIR)["id"])
     assert ok["status"] == "done"
+
+
+@pytest.mark.parametrize("task, args, queue, message", [
+    (EVALUATE_TASK, ["/etc/passwd"], EVAL_QUEUE, "not a checkpoint this server lists"),
+    (TEXT_TASK, [PAIR, ["red cat"], 99], text_queue(PAIR), "beam size 99"),
+    (TEXT_TASK, [PAIR, ["x" * 6000], 5], text_queue(PAIR), "limit"),
+    (TEXT_TASK, ["aa-bb", ["red cat"], 5], text_queue(PAIR), "not a step of the job"),
+    (CHUNK_TASK, [7], docs_queue(PAIR), "no chunk 7"),
+])
+def test_a_forged_task_message_is_refused_by_the_worker(job_store, celery_client, task, args,
+                                                        queue, message):
+    """A message injected straight into Redis (no intake checks) names a file outside the
+    listed checkpoints, a runaway beam or text, another pair, a chunk that does not exist:
+    the worker fails the job with a clear error and serves on."""
+    kind = {EVALUATE_TASK: "evaluation", TEXT_TASK: "text", CHUNK_TASK: "document"}[task]
+    job = job_store.create(kind, PAIR, beam=5, chunks=1 if kind == "document" else None)
+    celery_client.send_task(task, args=[job["id"], *args], queue=queue)
+    job = wait_for_job(job_store, job["id"])
+    assert job["status"] == "failed" and message in job["error"], job["error"]
+    assert "Traceback" not in job["error"]
 
 
 def test_unknown_pair_and_bad_text_requests(intake, job_store):

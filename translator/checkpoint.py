@@ -47,14 +47,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint path is not a file: {path}")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
+    except Exception:
         # weights_only unpickling runs no code from the file, so any failure here means the file
         # is unreadable; garbage input raises many types (IndexError, UnpicklingError, ...).
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint (truncated, corrupt or unsafe file): "
-            f"{first_line[:200]}"
-        ) from None
+        # The message is ours: torch's own advises loading the file unsafely.
+        raise CheckpointError(f"{path} is not a readable checkpoint: {_why_unreadable(path)}"
+                              ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a translator checkpoint (no '{FORMAT}' marker)")
     version = data.get("format_version")
@@ -67,6 +65,25 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         if key not in data:
             raise CheckpointError(f"{path} is incomplete: it has no '{key}' entry")
     return data
+
+
+def _why_unreadable(path: Path) -> str:
+    """What is wrong with a file torch cannot load safely, in our words."""
+    import zipfile
+
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    try:
+        if not zipfile.is_zipfile(path):
+            return "it is not a PyTorch checkpoint archive (truncated, or another kind of file)"
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+    except Exception:  # noqa: BLE001 (a damaged directory raises many types)
+        broken = "?"
+    if broken is not None:
+        return "the archive is corrupt (a damaged or incomplete copy)"
+    return ("it holds objects a safe load refuses (not a checkpoint written by `translator "
+            "train`; never load an untrusted file unsafely)")
 
 
 def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:

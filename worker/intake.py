@@ -101,6 +101,20 @@ def check_segments(value: Any, settings: Settings, what: str = "text") -> list[s
     return value
 
 
+def resolve_checkpoint(settings: Settings, name: str) -> str:
+    """The path of a listed checkpoint, from its name (what an evaluation task carries); a
+    task of a release that sent the path itself is accepted when that path is a listed one.
+    Anything else is refused: a message injected into Redis cannot make a worker read a
+    file the operator did not list (served models and CHECKPOINT_DIRS' runs)."""
+    known = known_checkpoints(settings)
+    if isinstance(name, str) and name in known:
+        return known[name]
+    if isinstance(name, str) and name in set(known.values()):
+        return name
+    raise InputError(f"{str(name)[:100]!r} is not a checkpoint this server lists (its models "
+                     f"and the runs under CHECKPOINT_DIRS)")
+
+
 def known_checkpoints(settings: Settings) -> dict[str, str]:
     """{name: path} of the checkpoints that can be evaluated: the served models (named by
     pair) and `*.pt` files in the run directories of CHECKPOINT_DIRS (named `run/file.pt`).
@@ -318,7 +332,7 @@ class Intake:
         blobs = ({"input": src.encode("utf-8"), "reference": ref.encode("utf-8")}
                  if source is not None else None)
         return self._queue(Kind.EVALUATION, "", lambda job_id: TaskSpec(
-            EVALUATE_TASK, [job_id, known[checkpoint]], EVAL_QUEUE), beam=beam, blobs=blobs,
+            EVALUATE_TASK, [job_id, checkpoint], EVAL_QUEUE), beam=beam, blobs=blobs,
             by=by, **fields)
 
     def cancel_job(self, job_id: str) -> Job:

@@ -25,8 +25,9 @@ Keys, all under `nmt:`; a job's keys expire after JOB_TTL:
 - `nmt:job:<id>:chunks_done`: set of the translated chunks' indexes;
 - `nmt:job:<id>:assembling`: the claim of the task assembling a document (expires);
 - `nmt:jobs`: sorted set of all job ids by creation time (the list's index);
-- `nmt:owner:<owner>`: sorted set of one owner's job ids (their list), expiring with them;
-- `nmt:usage:<owner>:<day>`: characters an owner sent that day (per-key daily limits);
+- `nmt:owner:<kind>:<hash>`: sorted set of one owner's job ids (their list; an owner is
+  `key:<hash>` or `session:<hash>`, web/access.py), expiring with them;
+- `nmt:usage:<kind>:<hash>:<day>`: characters an owner sent that day (per-key daily limits);
 - `nmt:evaluations`: sorted set of evaluation job ids by creation time (the leaderboard's);
 - `nmt:active`: sorted set of unfinished job ids by last activity (the recovery sweep's);
 - `nmt:recovering`: the recovery sweep's claim for one period (expires);

@@ -9,13 +9,14 @@ import logging
 
 from celery import shared_task
 
+from translator.defaults import MAX_BEAM, MIN_BEAM
 from translator.document import Document, Line, segment_document, translate_segments_scored
 from translator.formats import FormatError, block_sentences, place, read_file
 
 from .celery_app import CHUNK_TASK, DOCUMENT_TASK, EVALUATE_TASK, TEXT_TASK, docs_queue, text_queue
 from .dispatch import TaskSpec
 from .errors import InputError
-from .intake import decode_document
+from .intake import check_segments, decode_document, resolve_checkpoint
 from .lifecycle import Finished, JobTask, Running, run_job
 from .records import Job
 from .runtime import worker_state
@@ -54,6 +55,8 @@ def _translate_text(running: Running, pair: str, segments: list[str], beam: int
     steps = job.steps
     if pair not in steps:
         raise InputError(f"this task's pair {pair} is not a step of the job ({job.pair})")
+    if pair == steps[0]:  # a second step's sentences come from the first step's blob
+        _check_task(worker_state().settings, segments, beam)
     if len(steps) > 1 and pair == steps[0]:
         return _first_step(running, pair, segments, beam, steps[1])
     batcher = worker_state().batcher()
@@ -93,6 +96,14 @@ def _translate_text(running: Running, pair: str, segments: list[str], beam: int
         fields["scores"] = _scores(translations, json.loads(ref))
     log.info("job %s: %d segment(s) translated", running.job_id, len(segments))
     return Finished(result, fields)
+
+
+def _check_task(settings, segments, beam) -> None:
+    """A task's own arguments checked again (the worker trusts no message: one injected into
+    Redis gets the limits a submitted job gets)."""
+    check_segments(segments, settings, "the task's text")
+    if not isinstance(beam, int) or isinstance(beam, bool) or not MIN_BEAM <= beam <= MAX_BEAM:
+        raise InputError(f"the task's beam size {beam!r} is not from {MIN_BEAM} to {MAX_BEAM}")
 
 
 def _first_step(running: Running, pair: str, segments: list[str], beam: int, second: str
@@ -207,6 +218,9 @@ def translate_chunk(self, job_id: str, index: int, step: int = 0) -> dict:
     translated in two tasks (`step` 0 and 1) on the two pairs' queues."""
 
     def work(running: Running) -> Finished | dict:
+        if not isinstance(index, int) or not 0 <= index < (running.job.chunks or 0) \
+                or step not in (0, 1):
+            raise InputError(f"the job has no chunk {index!r} (step {step!r})")
         if step == 0 and len(running.job.steps) > 1:
             return _first_chunk_step(running, index)
         done = _translate_chunk(running, index)
@@ -331,7 +345,7 @@ def _evaluate(running: Running, checkpoint: str) -> Finished:
     from translator.data import read_split
 
     state, store, job = worker_state(), running.store, running.job
-    translator = state.evaluation_translator(checkpoint)
+    translator = state.evaluation_translator(resolve_checkpoint(state.settings, checkpoint))
     store.update(job.id, pair=f"{translator.src_lang}-{translator.tgt_lang}")
     source = store.get_blob(job.id, "input")
     if source is not None:
