@@ -58,8 +58,9 @@ class EmbeddedRedis:
             f'dir "{self.dir}"', f"appendonly {'yes' if self.appendonly else 'no'}",
             "appendfsync everysec", 'save ""', "maxmemory-policy noeviction",
             "protected-mode yes", f'logfile "{self.dir / "redis.log"}"', "daemonize no", ""]))
-        self.process = subprocess.Popen([binary, str(conf)],  # noqa: S603 (our own argv) stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(  # noqa: S603 (our own argv, no shell)
+            [binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
         atexit.register(self.stop)
         self._wait_ready(timeout)
         url_file = self.dir / "url"  # for local tools of the same user (mode 600)
