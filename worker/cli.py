@@ -34,7 +34,7 @@ def register(sub: Any) -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     # Imported here, not above: `translator --help` and the other commands load this module.
     from .redis_server import RedisServerError
-    from .serve import serve
+    from .serve import ServeError, serve
     from .settings import SettingsError
 
     if args.models or args.model:  # the one place models are read from: MODELS
@@ -42,5 +42,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         return serve(args.host, args.port, args.text_threads, args.doc_processes,
                      web=not args.no_web)
-    except (SettingsError, RedisServerError) as exc:
+    except (SettingsError, RedisServerError, ServeError) as exc:
         raise UserError(str(exc)) from None

@@ -4,9 +4,10 @@ Two ways a task message goes missing, and the sweep every worker runs for each
 (`RESTORE_INTERVAL` seconds apart):
 - its whole worker vanished while holding it (kill -9, a lost machine): the message stays in
   kombu's `unacked` hash; once older than the visibility timeout it is put back in its queue
-  (`redeliver_abandoned`). kombu's own restore takes a mutex that a worker killed while holding
-  it leaves locked for minutes; each restore here is a WATCH transaction on the message, so
-  concurrent sweeps cannot restore one twice;
+  (`redeliver_abandoned`; `translator serve` puts back every one at once whenever its private
+  Redis starts, `redeliver_unacked`). kombu's own restore takes a mutex that a worker killed
+  while holding it leaves locked for minutes; each restore here is a WATCH transaction on the
+  message, so concurrent sweeps cannot restore one twice;
 - a worker died between Redis's pop and its record of the message as unacknowledged: the
   message is nowhere and no timeout brings it back. Each job records its pending tasks
   (worker/dispatch.py); `recover_stalled` re-sends those of idle jobs that are in no queue and
@@ -51,6 +52,24 @@ for _, message in ipairs(redis.call('HVALS', KEYS[#KEYS])) do check(message) end
 return found
 """
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")  # kombu's priority lists
+
+
+def redeliver_unacked(app, older_than: float | None = None) -> int:
+    """Put unacknowledged messages back in their queues: those older than `older_than`
+    seconds, or every one (None: what `translator serve` does whenever its private Redis
+    starts, since every consumer of that Redis is its own and none is running yet). Returns
+    how many."""
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        qos = channel.qos
+        with channel.conn_or_acquire() as client:
+            ceil = "+inf" if older_than is None else time.time() - older_than
+            tags = client.zrangebyscore(channel.unacked_index_key, 0, ceil)
+            for tag in tags:
+                qos.restore_by_tag(tag.decode() if isinstance(tag, bytes) else tag, client)
+    if tags:
+        log.warning("redelivered %d task(s) whose worker vanished", len(tags))
+    return len(tags)
 
 
 class Recovery:
@@ -108,17 +127,7 @@ class Recovery:
 
     def redeliver_abandoned(self) -> int:
         """Restore unacknowledged messages older than the visibility timeout; returns how many."""
-        with self.app.connection_for_read() as conn:
-            channel = conn.default_channel
-            qos = channel.qos
-            with channel.conn_or_acquire() as client:
-                ceil = time.time() - self.app.settings.visibility_timeout
-                tags = client.zrangebyscore(channel.unacked_index_key, 0, ceil)
-                for tag in tags:
-                    qos.restore_by_tag(tag.decode() if isinstance(tag, bytes) else tag, client)
-        if tags:
-            log.warning("redelivered %d task(s) whose worker vanished", len(tags))
-        return len(tags)
+        return redeliver_unacked(self.app, self.app.settings.visibility_timeout)
 
     def sweep(self) -> int:
         """One pass of both recoveries; returns how many tasks were re-sent."""

@@ -16,6 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from .processes import child_setup
+
 
 class RedisServerError(RuntimeError):
     pass
@@ -31,11 +33,13 @@ class EmbeddedRedis:
     """`with EmbeddedRedis(state_dir) as server: server.url` (or start()/stop())."""
 
     def __init__(self, state_dir: str | Path, port: int | None = None,
-                 password: str | None = None, appendonly: bool = True):
+                 password: str | None = None, appendonly: bool = True,
+                 die_with_parent: bool = False):
         self.dir = Path(state_dir, "redis").resolve()
         self.port = port or free_port()
         self.password = password or secrets.token_hex(16)
         self.appendonly = appendonly
+        self.die_with_parent = die_with_parent  # `translator serve`'s: ends with serve
         self.process: subprocess.Popen | None = None
 
     @property
@@ -60,7 +64,8 @@ class EmbeddedRedis:
             "protected-mode yes", f'logfile "{self.dir / "redis.log"}"', "daemonize no", ""]))
         self.process = subprocess.Popen(  # noqa: S603 (our own argv, no shell)
             [binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            start_new_session=True,
+            preexec_fn=child_setup() if self.die_with_parent else None)
         atexit.register(self.stop)
         self._wait_ready(timeout)
         url_file = self.dir / "url"  # for local tools of the same user (mode 600)
@@ -117,11 +122,22 @@ class EmbeddedRedis:
         self.stop()
 
 
-def redis_url_or_embedded(redis_url: str, state_dir: str | Path
+    def exited(self) -> int | None:
+        """The exit code of a server that died (kill -9, the OOM killer), reaping it; None
+        while it runs (or was never started)."""
+        return self.process.poll() if self.process is not None else None
+
+    def revive(self) -> None:
+        """Start again after it died: the same port, password and data (its AOF)."""
+        self.process = None
+        self.start()
+
+
+def redis_url_or_embedded(redis_url: str, state_dir: str | Path, die_with_parent: bool = False
                           ) -> tuple[str, EmbeddedRedis | None]:
     """The configured URL, or a freshly started private server's (which the caller stops)."""
     if redis_url:
         return redis_url, None
-    server = EmbeddedRedis(state_dir).start()
+    server = EmbeddedRedis(state_dir, die_with_parent=die_with_parent).start()
     os.environ["REDIS_URL"] = server.url  # child processes (workers, web) inherit it
     return server.url, server

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .celery_app import worker_queues
+from .processes import child_setup
 from .redis_server import redis_url_or_embedded
 from .settings import Settings
 
@@ -27,19 +28,6 @@ def worker_command(settings: Settings, kind: str, concurrency: int, name: str,
     return [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
             "-Q", ",".join(worker_queues(settings, kind)), "-P", pool, "-c", str(concurrency),
             "-n", f"{name}@%h", "--loglevel", loglevel, "--without-mingle", "--without-gossip"]
-
-
-def lower_priority(nice: int) -> None:
-    """Run at a lower CPU priority. A process in its own session is also in its own
-    scheduler autogroup (Linux with sched_autogroup), where a plain nice value only ranks it
-    against its own group; the group's nice value is what ranks it against the other
-    processes, so it is set too."""
-    os.nice(nice)
-    try:
-        with open("/proc/self/autogroup", "w") as f:
-            f.write(str(nice))
-    except OSError:  # no autogroups on this system: the plain nice value is what counts
-        pass
 
 
 class Supervisor:
@@ -66,7 +54,7 @@ class Supervisor:
         self.procs[name] = subprocess.Popen(  # noqa: S603 (argv built by serve, no shell)
             spec["argv"], env=spec["env"], cwd=spec["cwd"], stdout=out,
             stderr=subprocess.STDOUT if out else None, start_new_session=True,
-            preexec_fn=(lambda: lower_priority(nice)) if nice else None)
+            preexec_fn=child_setup(nice))
         return self.procs[name]
 
     def check(self) -> list[str]:
@@ -86,6 +74,20 @@ class Supervisor:
             self.start(name)
             restarted.append(name)
         return restarted
+
+    def halt(self, names: list[str], timeout: float = 10) -> None:
+        """Stop these processes (SIGTERM, then SIGKILL after `timeout` seconds), keeping
+        their specs for `start`."""
+        for name in names:
+            if self.procs[name].poll() is None:
+                self.procs[name].send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name in names:
+            try:
+                self.procs[name].wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.procs[name].kill()
+                self.procs[name].wait()
 
     def stop(self, name: str | None = None, timeout: float = 30) -> None:
         names = [name] if name else list(self.procs)
@@ -159,6 +161,72 @@ def web_command(host: str, port: int, settings: Settings | None = None) -> list[
             "--timeout", "60", "--preload", "web.wsgi:app"]
 
 
+class ServeError(RuntimeError):
+    """`translator serve` cannot start (its state directory is in use)."""
+
+
+def hold_state_dir(state_dir: str | Path) -> int:
+    """Lock STATE_DIR for this serve (the lock file holds its pid); the lock ends with the
+    process, however it ends. A second serve on the same directory is refused, naming the
+    first."""
+    import fcntl
+
+    path = Path(state_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise ServeError(f"another translator serve (pid {holder}) is using STATE_DIR="
+                         f"{state_dir}: stop it, or give this one its own STATE_DIR") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def take_back_messages(settings: Settings) -> int:
+    """Every message left unacknowledged in the private Redis goes back to its queue now,
+    not after VISIBILITY_TIMEOUT: serve owns every consumer of that Redis, and none is
+    running (called before the workers start). A task a worker had finished but not yet
+    acknowledged runs again; tasks are idempotent (worker/lifecycle.py), so at worst it
+    writes the same result twice."""
+    from .celery_app import make_app
+    from .recovery import redeliver_unacked
+
+    app = make_app(settings)
+    try:
+        n = redeliver_unacked(app, None)
+    finally:
+        app.close()
+    if n:
+        print(f"put {n} unfinished task(s) of the previous run back in their queues",
+              flush=True)
+    return n
+
+
+def revive_redis(redis_server, settings: Settings, supervisor: Supervisor) -> None:
+    """The private redis-server died (kill -9, the OOM killer): start it again from its AOF,
+    give back the messages its workers held, and restart the workers (the web reconnects by
+    itself and answers 503 meanwhile)."""
+    code = redis_server.exited()
+    print(f"the redis-server exited (code {code}); restarting it from its data", flush=True,
+          file=sys.stderr)
+    started = time.monotonic()
+    workers = [name for name in supervisor.procs if name != "web"]
+    supervisor.halt(workers, timeout=5)  # stopped before their messages go back
+    halted = time.monotonic()
+    redis_server.revive()
+    revived = time.monotonic()
+    take_back_messages(settings)
+    for name in workers:
+        supervisor.start(name)
+    print(f"the redis-server and the workers are back (workers stopped in "
+          f"{halted - started:.1f} s, Redis up in {revived - halted:.1f} s, messages back in "
+          f"{time.monotonic() - revived:.1f} s)", flush=True, file=sys.stderr)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
           doc_processes: int = 1, web: bool = True, text_torch_threads: int | None = None
           ) -> int:
@@ -176,7 +244,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
 
     signal.signal(signal.SIGTERM, stop)  # Ctrl-C, docker stop, systemd: one clean shutdown
     signal.signal(signal.SIGINT, stop)
-    url, redis_server = redis_url_or_embedded(settings.redis_url, settings.state_dir)
+    lock = hold_state_dir(settings.state_dir)  # noqa: F841 (held while serve runs)
+    url, redis_server = redis_url_or_embedded(settings.redis_url, settings.state_dir,
+                                              die_with_parent=True)
     env = {**os.environ, "REDIS_URL": url}  # no SECRET_KEY: the web keeps one in STATE_DIR
     settings = Settings.from_env(env)
     supervisor = Supervisor()
@@ -184,6 +254,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
         if redis_server:
             print(f"started a private redis-server on 127.0.0.1:{redis_server.port} "
                   f"(data in {redis_server.dir})", flush=True)
+            take_back_messages(settings)
         start_workers(settings, env, text_threads, doc_processes, text_torch_threads,
                       supervisor=supervisor)
         web_cmd = web_command(host, port, settings) if web else None
@@ -194,6 +265,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
         else:
             print("\n  workers are running (Ctrl-C stops them)\n", flush=True)
         while not stopping:
+            if redis_server and redis_server.exited() is not None:
+                revive_redis(redis_server, settings, supervisor)
             try:
                 supervisor.check()
             except RuntimeError as exc:
