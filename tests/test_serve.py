@@ -86,4 +86,15 @@ def test_serve_refuses_a_missing_checkpoint(tmp_path):
     out = subprocess.run([sys.executable, "-m", "translator", "serve", "--no-web"], env=env,
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
-    assert "no checkpoint" in out.stderr and "Traceback" not in out.stderr
+    assert "no usable checkpoint" in out.stderr and "does not exist" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_serve_refuses_when_its_only_checkpoint_is_corrupt(tmp_path):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    env = {**os.environ, "MODELS": f"{PAIR}={corrupt}", "STATE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "translator", "serve", "--no-web"], env=env,
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "no usable checkpoint" in out.stderr
+    assert "weights_only" not in out.stderr and "Traceback" not in out.stderr

@@ -441,6 +441,14 @@ def test_healthz_says_when_the_interactive_worker_has_warmed_its_models(client):
                                                                    PAIR]
     assert set(health["models_failed"]) == {"aa-bb", "cc-dd"}
     assert "not found" in health["models_failed"]["aa-bb"] and health["models_loading"] == []
+    # The pairs whose checkpoint failed are listed as unavailable, with the reason in our words
+    models = {m["pair"]: m for m in client.get("/api/v1/models").get_json()["pairs"]}
+    assert models[PAIR]["available"] and not models["cc-dd"]["available"]
+    assert "not a readable checkpoint" in models["cc-dd"]["reason"]
+    assert "weights_only" not in models["cc-dd"]["reason"]
+    languages = {lang["code"]: lang for lang in client.get("/languages").get_json()}
+    assert languages["aa"]["targets"] == [] and "not found" in languages["aa"]["unavailable"]["bb"]
+    assert "unavailable" in client.get("/status").get_data(as_text=True)
 
 
 def test_models_readiness_from_the_workers_registry():

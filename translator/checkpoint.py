@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .archive import why_unreadable
 from .errors import CheckpointError
 
 FORMAT = "translator-checkpoint"
@@ -69,21 +70,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def _why_unreadable(path: Path) -> str:
     """What is wrong with a file torch cannot load safely, in our words."""
-    import zipfile
-
-    if path.stat().st_size == 0:
-        return "the file is empty"
-    try:
-        if not zipfile.is_zipfile(path):
-            return "it is not a PyTorch checkpoint archive (truncated, or another kind of file)"
-        with zipfile.ZipFile(path) as archive:
-            broken = archive.testzip()
-    except Exception:  # noqa: BLE001 (a damaged directory raises many types)
-        broken = "?"
-    if broken is not None:
-        return "the archive is corrupt (a damaged or incomplete copy)"
-    return ("it holds objects a safe load refuses (not a checkpoint written by `translator "
-            "train`; never load an untrusted file unsafely)")
+    return why_unreadable(path) or ("it holds objects a safe load refuses (not a checkpoint "
+                                    "written by `translator train`; never load an untrusted "
+                                    "file unsafely)")
 
 
 def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:

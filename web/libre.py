@@ -18,6 +18,7 @@ from worker.errors import InputError
 from worker.records import Job, Status
 
 from .access import check_api_key, job_limited, submitter
+from .api import unavailable_pairs
 from .downloads import file_response
 from .errors import error_response
 from .extensions import intake, language_name, settings, store
@@ -198,9 +199,16 @@ def languages():
     language (LibreTranslate's shape; ours besides: `pivot`, {target: via} where it pivots,
     and `bleu`, {target: test BLEU} where the model's run recorded it)."""
     entries = settings().model_entries()
+    broken = unavailable_pairs()
     out = []
-    for code, targets in settings().reachable().items():
+    for code, all_targets in settings().reachable().items():
+        down = {t: "; ".join(f"{s}: {broken[s]}" for s in settings().route(f"{code}-{t}")
+                             if s in broken)
+                for t in all_targets}
+        targets = {t: via for t, via in all_targets.items() if not down[t]}
         entry = {"code": code, "name": language_name(code), "targets": sorted(targets)}
+        if any(down.values()):  # ours: what is configured but cannot be loaded, and why
+            entry["unavailable"] = {t: why for t, why in down.items() if why}
         pivots = {t: via for t, via in targets.items() if via}
         if pivots:
             entry["pivot"] = pivots

@@ -161,6 +161,20 @@ def web_command(host: str, port: int, settings: Settings | None = None) -> list[
             "--timeout", "60", "--preload", "web.wsgi:app"]
 
 
+def unusable_checkpoints(settings: Settings) -> dict[str, str]:
+    """{pair: why} of the served pairs whose checkpoint is missing or unreadable (checked
+    without loading it: translator/archive.py)."""
+    from translator.archive import why_unreadable
+
+    paths = settings.model_paths()
+    out = {}
+    for pair in settings.served_pairs():
+        why = why_unreadable(paths[pair])
+        if why:
+            out[pair] = f"{paths[pair]}: {why}"
+    return out
+
+
 class ServeError(RuntimeError):
     """`translator serve` cannot start (its state directory is in use)."""
 
@@ -231,12 +245,14 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
           doc_processes: int = 1, web: bool = True, text_torch_threads: int | None = None
           ) -> int:
     settings = Settings.from_env()
-    missing = [f"{pair}: {path}" for pair, path in settings.model_paths().items()
-               if pair in settings.served_pairs() and not Path(path).is_file()]
-    if missing:
-        print("error: no checkpoint at " + "; ".join(missing) + " (train one, or set MODELS)",
-              file=sys.stderr)
+    unusable = unusable_checkpoints(settings)
+    if len(unusable) == len(settings.served_pairs()):
+        print("error: no usable checkpoint: " + "; ".join(
+            f"{pair}: {why}" for pair, why in unusable.items())
+            + " (train one, or set MODELS)", file=sys.stderr)
         return 2
+    for pair, why in unusable.items():  # the others serve; these are listed as unavailable
+        print(f"warning: {pair} is unavailable: {why}", file=sys.stderr, flush=True)
     stopping = []
 
     def stop(signum, frame):
