@@ -24,11 +24,11 @@ system:
 # open every translated Office file.
 test-system:
 	@[ -x /usr/bin/chromium ] && command -v docker-compose >/dev/null && command -v pandoc \
-		>/dev/null && command -v soffice >/dev/null || { \
-		echo "installing chromium, docker-compose, pandoc and LibreOffice (headless) for the" \
-			"tests (Debian packages)"; \
+		>/dev/null && command -v soffice >/dev/null && command -v openssl >/dev/null || { \
+		echo "installing chromium, docker-compose, pandoc, LibreOffice (headless) and openssl" \
+			"for the tests (Debian packages)"; \
 		$(APT_INSTALL) chromium docker-compose pandoc libreoffice-writer-nogui \
-			libreoffice-impress-nogui >/dev/null; }
+			libreoffice-impress-nogui openssl >/dev/null; }
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q --upgrade pip

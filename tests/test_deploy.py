@@ -100,13 +100,30 @@ def test_docker_compose_config_validates():
     binary = shutil.which("docker-compose")
     assert binary, "docker-compose is required (Debian: apt-get install docker-compose)"
     out = subprocess.run([binary, "config", "-q"], cwd=ROOT, capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin", "SECRET_KEY": "x"}, timeout=60)
+                         env={"PATH": "/usr/bin:/bin", "SECRET_KEY": "x",
+                              "REDIS_PASSWORD": "p4ss"}, timeout=60)
     assert out.returncode == 0, out.stderr
 
 
-@pytest.mark.parametrize("var", ["SECRET_KEY"])
+@pytest.mark.parametrize("var", ["SECRET_KEY", "REDIS_PASSWORD"])
 def test_compose_requires_a_shared_secret(var):
     binary = shutil.which("docker-compose")
+    given = {"SECRET_KEY": "x", "REDIS_PASSWORD": "p4ss"}
+    given.pop(var)
     out = subprocess.run([binary, "config", "-q"], cwd=ROOT, capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin"}, timeout=60)
+                         env={"PATH": "/usr/bin:/bin", **given}, timeout=60)
     assert out.returncode != 0 and var in out.stderr
+
+
+def test_every_service_reaches_redis_with_the_password():
+    """An open Redis is anyone's on its network: the broker requires the password and every
+    service's REDIS_URL carries it (checked on the configuration compose renders)."""
+    binary = shutil.which("docker-compose")
+    out = subprocess.run([binary, "config"], cwd=ROOT, capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "SECRET_KEY": "x",
+                              "REDIS_PASSWORD": "p4ss"}, timeout=60)
+    rendered = yaml.safe_load(out.stdout)
+    assert "p4ss" in rendered["services"]["redis"]["command"]
+    for name, service in rendered["services"].items():
+        if name != "redis":
+            assert service["environment"]["REDIS_URL"].startswith("redis://:p4ss@redis:"), name

@@ -96,8 +96,32 @@ def make_app(settings: Settings | None = None) -> Celery:
         # loaded machine that takes longer than Celery's 4 s default.
         worker_proc_alive_timeout=60,
     )
+    tls = redis_tls_options(url)
+    if tls is not None:  # rediss://: kombu and the result backend take the options apart
+        app.conf.update(broker_use_ssl=tls, redis_backend_use_ssl=tls)
     app.settings = settings
     return app
+
+
+TLS_QUERY = {"ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile"}
+
+
+def redis_tls_options(url: str) -> dict | None:
+    """For a `rediss://` URL, the TLS options its query names (redis-py's own names:
+    `ssl_ca_certs`, `ssl_cert_reqs` = required | optional | none, `ssl_certfile`,
+    `ssl_keyfile`), the certificate always verified unless the URL says otherwise; None for
+    plain `redis://`. The job store and the rate limiter read the same query themselves."""
+    import ssl
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return None
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items() if k in TLS_QUERY}
+    reqs = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL,
+            "none": ssl.CERT_NONE}.get(query.pop("ssl_cert_reqs", "required").lower(),
+                                      ssl.CERT_REQUIRED)
+    return {"ssl_cert_reqs": reqs, **query}
 
 
 _app: Celery | None = None
