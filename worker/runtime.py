@@ -65,6 +65,7 @@ class WorkerState:
                 self._models[pair] = Translator.from_checkpoint(
                     path, device=self.settings.device, threads=self.settings.torch_threads,
                     int8=precision == "int8", bf16=precision == "bf16")
+                release_freed_memory()  # the fp32 copy int8 quantization replaced
                 log.info("loaded %s for %s in %.1f s", path, pair, time.perf_counter() - started)
             return self._models[pair]
 
@@ -105,6 +106,18 @@ class WorkerState:
                                   [texts[j] if j < len(texts) else texts[0]
                                    for j in range(1, n)]))
         return out
+
+
+def release_freed_memory() -> None:
+    """Give the memory freed while loading a model back to the system (glibc keeps freed
+    blocks in its arenas; `malloc_trim` returns them), so each extra model costs what it
+    holds, not what loading it once used. Elsewhere than glibc this does nothing."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 _state: WorkerState | None = None
