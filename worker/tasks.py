@@ -102,6 +102,10 @@ def _check_task(settings, segments, beam) -> None:
     """A task's own arguments checked again (the worker trusts no message: one injected into
     Redis gets the limits a submitted job gets)."""
     check_segments(segments, settings, "the task's text")
+    _check_beam(beam)
+
+
+def _check_beam(beam) -> None:
     if not isinstance(beam, int) or isinstance(beam, bool) or not MIN_BEAM <= beam <= MAX_BEAM:
         raise InputError(f"the task's beam size {beam!r} is not from {MIN_BEAM} to {MAX_BEAM}")
 
@@ -182,7 +186,12 @@ def translate_document(self, job_id: str) -> dict:
 
 def _segment_document(running: Running) -> dict:
     state, job = worker_state(), running.job
-    doc = _segment(running.store.get_blob(job.id, "input") or b"", job, state.settings)
+    raw = running.store.get_blob(job.id, "input") or b""
+    if len(raw) > state.settings.max_document_bytes:  # checked again: trust no message
+        raise InputError(f"the document has {len(raw):,} bytes; the limit is "
+                         f"{state.settings.max_document_bytes:,}")
+    _check_beam(job.beam)
+    doc = _segment(raw, job, state.settings)
     if not doc.sentences:
         raise InputError("the document has no text to translate")
     n_chunks = running.store.save_document(job.id, doc, state.settings.chunk_sentences)
@@ -257,6 +266,7 @@ def _aligned(job: Job) -> bool:
 
 def _translate(job: Job, pair: str, sentences: list[str], on_batch) -> list:
     state = worker_state()
+    _check_beam(job.beam)
     translator = state.translator_for(pair)
     options = dict(beam_size=job.beam, batch_tokens=state.settings.batch_tokens,
                    on_batch=on_batch)
@@ -345,6 +355,7 @@ def _evaluate(running: Running, checkpoint: str) -> Finished:
     from translator.data import read_split
 
     state, store, job = worker_state(), running.store, running.job
+    _check_beam(job.beam)
     translator = state.evaluation_translator(resolve_checkpoint(state.settings, checkpoint))
     store.update(job.id, pair=f"{translator.src_lang}-{translator.tgt_lang}")
     source = store.get_blob(job.id, "input")
