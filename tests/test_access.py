@@ -106,8 +106,14 @@ def test_a_csrf_token_is_never_a_key_and_the_pages_ask_for_one(keyed):
     assert second.get(f"/jobs/{made.get_json()['id']}").status_code == 404
     assert made.get_json()["id"] not in second.get("/jobs").get_data(as_text=True)
     assert made.get_json()["id"][:8] in client.get("/jobs").get_data(as_text=True)
-    assert client.get("/login?next=//evil.example").status_code == 200
-    assert "evil" not in log_in(client, "k1").headers["Location"]
+    # A wrong key given beside the logged-in session is refused, not the session's.
+    assert client.post("/api/v1/translate?api_key=bogus", json=BODY).status_code == 403
+    assert client.post("/api/v1/translate", json={**BODY, "api_key": "\ud800"}
+                       ).status_code == 403  # a lone surrogate: refused, not a 500
+    for evil in ("//evil.example", "/%09/evil.example", "/\\evil.example", "/%0a/x"):
+        answer = client.post(f"/login?next={evil}",
+                             data={"csrf_token": token_of(client), "key": "k1"})
+        assert answer.status_code == 302 and "evil" not in answer.headers["Location"], evil
 
 
 def test_libretranslate_needs_a_key_and_keeps_jobs_apart(keyed):
@@ -124,6 +130,18 @@ def test_without_keys_the_id_is_the_capability_and_lists_are_per_browser(client,
     assert stranger.get(f"/api/v1/jobs/{made['id']}").status_code == 200  # the id suffices
     assert made["id"] not in {j["id"] for j in stranger.get("/api/v1/jobs").get_json()["jobs"]}
     assert made["id"] in {j["id"] for j in client.get("/api/v1/jobs").get_json()["jobs"]}
+
+
+def test_odd_numbers_and_characters_are_4xx_not_500(client):
+    libre = {"q": "red", "source": "xx", "target": "yy"}
+    assert client.post("/translate", data='{"q": "red", "source": "xx", "target": "yy", '
+                       '"alternatives": 1e400}', content_type="application/json"
+                       ).status_code == 400
+    assert client.post("/api/v1/translate", data='{"text": "red", "pair": "xx-yy", "wait": '
+                       + "9" * 400 + "}", content_type="application/json").status_code == 422
+    assert client.post("/detect", json={"q": "\ud800 abc"}).status_code == 400
+    assert client.post("/translate", json={**libre, "q": "\ud800", "source": "auto"}
+                       ).status_code == 400
 
 
 def test_a_rejected_request_leaves_no_record(client, job_store):
@@ -193,6 +211,9 @@ def test_uploaded_evaluations_are_private_named_ones_public(keyed):
                       ).status_code == 200
     assert client.get(f"/api/v1/jobs/{upload['id']}", headers={"X-API-Key": "k2"}
                       ).status_code == 404
+    # visible to all, cancelled only by its owner (or an admin)
+    assert client.post(f"/api/v1/jobs/{named['id']}/cancel", headers={"X-API-Key": "k2"}
+                       ).status_code == 404
 
 
 HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'",
@@ -222,4 +243,5 @@ def test_tls_turns_on_hsts_and_secure_cookies(queue_settings, workers):
     answer = client.get("/", base_url="https://localhost")
     assert "max-age" in answer.headers["Strict-Transport-Security"]
     assert "Secure" in answer.headers["Set-Cookie"]
-    assert client.get("/", base_url="http://localhost").status_code == 302  # to https
+    # the TLS proxy redirects; health checks reach the app over plain HTTP
+    assert client.get("/healthz", base_url="http://localhost").status_code == 200

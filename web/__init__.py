@@ -57,9 +57,10 @@ script or style anywhere), no framing."""
 
 def secure_headers(app: Flask, settings: Settings) -> None:
     """Security headers on every response (Flask-Talisman): the CSP above, nosniff, no
-    framing, a Referrer-Policy, and HttpOnly, SameSite=Lax session cookies; HSTS, https
-    redirects and Secure cookies only with TLS=1 (`make run` serves plain HTTP on loopback)."""
-    Talisman(app, force_https=settings.tls, strict_transport_security=settings.tls,
+    framing, a Referrer-Policy, and HttpOnly, SameSite=Lax session cookies; HSTS and Secure
+    cookies only with TLS=1 (`make run` serves plain HTTP on loopback). No redirect to https:
+    the TLS proxy in front does that, and health checks call the app over plain HTTP."""
+    Talisman(app, force_https=False, strict_transport_security=settings.tls,
              session_cookie_secure=settings.tls, session_cookie_http_only=True,
              session_cookie_samesite="Lax", content_security_policy=CSP,
              frame_options="DENY", referrer_policy="same-origin",
@@ -82,8 +83,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         RATELIMIT_HEADERS_ENABLED=True,
         # no limit at all: no check on every request
         RATELIMIT_ENABLED=bool(settings.rate_limit or settings.key_rate_limit
-                               or (settings.api_keys and settings.open_web_form
-                                   and settings.form_rate_limit)),
+                               or ((settings.api_keys or settings.admin_keys)
+                                   and settings.open_web_form and settings.form_rate_limit)),
     )
     app.config.update(test_config)
     app.json.sort_keys = False  # answers keep the order they are built in

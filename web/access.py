@@ -65,7 +65,8 @@ def _given_key() -> str | None:
 
 
 def valid_key(given: str) -> bool:
-    return any(hmac.compare_digest(given.encode(), k.encode()) for k in api_keys())
+    raw = given.encode("utf-8", "surrogatepass")
+    return any(hmac.compare_digest(raw, k.encode()) for k in api_keys())
 
 
 def _admin_hashes() -> set[str]:
@@ -81,9 +82,11 @@ def caller() -> Caller:
 
 def _identify() -> Caller:
     given = _given_key()
-    if given is not None and valid_key(given):
-        digest = key_hash(given)
-        return Caller(f"key:{digest}", keyed=True, admin=digest in _admin_hashes())
+    if given is not None:  # a key given is the credential: a wrong one is no one's session
+        if valid_key(given):
+            digest = key_hash(given)
+            return Caller(f"key:{digest}", keyed=True, admin=digest in _admin_hashes())
+        return Caller(f"invalid:{key_hash(given)}")
     login = session.get("key")
     if isinstance(login, str) and login in {key_hash(k) for k in api_keys()}:
         return Caller(f"key:{login}", keyed=True, admin=login in _admin_hashes())
@@ -148,6 +151,24 @@ def submitter() -> Submitter:
     return Submitter(who.owner)
 
 
+def can_cancel(job: Job) -> bool:
+    """Its owner and admin keys cancel a job (anyone, with no keys, who has its id); a public
+    evaluation is visible to all but not theirs to cancel."""
+    who = caller()
+    return who.admin or (job.owner is not None and job.owner == who.owner) \
+        or not keys_required()
+
+
+def listed(job: Job) -> bool:
+    """Whether a list (the leaderboard) may show the job to the caller: theirs, an admin's
+    view, or a public evaluation; never "the id is the capability" (a list hands out ids)."""
+    who = caller()
+    if who.admin or (job.owner is not None and job.owner == who.owner):
+        return True
+    return job.kind == Kind.EVALUATION and job.testset != "upload" \
+        and not settings().private_evaluations
+
+
 def can_see(job: Job) -> bool:
     who = caller()
     if who.admin or (job.owner is not None and job.owner == who.owner):
@@ -162,6 +183,14 @@ def visible_job(job_id: str) -> Job:
     """The job if the caller may see it; JobNotFound (404) otherwise, as for no job."""
     job = store().require_job(job_id)
     if not can_see(job):
+        raise JobNotFound(f"no job {str(job_id)[:40]!r} (it may have expired)")
+    return job
+
+
+def cancellable_job(job_id: str) -> Job:
+    """The job if the caller may cancel it; JobNotFound (404) otherwise."""
+    job = visible_job(job_id)
+    if not can_cancel(job):
         raise JobNotFound(f"no job {str(job_id)[:40]!r} (it may have expired)")
     return job
 

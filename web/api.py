@@ -11,6 +11,7 @@ from worker.intake import known_checkpoints
 from worker.records import Job, Kind, Status
 
 from .access import (
+    cancellable_job,
     check_api_key,
     job_limited,
     listed_owner,
@@ -82,7 +83,7 @@ def wait_seconds(value) -> float:
         return 0.0
     try:
         seconds = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError("`wait` must be a number of seconds") from None
     if not seconds >= 0 or isinstance(value, bool):  # rejects NaN and negative numbers too
         raise InputError("`wait` must be a number of seconds, 0 or more")
@@ -235,7 +236,7 @@ def get_result_file(job_id: str):
 @bp.post("/jobs/<job_id>/cancel")
 @bp.delete("/jobs/<job_id>")
 def cancel(job_id: str):
-    visible_job(job_id)
+    cancellable_job(job_id)
     return jsonify(job_view(intake().cancel_job(job_id)))
 
 

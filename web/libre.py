@@ -15,9 +15,10 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from translator.formats import formats
 from worker.errors import InputError
+from worker.intake import check_segments
 from worker.records import Job, Status
 
-from .access import check_api_key, job_limited, submitter
+from .access import check_api_key, job_limited, keys_required, submitter
 from .api import unavailable_pairs
 from .downloads import file_response
 from .errors import error_response
@@ -81,7 +82,7 @@ def _alternatives(value) -> int:
         return 0
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError("`alternatives` must be a whole number") from None
     if isinstance(value, (bool, float)) or number < 0:
         raise InputError("`alternatives` must be a whole number, 0 or more")
@@ -98,8 +99,7 @@ def detect():
     q = _params().get("q")
     if not isinstance(q, str) or not q.strip():
         raise InputError("`q` (a non-empty string) is required")
-    if len(q) > settings().max_text_chars:
-        raise InputError(f"`q` has more than {settings().max_text_chars:,} characters")
+    check_segments(q, settings(), "`q`")  # the text jobs' limits and checks
     guesses = intake().detector().detect(q, best=3)
     return jsonify([{"language": g.language, "confidence": g.confidence} for g in guesses])
 
@@ -184,7 +184,7 @@ def frontend_settings():
     targets = sorted({t for ts in reachable.values() for t in ts})
     return jsonify({
         "charLimit": settings().max_text_chars, "frontendTimeout": 500,
-        "apiKeys": bool(settings().api_keys), "keyRequired": bool(settings().api_keys),
+        "apiKeys": keys_required(), "keyRequired": keys_required(),
         "suggestions": False, "filesTranslation": True,
         "supportedFilesFormat": [ext for f in formats().values() for ext in f.extensions],
         "language": {"source": {"code": "auto", "name": "Auto Detect"},

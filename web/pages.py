@@ -35,8 +35,9 @@ from worker.status import online_workers, queue_lengths
 
 from .access import (
     caller,
-    can_see,
+    cancellable_job,
     job_limited,
+    listed,
     listed_owner,
     log_in,
     log_out,
@@ -141,13 +142,24 @@ def login():
     if form.validate_on_submit():
         if log_in(form.key.data or ""):
             target = request.args.get("next") or ""
-            # only a path of this site: never an open redirect
-            safe = target.startswith("/") and not target.startswith("//") and "\\" not in target
-            return redirect(target if safe else url_for("pages.translate"))
+            return redirect(target if _local_path(target) else url_for("pages.translate"))
         error = "this API key is not valid"
     elif request.method == "POST":
         error = "the form has expired; try again"
     return render_template("login.html", form=form, error=error), 403 if error else 200
+
+
+def _local_path(target: str) -> bool:
+    """Only a plain path of this site is a place to go after the login: never an open
+    redirect (`//evil`, `/\\evil`, a control character browsers drop)."""
+    from urllib.parse import urlsplit
+
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        return False
+    if any(ord(ch) < 33 or ch in "\\\x7f" for ch in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
 
 
 @bp.post("/logout")
@@ -269,7 +281,7 @@ def _doubtful(row: dict) -> bool:
 @bp.post("/jobs/<job_id>/cancel")
 def cancel(job_id: str):
     CancelForm().validate_on_submit() or abort(400, "missing CSRF token")
-    visible_job(job_id)
+    cancellable_job(job_id)
     try:
         intake().cancel_job(job_id)
         flash("The job was cancelled.")
@@ -311,7 +323,7 @@ def leaderboard() -> list[dict]:
 
     jobs = store()
     boards: dict[str, dict[tuple, dict]] = {}
-    for ev in filter(can_see, jobs.list_evaluations()):
+    for ev in filter(listed, jobs.list_evaluations()):
         board = boards.setdefault(ev.testset or "upload", {})
         board.setdefault((ev.model, ev.beam), ev.to_dict())  # newest first: keep the latest
     out = []

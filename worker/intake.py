@@ -66,7 +66,11 @@ def read_document(raw: bytes, filename: str | None, settings: Settings,
 def decode_document(data: bytes | str, max_bytes: int) -> str:
     """The text of an uploaded document; raises InputError for empty, too large, binary or
     non-UTF-8 input."""
-    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    try:
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    except UnicodeEncodeError:  # a lone surrogate in JSON text ("\ud800")
+        raise InputError("the text holds characters that are not valid Unicode (a lone "
+                         "surrogate)") from None
     if len(raw) > max_bytes:
         raise TooLargeError(f"the document has {len(raw):,} bytes; the limit is "
                             f"{max_bytes:,}")
@@ -98,6 +102,12 @@ def check_segments(value: Any, settings: Settings, what: str = "text") -> list[s
                             f"{settings.max_text_chars:,} (use a document job for longer texts)")
     if any("\x00" in s for s in value):
         raise InputError(f"{what} contains NUL characters")
+    try:
+        for s in value:
+            s.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in JSON text ("\ud800")
+        raise InputError(f"{what} holds characters that are not valid Unicode (a lone "
+                         f"surrogate)") from None
     return value
 
 
@@ -331,6 +341,8 @@ class Intake:
             raise InputError("give a test set name, or both a source and a reference")
         blobs = ({"input": src.encode("utf-8"), "reference": ref.encode("utf-8")}
                  if source is not None else None)
+        if source is not None:  # an uploaded test set counts against the caller's limits
+            fields["input_chars"] = len(src)
         return self._queue(Kind.EVALUATION, "", lambda job_id: TaskSpec(
             EVALUATE_TASK, [job_id, checkpoint], EVAL_QUEUE), beam=beam, blobs=blobs,
             by=by, **fields)

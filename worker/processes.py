@@ -9,29 +9,30 @@ import signal
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def die_with_parent(parent: int, signum: int = signal.SIGTERM) -> None:
-    """In a child before it runs its program: ask Linux to send it `signum` when its parent
-    ends, even by `kill -9` (prctl PR_SET_PDEATHSIG), so that no worker, web server or Redis
-    outlives a killed `translator serve`. SIGTERM: a Celery worker's warm shutdown still
-    finishes or re-queues its task, redis-server flushes its AOF. Elsewhere than Linux this
-    does nothing."""
+def _prctl():
+    """libc's prctl, looked up in the parent (a child between fork and exec must not load
+    libraries); None where there is none."""
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before the call: no signal will come
-        os._exit(1)
+        return None
 
 
 def child_setup(nice: int = 0):
-    """The preexec function of serve's children: die with serve, then lower the priority."""
-    parent = os.getpid()
+    """The preexec function of serve's children: ask Linux to send the child SIGTERM when
+    serve ends, even by `kill -9` (prctl PR_SET_PDEATHSIG), so that no worker, web server or
+    Redis outlives it (SIGTERM: a Celery worker's warm shutdown still finishes or re-queues
+    its task, redis-server flushes its AOF); then lower the priority. Without prctl (not
+    Linux) only the priority."""
+    parent, prctl = os.getpid(), _prctl()
 
     def setup() -> None:
-        die_with_parent(parent)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+            if os.getppid() != parent:  # serve died before the call: no signal will come
+                os._exit(1)
         if nice:
             lower_priority(nice)
 

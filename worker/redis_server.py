@@ -48,6 +48,7 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         binary = shutil.which("redis-server")
+        self._wait_for_previous()
         if binary is None:
             raise RedisServerError(
                 "redis-server was not found on PATH: install it (Debian/Ubuntu: "
@@ -67,11 +68,35 @@ class EmbeddedRedis:
             start_new_session=True,
             preexec_fn=child_setup() if self.die_with_parent else None)
         atexit.register(self.stop)
+        (self.dir / "pid").write_text(f"{self.process.pid}\n")
         self._wait_ready(timeout)
         url_file = self.dir / "url"  # for local tools of the same user (mode 600)
         url_file.touch(mode=0o600)
         url_file.write_text(self.url + "\n")
         return self
+
+    def _wait_for_previous(self, timeout: float = 30.0) -> None:
+        """A redis-server of a previous run on this directory that is still shutting down
+        (its serve was killed; it got SIGTERM and is flushing its AOF) is waited for: two
+        servers must never write one AOF."""
+        try:
+            pid = int((self.dir / "pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"redis-server" not in cmdline:
+            return
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            try:
+                if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                    return  # ended; only its exit status is left
+            except OSError:
+                return
+            time.sleep(0.05)
+        if Path(f"/proc/{pid}").exists():
+            raise RedisServerError(f"the redis-server of a previous run (pid {pid}) still "
+                                   f"uses {self.dir}; stop it first")
 
     def _wait_ready(self, timeout: float) -> None:
         import redis
@@ -128,9 +153,10 @@ class EmbeddedRedis:
         return self.process.poll() if self.process is not None else None
 
     def revive(self) -> None:
-        """Start again after it died: the same port, password and data (its AOF)."""
+        """Start again after it died: the same port, password and data (its AOF, which may
+        take a while to load: up to two minutes)."""
         self.process = None
-        self.start()
+        self.start(timeout=120)
 
 
 def redis_url_or_embedded(redis_url: str, state_dir: str | Path, die_with_parent: bool = False

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .celery_app import worker_queues
 from .processes import child_setup
-from .redis_server import redis_url_or_embedded
+from .redis_server import RedisServerError, redis_url_or_embedded
 from .settings import Settings
 
 
@@ -280,9 +280,21 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
                   flush=True)
         else:
             print("\n  workers are running (Ctrl-C stops them)\n", flush=True)
+        revived: list[float] = []
         while not stopping:
             if redis_server and redis_server.exited() is not None:
-                revive_redis(redis_server, settings, supervisor)
+                now = time.monotonic()
+                revived = [t for t in revived if now - t < 60] + [now]
+                if len(revived) > supervisor.max_restarts:
+                    print("error: the redis-server keeps exiting; its log is "
+                          f"{redis_server.dir / 'redis.log'}", file=sys.stderr)
+                    return 1
+                try:
+                    revive_redis(redis_server, settings, supervisor)
+                except RedisServerError as exc:
+                    print(f"error: the redis-server could not be restarted: {exc}",
+                          file=sys.stderr)
+                    return 1
             try:
                 supervisor.check()
             except RuntimeError as exc:

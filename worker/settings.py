@@ -110,9 +110,9 @@ class Settings:
     private_evaluations: bool = _env("PRIVATE_EVALUATIONS", "`1`: evaluations of named test "
                                      "sets are private like jobs, and the leaderboard shows "
                                      "only the caller's (by default they are public)", False)
-    tls: bool = _env("TLS", "`1` when the site is served over HTTPS (behind a proxy): HSTS, "
-                     "redirects to https and Secure cookies; `make run` serves plain HTTP",
-                     False)
+    tls: bool = _env("TLS", "`1` when the site is served over HTTPS (behind a proxy, which "
+                     "redirects plain HTTP): HSTS and Secure cookies; `make run` serves plain "
+                     "HTTP", False)
     rate_limit: str = _env("RATE_LIMIT", "request limit per client address for job creation "
                            "(Flask-Limiter syntax); empty: no limit", "60/minute;600/hour")
     translate_timeout: float = _env("TRANSLATE_TIMEOUT", "seconds the LibreTranslate-style "

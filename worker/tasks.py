@@ -57,6 +57,8 @@ def _translate_text(running: Running, pair: str, segments: list[str], beam: int
         raise InputError(f"this task's pair {pair} is not a step of the job ({job.pair})")
     if pair == steps[0]:  # a second step's sentences come from the first step's blob
         _check_task(worker_state().settings, segments, beam)
+    else:
+        _check_beam(beam)
     if len(steps) > 1 and pair == steps[0]:
         return _first_step(running, pair, segments, beam, steps[1])
     batcher = worker_state().batcher()
