@@ -18,8 +18,8 @@ BODY = {"text": "red blue cat dog", "pair": PAIR, "wait": 30}
 
 
 def app_with(queue_settings, **changes):
-    settings = dataclasses.replace(queue_settings, secret_key="access", rate_limit="",
-                                   **changes)
+    settings = dataclasses.replace(queue_settings, **{"secret_key": "access", "rate_limit": "",
+                                                      **changes})
     return create_app({"SETTINGS": settings, "TESTING": True})
 
 
@@ -236,6 +236,18 @@ def test_security_headers_on_every_kind_of_response(client):
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     cookie = client.application.test_client().get("/").headers.get("Set-Cookie", "")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+
+def test_behind_a_proxy_limits_count_clients_not_the_proxy(queue_settings, workers):
+    app = app_with(queue_settings, rate_limit="1/minute", proxy_hops=1)
+    client = app.test_client()
+    for address in ("203.0.113.1", "203.0.113.2"):  # one request each: both allowed
+        answer = client.post("/api/v1/translate", json={**BODY, "wait": 0},
+                             headers={"X-Forwarded-For": address})
+        assert answer.status_code == 202, address
+    again = client.post("/api/v1/translate", json={**BODY, "wait": 0},
+                        headers={"X-Forwarded-For": "203.0.113.1"})
+    assert again.status_code == 429
 
 
 def test_tls_turns_on_hsts_and_secure_cookies(queue_settings, workers):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask_talisman import Talisman
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from worker.celery_app import make_app as make_celery
 from worker.intake import Intake
@@ -94,6 +95,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["intake"] = Intake(store, celery)
     app.extensions["celery"] = celery
 
+    if settings.proxy_hops:  # the client's address and scheme as the proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,
+                                x_proto=settings.proxy_hops)
     csrf.init_app(app)
     limiter.init_app(app)
     secure_headers(app, settings)

@@ -113,6 +113,9 @@ class Settings:
     tls: bool = _env("TLS", "`1` when the site is served over HTTPS (behind a proxy, which "
                      "redirects plain HTTP): HSTS and Secure cookies; `make run` serves plain "
                      "HTTP", False)
+    proxy_hops: int = _env("PROXY_HOPS", "reverse proxies in front of the web app that set "
+                           "X-Forwarded-For/-Proto (so per-address limits count clients, not "
+                           "the proxy); 0: none, trust no such header", 0)
     rate_limit: str = _env("RATE_LIMIT", "request limit per client address for job creation "
                            "(Flask-Limiter syntax); empty: no limit", "60/minute;600/hour")
     translate_timeout: float = _env("TRANSLATE_TIMEOUT", "seconds the LibreTranslate-style "
@@ -166,6 +169,8 @@ class Settings:
                                 "redelivers tasks that are still running")
         if self.soft_time_limit >= self.time_limit or self.soft_time_limit < 0:
             raise SettingsError("TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT (0: none)")
+        if self.proxy_hops < 0:
+            raise SettingsError("PROXY_HOPS must be 0 or more")
         if self.key_daily_chars < 0:
             raise SettingsError("KEY_DAILY_CHARS must be 0 (no limit) or more")
         if self.max_models < 0:
