@@ -99,7 +99,7 @@ def inject() -> dict:
 def language_choices(form) -> None:
     """The source selector (Detect first) and the target selector of a form: every language
     reachable, directly or through the pivot language. The page's script narrows the
-    targets to the chosen source's (`data-targets`)."""
+    targets to the chosen source's (`data-reachable`)."""
     reachable = settings().reachable()
     targets = sorted({t for ts in reachable.values() for t in ts})
     form.source.choices = [(AUTO, "Detect language")] + [(c, language_name(c))

@@ -34,8 +34,9 @@ from .settings import Settings, valid_pair
 from .store import JobStore, new_job_id
 
 
-def check_size(data: bytes | str, max_bytes: int) -> bytes:
-    """An upload's bytes, refused when empty or larger than `max_bytes`."""
+def _bytes_within(data: bytes | str, max_bytes: int) -> bytes:
+    """An upload's bytes (text as UTF-8), refused when not valid Unicode or larger than
+    `max_bytes`."""
     try:
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     except UnicodeEncodeError:  # a lone surrogate in JSON text ("\ud800")
@@ -44,6 +45,12 @@ def check_size(data: bytes | str, max_bytes: int) -> bytes:
     if len(raw) > max_bytes:
         raise TooLargeError(f"the document has {len(raw):,} bytes; the limit is "
                             f"{max_bytes:,}")
+    return raw
+
+
+def check_size(data: bytes | str, max_bytes: int) -> bytes:
+    """An upload's bytes, refused when empty or larger than `max_bytes`."""
+    raw = _bytes_within(data, max_bytes)
     if not raw.strip():
         raise InputError("the document is empty")
     return raw
@@ -66,14 +73,7 @@ def read_document(raw: bytes, filename: str | None, settings: Settings,
 def decode_document(data: bytes | str, max_bytes: int) -> str:
     """The text of an uploaded document; raises InputError for empty, too large, binary or
     non-UTF-8 input."""
-    try:
-        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    except UnicodeEncodeError:  # a lone surrogate in JSON text ("\ud800")
-        raise InputError("the text holds characters that are not valid Unicode (a lone "
-                         "surrogate)") from None
-    if len(raw) > max_bytes:
-        raise TooLargeError(f"the document has {len(raw):,} bytes; the limit is "
-                            f"{max_bytes:,}")
+    raw = _bytes_within(data, max_bytes)
     if b"\x00" in raw:
         raise InputError("the document is a binary file, not UTF-8 text")
     try:
@@ -219,7 +219,7 @@ class Intake:
             raise InputError("the text's language cannot be detected (it has no letters); "
                              "give the source language")
         best = guesses[0]
-        if target not in self.settings.reachable().get(best.language, {}):
+        if self.settings.route(f"{best.language}-{target}") is None:
             raise InputError(f"the text is in {language_name(best.language)} "
                              f"({best.confidence:g}% sure), which this server does not "
                              f"translate into {language_name(target[:10])}; {self.served()}")

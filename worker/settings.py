@@ -205,12 +205,17 @@ class Settings:
 
     def model_paths(self) -> dict[str, str]:
         """{pair: checkpoint path} from MODELS, e.g. {"de-en": "runs/quick/best.pt"}: its
-        `pair=path` entries and the pairs of its models directories (a later entry wins)."""
-        return {pair: entry["checkpoint"] for pair, entry in self.model_entries().items()}
+        `pair=path` entries and the pairs of its models directories (a later entry wins).
+        What every request's routing reads: no run's scores are looked up for it."""
+        return {pair: entry["checkpoint"] for pair, entry in self._entries(False).items()}
 
     def model_entries(self) -> dict[str, dict]:
         """{pair: {"checkpoint": path, "test": {...}, ...}}: a models directory's index
-        entries, or for a `pair=path` entry its run's summary.json scores where there is one."""
+        entries, or for a `pair=path` entry its run's summary.json scores where there is one
+        (the listings: /status, /languages, /api/v1/models)."""
+        return self._entries(True)
+
+    def _entries(self, scores: bool) -> dict[str, dict]:
         out: dict[str, dict] = {}
         for item in filter(None, (s.strip() for s in self.models.split(","))):
             pair, sep, path = item.partition("=")
@@ -222,13 +227,15 @@ class Settings:
                 raise SettingsError(f"MODELS entry {item!r} is not `src-tgt=path` or a models "
                                     f"directory")
             out[pair] = {"pair": pair, "checkpoint": path.strip(),
-                         "test": _run_scores(path.strip())}
+                         "test": _run_scores(path.strip()) if scores else {}}
         return out
 
     def route(self, pair: str) -> list[str] | None:
         """The model pairs that translate `pair`: itself when it has a model, else through
         PIVOT_LANGUAGE (`de-fr` -> ["de-en", "en-fr"]) when both halves have one; None."""
-        models = self.model_paths()
+        return self._route(pair, self.model_paths())
+
+    def _route(self, pair: str, models: dict[str, str]) -> list[str] | None:
         if pair in models:
             return [pair]
         src, _, tgt = pair.partition("-")
@@ -246,7 +253,7 @@ class Settings:
         out: dict[str, dict[str, str | None]] = {}
         for src in codes:
             for tgt in codes:
-                steps = self.route(f"{src}-{tgt}") if src != tgt else None
+                steps = self._route(f"{src}-{tgt}", models) if src != tgt else None
                 if steps:
                     out.setdefault(src, {})[tgt] = None if len(steps) == 1 else \
                         self.pivot_language
