@@ -3,6 +3,8 @@ a real Redis with real Celery workers, and the real web app. Plain helpers are i
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,9 @@ from helpers import (
 )
 
 torch.set_num_threads(1)
+
+# Prepared corpora (translator/prepare.py) go to a cache of this test session, never the user's.
+os.environ["TRANSLATOR_CACHE"] = tempfile.mkdtemp(prefix="translator-cache-")
 
 
 @pytest.fixture(autouse=True)

@@ -58,6 +58,21 @@ def tiny_config(**train):
     return preset("tiny").override("train", threads=1, **train)
 
 
+def step_config():
+    """The tiny preset without dropout: updates that must agree between one process and
+    several ranks (tests/test_distributed.py)."""
+    return tiny_config(max_steps=3, save_every=0).override("model", dropout=0.0,
+                                                             emb_dropout=0.0)
+
+
+def step_parts() -> list:
+    """One batch of 12 pairs cut unevenly in two (3 and 9 pairs, so the ranks hold different
+    numbers of tokens)."""
+    import numpy as np
+
+    return [np.arange(0, 3), np.arange(3, 12)]
+
+
 TRAINED_STEPS = 500  # the reverse task reaches ~100 validation BLEU by step 300
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -12,35 +12,50 @@ from .vocab import BOS_ID, EOS_ID, PAD_ID
 
 
 def token_budget_batches(
-    lengths: Sequence[int], batch_tokens: int, shuffle: bool = False, seed: int = 0,
+    lengths: Sequence[int] | np.ndarray, batch_tokens: int, shuffle: bool = False, seed: int = 0,
     max_sentences: int = 0,
-) -> list[list[int]]:
+) -> list[np.ndarray]:
     """Group example indices into batches whose padded size (count x longest) fits the budget.
 
     Examples are sorted by length (ties broken at random when `shuffle`), cut into batches, and
     the batch order is shuffled, so each batch holds sentences of similar length. A single example
-    longer than the budget still gets a batch of its own.
+    longer than the budget still gets a batch of its own. Works on arrays (a corpus of millions
+    of sentences costs a few arrays of its size, not Python lists); each batch is an int64 array
+    of indices.
     """
-    rng = random.Random(seed)  # noqa: S311 (batch order, seeded for exact resume: not a secret)
-    order = list(range(len(lengths)))
+    lengths = np.asarray(lengths, dtype=np.int64)  # (N,)
+    if not len(lengths):
+        return []
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
+    order = order[np.argsort(lengths[order], kind="stable")]  # stable: the shuffle breaks ties
+    batches = np.split(order, _cut_points(lengths[order].tolist(), batch_tokens, max_sentences))
     if shuffle:
-        rng.shuffle(order)
-    order.sort(key=lambda i: lengths[i])  # stable: the shuffle breaks ties
-    batches, current, longest = [], [], 0
-    for i in order:
-        longest_if_added = max(longest, lengths[i])
-        too_big = longest_if_added * (len(current) + 1) > batch_tokens
-        too_many = max_sentences and len(current) >= max_sentences
-        if current and (too_big or too_many):
-            batches.append(current)
-            current, longest_if_added = [], lengths[i]
-        current.append(i)
-        longest = longest_if_added
-    if current:
-        batches.append(current)
-    if shuffle:
-        rng.shuffle(batches)
+        batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
+
+
+def _cut_points(ascending: list[int], batch_tokens: int, max_sentences: int) -> list[int]:
+    """Where to cut lengths sorted ascending: each batch takes the most examples k with
+    k x (its longest, the last) <= batch_tokens (at least one, at most `max_sentences`)."""
+    cuts, start, n = [], 0, len(ascending)
+    while start < n:
+        most = min(n - start, max(1, batch_tokens // max(1, ascending[start])))
+        if max_sentences:
+            most = min(most, max_sentences)
+        if ascending[start + most - 1] * most > batch_tokens:  # binary search: the cost grows
+            low, high = 1, most  # with k, and k = 1 always fits (a batch of its own)
+            while low < high:
+                mid = (low + high + 1) // 2
+                if ascending[start + mid - 1] * mid <= batch_tokens:
+                    low = mid
+                else:
+                    high = mid - 1
+            most = low
+        start += most
+        if start < n:
+            cuts.append(start)
+    return cuts
 
 
 def pad(seqs: Sequence[Sequence[int]], value: int = PAD_ID) -> Tensor:

@@ -37,6 +37,31 @@ class Casing(str, Enum):
     LOWER = "lower"
 
 
+class CasingCounts:
+    """Word-form counts a `CasingTable` is learnt from; counts of parts of a corpus merge (in
+    corpus order) into the counts of the whole, so they can be taken in parallel."""
+
+    def __init__(self):
+        self.words: Counter[str] = Counter()  # forms not at a sentence's start
+        self.first: Counter[str] = Counter()  # forms at a sentence's start
+        self.starts: Counter[bool] = Counter()  # sentences starting upper case / not
+
+    def add(self, lines: Iterable[str]) -> CasingCounts:
+        for line in lines:
+            words = WORD.findall(line)
+            self.words.update(words[1:])
+            if words:
+                self.first[words[0]] += 1
+                self.starts[words[0][:1].isupper()] += 1
+        return self
+
+    def merge(self, other: CasingCounts) -> CasingCounts:
+        self.words.update(other.words)
+        self.first.update(other.first)
+        self.starts.update(other.starts)
+        return self
+
+
 class CasingTable:
     """The most frequent form of each word (by its lower-cased key), learnt from text."""
 
@@ -46,24 +71,19 @@ class CasingTable:
 
     @classmethod
     def learn(cls, lines: Iterable[str], max_words: int = MAX_WORDS) -> CasingTable:
-        counts: Counter[str] = Counter()
-        first: Counter[str] = Counter()
-        starts: Counter[bool] = Counter()
-        for line in lines:
-            words = WORD.findall(line)
-            counts.update(words[1:])
-            if words:
-                first[words[0]] += 1
-                starts[words[0][:1].isupper()] += 1
+        return cls.from_counts(CasingCounts().add(lines), max_words)
+
+    @classmethod
+    def from_counts(cls, counts: CasingCounts, max_words: int = MAX_WORDS) -> CasingTable:
         forms: dict[str, str] = {}
-        for form, _ in counts.most_common(max_words):
+        for form, _ in counts.words.most_common(max_words):
             forms.setdefault(form.lower(), form)
-        for form, _ in first.most_common(max_words):  # words seen only at a sentence's start
+        for form, _ in counts.first.most_common(max_words):  # words seen only at a start
             if len(forms) < max_words:
                 forms.setdefault(form.lower(), form)
         for key, form in list(forms.items()):  # "STRASSE".lower() is "strasse", not "straße"
             forms.setdefault(key.replace("ß", "ss"), form)
-        return cls(forms, starts[True] >= starts[False])
+        return cls(forms, counts.starts[True] >= counts.starts[False])
 
     def to_dict(self) -> dict:
         return {"forms": dict(self.forms), "capitalize_first": self.capitalize_first}

@@ -34,6 +34,7 @@ def train_overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in {
         "max_minutes": args.max_minutes, "max_steps": args.max_steps, "seed": args.seed,
         "threads": args.threads, "device": args.device, "max_epochs": args.max_epochs,
+        "accum_steps": args.accum_steps,
     }.items() if v is not None}
 
 
@@ -54,9 +55,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     summary = train_run(build_config(args), args.data, args.src, args.tgt, args.out,
                         resume=args.resume, progress=not args.quiet,
-                        overrides=train_overrides(args), test_beams=_test_beams(args))
+                        overrides=train_overrides(args), test_beams=_test_beams(args),
+                        cache_dir=args.cache_dir, prepare_processes=args.prepare_processes)
     if summary.get("stop_reason") == "interrupted":
         return 130
+    if summary.get("rank"):  # torchrun's other ranks: rank 0 prints the summary
+        return 0
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -66,6 +70,7 @@ def cmd_train_pairs(args: argparse.Namespace) -> int:
 
     index = train_pairs(build_config(args), args.data, parse_pairs(args.pairs), args.out,
                         progress=not args.quiet, overrides=train_overrides(args),
+                        cache_dir=args.cache_dir, prepare_processes=args.prepare_processes,
                         test_beams=_test_beams(args))
     print(json.dumps(index, indent=2))
     return 0
@@ -215,6 +220,19 @@ def parser() -> argparse.ArgumentParser:
     _add_training_options(tp)
     tp.set_defaults(func=cmd_train_pairs)
 
+    pr = sub.add_parser("prepare", help="encode a corpus' train split into the cache that "
+                                        "`train` reads (what train does first, alone)")
+    pr.add_argument("--src", default="de", help="source language code (default: de)")
+    pr.add_argument("--tgt", default="en", help="target language code (default: en)")
+    pr.add_argument("--data", default=DEFAULT_DATA, help="corpus directory (Multi30K layout)")
+    pr.add_argument("--config", help="YAML file overriding the preset (its data and vocab "
+                                     "sections and train.seed decide the cache entry)")
+    pr.add_argument("--preset", default="base", help="named preset (default: base)")
+    pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_preparation_options(pr)
+    pr.set_defaults(func=cmd_prepare, max_minutes=None, max_steps=None, seed=None,
+                    threads=None, device=None, max_epochs=None, accum_steps=None)
+
     tr = sub.add_parser("translate", help="translate lines from stdin or a file, or a document "
                                           "file (.docx, .odt, .pptx, .html, .md, .srt, .vtt, "
                                           ".xlf, .po) into a copy of the same format")
@@ -282,11 +300,36 @@ def _add_training_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--max-epochs", type=int, help="stop after this many epochs")
     t.add_argument("--seed", type=int)
     t.add_argument("--threads", type=int, help="torch CPU threads (default 2)")
-    t.add_argument("--device", choices=["cpu", "cuda"])
+    t.add_argument("--device", choices=["cpu", "cuda"],
+                   help="cuda: under torchrun, each rank its own GPU (LOCAL_RANK), with AMP")
+    t.add_argument("--accum-steps", type=int,
+                   help="batches per rank accumulated into one update (default 1)")
+    _add_preparation_options(t)
     t.add_argument("--test-beam", type=int, default=BEAM_SIZE,
                    help="beam size for the final test score")
     t.add_argument("--no-test", action="store_true", help="skip the final test-set score")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _add_preparation_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache-dir", help="where prepared corpora and SentencePiece models are "
+                   "kept (default: $TRANSLATOR_CACHE or ~/.cache/translator)")
+    p.add_argument("--prepare-processes", type=int, default=0, metavar="N",
+                   help="processes encoding the corpus, one thread each (default: one per core, "
+                        "at most 16)")
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .prepare import prepare
+
+    cfg = build_config(args)
+    prepared = prepare(cfg, args.data, args.src, args.tgt, args.cache_dir,
+                       args.prepare_processes, progress=not args.quiet)
+    print(json.dumps({"cache": str(prepared.directory), "from_cache": prepared.from_cache,
+                      "pairs": len(prepared.corpus), "vocab": len(prepared.src_tok),
+                      "kept": prepared.report.kept, "dropped": prepared.report.dropped},
+                     indent=2))
+    return 0
 
 
 def add_registered_commands(sub: Any) -> None:

@@ -144,11 +144,20 @@ class TrainConfig(_Section):
     average_last: int = 5  # average the last N periodic checkpoints at the end (0 = off)
     log_every: int = 50
     seed: int = 1234
-    threads: int = 2
+    threads: int = 2  # torch CPU threads (per rank under torchrun)
     device: str = "cpu"
     amp: bool = True  # mixed precision on CUDA
+    accum_steps: int = 1  # batches per rank accumulated into one update
+    dist_timeout_minutes: float = 60.0  # under torchrun: the longest any collective may wait
 
     _choices = {"schedule": ("cosine", "constant"), "device": ("cpu", "cuda")}
+
+    def validate(self, section: str) -> None:
+        super().validate(section)
+        if self.accum_steps < 1:
+            raise ConfigError(f"{section}.accum_steps must be at least 1, got {self.accum_steps}")
+        if self.dist_timeout_minutes <= 0:
+            raise ConfigError(f"{section}.dist_timeout_minutes must be positive")
 
 
 SECTIONS = {"data": DataConfig, "vocab": VocabConfig, "model": ModelConfig, "train": TrainConfig}

@@ -10,6 +10,7 @@ import gzip
 import re
 import unicodedata
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,29 @@ def read_lines(path: str | Path) -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()  # a final newline ends the last line; it does not start a new one
     return [normalize(line) for line in lines]
+
+
+def iter_raw_lines(path: str | Path) -> Iterator[bytes]:
+    """The lines of a file (gunzipped if it ends in .gz) as bytes without their newline, read
+    as a stream: a corpus larger than memory is never held whole."""
+    path = Path(path)
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            for line in f:
+                yield line[:-1] if line.endswith(b"\n") else line
+    except FileNotFoundError:
+        raise CorpusError(f"file not found: {path}") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+
+
+def decode_line(raw: bytes, path: str | Path, number: int) -> str:
+    """One raw line (`number` counts from 1) decoded from UTF-8 and normalised."""
+    try:
+        return normalize(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path} is not valid UTF-8 (line {number}, byte {exc.start} of "
+                          f"the line)") from None
 
 
 @dataclass
@@ -122,16 +146,27 @@ def filter_pairs(
     report = FilterReport()
     src_out, tgt_out = [], []
     for s, t in zip(corpus.src, corpus.tgt):
-        if not s or not t:
-            report.dropped["empty"] += 1
-        elif length(s) > max_len or length(t) > max_len:
-            report.dropped["too_long"] += 1
-        elif max(len(s), len(t)) >= min_len_for_ratio and (
-            max(len(s), len(t)) / max(1, min(len(s), len(t))) > max_ratio
-        ):
-            report.dropped["ratio"] += 1
+        reason = drop_reason(s, t, length(s), length(t), max_len, max_ratio, min_len_for_ratio)
+        if reason:
+            report.dropped[reason] += 1
         else:
             src_out.append(s)
             tgt_out.append(t)
     report.kept = len(src_out)
     return ParallelCorpus(src_out, tgt_out, name=corpus.name), report
+
+
+def drop_reason(src: str, tgt: str, src_len: int, tgt_len: int, max_len: int, max_ratio: float,
+                min_len_for_ratio: int = 10) -> str | None:
+    """Why a training pair is dropped ("empty", "too_long", "ratio"), or None to keep it.
+
+    `src_len`/`tgt_len` measure the sides for `max_len`; the ratio test compares character
+    lengths once the longer side has `min_len_for_ratio` characters."""
+    if not src or not tgt:
+        return "empty"
+    if src_len > max_len or tgt_len > max_len:
+        return "too_long"
+    longer, shorter = max(len(src), len(tgt)), min(len(src), len(tgt))
+    if longer >= min_len_for_ratio and longer / max(1, shorter) > max_ratio:
+        return "ratio"
+    return None

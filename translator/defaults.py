@@ -28,6 +28,10 @@ MULTI30K_DIR = "../shared/data/multi30k"
 """Default corpus directory (Multi30K layout); the environment variable MULTI30K_DIR overrides
 it where the code reads that variable (the `translator` command, the worker, the benchmarks)."""
 
+CACHE_DIR = "~/.cache/translator"
+"""Where training keeps prepared corpora and SentencePiece models (translator/prepare.py); the
+environment variable TRANSLATOR_CACHE and `--cache-dir` override it."""
+
 LOW_CONFIDENCE = 0.25
 """Translations whose confidence (0..1, translator/confidence.py) is below this are flagged as
 doubtful on the pages; chosen from the confidence deciles in benchmarks/RESULTS.md."""

@@ -82,16 +82,23 @@ def test_scores(run_dir: Path, data_dir: str | Path, src: str, tgt: str,
 
 def train_run(cfg: Config, data_dir: str | Path, src: str, tgt: str, out: str | Path,
               resume: bool = False, progress: bool = True, overrides: dict | None = None,
-              test_beams: Sequence[int] = (), echo: Callable[[str], None] | None = None) -> dict:
+              test_beams: Sequence[int] = (), echo: Callable[[str], None] | None = None,
+              cache_dir: str | Path | None = None, prepare_processes: int = 0) -> dict:
     """Train one pair into `out`, score the test split and write summary.json; the summary
-    (stop_reason "interrupted" and no summary.json when the run was interrupted)."""
+    (stop_reason "interrupted" and no summary.json when the run was interrupted). Under
+    torchrun, rank 0 scores and writes; the other ranks' summaries carry their "rank"."""
     from .train import Trainer
 
     trainer = Trainer(cfg, data_dir, src, tgt, out, resume=resume, progress=progress,
-                      resume_overrides=overrides)
-    (echo or _stderr)(trainer.filter_report.summary())
-    summary = trainer.run()
-    if summary.get("stop_reason") == "interrupted":
+                      resume_overrides=overrides, cache_dir=cache_dir,
+                      prepare_processes=prepare_processes)
+    try:
+        if trainer.ranks.main:
+            (echo or _stderr)(trainer.filter_report.summary())
+        summary = trainer.run()
+    finally:
+        trainer.ranks.close()
+    if summary.get("stop_reason") == "interrupted" or not trainer.ranks.main:
         return summary
     summary.update(test_scores(Path(out), data_dir, src, tgt, test_beams))
     with open(Path(out) / SUMMARY, "w") as f:
@@ -108,8 +115,8 @@ def run_state(run_dir: Path) -> str:
 
 def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, str]],
                 out: str | Path, progress: bool = True, overrides: dict | None = None,
-                test_beams: Sequence[int] = (), echo: Callable[[str], None] | None = None
-                ) -> dict:
+                test_beams: Sequence[int] = (), echo: Callable[[str], None] | None = None,
+                cache_dir: str | Path | None = None, prepare_processes: int = 0) -> dict:
     """Train each pair in turn into `out/<src>-<tgt>/` (the module docstring's rules) and
     rewrite the index after each; the index. Stops at the first interrupted run."""
     say = echo or _stderr
@@ -124,7 +131,7 @@ def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, st
         say(f"{pair}: {'resuming' if state == 'interrupted' else 'training'} into {run_dir}")
         summary = train_run(cfg, data_dir, src, tgt, run_dir, resume=state == "interrupted",
                             progress=progress, overrides=overrides, test_beams=test_beams,
-                            echo=say)
+                            echo=say, cache_dir=cache_dir, prepare_processes=prepare_processes)
         if summary.get("stop_reason") == "interrupted":
             write_index(out)
             raise KeyboardInterrupt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,16 +22,17 @@ from tqdm import tqdm
 
 from .batching import token_budget_batches, training_batch
 from .calibrate import calibrate_checkpoint
-from .casing import CasingTable
 from .checkpoint import average_checkpoints, load_checkpoint, save_checkpoint
 from .config import Config
-from .data import ParallelCorpus, filter_pairs, read_split
+from .data import CorpusError, ParallelCorpus, read_split
 from .defaults import TEST_SPLIT as TEST_SPLIT  # the test set scored after training
+from .distributed import Ranks
 from .loss import fused_linear_smoothed_ce
 from .model import Seq2Seq, count_parameters
 from .plot import plot_metrics
+from .prepare import prepare
 from .translator import Translator
-from .vocab import PAD_ID, Tokenizer, train_tokenizers
+from .vocab import PAD_ID, Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +43,13 @@ class TrainState:
 
     step: int = 0
     epoch: int = 0
-    batch_in_epoch: int = 0  # batches of `epoch` already consumed
+    batch_in_epoch: int = 0  # updates made in `epoch` (each rank's batches, accumulated)
     elapsed: float = 0.0  # training seconds so far (validation included)
     best_bleu: float = -1.0
     best_step: int = 0
     bad_evals: int = 0
     periodic: list[str] = field(default_factory=list)
     stop_reason: str = ""
-
-
-@dataclass
-class Encoded:
-    src: list[list[int]]
-    tgt: list[list[int]]
 
 
 def learning_rate(cfg, step: int, progress: float) -> float:
@@ -77,19 +74,32 @@ def budget_progress(cfg, state: TrainState, n_batches: int) -> float:
     return max(parts, default=0.0)
 
 
+STOP_ELSEWHERE = "stopped with rank 0"
+"""The stop reason of a rank other than 0 when rank 0 decided to stop (budget, patience)."""
+
+
 class Trainer:
+    """One training run; under torchrun, one rank of a data parallel run (translator/
+    distributed.py): every rank trains on its share of each epoch's batches, rank 0 alone
+    validates and writes the run directory."""
+
     def __init__(self, cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: str,
                  out_dir: str | Path, resume: bool = False, progress: bool = True,
                  on_step: Callable[[int, float], None] | None = None,
-                 resume_overrides: dict | None = None):
+                 resume_overrides: dict | None = None, cache_dir: str | Path | None = None,
+                 prepare_processes: int = 0):
         self.cfg, self.data_dir = cfg, Path(data_dir)
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self.out = Path(out_dir)
-        self.progress, self.on_step = progress, on_step
+        self.on_step = on_step
         self.resume_overrides = resume_overrides
-        self.device = torch.device(cfg.train.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
+        self.cache_dir, self.prepare_processes = cache_dir, prepare_processes
+        if cfg.train.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda was requested but CUDA is not available")
+        self.ranks = Ranks.from_env(cfg.train.device, cfg.train.dist_timeout_minutes)
+        self.progress = progress and self.ranks.main
+        self.device = torch.device(f"cuda:{self.ranks.local_rank}" if cfg.train.device == "cuda"
+                                   else cfg.train.device)
         torch.set_num_threads(cfg.train.threads)
         self.out.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.out / "metrics.jsonl"
@@ -102,36 +112,31 @@ class Trainer:
             if resume:
                 log.warning("--resume given but %s does not exist: starting fresh", resume_from)
             self._fresh_start()
+        self.net = self._parallel(self.model)
 
     # ------------------------------------------------------------------------- set-up
-    def _read_data(self) -> tuple[ParallelCorpus, ParallelCorpus]:
-        train = read_split(self.data_dir, "train", self.src_lang, self.tgt_lang)
-        val = read_split(self.data_dir, "val", self.src_lang, self.tgt_lang)
-        return train, val
-
     def _fresh_start(self) -> None:
-        train, self.val = self._read_data()
+        self.val = read_split(self.data_dir, "val", self.src_lang, self.tgt_lang)
         torch.manual_seed(self.cfg.train.seed)
         random.seed(self.cfg.train.seed)
-        v = self.cfg.vocab
-        self.src_tok, self.tgt_tok = train_tokenizers(
-            train.src, train.tgt, v.size, v.model_type, v.joint, v.character_coverage,
-            v.max_sentences, self.cfg.train.seed)
-        self._prepare_train(train)
+        self._prepare_train()
         self.model = Seq2Seq(self.cfg.model, len(self.src_tok), len(self.tgt_tok)).to(self.device)
+        if self.ranks.rank:  # the same initial weights everywhere, each rank its own dropout
+            torch.manual_seed(self.cfg.train.seed + self.ranks.rank)
+            random.seed(self.cfg.train.seed + self.ranks.rank)
         self.optimizer = self._make_optimizer()
-        self.metrics_path.write_text("")  # a fresh run starts a fresh log
+        if self.ranks.main:
+            self.metrics_path.write_text("")  # a fresh run starts a fresh log
         self._log({"type": "start", "params": count_parameters(self.model),
                    "src_vocab": len(self.src_tok), "tgt_vocab": len(self.tgt_tok),
-                   "config": self.cfg.to_dict()})
+                   "ranks": self.ranks.world, "config": self.cfg.to_dict()})
 
     def _restore(self, path: Path) -> None:
         data = load_checkpoint(path)
         self.cfg = resume_config(Config.from_dict(data["config"]), self.cfg,
                                  self.resume_overrides)
-        self.src_tok, self.tgt_tok = Tokenizer(data["spm"]["src"]), Tokenizer(data["spm"]["tgt"])
-        train, self.val = self._read_data()
-        self._prepare_train(train)
+        self.val = read_split(self.data_dir, "val", self.src_lang, self.tgt_lang)
+        self._prepare_train((Tokenizer(data["spm"]["src"]), Tokenizer(data["spm"]["tgt"])))
         self.model = Seq2Seq(self.cfg.model, len(self.src_tok), len(self.tgt_tok)).to(self.device)
         self.model.load_state_dict(data["model"])
         self.optimizer = self._make_optimizer()
@@ -139,80 +144,156 @@ class Trainer:
         self.optimizer.load_state_dict(ts["optimizer"])
         self.state = TrainState(**ts["state"])
         self.state.stop_reason = ""
-        torch.set_rng_state(ts["rng_torch"])
-        random.setstate(ts["rng_python"])
-        if self.device.type == "cuda" and ts.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(ts["rng_cuda"])
+        self._restore_rng(ts)
+        self._restore_position(ts)
         self._truncate_log(self.state.step)
         log.info("resumed from %s at step %d (epoch %d)", path, self.state.step, self.state.epoch)
 
+    def _restore_rng(self, ts: dict) -> None:
+        """Each rank continues its own random streams (a checkpoint of one rank, or of an
+        earlier release, has rank 0's only: the others start new ones)."""
+        ranks = ts.get("rng_ranks")
+        if ranks and len(ranks) == self.ranks.world:
+            mine = ranks[self.ranks.rank]
+        elif self.ranks.main:
+            mine = {"torch": ts["rng_torch"], "python": ts["rng_python"],
+                    "cuda": ts.get("rng_cuda")}
+        else:
+            seed = self.cfg.train.seed + self.ranks.rank + 1000 * self.state.step
+            torch.manual_seed(seed)
+            random.seed(seed)
+            return
+        torch.set_rng_state(mine["torch"])
+        random.setstate(mine["python"])
+        if self.device.type == "cuda" and mine.get("cuda") is not None:
+            torch.cuda.set_rng_state(mine["cuda"])
+
+    def _restore_position(self, ts: dict) -> None:
+        """Resume is exact with the same number of ranks and accumulation steps; with others,
+        the run goes on from the same share of the epoch."""
+        before = ts.get("world_size", 1) * ts.get("accum_steps", 1)
+        now = self.ranks.world * self.cfg.train.accum_steps
+        if before != now:
+            self.state.batch_in_epoch = self.state.batch_in_epoch * before // now
+            log.warning("resuming a run of %d batches per update with %d: training continues "
+                        "from the same point of the epoch, but not exactly as before", before,
+                        now)
+
     def _truncate_log(self, step: int) -> None:
         """Drop log lines written after the checkpoint we resume from (they will be redone)."""
-        if not self.metrics_path.exists():
+        if not self.ranks.main or not self.metrics_path.exists():
             return
         lines = [ln for ln in self.metrics_path.read_text().splitlines() if ln.strip()]
         kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= step]
         self.metrics_path.write_text("".join(ln + "\n" for ln in kept))
 
-    def _prepare_train(self, train: ParallelCorpus) -> None:
-        d = self.cfg.data
-        self.casing = CasingTable.learn(train.src)
-        src_ids, tgt_ids = self.src_tok.encode(train.src), self.tgt_tok.encode(train.tgt)
-        lengths = {s: max(len(a), len(b)) for s, a, b in zip(train.src, src_ids, tgt_ids)}
-        filtered, report = filter_pairs(
-            train, d.max_len, d.max_ratio, d.min_len_for_ratio, length=lambda s: lengths.get(s, 0))
-        self.filter_report = report
-        keep = set(zip(filtered.src, filtered.tgt))
-        pairs = [(a, b) for s, t, a, b in zip(train.src, train.tgt, src_ids, tgt_ids)
-                 if (s, t) in keep and s and t]
-        self.train_data = Encoded([a for a, _ in pairs], [b for _, b in pairs])
-        self.batch_lengths = [max(len(a), len(b)) + 1 for a, b in pairs]
-        log.info("training data: %s", report.summary())
+    def _prepare_train(self, tokenizers: tuple[Tokenizer, Tokenizer] | None = None) -> None:
+        """The training pairs from the cache (translator/prepare.py), prepared there first if
+        need be: by the first rank of each machine, while the others wait for it."""
+        start = time.perf_counter()
+        prepared = prepare(self.cfg, self.data_dir, self.src_lang, self.tgt_lang,
+                           self.cache_dir, self.prepare_processes, tokenizers=tokenizers,
+                           build=self.ranks.local_rank == 0, progress=self.progress)
+        self.src_tok, self.tgt_tok = prepared.src_tok, prepared.tgt_tok
+        if self.ranks.distributed:
+            digests = self.ranks.gather(hashlib.sha256(self.src_tok.model_bytes
+                                                       + self.tgt_tok.model_bytes).hexdigest())
+            if len(set(digests)) > 1:
+                raise CorpusError("the ranks' SentencePiece models differ (machines that trained "
+                                  "their own): share the cache directory between the machines, "
+                                  "or copy one machine's entry to the others")
+        self.casing, self.filter_report = prepared.casing, prepared.report
+        self.train_data = prepared.corpus
+        self.batch_lengths = prepared.corpus.batch_lengths()
+        if not len(self.train_data):
+            raise CorpusError(f"no training pairs left: {self.filter_report.summary()}")
+        log.info("training data: %s (%s %s in %.1f s)", self.filter_report.summary(),
+                 "memory-mapped from" if prepared.from_cache else "prepared into",
+                 prepared.directory, time.perf_counter() - start)
+
+    def _parallel(self, model: Seq2Seq) -> torch.nn.Module:
+        """The module the training steps run: under torchrun, DDP around the model."""
+        if not self.ranks.distributed:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         t = self.cfg.train
         return torch.optim.Adam(self.model.parameters(), lr=t.lr,
                                 betas=(t.adam_beta1, t.adam_beta2), weight_decay=t.weight_decay)
 
-    def epoch_batches(self, epoch: int) -> list[list[int]]:
+    def epoch_batches(self, epoch: int) -> list:
+        """All of an epoch's batches (index arrays), the same on every rank."""
         return token_budget_batches(self.batch_lengths, self.cfg.train.batch_tokens, shuffle=True,
                                     seed=self.cfg.train.seed * 1000 + epoch)
 
+    def updates_per_epoch(self, n_batches: int) -> int:
+        """Updates in an epoch of `n_batches`: each takes one batch per rank and accumulation
+        step (the few left over are dropped, as DistributedSampler's drop_last does)."""
+        return n_batches // (self.ranks.world * self.cfg.train.accum_steps)
+
+    def update_batches(self, batches: list, update: int) -> list:
+        """This rank's batches for update `update` of an epoch: disjoint from other ranks'."""
+        per = self.ranks.world * self.cfg.train.accum_steps
+        first = update * per + self.ranks.rank
+        return [self.train_data.batch(batches[first + k * self.ranks.world])
+                for k in range(self.cfg.train.accum_steps)]
+
     # ------------------------------------------------------------------------- logging
     def _log(self, record: dict) -> None:
+        if not self.ranks.main:
+            return
         with self.metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
     # ------------------------------------------------------------------------- the loop
-    def _loss(self, batch: dict) -> tuple[torch.Tensor, int]:
+    def _loss(self, batch: dict, net: torch.nn.Module | None = None) -> tuple[torch.Tensor, int]:
         """Label-smoothed cross-entropy summed over real target tokens, and their count."""
-        vectors = self.model(batch["src"], batch["src_lens"], batch["tgt_in"])  # (B, T, A)
+        vectors = (net or self.model)(batch["src"], batch["src_lens"], batch["tgt_in"])  # (B,T,A)
         real = batch["tgt_out"] != PAD_ID  # (B, T)
         weight, bias = self.model.output_layer()
         loss = fused_linear_smoothed_ce(vectors[real], weight, bias, batch["tgt_out"][real],
                                         eps=self.cfg.train.label_smoothing)
         return loss, int(real.sum())
 
-    def _train_step(self, batch: dict, lr: float, scaler) -> tuple[float, int]:
-        self.model.train()
+    def _train_step(self, batches: list[dict], lr: float, scaler) -> tuple[float, int, int]:
+        """One update from this rank's `batches` (accumulated): the loss summed over their
+        tokens, their token count, and the token count of the update over all ranks.
+
+        Each batch's summed loss is divided by the update's tokens over all ranks (times the
+        ranks, which DDP's gradient average divides again), so the gradient is that of the
+        per-token loss of everything the ranks hold, however unevenly their tokens fall.
+        """
+        self.net.train()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        with torch.autocast("cuda", enabled=scaler is not None, dtype=torch.float16):
-            loss, ntok = self._loss(batch)
+        batches = [{k: v.to(self.device, non_blocking=True) for k, v in b.items()}
+                   for b in batches]
+        ntok = sum(int((b["tgt_out"] != PAD_ID).sum()) for b in batches)
+        total = int(self.ranks.sum([ntok], self.device)[0])
+        share = total / self.ranks.world
         self.optimizer.zero_grad(set_to_none=True)
+        summed = torch.zeros((), device=self.device)
+        for k, batch in enumerate(batches):
+            last = k == len(batches) - 1
+            with (self.net.no_sync() if self.ranks.distributed and not last else nullcontext()):
+                with torch.autocast("cuda", enabled=scaler is not None, dtype=torch.float16):
+                    loss, _ = self._loss(batch, self.net)
+                scaled = loss / share
+                (scaler.scale(scaled) if scaler is not None else scaled).backward()
+            summed += loss.detach().float()
         if scaler is not None:
-            scaler.scale(loss / ntok).backward()
             scaler.unscale_(self.optimizer)
-        else:
-            (loss / ntok).backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip_norm)
         if scaler is not None:
             scaler.step(self.optimizer)
             scaler.update()
         else:
             self.optimizer.step()
-        return float(loss.detach()) / ntok, ntok
+        return float(summed), ntok, total
 
     def run(self) -> dict:
         t, st = self.cfg.train, self.state
@@ -221,22 +302,28 @@ class Trainer:
                    unit="step", dynamic_ncols=True, desc="train")
         window_tokens, window_loss, window_steps, window_start = 0, 0.0, 0, time.perf_counter()
         last_tick = time.perf_counter()
-        previous_handler = self._catch_sigint()
+        previous_handlers = self._catch_signals()
         try:
             while not st.stop_reason:
                 batches = self.epoch_batches(st.epoch)
-                while st.batch_in_epoch < len(batches) and not st.stop_reason:
-                    idx = batches[st.batch_in_epoch]
-                    batch = training_batch([self.train_data.src[i] for i in idx],
-                                           [self.train_data.tgt[i] for i in idx])
-                    lr = learning_rate(t, st.step, budget_progress(t, st, len(batches)))
-                    loss, ntok = self._train_step(batch, lr, scaler)
+                updates = self.updates_per_epoch(len(batches))
+                if not updates:
+                    raise CorpusError(
+                        f"an epoch has {len(batches)} batches, fewer than ranks x accum-steps "
+                        f"({self.ranks.world} x {t.accum_steps}): lower train.batch_tokens")
+                while st.batch_in_epoch < updates and not st.stop_reason:
+                    lr = learning_rate(t, st.step, budget_progress(t, st, updates))
+                    loss_sum, ntok, total = self._train_step(
+                        self.update_batches(batches, st.batch_in_epoch), lr, scaler)
                     st.step += 1
                     st.batch_in_epoch += 1
                     now = time.perf_counter()
                     st.elapsed += now - last_tick
                     last_tick = now
-                    window_tokens += ntok
+                    summed, interrupts = self.ranks.sum(
+                        [loss_sum, float(self._interrupt_requested)], self.device)
+                    loss = summed / total  # per token, over all ranks
+                    window_tokens += total
                     window_loss += loss
                     window_steps += 1
                     bar.update(1)
@@ -255,18 +342,20 @@ class Trainer:
                         window_start = time.perf_counter()
                     if self.on_step is not None:
                         self.on_step(st.step, loss)
-                    if self._interrupt_requested:
+                    if interrupts:
                         raise KeyboardInterrupt
-                    if t.eval_every and st.step % t.eval_every == 0:
-                        self._validate()
-                    if t.save_every and st.step % t.save_every == 0:
-                        self._save_periodic()
-                    self._check_budget(len(batches))
+                    if self.ranks.main:
+                        if t.eval_every and st.step % t.eval_every == 0:
+                            self._validate()
+                        if t.save_every and st.step % t.save_every == 0:
+                            self._save_periodic()
+                        self._check_budget(updates)
                     # validation and saving count against the time budget too
                     now = time.perf_counter()
                     st.elapsed += now - last_tick
                     last_tick = now
-                if st.batch_in_epoch >= len(batches):
+                    self._agree_on_stop()
+                if st.batch_in_epoch >= updates:
                     st.epoch += 1
                     st.batch_in_epoch = 0
                     if t.max_epochs and st.epoch >= t.max_epochs:
@@ -274,23 +363,42 @@ class Trainer:
         except KeyboardInterrupt:
             st.stop_reason = "interrupted"
             bar.close()
-            self.save("last.pt")
-            log.warning("interrupted at step %d: saved %s; continue with --resume",
-                        st.step, self.out / "last.pt")
+            self._save_last()
+            if self.ranks.main:
+                log.warning("interrupted at step %d: saved %s; continue with --resume",
+                            st.step, self.out / "last.pt")
             return {"stop_reason": "interrupted", "step": st.step}
         finally:
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
+            for signum, handler in previous_handlers.items():
+                signal.signal(signum, handler)
         bar.close()
-        if not t.eval_every or st.step % t.eval_every:
+        if self.ranks.main and (not t.eval_every or st.step % t.eval_every):
             self._validate()  # the final state is always validated
-        self.save("last.pt")
+        self._save_last()
+        if not self.ranks.main:
+            return {"stop_reason": st.stop_reason, "step": st.step, "rank": self.ranks.rank}
         return self._finish()
 
-    def _catch_sigint(self):
-        """Ctrl-C sets a flag checked between steps, so `last.pt` is never saved mid-update.
+    def _agree_on_stop(self) -> None:
+        """All ranks adopt rank 0's stop decision and clock (the learning rate follows the
+        time budget, so every rank must see the same elapsed time)."""
+        if not self.ranks.distributed:
+            return
+        st = self.state
+        main = self.ranks.main
+        stop, elapsed = self.ranks.sum([float(main and bool(st.stop_reason)),
+                                        st.elapsed if main else 0.0], self.device)
+        st.elapsed = elapsed
+        if stop and not st.stop_reason:
+            st.stop_reason = STOP_ELSEWHERE
 
-        A second Ctrl-C interrupts at once. Returns the previous handler (None off the main thread).
+    def _catch_signals(self) -> dict:
+        """Ctrl-C (or SIGTERM, which torchrun sends its ranks when it is stopped) sets a flag
+        checked between steps, so `last.pt` is never saved mid-update; under torchrun, every
+        rank stops at the same step once any rank has it.
+
+        A second signal interrupts at once. Returns the previous handlers ({} off the main
+        thread).
         """
         self._interrupt_requested = False
 
@@ -298,12 +406,14 @@ class Trainer:
             if self._interrupt_requested:
                 raise KeyboardInterrupt
             self._interrupt_requested = True
-            tqdm.write("interrupt: finishing this step, then saving last.pt "
-                       "(Ctrl-C again to abort at once)", file=sys.stderr)
+            if self.ranks.main:
+                tqdm.write("interrupt: finishing this step, then saving last.pt "
+                           "(Ctrl-C again to abort at once)", file=sys.stderr)
 
         if threading.current_thread() is not threading.main_thread():
-            return None
-        return signal.signal(signal.SIGINT, handler)
+            return {}
+        return {signum: signal.signal(signum, handler)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
 
     def _check_budget(self, n_batches: int) -> None:
         t, st = self.cfg.train, self.state
@@ -358,15 +468,31 @@ class Trainer:
         return {"src_lang": self.src_lang, "tgt_lang": self.tgt_lang,
                 "torch": str(torch.__version__), "params": count_parameters(self.model)}
 
-    def save(self, name: str) -> Path:
+    def _rng(self) -> dict:
+        return {"torch": torch.get_rng_state(), "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state() if self.device.type == "cuda" else None}
+
+    def _save_last(self) -> None:
+        """last.pt, with every rank's random state (so a resumed run continues each rank's
+        dropout exactly); every rank calls this, rank 0 writes."""
+        states = self.ranks.gather(self._rng())
+        if self.ranks.main:
+            self.save("last.pt", rank_rngs=states if self.ranks.distributed else None)
+
+    def save(self, name: str, rank_rngs: list[dict] | None = None) -> Path:
         st = self.state
+        rng = self._rng()
         train_state = {
             "state": {k: v for k, v in vars(st).items()},
             "optimizer": self.optimizer.state_dict(),
-            "rng_torch": torch.get_rng_state(),
-            "rng_python": random.getstate(),
-            "rng_cuda": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
+            "rng_torch": rng["torch"],
+            "rng_python": rng["python"],
+            "rng_cuda": rng["cuda"],
+            "world_size": self.ranks.world,
+            "accum_steps": self.cfg.train.accum_steps,
         }
+        if rank_rngs is not None:
+            train_state["rng_ranks"] = rank_rngs
         return save_checkpoint(self.out / name, {
             "config": self.cfg.to_dict(),
             "spm": {"src": self.src_tok.model_bytes, "tgt": self.tgt_tok.model_bytes},
@@ -438,7 +564,8 @@ class Trainer:
         return summary
 
 
-RESUME_OPTIONS = ("max_steps", "max_epochs", "max_minutes", "threads", "device", "patience")
+RESUME_OPTIONS = ("max_steps", "max_epochs", "max_minutes", "threads", "device", "patience",
+                  "accum_steps", "dist_timeout_minutes")
 
 
 def resume_config(saved: Config, requested: Config, overrides: dict | None = None) -> Config:

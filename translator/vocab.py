@@ -7,14 +7,18 @@ Ids: 0 = <pad>, 1 = <unk>, 2 = <s> (BOS), 3 = </s> (EOS).
 from __future__ import annotations
 
 import io
+import itertools
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 import sentencepiece as spm
 
 from .config import ConfigError
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
+T = TypeVar("T")
 
 
 class Tokenizer:
@@ -68,26 +72,46 @@ def _train_bytes(sentences: list[str], size: int, model_type: str, coverage: flo
     return model.getvalue()
 
 
+def sample_sentences(items: Iterable[T], k: int, rng: random.Random,
+                     text: Callable[[T], str] = str) -> list[str]:
+    """A uniform sample of at most `k` non-empty sentences from a stream (reservoir sampling,
+    Algorithm R), without holding the stream: `text(item)` gives an item's sentence and is
+    called only for items kept while the reservoir fills and for items drawn into it. A stream
+    of at most `k` sentences comes back whole, in order."""
+    sample: list[str] = []
+    seen = 0
+    for item in items:
+        if len(sample) < k:
+            sentence = text(item)
+            if sentence:
+                sample.append(sentence)
+                seen += 1
+            continue
+        seen += 1
+        j = rng.randrange(seen)
+        if j < k and (sentence := text(item)):
+            sample[j] = sentence
+    return sample
+
+
 def train_tokenizers(
-    src: Iterable[str], tgt: Iterable[str], size: int, model_type: str = "unigram",
+    src: Iterable, tgt: Iterable, size: int, model_type: str = "unigram",
     joint: bool = True, character_coverage: float = 1.0, max_sentences: int = 200_000,
-    seed: int = 1234,
+    seed: int = 1234, text: Callable = str,
 ) -> tuple[Tokenizer, Tokenizer]:
-    """Train source and target tokenizers (one shared model when `joint`)."""
-    src, tgt = [s for s in src if s], [t for t in tgt if t]
+    """Train source and target tokenizers (one shared model when `joint`) on a sample of at
+    most `max_sentences` sentences (of both sides together when joint, else of each); `src`
+    and `tgt` may be streams of raw items that `text` turns into sentences."""
     rng = random.Random(seed)  # noqa: S311 (a seeded sample of sentences, not a secret)
-
-    def sample(lines: list[str], n: int) -> list[str]:
-        return lines if len(lines) <= n else rng.sample(lines, n)
-
     if joint:
-        shared = _train_bytes(
-            sample(src + tgt, max_sentences), size, model_type, character_coverage
-        )
+        shared = _train_bytes(sample_sentences(itertools.chain(src, tgt), max_sentences, rng,
+                                               text), size, model_type, character_coverage)
         return Tokenizer(shared), Tokenizer(shared)
     return (
-        Tokenizer(_train_bytes(sample(src, max_sentences), size, model_type, character_coverage)),
-        Tokenizer(_train_bytes(sample(tgt, max_sentences), size, model_type, character_coverage)),
+        Tokenizer(_train_bytes(sample_sentences(src, max_sentences, rng, text), size,
+                               model_type, character_coverage)),
+        Tokenizer(_train_bytes(sample_sentences(tgt, max_sentences, rng, text), size,
+                               model_type, character_coverage)),
     )
 
 

@@ -1,0 +1,154 @@
+"""Data parallel training under a real torchrun with two gloo ranks on this CPU: the update of
+two ranks equals one process' update of the whole batch, epochs split between the ranks, rank 0
+alone writes, DDP resume is exact, and a checkpoint written before DDP existed still resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import SRC, TGT, step_config, step_parts, tiny_config
+
+from translator.batching import token_budget_batches
+from translator.checkpoint import load_checkpoint
+from translator.prepare import prepare
+from translator.train import Trainer
+from translator.translator import Translator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def torchrun(args: list[str], tmp_path: Path, ranks: int = 2, timeout: float = 240
+             ) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           "--nproc-per-node", str(ranks), *args]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def train_records(run: Path, kind: str = "train") -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["type"] == kind]
+
+
+# ------------------------------------------------------------------ the update itself
+def test_two_ranks_with_half_a_batch_each_equal_one_process_with_all(reverse_corpus, tmp_path):
+    out = tmp_path / "ddp.pt"
+    torchrun([str(ROOT / "tests/scripts/ddp_step.py"), str(reverse_corpus), str(tmp_path / "runs"),
+              str(out)], tmp_path)
+    ddp = torch.load(out)
+
+    def one_process(split: bool) -> tuple[dict, list[float]]:
+        trainer = Trainer(step_config(), reverse_corpus, SRC, TGT, tmp_path / f"one{split}",
+                          progress=False)
+        parts = step_parts()
+        batches = ([trainer.train_data.batch(p) for p in parts] if split
+                   else [trainer.train_data.batch(np.concatenate(parts))])
+        losses = []
+        for _ in range(3):
+            loss_sum, _, total = trainer._train_step(batches, 1e-2, None)
+            losses.append(loss_sum / total)
+        grads = {n: p.grad for n, p in trainer.model.named_parameters()}
+        return trainer.model.state_dict(), grads, losses
+
+    for split in (False, True):  # the whole batch at once, and accumulated in the two parts
+        weights, grads, losses = one_process(split)
+        assert losses == pytest.approx(ddp["losses"], rel=1e-5)
+        for name, grad in grads.items():
+            assert torch.allclose(grad, ddp["grads"][name], rtol=1e-4, atol=1e-7), name
+        # Adam divides by the gradients' root mean square: float noise in near-zero gradients
+        # moves a weight by up to ~1e-5 after three updates of 1e-2
+        for name, value in weights.items():
+            assert torch.allclose(value, ddp["model"][name], rtol=1e-4, atol=5e-5), name
+    # the updates moved the weights: agreement is not two untouched initialisations
+    start = Trainer(step_config().override("train", max_steps=1), reverse_corpus, SRC, TGT,
+                    tmp_path / "start", progress=False).model.state_dict()
+    assert not all(torch.equal(start[k], ddp["model"][k]) for k in start)
+
+
+def test_uneven_ranks_are_weighted_by_their_tokens(reverse_corpus, tmp_path):
+    """What DDP alone would do (each rank's mean loss averaged) differs from the whole batch
+    when the ranks hold different numbers of tokens: the equivalence above is not trivial."""
+    trainer = Trainer(step_config(), reverse_corpus, SRC, TGT, tmp_path / "run", progress=False)
+    a, b = (trainer.train_data.batch(p) for p in step_parts())
+    (la, na), (lb, nb) = trainer._loss(a), trainer._loss(b)
+    assert na != nb
+    whole = (la + lb) / (na + nb)
+    mean_of_means = (la / na + lb / nb) / 2
+    assert abs(float((whole - mean_of_means).detach())) > 1e-3
+
+
+# ------------------------------------------------------------------ the command under torchrun
+def ddp_train(corpus: Path, run: Path, tmp_path: Path, steps: int, *extra: str):
+    return torchrun(["-m", "translator", "train", "--data", str(corpus), "--src", SRC,
+                     "--tgt", TGT, "--preset", "tiny", "--config", str(tmp_path / "cfg.yaml"),
+                     "--out", str(run), "--max-steps", str(steps), "--threads", "1", "-q",
+                     "--no-test", *extra], tmp_path)
+
+
+def write_config(tmp_path: Path) -> None:
+    # dropout on: each rank's random state must be saved and restored for an exact resume
+    (tmp_path / "cfg.yaml").write_text(
+        "model: {dropout: 0.1, emb_dropout: 0.1}\n"
+        "train: {log_every: 1, eval_every: 10, save_every: 0, average_last: 0}\n")
+
+
+def test_torchrun_training_splits_epochs_writes_once_and_resumes_exactly(reverse_corpus,
+                                                                         tmp_path):
+    write_config(tmp_path)
+    full, part = tmp_path / "full", tmp_path / "part"
+    done = ddp_train(reverse_corpus, full, tmp_path, 20)
+    assert done.stdout.count('"stop_reason"') == 1  # rank 0 alone prints the summary
+    ddp_train(reverse_corpus, part, tmp_path, 10)
+    ddp_train(reverse_corpus, part, tmp_path, 20, "--resume")
+
+    records = train_records(full)
+    assert [r["step"] for r in records] == list(range(1, 21))  # one line per step: rank 0's
+    resumed = train_records(part)
+    assert [r["step"] for r in resumed] == list(range(1, 21))
+    assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in records], rel=1e-6)
+    assert [r["bleu"] for r in train_records(part, "valid")] == pytest.approx(
+        [r["bleu"] for r in train_records(full, "valid")])
+    last = load_checkpoint(full / "last.pt")["train_state"]
+    assert last["world_size"] == 2 and len(last["rng_ranks"]) == 2
+    assert not torch.equal(last["rng_ranks"][0]["torch"], last["rng_ranks"][1]["torch"])
+
+    # each epoch's batches are shared between the two ranks: half the updates per epoch
+    cfg = tiny_config()
+    prepared = prepare(cfg, reverse_corpus, SRC, TGT, progress=False)
+    n_batches = len(token_budget_batches(prepared.corpus.batch_lengths(),
+                                         cfg.train.batch_tokens, shuffle=True, seed=0))
+    per_epoch = n_batches // 2
+    assert [r["epoch"] for r in records] == [(s - 1) // per_epoch for s in range(1, 21)]
+
+    # the checkpoint is like any other
+    hyp = Translator.from_checkpoint(full / "best.pt").translate(["red cat"])
+    assert isinstance(hyp[0], str)
+    assert (full / "metrics.png").is_file()
+
+
+def test_a_last_pt_written_before_ddp_still_resumes(tmp_path):
+    """tests/data/training/old_last.pt: written by the release before compact corpora and DDP
+    (the reverse corpus of seed 0, a 16-wide tiny model, interrupted at step 6 of 12)."""
+    from helpers import write_reverse_corpus
+
+    corpus = write_reverse_corpus(tmp_path / "corpus")
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(ROOT / "tests/data/training/old_last.pt", run / "last.pt")
+    trainer = Trainer(tiny_config(max_steps=12), corpus, SRC, TGT, run, resume=True,
+                      progress=False)
+    assert trainer.state.step == 6
+    summary = trainer.run()
+    assert summary["stop_reason"] == "reached 12 steps" and summary["step"] == 12
+    assert np.isfinite(summary["best_val_bleu"])
