@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A short CUDA check (no GPU in CI): train the base preset with AMP for a few minutes on the GPU,
-# then decode test_2016_flickr on the GPU in fp32 and bf16, greedy and beam 5.
+# then decode test_2016_flickr on the GPU in fp32 and bf16, greedy and beam 5; last, the same
+# training for 200 updates under torchrun (one rank, NCCL) with its tokens/s against the plain
+# run's.
 #   bash benchmarks/gpu_check.sh [MINUTES] [DATA_DIR] [OUT_DIR]
 set -euo pipefail
 MINUTES=${1:-3}
@@ -29,4 +31,15 @@ for bf16 in (False, True):
             bleu = sacrebleu.corpus_bleu(out, [test.tgt]).score
             print(f"{'bf16' if bf16 else 'fp32'} beam {beam} batch_tokens {batch_tokens}: "
                   f"{len(out) / dt:.0f} sent/s, BLEU {bleu:.2f}", flush=True)
+PY
+# DDP on the GPU: one NCCL rank under torchrun, 200 updates; tokens/s of both runs' logs
+python3 -m torch.distributed.run --standalone --nproc-per-node 1 -m translator train --data "$DATA" --src de --tgt en \
+    --out "$OUT-ddp" --preset base --device cuda --max-steps 200 --no-test -q 2>&1 | tail -n 5
+python3 - "$OUT" "$OUT-ddp" <<'PY'
+import json, statistics, sys
+for run in sys.argv[1:]:
+    records = [json.loads(line) for line in open(f"{run}/metrics.jsonl")]
+    speeds = [r["tokens_per_s"] for r in records if r["type"] == "train" and r["step"] > 50]
+    ranks = next(r.get("ranks", 1) for r in records if r["type"] == "start")
+    print(f"{run}: {ranks} rank(s), median {statistics.median(speeds):,.0f} tokens/s")
 PY

@@ -178,7 +178,8 @@ def _train_tokenizers(cfg: Config, files: tuple[Path, Path], progress: bool
     def numbered(side: int) -> Iterator[tuple[int, bytes]]:
         for number, raw in enumerate(iter_raw_lines(files[side]), 1):
             counts[side] = number
-            bar.update()
+            if not number % 10_000:
+                bar.update(10_000)
             yield number, raw
 
     def text(item: tuple[int, bytes], side: int) -> str:

@@ -1,0 +1,128 @@
+"""Multi30K training of two commits compared in one run: an older commit (unpacked from this
+repository's history with `git archive`) against the working tree.
+
+    # tokens/s: short base-preset runs alternated old/new, new/old, ...; median new/old ratio
+    python benchmarks/train_commits.py speed --old 7e62011 --rounds 3 --steps 120
+    # test BLEU: both trained at once for the same minutes (one thread each, so neither has the
+    # machine to itself), then beam-5 test BLEU and sacreBLEU's paired bootstrap
+    python benchmarks/train_commits.py bleu --old 7e62011 --minutes 30
+
+Each run trains `translator train --preset base` as a user would (`python -m translator` in the
+commit's tree); the new code's corpus cache is a fresh temporary directory, so its first run
+prepares the corpus as a first run does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from compare_commits import unpack
+
+from translator.defaults import MULTI30K_DIR, TEST_SPLIT
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def train_command(tree: Path, out: Path, args, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "translator", "train", "--data", str(Path(args.data).resolve()),
+            "--src", args.src, "--tgt", args.tgt, "--out", str(out), "-q", *extra]
+
+
+def environment(tree: Path, cache: Path, threads: int) -> dict:
+    return {**os.environ, "PYTHONPATH": str(tree), "TRANSLATOR_CACHE": str(cache),
+            "OMP_NUM_THREADS": str(threads)}
+
+
+def tokens_per_second(run: Path, skip_steps: int) -> float:
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    speeds = [r["tokens_per_s"] for r in records if r["type"] == "train"
+              and r["step"] > skip_steps]
+    return statistics.median(speeds)
+
+
+def speed(args, trees: dict[str, Path], work: Path) -> dict:
+    config = work / "speed.yaml"  # log often, validate only at the end, no averaging
+    config.write_text("train: {log_every: 10, eval_every: 0, save_every: 0, average_last: 0, "
+                      "eval_max_sentences: 100}\n")
+    rows: dict[str, list[float]] = {"old": [], "new": []}
+    for r in range(args.rounds):
+        for arm in (("old", "new") if r % 2 == 0 else ("new", "old")):
+            out = work / f"speed-{arm}-{r}"
+            cmd = train_command(trees[arm], out, args, "--max-steps", str(args.steps),
+                                "--threads", str(args.threads), "--no-test", "--config",
+                                str(config))
+            subprocess.run(cmd, cwd=trees[arm], env=environment(trees[arm], work / "cache",
+                                                                 args.threads), check=True,
+                           stdout=subprocess.DEVNULL)
+            rows[arm].append(tokens_per_second(out, skip_steps=10))
+            print(f"round {r + 1} {arm}: {rows[arm][-1]:,.0f} tokens/s", flush=True)
+    ratios = [n / o for n, o in zip(rows["new"], rows["old"])]
+    return {"tokens_per_s": rows, "ratios": ratios, "median_ratio": statistics.median(ratios)}
+
+
+def bleu(args, trees: dict[str, Path], work: Path) -> dict:
+    procs, outs = {}, {}
+    for arm in ("old", "new"):
+        outs[arm] = work / f"bleu-{arm}"
+        cmd = train_command(trees[arm], outs[arm], args, "--max-minutes", str(args.minutes),
+                            "--threads", "1")
+        procs[arm] = subprocess.Popen(cmd, cwd=trees[arm], stdout=subprocess.DEVNULL,
+                                      env=environment(trees[arm], work / "cache", 1))
+    for arm, proc in procs.items():
+        if proc.wait():
+            raise SystemExit(f"{arm} training failed ({proc.returncode})")
+    from sacrebleu.metrics import BLEU
+    from sacrebleu.significance import PairedTest
+
+    from translator.data import read_split
+
+    refs = read_split(args.data, TEST_SPLIT, args.src, args.tgt).tgt
+    hyps = {arm: (outs[arm] / f"{TEST_SPLIT}.beam5.{args.tgt}").read_text().splitlines()
+            for arm in outs}
+    summaries = {arm: json.loads((outs[arm] / "summary.json").read_text()) for arm in outs}
+    # sacreBLEU's paired bootstrap resampling (1,000 samples), the old code as the baseline
+    test = PairedTest([("old", hyps["old"]), ("new", hyps["new"])], {"BLEU": BLEU()},
+                      references=[refs], test_type="bs", n_samples=1000)
+    _, scores = test()
+    old, new = scores["BLEU"]
+    result = {"old": old.score, "new": new.score, "p_value": new.p_value}
+    return {arm: {"steps": summaries[arm]["step"], "epochs": summaries[arm]["epoch"],
+                  "bleu_beam5": summaries[arm][f"{TEST_SPLIT}_bleu_beam5"]} for arm in outs} | {
+        "paired_bootstrap": result}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("mode", choices=["speed", "bleu"])
+    p.add_argument("--old", required=True, help="the older commit")
+    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
+    p.add_argument("--src", default="de")
+    p.add_argument("--tgt", default="en")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=120)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--minutes", type=float, default=30)
+    p.add_argument("--json", help="also write the figures here")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="train_commits-") as tmp:
+        work = Path(tmp)
+        trees = {"old": unpack(args.old, work / "old"), "new": ROOT}
+        start = time.time()
+        figures = speed(args, trees, work) if args.mode == "speed" else bleu(args, trees, work)
+        figures.update(mode=args.mode, old=args.old, seconds=round(time.time() - start),
+                       date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
