@@ -21,6 +21,7 @@ user types it, with the whole process tree's memory sampled every 0.2 s (PSS fro
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -52,12 +53,13 @@ def write_corpus(directory: Path, pairs: int, seed: int = 7) -> Path:
     tgt_words = list(src_words)
     rng.shuffle(tgt_words)
     mapping = dict(zip(src_words, tgt_words))
-    weights = [1 / (rank + 10) for rank in range(len(src_words))]  # Zipf-like frequencies
+    cumulative = list(itertools.accumulate(1 / (rank + 10)  # Zipf-like frequencies
+                                           for rank in range(len(src_words))))
     for split, n in (("train", pairs), ("val", 100), ("test_2016_flickr", 100)):
         with open(directory / f"{split}.{SRC}", "w") as fs, \
                 open(directory / f"{split}.{TGT}", "w") as ft:
             for _ in range(n):
-                words = rng.choices(src_words, weights, k=rng.randint(10, 18))
+                words = rng.choices(src_words, cum_weights=cumulative, k=rng.randint(10, 18))
                 fs.write(" ".join(words).capitalize() + ".\n")
                 ft.write(" ".join(mapping[w] for w in reversed(words)).capitalize() + ".\n")
     done.write_text(json.dumps({"pairs": pairs}))

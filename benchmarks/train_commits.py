@@ -1,8 +1,9 @@
 """Multi30K training of two commits compared in one run: an older commit (unpacked from this
 repository's history with `git archive`) against the working tree.
 
-    # tokens/s: short base-preset runs alternated old/new, new/old, ...; median new/old ratio
-    python benchmarks/train_commits.py speed --old 7e62011 --rounds 3 --steps 120
+    # tokens/s: base-preset runs of one epoch (182 updates of Multi30K de-en) alternated
+    # old/new, new/old, ...; the median new/old ratio
+    python benchmarks/train_commits.py speed --old 7e62011 --rounds 3 --steps 182
     # test BLEU: both trained at once for the same minutes (one thread each, so neither has the
     # machine to itself), then beam-5 test BLEU and sacreBLEU's paired bootstrap
     python benchmarks/train_commits.py bleu --old 7e62011 --minutes 30
@@ -42,10 +43,14 @@ def environment(tree: Path, cache: Path, threads: int) -> dict:
 
 
 def tokens_per_second(run: Path, skip_steps: int) -> float:
+    """Tokens over seconds of the logged windows after `skip_steps` (each window's tokens/s
+    times its training seconds): with a whole epoch of steps, both commits see the same
+    batches (the cut of the sorted lengths), only in another order."""
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    speeds = [r["tokens_per_s"] for r in records if r["type"] == "train"
-              and r["step"] > skip_steps]
-    return statistics.median(speeds)
+    train = [r for r in records if r["type"] == "train"]
+    windows = [(b["tokens_per_s"], b["elapsed"] - a["elapsed"]) for a, b in zip(train, train[1:])
+               if a["step"] >= skip_steps]
+    return sum(speed * seconds for speed, seconds in windows) / sum(s for _, s in windows)
 
 
 def speed(args, trees: dict[str, Path], work: Path) -> dict:
@@ -107,7 +112,7 @@ def main() -> None:
     p.add_argument("--src", default="de")
     p.add_argument("--tgt", default="en")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--steps", type=int, default=120)
+    p.add_argument("--steps", type=int, default=182)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--minutes", type=float, default=30)
     p.add_argument("--json", help="also write the figures here")
@@ -117,7 +122,7 @@ def main() -> None:
         trees = {"old": unpack(args.old, work / "old"), "new": ROOT}
         start = time.time()
         figures = speed(args, trees, work) if args.mode == "speed" else bleu(args, trees, work)
-        figures.update(mode=args.mode, old=args.old, seconds=round(time.time() - start),
+        figures.update(mode=args.mode, old_commit=args.old, seconds=round(time.time() - start),
                        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     print(json.dumps(figures, indent=2))
     if args.json:

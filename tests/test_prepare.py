@@ -198,3 +198,32 @@ def test_token_budget_batches_are_the_greedy_cut_of_the_sorted_lengths():
     assert sorted(np.concatenate(shuffled).tolist()) == list(range(len(lengths)))
     assert [b.tolist() for b in shuffled] == [
         b.tolist() for b in token_budget_batches(lengths, 100, shuffle=True, seed=3)]
+
+
+def test_an_unwritable_cache_is_a_clear_error(tmp_path):
+    corpus = write_reverse_corpus(tmp_path / "corpus")
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    with pytest.raises(CorpusError, match="cannot write the corpus cache .*--cache-dir"):
+        prepared(corpus, blocked / "cache")
+
+
+def test_translator_prepare_then_train_reads_the_entry(capsys, caplog, tmp_path):
+    import json
+    import logging
+
+    from translator.cli import main
+
+    corpus = write_reverse_corpus(tmp_path / "corpus")
+    args = ["prepare", "--data", str(corpus), "--src", SRC, "--tgt", TGT, "--preset", "tiny",
+            "--cache-dir", str(tmp_path / "cache"), "--prepare-processes", "2", "-q"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["pairs"] == first["kept"] == 3000 and not first["from_cache"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["from_cache"]
+    caplog.set_level(logging.INFO, logger="translator.train")
+    assert main(["train", "--data", str(corpus), "--src", SRC, "--tgt", TGT, "--preset", "tiny",
+                 "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
+                 "--max-steps", "2", "--threads", "1", "--no-test", "-q"]) == 0
+    assert f"memory-mapped from {first['cache']}" in caplog.text

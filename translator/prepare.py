@@ -323,7 +323,11 @@ def _encode_in_pool(files: tuple[Path, Path], init: tuple, processes: int, take)
 def _scratch(entry: Path) -> Path:
     tmp = entry.parent / f".{entry.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as exc:
+        raise CorpusError(f"cannot write the corpus cache in {entry.parent}: {exc.strerror} "
+                          f"(choose another with --cache-dir or TRANSLATOR_CACHE)") from None
     return tmp
 
 

@@ -17,8 +17,7 @@ from translator.train import Trainer  # noqa: E402
 
 
 def main(corpus: str, run_dir: str, out: str) -> None:
-    trainer = Trainer(step_config(), corpus, SRC, TGT, Path(run_dir) / str(
-        trainer_rank()), progress=False)
+    trainer = Trainer(step_config(), corpus, SRC, TGT, run_dir, progress=False)
     parts = step_parts()
     mine = parts[trainer.ranks.rank]
     losses = []
@@ -29,12 +28,6 @@ def main(corpus: str, run_dir: str, out: str) -> None:
         grads = {n: p.grad for n, p in trainer.model.named_parameters()}  # the last update's
         torch.save({"model": trainer.model.state_dict(), "losses": losses, "grads": grads}, out)
     trainer.ranks.close()
-
-
-def trainer_rank() -> int:
-    import os
-
-    return int(os.environ.get("RANK", "0"))
 
 
 if __name__ == "__main__":
