@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +137,33 @@ def test_torchrun_training_splits_epochs_writes_once_and_resumes_exactly(reverse
     hyp = Translator.from_checkpoint(full / "best.pt").translate(["red cat"])
     assert isinstance(hyp[0], str)
     assert (full / "metrics.png").is_file()
+
+
+def test_stopping_torchrun_saves_every_ranks_state(reverse_corpus, tmp_path):
+    """SIGTERM to torchrun (what `kill` or a scheduler sends) reaches the ranks; they finish
+    the update in progress together and rank 0 writes last.pt with both ranks' random state."""
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "translator", "train", "--data", str(reverse_corpus), "--src", SRC, "--tgt", TGT,
+         "--preset", "tiny", "--out", str(run), "--max-steps", "100000", "--threads", "1",
+         "-q", "--no-test"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not train_records_so_far(run) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert "interrupted at step" in err and "continue with --resume" in err
+    state = load_checkpoint(run / "last.pt")["train_state"]
+    assert state["state"]["step"] >= 1 and state["state"]["stop_reason"] == "interrupted"
+    assert state["world_size"] == 2 and len(state["rng_ranks"]) == 2
+
+
+def train_records_so_far(run: Path) -> bool:
+    path = run / "metrics.jsonl"
+    return path.exists() and '"type": "train"' in path.read_text()
 
 
 def test_a_last_pt_written_before_ddp_still_resumes(tmp_path):

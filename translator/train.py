@@ -147,7 +147,9 @@ class Trainer:
         self._restore_rng(ts)
         self._restore_position(ts)
         self._truncate_log(self.state.step)
-        log.info("resumed from %s at step %d (epoch %d)", path, self.state.step, self.state.epoch)
+        if self.ranks.main:
+            log.info("resumed from %s at step %d (epoch %d)", path, self.state.step,
+                     self.state.epoch)
 
     def _restore_rng(self, ts: dict) -> None:
         """Each rank continues its own random streams (a checkpoint of one rank, or of an
@@ -207,9 +209,10 @@ class Trainer:
         self.batch_lengths = prepared.corpus.batch_lengths()
         if not len(self.train_data):
             raise CorpusError(f"no training pairs left: {self.filter_report.summary()}")
-        log.info("training data: %s (%s %s in %.1f s)", self.filter_report.summary(),
-                 "memory-mapped from" if prepared.from_cache else "prepared into",
-                 prepared.directory, time.perf_counter() - start)
+        if self.ranks.main:
+            log.info("training data: %s (%s %s in %.1f s)", self.filter_report.summary(),
+                     "memory-mapped from" if prepared.from_cache else "prepared into",
+                     prepared.directory, time.perf_counter() - start)
 
     def _parallel(self, model: Seq2Seq) -> torch.nn.Module:
         """The module the training steps run: under torchrun, DDP around the model."""
