@@ -190,3 +190,17 @@ def test_yaml_dump_round_trip(tmp_path):
     path = tmp_path / "dumped.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict()), encoding="utf-8")
     assert load_config(path) == cfg
+
+
+def test_checkpoint_config_leaves_out_later_keys_at_their_defaults():
+    """A default run's checkpoint has no key that releases before accum_steps reject; a run
+    that used them keeps them; both read back to the same config."""
+    from translator.config import LATER_TRAIN_KEYS
+
+    cfg = preset("base")
+    saved = cfg.for_checkpoint()
+    assert not set(LATER_TRAIN_KEYS) & set(saved["train"])
+    assert Config.from_dict(saved) == cfg
+    accumulated = cfg.override("train", accum_steps=4)
+    assert accumulated.for_checkpoint()["train"]["accum_steps"] == 4
+    assert Config.from_dict(accumulated.for_checkpoint()) == accumulated

@@ -244,11 +244,12 @@ def test_api_result_has_each_sentence_with_its_confidence(client, trained_transl
 def test_job_page_flags_low_confidence_sentences(client):
     from translator.defaults import LOW_CONFIDENCE
 
-    job = wait_api_job(client, submit_text(client, ["red blue cat dog\nplm plm plm plm"],
+    job = wait_api_job(client, submit_text(client, ["red blue cat dog\nHallo, wie geht es?"],
                                            beam_size=2).get_json()["id"])
     result = client.get(f"/api/v1/jobs/{job['id']}/result").get_json()
     good, bad = result["sentence_confidence"]
     assert good >= LOW_CONFIDENCE > bad  # the tiny model knows only its own twelve words
+    # (it reverses words it never saw, "plm plm" too; German with punctuation it mangles)
     page = client.get(f"/jobs/{job['id']}").get_data(as_text=True)
     assert page.count('class="doubtful"') == 1 and "1 of 2 sentences</strong> scored below" in page
     assert f"{good:.2f}</td>" in page

@@ -160,6 +160,10 @@ class TrainConfig(_Section):
             raise ConfigError(f"{section}.dist_timeout_minutes must be positive")
 
 
+LATER_TRAIN_KEYS = ("accum_steps", "dist_timeout_minutes")
+"""Train keys added after checkpoints were first served by a release (1fe94ba, whose workers
+a rolling upgrade still runs): see `Config.for_checkpoint`."""
+
 SECTIONS = {"data": DataConfig, "vocab": VocabConfig, "model": ModelConfig, "train": TrainConfig}
 
 
@@ -192,6 +196,16 @@ class Config:
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+    def for_checkpoint(self) -> dict[str, dict[str, Any]]:
+        """`to_dict` without the train keys of `LATER_TRAIN_KEYS` that hold their default: a
+        checkpoint of a run that did not use them loads in releases that do not know them
+        (their configs reject unknown keys); reading fills the defaults back in."""
+        out, defaults = self.to_dict(), TrainConfig()
+        for name in LATER_TRAIN_KEYS:
+            if out["train"][name] == getattr(defaults, name):
+                del out["train"][name]
+        return out
 
     def override(self, section: str, **values: Any) -> Config:
         return Config.from_dict({section: values}, base=self)

@@ -17,7 +17,7 @@ reclaim the space.
 
 The corpus is read as a stream, twice at most: once to sample sentences for SentencePiece
 (only when no cached model fits) and once to encode. Encoding runs in `processes` worker
-processes (spawned, one thread each, no torch) on chunks of `CHUNK_PAIRS` pairs, at most two
+processes (forked, one thread each, no torch) on chunks of `CHUNK_PAIRS` pairs, at most two
 chunks per process in flight, so memory stays flat whatever the corpus size.
 """
 
@@ -306,9 +306,12 @@ def _encode(data: DataConfig, files: tuple[Path, Path], src_tok: Tokenizer, tgt_
 def _encode_in_pool(files: tuple[Path, Path], init: tuple, processes: int, take) -> None:
     import multiprocessing
 
-    # spawned, not forked: the parent may hold torch's thread pools; a child imports numpy and
-    # sentencepiece only
-    context = multiprocessing.get_context("spawn")
+    # forked where the system can (as fairseq's and Hugging Face datasets' preprocessing do):
+    # a spawned child re-imports the caller's main module, which hangs or re-runs a script
+    # without a main guard, `python -` or a notebook; a child runs sentencepiece and numpy
+    # only, never torch, so the parent's threads do not matter to it
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with context.Pool(processes, initializer=_start_worker, initargs=init) as pool:
         pending: deque = deque()
         for chunk in _chunks(files, CHUNK_PAIRS):

@@ -497,7 +497,7 @@ class Trainer:
         if rank_rngs is not None:
             train_state["rng_ranks"] = rank_rngs
         return save_checkpoint(self.out / name, {
-            "config": self.cfg.to_dict(),
+            "config": self.cfg.for_checkpoint(),
             "spm": {"src": self.src_tok.model_bytes, "tgt": self.tgt_tok.model_bytes},
             "casing": {"src": self.casing.to_dict()},
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
