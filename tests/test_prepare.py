@@ -227,3 +227,20 @@ def test_translator_prepare_then_train_reads_the_entry(capsys, caplog, tmp_path)
                  "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
                  "--max-steps", "2", "--threads", "1", "--no-test", "-q"]) == 0
     assert f"memory-mapped from {first['cache']}" in caplog.text
+
+
+def test_encoding_processes_start_from_any_main_module(tmp_path):
+    """`python -` asks for two processes: spawned ones could not import its main module (they
+    hung), so it encodes in its own process and says so."""
+    import subprocess
+    import sys
+
+    corpus = write_reverse_corpus(tmp_path / "corpus")
+    script = (f"from translator.prepare import prepare\nfrom translator.config import preset\n"
+              f"p = prepare(preset('tiny'), {str(corpus)!r}, 'xx', 'yy', {str(tmp_path)!r}, 2,"
+              f" progress=False)\nprint(len(p.corpus))\n")
+    done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3000"
+    assert "encoding in this process" in done.stderr

@@ -6,7 +6,7 @@ the vocabulary has at most 65,536 pieces, else int32), `src_offsets` (N + 1 int6
 25 subwords a side take 500 MB of ids and 80 MB of offsets, against some 7.5 GB as Python lists.
 On disk they are raw files memory-mapped on load, so the operating system pages in what the
 batches touch and a corpus larger than memory still trains. translator/prepare.py writes them
-(`translator prepare` imports this module without loading torch).
+(its spawned encoding processes import this module without loading torch).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class CompactCorpus:
     def batch(self, idx: np.ndarray) -> dict[str, Tensor]:
         """The training batch of pairs `idx`, as batching.training_batch builds it: src (B, S) =
         x + EOS, src_lens (B,), tgt_in (B, T) = BOS + y, tgt_out (B, T) = y + EOS."""
-        import torch  # here, not at the top: `translator prepare` needs no torch
+        import torch  # here, not at the top: the encoding processes need no torch
 
         idx = np.asarray(idx, dtype=np.int64)
         src, src_lens = _padded(self.src_tokens, self.src_offsets, idx, suffix=EOS_ID)

@@ -17,7 +17,7 @@ reclaim the space.
 
 The corpus is read as a stream, twice at most: once to sample sentences for SentencePiece
 (only when no cached model fits) and once to encode. Encoding runs in `processes` worker
-processes (forked, one thread each, no torch) on chunks of `CHUNK_PAIRS` pairs, at most two
+processes (spawned, one thread each, no torch) on chunks of `CHUNK_PAIRS` pairs, at most two
 chunks per process in flight, so memory stays flat whatever the corpus size.
 """
 
@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -278,6 +279,10 @@ def _encode(data: DataConfig, files: tuple[Path, Path], src_tok: Tokenizer, tgt_
             report.dropped[reason] += n
         bar.update(len(result["src"][1]) + sum(result["dropped"].values()))
 
+    if processes > 1 and not _spawn_safe():
+        log.warning("encoding in this process: the main module (%s) cannot be imported by "
+                    "encoding processes", getattr(sys.modules["__main__"], "__file__", None))
+        processes = 1
     try:
         if processes == 1:
             _start_worker(*init)
@@ -303,15 +308,21 @@ def _encode(data: DataConfig, files: tuple[Path, Path], src_tok: Tokenizer, tgt_
              seconds, 2 * total / max(seconds, 1e-9), processes, entry)
 
 
+def _spawn_safe() -> bool:
+    """Whether spawned processes can start: they import the caller's main module by its file
+    (a script needs Python's usual `if __name__ == "__main__":` guard), which `python -` or
+    `python -c` do not have; a notebook's has no file, and none is imported."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    return path is None or os.path.isfile(path)
+
+
 def _encode_in_pool(files: tuple[Path, Path], init: tuple, processes: int, take) -> None:
     import multiprocessing
 
-    # forked where the system can (as fairseq's and Hugging Face datasets' preprocessing do):
-    # a spawned child re-imports the caller's main module, which hangs or re-runs a script
-    # without a main guard, `python -` or a notebook; a child runs sentencepiece and numpy
-    # only, never torch, so the parent's threads do not matter to it
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    # spawned, not forked: a forked child inherits the parent's threads and connections (a
+    # kombu pool's after-fork hook hung on an inherited Redis socket); a spawned one imports
+    # numpy and sentencepiece only, and re-imports the caller's main module (`_spawn_safe`)
+    context = multiprocessing.get_context("spawn")
     with context.Pool(processes, initializer=_start_worker, initargs=init) as pool:
         pending: deque = deque()
         for chunk in _chunks(files, CHUNK_PAIRS):
