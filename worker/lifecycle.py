@@ -31,7 +31,7 @@ from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded
 
 from .errors import InputError
 from .records import Job, Status
-from .runtime import worker_state
+from .runtime import wait_for_model_code, worker_state
 from .store import JobStore
 
 log = logging.getLogger("worker")
@@ -81,6 +81,7 @@ class Running:
 
 def run_job(job_id: str, work: Callable[[Running], Finished | dict]) -> dict:
     """Run `work` for the job as the module docstring says; returns the task's result."""
+    wait_for_model_code()
     store = worker_state().store
     request = current_task.request if current_task else None
     try:

@@ -188,18 +188,38 @@ def _register(sender=None, **_):
         threading.Thread(target=load, name="warm-up", daemon=True).start()
 
 
+# Set while no background import is under way: a pool process clears it at start and sets it
+# once its background thread has imported the model code.
+_model_code_imported = threading.Event()
+_model_code_imported.set()
+
+
 @signals.worker_process_init.connect
 def _import_the_model_code(**_):
-    """A pool process imports torch before its first task, not inside it: an import cut short
-    by a time limit leaves torch half-initialised for every later task of the process."""
-    started = time.perf_counter()
-    import translator.translator  # noqa: F401
+    """A pool process imports torch and loads its models in a background thread, so that it
+    reports alive at once and a warm shutdown need not wait for the import (a pool process
+    still importing torch at nice 10 on a busy machine held a shut-down document worker for
+    over 15 s). Tasks wait for the import (`wait_for_model_code`): it is never cut short by a
+    time limit (which would leave torch half-initialised for every later task of the
+    process), and no task imports parts of the same packages beside it."""
+    _model_code_imported.clear()
 
-    log.debug("pool process %d: model code imported in %.1f s", os.getpid(),
-              time.perf_counter() - started)
-    # The models load in the background, so that the process reports alive at once.
-    threading.Thread(target=warm_up, args=(worker_state(),), name="warm-up",
-                     daemon=True).start()
+    def load() -> None:
+        started = time.perf_counter()
+        try:
+            import translator.translator  # noqa: F401
+        finally:  # a failed import is raised again by the task that needs it
+            _model_code_imported.set()
+        log.debug("pool process %d: model code imported in %.1f s", os.getpid(),
+                  time.perf_counter() - started)
+        warm_up(worker_state())
+
+    threading.Thread(target=load, name="warm-up", daemon=True).start()
+
+
+def wait_for_model_code() -> None:
+    """Return once this process's background import of the model code (if any) is done."""
+    _model_code_imported.wait()
 
 
 @signals.worker_ready.connect
