@@ -19,7 +19,7 @@ from .batcher import MicroBatcher
 from .celery_app import get_app
 from .dispatch import Dispatcher
 from .recovery import Recovery
-from .store import JobStore
+from .store import JobStore, stop_riding_out
 
 log = logging.getLogger("worker")
 
@@ -225,6 +225,12 @@ def wait_for_model_code() -> None:
 @signals.worker_ready.connect
 def _start_recovery_sweep(sender=None, **_):
     worker_state().recovery.start_sweeping()
+
+
+@signals.worker_shutting_down.connect
+def _stop_riding_out(**_):
+    """A stopping worker's tasks no longer wait for a lost Redis (worker/store.py)."""
+    stop_riding_out()
 
 
 @signals.worker_shutdown.connect

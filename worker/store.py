@@ -77,6 +77,26 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
+class PatientBackoff(ExponentialBackoff):
+    """The workers' wait between retries of a failed Redis command, until the process begins
+    its shutdown (`stop_riding_out`); from then on a failed command fails at once. A warm
+    shutdown waits for its running tasks, and tasks riding out a Redis that is gone for good
+    (a killed `translator serve` takes its embedded Redis with it) held it for a minute; their
+    messages are not acknowledged, so they run again."""
+
+    hurry = False  # class-wide: redis-py copies the retry policy into every connection
+
+    def compute(self, failures: int) -> float:
+        if PatientBackoff.hurry:
+            raise redis.ConnectionError("Redis is unreachable and this worker is shutting down")
+        return super().compute(failures)
+
+
+def stop_riding_out() -> None:
+    """From now on this process's failed Redis commands are not retried (it is stopping)."""
+    PatientBackoff.hurry = True
+
+
 class JobStore:
     """Job records, inputs, outputs and the indexes, on one Redis (the broker's)."""
 
@@ -85,7 +105,7 @@ class JobStore:
         backoff for about a minute; otherwise (the web) fail fast so the page can say 503."""
         self.settings = settings
         self.ttl = settings.job_ttl
-        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=40 if patient else 1)
+        retry = Retry(PatientBackoff(cap=2.0, base=0.05), retries=40 if patient else 1)
         self.redis = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
                                           socket_timeout=10, socket_connect_timeout=3,
                                           health_check_interval=15, retry=retry,

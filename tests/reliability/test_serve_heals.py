@@ -88,6 +88,26 @@ def alive(pids) -> list[int]:
     return out
 
 
+def command_line(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode()[:200]
+
+
+def stacks(pid: int) -> str:
+    """The process's and its children's threads, where py-spy is installed (diagnosis)."""
+    import shutil
+
+    spy = shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy"
+    out = []
+    for p in [pid] + children_of(pid):
+        try:
+            out.append(subprocess.run([spy, "dump", "--pid", str(p)], capture_output=True,
+                                      text=True, timeout=20).stdout[-4000:])
+        except (OSError, subprocess.SubprocessError):
+            return "(no py-spy)"
+    return "\n".join(out)
+
+
 @pytest.fixture
 def serve(tmp_path, trained_run):
     procs = []
@@ -130,9 +150,14 @@ def test_a_serve_killed_with_9_leaves_nothing_and_the_next_finishes_its_jobs(ser
     children = children_of(proc.pid)
     assert len(children) >= 4  # redis-server, workers, gunicorn
     ids = [intake.submit_text(f"sun moon tree {i % 7}", PAIR).id for i in range(JOBS)]
+    names = {pid: command_line(pid) for pid in children}
     proc.kill()
     proc.wait()
-    wait(lambda: not alive(children), 15, "children outlived serve")
+    try:
+        wait(lambda: not alive(children), 15, "children outlived serve")
+    except AssertionError:
+        left = {pid: (names[pid], stacks(pid)) for pid in alive(children)}
+        raise AssertionError(f"children outlived serve after 15 s: {left}") from None
     second, port, _ = serve(state)
     store, _ = client(state)  # the same Redis data, a new port and password file
     wait(lambda: all_done(store, ids), 30, "the first serve's jobs were not done")
