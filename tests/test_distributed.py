@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import SRC, TGT, step_config, step_parts, tiny_config
+from helpers import SRC, TGT, children_of, step_config, step_parts, tiny_config
 
 from translator.batching import token_budget_batches
 from translator.checkpoint import load_checkpoint
@@ -139,9 +139,12 @@ def test_torchrun_training_splits_epochs_writes_once_and_resumes_exactly(reverse
     assert (full / "metrics.png").is_file()
 
 
-def test_stopping_torchrun_saves_every_ranks_state(reverse_corpus, tmp_path):
-    """SIGTERM to torchrun (what `kill` or a scheduler sends) reaches the ranks; they finish
-    the update in progress together and rank 0 writes last.pt with both ranks' random state."""
+@pytest.mark.parametrize("every_process", [False, True], ids=["torchrun", "every-process"])
+def test_stopping_torchrun_saves_every_ranks_state(reverse_corpus, tmp_path, every_process):
+    """SIGTERM to torchrun (what `kill` sends) reaches the ranks; they finish the update in
+    progress together and rank 0 writes last.pt with both ranks' random state. A scheduler
+    (SLURM's scancel) signals every process, so each rank gets SIGTERM twice, directly and
+    through torchrun: the second is ignored, not an abort of one rank in a collective."""
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -153,6 +156,10 @@ def test_stopping_torchrun_saves_every_ranks_state(reverse_corpus, tmp_path):
     deadline = time.monotonic() + 120
     while not train_records_so_far(run) and time.monotonic() < deadline:
         time.sleep(0.2)
+    if every_process:
+        for rank in children_of(proc.pid):
+            os.kill(rank, signal.SIGTERM)
+        time.sleep(0.1)  # torchrun's forwarded signal comes while the ranks are stopping
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert "interrupted at step" in err and "continue with --resume" in err
@@ -181,3 +188,33 @@ def test_a_last_pt_written_before_ddp_still_resumes(tmp_path):
     summary = trainer.run()
     assert summary["stop_reason"] == "reached 12 steps" and summary["step"] == 12
     assert np.isfinite(summary["best_val_bleu"])
+
+
+def test_resuming_needs_last_pt_on_every_machine(tmp_path):
+    """Rank 0 alone writes last.pt: on machines that do not share --out, a resume must not
+    start the other machine's ranks afresh. What every rank's `gather` would return there
+    (rank 0 sees last.pt, rank 1 on the other machine does not) is given here, as no second
+    machine is."""
+    from types import SimpleNamespace
+
+    from translator.errors import UserError
+    from translator.train import Trainer
+
+    (tmp_path / "last.pt").write_bytes(b"")
+    gathered = []
+    ranks = SimpleNamespace(gather=lambda found: gathered.append(found) or [found, False])
+    with pytest.raises(UserError, match=r"not for ranks \[1\].*every machine sees"):
+        Trainer._check_shared_out(SimpleNamespace(ranks=ranks), tmp_path / "last.pt")
+    assert gathered == [True]
+    ranks = SimpleNamespace(gather=lambda found: [found, found])  # a shared --out
+    Trainer._check_shared_out(SimpleNamespace(ranks=ranks), tmp_path / "last.pt")
+
+
+def test_train_pairs_refuses_to_run_under_torchrun(monkeypatch, tmp_path):
+    from translator.errors import UserError
+    from translator.pairs import train_pairs
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(UserError, match="does not run under torchrun"):
+        train_pairs(tiny_config(), tmp_path, [(SRC, TGT)], tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -200,6 +200,28 @@ def test_token_budget_batches_are_the_greedy_cut_of_the_sorted_lengths():
         b.tolist() for b in token_budget_batches(lengths, 100, shuffle=True, seed=3)]
 
 
+def test_a_damaged_entry_is_refused_with_what_to_do(tmp_path):
+    corpus = write_reverse_corpus(tmp_path / "corpus")
+    entry = prepared(corpus, tmp_path / "cache").directory
+    tokens = entry / "src.tokens"
+    tokens.write_bytes(tokens.read_bytes()[:-8])  # a truncated copy
+    with pytest.raises(CorpusError, match="damaged .*delete the directory"):
+        prepared(corpus, tmp_path / "cache")
+
+
+def test_builders_sharing_a_cache_never_share_a_scratch_directory(tmp_path):
+    """Machines sharing a cache can run their builders under the same pid (containers):
+    each call gets its own scratch directory, and one never removes another's."""
+    from translator.prepare import _scratch
+
+    entry = tmp_path / "cache" / "corpora" / "abc"
+    first = _scratch(entry)
+    (first / "src.tokens").write_bytes(b"partial")
+    second = _scratch(entry)
+    assert first != second and first.parent == second.parent == entry.parent
+    assert (first / "src.tokens").read_bytes() == b"partial"
+
+
 def test_an_unwritable_cache_is_a_clear_error(tmp_path):
     corpus = write_reverse_corpus(tmp_path / "corpus")
     blocked = tmp_path / "file"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 import sacrebleu
@@ -77,14 +79,15 @@ def test_exact_resume_after_interrupt(reverse_corpus, tmp_path):
     assert summary_a["step"] == RESUME_STEPS
     assert sorted(losses_a) == list(range(1, RESUME_STEPS + 1))
 
-    # B: interrupted at step 17 (Ctrl-C inside the loop), then resumed to the end
+    # B: interrupted at step 17 (Ctrl-C during step 17: it finishes, then last.pt), then
+    # resumed to the end
     losses_b: dict[int, float] = {}
     run_b = tmp_path / "b"
 
     def interrupt(step: int, loss: float) -> None:
         losses_b[step] = loss
-        if step == INTERRUPT_AT:
-            raise KeyboardInterrupt
+        if step == INTERRUPT_AT - 1:
+            os.kill(os.getpid(), signal.SIGINT)
 
     first = Trainer(resume_config(), reverse_corpus, SRC, TGT, run_b, progress=False,
                     on_step=interrupt).run()

@@ -82,8 +82,22 @@ class CompactCorpus:
                 return np.zeros(0, dtype=dtype)
             return np.memmap(directory / f"{side}.tokens", dtype=dtype, mode="r")
 
-        return cls(tokens("src"), np.load(directory / "src.offsets.npy", mmap_mode="r"),
-                   tokens("tgt"), np.load(directory / "tgt.offsets.npy", mmap_mode="r"))
+        corpus = cls(tokens("src"), np.load(directory / "src.offsets.npy", mmap_mode="r"),
+                     tokens("tgt"), np.load(directory / "tgt.offsets.npy", mmap_mode="r"))
+        corpus.check(meta, directory)
+        return corpus
+
+    def check(self, meta: dict, directory: Path) -> None:
+        """Raise ValueError unless the arrays agree with each other and with the metadata
+        (an entry damaged after it was written: a truncated copy, a disk error)."""
+        for side, toks, offs in (("src", self.src_tokens, self.src_offsets),
+                                 ("tgt", self.tgt_tokens, self.tgt_offsets)):
+            if len(toks) != meta[f"{side}_tokens"] or len(offs) != meta["pairs"] + 1 \
+                    or int(offs[-1]) != len(toks):
+                raise ValueError(f"the cached corpus in {directory} is damaged ({side}: "
+                                 f"{len(toks):,} tokens, {len(offs) - 1:,} pairs, metadata "
+                                 f"{meta[f'{side}_tokens']:,} and {meta['pairs']:,}); delete "
+                                 f"the directory to encode the corpus again")
 
 
 def _padded(tokens: np.ndarray, offsets: np.ndarray, idx: np.ndarray, prefix: int | None = None,

@@ -119,6 +119,10 @@ def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, st
                 cache_dir: str | Path | None = None, prepare_processes: int = 0) -> dict:
     """Train each pair in turn into `out/<src>-<tgt>/` (the module docstring's rules) and
     rewrite the index after each; the index. Stops at the first interrupted run."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError("train-pairs does not run under torchrun (its ranks would each write "
+                        "the index and score the test sets); run `torchrun ... -m translator "
+                        "train` for each pair, into out/<src>-<tgt>")
     say = echo or _stderr
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

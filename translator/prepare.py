@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -144,8 +145,11 @@ def prepare(cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: str,
             _wait_for(entry)
     casing = CasingTable.from_dict(json.loads((entry / "casing.json").read_text()))
     report = FilterReport(**json.loads((entry / "report.json").read_text()))
-    return Prepared(CompactCorpus.load(entry), src_tok, tgt_tok, casing, report, entry,
-                    from_cache)
+    try:
+        corpus = CompactCorpus.load(entry)
+    except ValueError as exc:
+        raise CorpusError(str(exc)) from None
+    return Prepared(corpus, src_tok, tgt_tok, casing, report, entry, from_cache)
 
 
 # ----------------------------------------------------------------------------- SentencePiece
@@ -273,7 +277,10 @@ def _encode(data: DataConfig, files: tuple[Path, Path], src_tok: Tokenizer, tgt_
                disable=not progress, mininterval=1.0)
 
     def take(result: dict) -> None:
-        writer.append(*result["src"], *result["tgt"])
+        try:
+            writer.append(*result["src"], *result["tgt"])
+        except OSError as exc:  # a full disk
+            raise _cache_error(entry, exc) from None
         casing.merge(result["casing"])
         for reason, n in result["dropped"].items():
             report.dropped[reason] += n
@@ -291,10 +298,14 @@ def _encode(data: DataConfig, files: tuple[Path, Path], src_tok: Tokenizer, tgt_
         else:
             _encode_in_pool(files, init, processes, take)
         report.kept = writer.pairs
-        writer.close(files=_identity(files), processes=processes,
-                     seconds=round(time.perf_counter() - start, 2))
-        (tmp / "casing.json").write_text(json.dumps(CasingTable.from_counts(casing).to_dict()))
-        (tmp / "report.json").write_text(json.dumps(asdict(report)))
+        try:
+            writer.close(files=_identity(files), processes=processes,
+                         seconds=round(time.perf_counter() - start, 2))
+            (tmp / "casing.json").write_text(
+                json.dumps(CasingTable.from_counts(casing).to_dict()))
+            (tmp / "report.json").write_text(json.dumps(asdict(report)))
+        except OSError as exc:
+            raise _cache_error(entry, exc) from None
     except BaseException:
         writer.abort()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -335,14 +346,18 @@ def _encode_in_pool(files: tuple[Path, Path], init: tuple, processes: int, take)
 
 # ----------------------------------------------------------------------------- cache entries
 def _scratch(entry: Path) -> Path:
-    tmp = entry.parent / f".{entry.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    """A new, empty scratch directory beside `entry`, unique to this call (machines that
+    share a cache can run processes with the same pid)."""
     try:
-        tmp.mkdir(parents=True)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}.", suffix=".tmp"))
     except OSError as exc:
-        raise CorpusError(f"cannot write the corpus cache in {entry.parent}: {exc.strerror} "
-                          f"(choose another with --cache-dir or TRANSLATOR_CACHE)") from None
-    return tmp
+        raise _cache_error(entry, exc) from None
+
+
+def _cache_error(entry: Path, exc: OSError) -> CorpusError:
+    return CorpusError(f"cannot write the corpus cache in {entry.parent}: {exc.strerror} "
+                       f"(choose another with --cache-dir or TRANSLATOR_CACHE)")
 
 
 def _publish(tmp: Path, entry: Path) -> None:

@@ -27,6 +27,7 @@ from .config import Config
 from .data import CorpusError, ParallelCorpus, read_split
 from .defaults import TEST_SPLIT as TEST_SPLIT  # the test set scored after training
 from .distributed import Ranks
+from .errors import UserError
 from .loss import fused_linear_smoothed_ce
 from .model import Seq2Seq, count_parameters
 from .plot import plot_metrics
@@ -78,6 +79,10 @@ STOP_ELSEWHERE = "stopped with rank 0"
 """The stop reason of a rank other than 0 when rank 0 decided to stop (budget, patience)."""
 
 
+class _Interrupted(Exception):
+    """The flagged interrupt, raised by every rank after the same update."""
+
+
 class Trainer:
     """One training run; under torchrun, one rank of a data parallel run (translator/
     distributed.py): every rank trains on its share of each epoch's batches, rank 0 alone
@@ -105,7 +110,11 @@ class Trainer:
         self.metrics_path = self.out / "metrics.jsonl"
         self.state = TrainState()
         self._interrupt_requested = False
+        self.scaler: torch.amp.GradScaler | None = None  # AMP on CUDA (made by `run`)
+        self._scaler_state: dict | None = None  # a resumed run's loss scale
         resume_from = self.out / "last.pt"
+        if resume and self.ranks.distributed:
+            self._check_shared_out(resume_from)
         if resume and resume_from.exists():
             self._restore(resume_from)
         else:
@@ -115,6 +124,16 @@ class Trainer:
         self.net = self._parallel(self.model)
 
     # ------------------------------------------------------------------------- set-up
+    def _check_shared_out(self, resume_from: Path) -> None:
+        """Every rank must see rank 0's last.pt: a rank that does not would start afresh
+        beside ranks that resume (machines that do not share --out)."""
+        seen = self.ranks.gather(resume_from.exists())
+        if any(seen) and not all(seen):
+            missing = [rank for rank, found in enumerate(seen) if not found]
+            raise UserError(f"--resume: {resume_from} exists for some ranks but not for ranks "
+                            f"{missing}; --out must be a directory every machine sees (a "
+                            f"shared file system), or copy last.pt to each machine's --out")
+
     def _fresh_start(self) -> None:
         self.val = read_split(self.data_dir, "val", self.src_lang, self.tgt_lang)
         torch.manual_seed(self.cfg.train.seed)
@@ -142,6 +161,7 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         ts = data["train_state"]
         self.optimizer.load_state_dict(ts["optimizer"])
+        self._scaler_state = ts.get("scaler")  # AMP's loss scale (CUDA runs)
         self.state = TrainState(**ts["state"])
         self.state.stop_reason = ""
         self._restore_rng(ts)
@@ -301,6 +321,9 @@ class Trainer:
     def run(self) -> dict:
         t, st = self.cfg.train, self.state
         scaler = (torch.amp.GradScaler("cuda") if self.device.type == "cuda" and t.amp else None)
+        if scaler is not None and self._scaler_state:
+            scaler.load_state_dict(self._scaler_state)
+        self.scaler = scaler
         bar = tqdm(total=t.max_steps or None, initial=st.step, disable=not self.progress,
                    unit="step", dynamic_ncols=True, desc="train")
         window_tokens, window_loss, window_steps, window_start = 0, 0.0, 0, time.perf_counter()
@@ -346,7 +369,7 @@ class Trainer:
                     if self.on_step is not None:
                         self.on_step(st.step, loss)
                     if interrupts:
-                        raise KeyboardInterrupt
+                        raise _Interrupted
                     if self.ranks.main:
                         if t.eval_every and st.step % t.eval_every == 0:
                             self._validate()
@@ -363,7 +386,7 @@ class Trainer:
                     st.batch_in_epoch = 0
                     if t.max_epochs and st.epoch >= t.max_epochs:
                         st.stop_reason = f"reached {t.max_epochs} epochs"
-        except KeyboardInterrupt:
+        except _Interrupted:
             st.stop_reason = "interrupted"
             bar.close()
             self._save_last()
@@ -400,18 +423,25 @@ class Trainer:
         checked between steps, so `last.pt` is never saved mid-update; under torchrun, every
         rank stops at the same step once any rank has it.
 
-        A second signal interrupts at once. Returns the previous handlers ({} off the main
-        thread).
+        A second Ctrl-C of a single process aborts at once without saving (the last
+        `last.pt` stays). Under torchrun a second signal is ignored: a scheduler's SIGTERM
+        often reaches a rank twice (directly and through torchrun), and a rank leaving on its
+        own would leave the others in a collective. Returns the previous handlers ({} off the
+        main thread).
         """
         self._interrupt_requested = False
 
         def handler(signum, frame):
             if self._interrupt_requested:
+                if self.ranks.distributed:
+                    return
                 raise KeyboardInterrupt
             self._interrupt_requested = True
             if self.ranks.main:
-                tqdm.write("interrupt: finishing this step, then saving last.pt "
-                           "(Ctrl-C again to abort at once)", file=sys.stderr)
+                tqdm.write("interrupt: finishing this step, then saving last.pt"
+                           + ("" if self.ranks.distributed else
+                              " (Ctrl-C again to abort at once, without saving)"),
+                           file=sys.stderr)
 
         if threading.current_thread() is not threading.main_thread():
             return {}
@@ -494,6 +524,8 @@ class Trainer:
             "world_size": self.ranks.world,
             "accum_steps": self.cfg.train.accum_steps,
         }
+        if self.scaler is not None:
+            train_state["scaler"] = self.scaler.state_dict()
         if rank_rngs is not None:
             train_state["rng_ranks"] = rank_rngs
         return save_checkpoint(self.out / name, {
