@@ -105,7 +105,8 @@ class JobStore:
         backoff for about a minute; otherwise (the web) fail fast so the page can say 503."""
         self.settings = settings
         self.ttl = settings.job_ttl
-        retry = Retry(PatientBackoff(cap=2.0, base=0.05), retries=40 if patient else 1)
+        backoff = (PatientBackoff if patient else ExponentialBackoff)(cap=2.0, base=0.05)
+        retry = Retry(backoff, retries=40 if patient else 1)
         self.redis = redis.Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0",
                                           socket_timeout=10, socket_connect_timeout=3,
                                           health_check_interval=15, retry=retry,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,16 +96,16 @@ def command_line(pid: int) -> str:
 
 def stacks(pid: int) -> str:
     """The process's and its children's threads, where py-spy is installed (diagnosis)."""
-    import shutil
-
-    spy = shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy"
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return "(py-spy is not installed)"
     out = []
     for p in [pid] + children_of(pid):
         try:
             out.append(subprocess.run([spy, "dump", "--pid", str(p)], capture_output=True,
                                       text=True, timeout=20).stdout[-4000:])
-        except (OSError, subprocess.SubprocessError):
-            return "(no py-spy)"
+        except (OSError, subprocess.SubprocessError) as exc:
+            out.append(f"(py-spy failed on {p}: {exc})")
     return "\n".join(out)
 
 
