@@ -139,8 +139,13 @@ async function jobPage() {
   const text = document.getElementById("progress-text");
   const eta = document.getElementById("eta");
   const badge = document.getElementById("job-status");
+  // Once the page is being left (the Cancel button's form), its own reload must not replace
+  // that navigation: the cancellation's confirmation would be lost.
+  let leaving = false;
+  window.addEventListener("beforeunload", () => { leaving = true; });
   for (;;) {
     await sleep(500);
+    if (leaving) return;
     let job;
     try { job = await api(box.dataset.api); } catch (error) { eta.textContent = ` (${error.message})`; continue; }
     const pct = (100 * job.progress).toFixed(1);
@@ -153,7 +158,10 @@ async function jobPage() {
       const left = job.run_seconds / job.done * (job.total - job.done);
       eta.textContent = ` · about ${left < 60 ? Math.ceil(left) + " s" : (left / 60).toFixed(1) + " min"} left`;
     }
-    if (["done", "failed", "cancelled"].includes(job.status)) { window.location.reload(); return; }
+    if (["done", "failed", "cancelled"].includes(job.status)) {
+      if (!leaving) window.location.reload();
+      return;
+    }
   }
 }
 
