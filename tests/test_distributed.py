@@ -173,9 +173,10 @@ def train_records_so_far(run: Path) -> bool:
     return path.exists() and '"type": "train"' in path.read_text()
 
 
-def test_a_last_pt_written_before_ddp_still_resumes(tmp_path):
+def test_a_last_pt_written_before_ddp_still_resumes(tmp_path, caplog):
     """tests/data/training/old_last.pt: written by the release before compact corpora and DDP
-    (the reverse corpus of seed 0, a 16-wide tiny model, interrupted at step 6 of 12)."""
+    (the reverse corpus of seed 0, a 16-wide tiny model, interrupted at step 6 of 12, in its
+    first epoch)."""
     from helpers import write_reverse_corpus
 
     corpus = write_reverse_corpus(tmp_path / "corpus")
@@ -185,6 +186,8 @@ def test_a_last_pt_written_before_ddp_still_resumes(tmp_path):
     trainer = Trainer(tiny_config(max_steps=12), corpus, SRC, TGT, run, resume=True,
                       progress=False)
     assert trainer.state.step == 6
+    # that release shuffled with Python's random: the rest of the epoch is in another order
+    assert trainer.state.batch_in_epoch == 6 and "earlier release" in caplog.text
     summary = trainer.run()
     assert summary["stop_reason"] == "reached 12 steps" and summary["step"] == 12
     assert np.isfinite(summary["best_val_bleu"])

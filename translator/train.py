@@ -49,6 +49,7 @@ class TrainState:
     best_bleu: float = -1.0
     best_step: int = 0
     bad_evals: int = 0
+    validated_step: int = 0  # the last step validated
     periodic: list[str] = field(default_factory=list)
     stop_reason: str = ""
 
@@ -162,7 +163,9 @@ class Trainer:
         ts = data["train_state"]
         self.optimizer.load_state_dict(ts["optimizer"])
         self._scaler_state = ts.get("scaler")  # AMP's loss scale (CUDA runs)
-        self.state = TrainState(**ts["state"])
+        # an earlier release did not record it; its last.pt was never saved before a due
+        # validation
+        self.state = TrainState(**{"validated_step": ts["state"]["step"]} | ts["state"])
         self.state.stop_reason = ""
         self._restore_rng(ts)
         self._restore_position(ts)
@@ -195,6 +198,11 @@ class Trainer:
         the run goes on from the same share of the epoch."""
         before = ts.get("world_size", 1) * ts.get("accum_steps", 1)
         now = self.ranks.world * self.cfg.train.accum_steps
+        if "world_size" not in ts and self.state.batch_in_epoch and self.ranks.main:
+            log.warning("this last.pt was written by an earlier release, which shuffled "
+                        "batches in another order: the rest of epoch %d is drawn in the new "
+                        "order, so some of its batches are seen twice and others not until "
+                        "the next epoch", self.state.epoch)
         if before != now:
             self.state.batch_in_epoch = self.state.batch_in_epoch * before // now
             log.warning("resuming a run of %d batches per update with %d: training continues "
@@ -328,6 +336,7 @@ class Trainer:
                    unit="step", dynamic_ncols=True, desc="train")
         window_tokens, window_loss, window_steps, window_start = 0, 0.0, 0, time.perf_counter()
         last_tick = time.perf_counter()
+        self._catch_up()
         previous_handlers = self._catch_signals()
         try:
             while not st.stop_reason:
@@ -375,7 +384,7 @@ class Trainer:
                             self._validate()
                         if t.save_every and st.step % t.save_every == 0:
                             self._save_periodic()
-                        self._check_budget(updates)
+                        self._check_budget()
                     # validation and saving count against the time budget too
                     now = time.perf_counter()
                     st.elapsed += now - last_tick
@@ -398,12 +407,28 @@ class Trainer:
             for signum, handler in previous_handlers.items():
                 signal.signal(signum, handler)
         bar.close()
-        if self.ranks.main and (not t.eval_every or st.step % t.eval_every):
+        if self.ranks.main and st.validated_step != st.step:
             self._validate()  # the final state is always validated
         self._save_last()
         if not self.ranks.main:
             return {"stop_reason": st.stop_reason, "step": st.step, "rank": self.ranks.rank}
         return self._finish()
+
+    def _catch_up(self) -> None:
+        """A resumed run first does what its interrupted step had due: an interrupt saves
+        last.pt before that step's validation and periodic checkpoint (so that Ctrl-C is
+        quick), and a budget met at that step ends the run without another update."""
+        t, st = self.cfg.train, self.state
+        if not st.step:
+            return
+        if self.ranks.main:
+            if t.eval_every and st.step % t.eval_every == 0 and st.validated_step != st.step:
+                self._validate()
+            if (t.save_every and st.step % t.save_every == 0
+                    and f"step{st.step:07d}.pt" not in st.periodic):
+                self._save_periodic()
+            self._check_budget()
+        self._agree_on_stop()
 
     def _agree_on_stop(self) -> None:
         """All ranks adopt rank 0's stop decision and clock (the learning rate follows the
@@ -448,7 +473,7 @@ class Trainer:
         return {signum: signal.signal(signum, handler)
                 for signum in (signal.SIGINT, signal.SIGTERM)}
 
-    def _check_budget(self, n_batches: int) -> None:
+    def _check_budget(self) -> None:
         t, st = self.cfg.train, self.state
         if t.max_steps and st.step >= t.max_steps:
             st.stop_reason = f"reached {t.max_steps} steps"
@@ -483,6 +508,7 @@ class Trainer:
         st = self.state
         start = time.perf_counter()
         result = self.evaluate(self.val, limit=self.cfg.train.eval_max_sentences)
+        st.validated_step = st.step
         improved = result["bleu"] > st.best_bleu
         if improved:
             st.best_bleu, st.best_step, st.bad_evals = result["bleu"], st.step, 0
