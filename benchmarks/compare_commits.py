@@ -14,6 +14,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,12 +38,16 @@ FIGURES = [
 ]
 
 
-def unpack(commit: str, directory: Path) -> Path:
+def unpack(commit: str, directory: Path, clients: tuple[str, ...] = ()) -> Path:
+    """`commit`'s code (git archive) in `directory`; `clients` are benchmark scripts copied in
+    from this tree, so both arms are measured by the same client."""
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", commit,
-                              "benchmarks", "translator", "worker"],
+                              "benchmarks", "translator", "worker", "web"],
                              capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(directory, filter="data")
+    for name in clients:
+        shutil.copy(ROOT / "benchmarks" / name, directory / "benchmarks" / name)
     return directory
 
 

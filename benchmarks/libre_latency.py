@@ -15,14 +15,11 @@ workers and translator), alternated round by round.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -139,18 +136,6 @@ def measure(args) -> dict:
                                 "document_done": f"{big_job['done']}/{big_job['total']}"}}
 
 
-def unpack(commit: str, directory: Path) -> Path:
-    root = HERE.parent
-    archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", commit,
-                              "benchmarks", "translator", "worker", "web"],
-                             capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(directory, filter="data")
-    for name in ("libre_latency.py", "web_load.py"):  # this client, the old server code
-        shutil.copy(HERE / name, directory / "benchmarks" / name)
-    return directory
-
-
 def run_tree(tree: Path, args, out: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     subprocess.run([sys.executable, str(tree / "benchmarks" / "libre_latency.py"),
@@ -185,8 +170,12 @@ def main() -> None:
     if not args.old:
         results = measure(args)
     else:
+        from compare_commits import unpack  # (here: an old tree's client runs measure() only)
+
         tmp = Path(tempfile.mkdtemp(prefix="libre_latency_trees_"))
-        trees = {"old": unpack(args.old, tmp / "old"), "new": HERE.parent}
+        # the old server code, measured by this client
+        old = unpack(args.old, tmp / "old", clients=("libre_latency.py", "web_load.py"))
+        trees = {"old": old, "new": HERE.parent}
         results = {"old_commit": args.old, "old": [], "new": []}
         for round_ in range(args.rounds):
             for name in (("old", "new") if round_ % 2 == 0 else ("new", "old")):
