@@ -163,8 +163,8 @@ class Trainer:
         ts = data["train_state"]
         self.optimizer.load_state_dict(ts["optimizer"])
         self._scaler_state = ts.get("scaler")  # AMP's loss scale (CUDA runs)
-        # an earlier release did not record it; its last.pt was never saved before a due
-        # validation
+        # an earlier release did not record the validated step: taken as done (at worst the
+        # interrupted step's validation stays skipped, as that release left it)
         self.state = TrainState(**{"validated_step": ts["state"]["step"]} | ts["state"])
         self.state.stop_reason = ""
         self._restore_rng(ts)
