@@ -14,7 +14,7 @@ from helpers import SRC, TGT, tiny_config
 from translator.checkpoint import load_checkpoint
 from translator.cli import main
 from translator.data import CorpusError, read_split
-from translator.train import TEST_SPLIT, Trainer
+from translator.train import TEST_SPLIT, Trainer, periodic_name
 from translator.translator import Translator
 
 
@@ -116,7 +116,7 @@ def test_exact_resume_after_interrupt(uninterrupted, reverse_corpus, tmp_path, i
 
     # the same weights at the end, the same periodic checkpoints (averaged at the end), and
     # the same log (the resumed run rewrote nothing twice and skipped no validation)
-    for name in ("last.pt", "best.pt", f"step{DUE_EVERY:07d}.pt"):
+    for name in ("last.pt", "best.pt", periodic_name(DUE_EVERY)):
         weights_a = load_checkpoint(run_a / name)["model"]
         weights_b = load_checkpoint(run_b / name)["model"]
         assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a), name

@@ -80,6 +80,10 @@ STOP_ELSEWHERE = "stopped with rank 0"
 """The stop reason of a rank other than 0 when rank 0 decided to stop (budget, patience)."""
 
 
+def periodic_name(step: int) -> str:
+    return f"step{step:07d}.pt"
+
+
 class _Interrupted(Exception):
     """The flagged interrupt, raised by every rank after the same update."""
 
@@ -379,12 +383,7 @@ class Trainer:
                         self.on_step(st.step, loss)
                     if interrupts:
                         raise _Interrupted
-                    if self.ranks.main:
-                        if t.eval_every and st.step % t.eval_every == 0:
-                            self._validate()
-                        if t.save_every and st.step % t.save_every == 0:
-                            self._save_periodic()
-                        self._check_budget()
+                    self._due_work()
                     # validation and saving count against the time budget too
                     now = time.perf_counter()
                     st.elapsed += now - last_tick
@@ -418,17 +417,22 @@ class Trainer:
         """A resumed run first does what its interrupted step had due: an interrupt saves
         last.pt before that step's validation and periodic checkpoint (so that Ctrl-C is
         quick), and a budget met at that step ends the run without another update."""
+        if self.state.step:
+            self._due_work()
+            self._agree_on_stop()
+
+    def _due_work(self) -> None:
+        """After an update (rank 0): the validation and periodic checkpoint due at this step
+        and not yet done, then the budget."""
         t, st = self.cfg.train, self.state
-        if not st.step:
+        if not self.ranks.main:
             return
-        if self.ranks.main:
-            if t.eval_every and st.step % t.eval_every == 0 and st.validated_step != st.step:
-                self._validate()
-            if (t.save_every and st.step % t.save_every == 0
-                    and f"step{st.step:07d}.pt" not in st.periodic):
-                self._save_periodic()
-            self._check_budget()
-        self._agree_on_stop()
+        if t.eval_every and st.step % t.eval_every == 0 and st.validated_step != st.step:
+            self._validate()
+        if (t.save_every and st.step % t.save_every == 0
+                and periodic_name(st.step) not in st.periodic):
+            self._save_periodic()
+        self._check_budget()
 
     def _agree_on_stop(self) -> None:
         """All ranks adopt rank 0's stop decision and clock (the learning rate follows the
@@ -567,7 +571,7 @@ class Trainer:
 
     def _save_periodic(self) -> None:
         st = self.state
-        name = f"step{st.step:07d}.pt"
+        name = periodic_name(st.step)
         self.save(name)
         st.periodic.append(name)
         while len(st.periodic) > self.cfg.train.keep_periodic:
