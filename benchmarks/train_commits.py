@@ -7,6 +7,9 @@ repository's history with `git archive`) against the working tree.
     # test BLEU: both trained at once for the same minutes (one thread each, so neither has the
     # machine to itself), then beam-5 test BLEU and sacreBLEU's paired bootstrap
     python benchmarks/train_commits.py bleu --old 7e62011 --minutes 30
+    # the same at equal updates (a budget that means the same on a slower day): each arm's
+    # schedule then spans these updates, as a time budget's does the updates it reaches
+    python benchmarks/train_commits.py bleu --old 7e62011 --updates 550
 
 Each run trains `translator train --preset base` as a user would (`python -m translator` in the
 commit's tree); the new code's corpus cache is a fresh temporary directory, so its first run
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -77,8 +81,9 @@ def bleu(args, trees: dict[str, Path], work: Path) -> dict:
     procs, outs = {}, {}
     for arm in ("old", "new"):
         outs[arm] = work / f"bleu-{arm}"
-        cmd = train_command(trees[arm], outs[arm], args, "--max-minutes", str(args.minutes),
-                            "--threads", "1")
+        budget = (["--max-steps", str(args.updates)] if args.updates
+                  else ["--max-minutes", str(args.minutes)])
+        cmd = train_command(trees[arm], outs[arm], args, *budget, "--threads", "1")
         procs[arm] = subprocess.Popen(cmd, cwd=trees[arm], stdout=subprocess.DEVNULL,
                                       env=environment(trees[arm], work / "cache", 1))
     for arm, proc in procs.items():
@@ -99,6 +104,9 @@ def bleu(args, trees: dict[str, Path], work: Path) -> dict:
     _, scores = test()
     old, new = scores["BLEU"]
     result = {"old": old.score, "new": new.score, "p_value": new.p_value}
+    if args.keep:
+        for arm, out in outs.items():
+            shutil.copytree(out, Path(args.keep) / arm, dirs_exist_ok=True)
     return {arm: {"steps": summaries[arm]["step"], "epochs": summaries[arm]["epoch"],
                   "bleu_beam5": summaries[arm][f"{TEST_SPLIT}_bleu_beam5"]} for arm in outs} | {
         "paired_bootstrap": result}
@@ -115,6 +123,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=182)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--minutes", type=float, default=30)
+    p.add_argument("--updates", type=int, default=0,
+                   help="bleu: train each arm for this many updates instead of --minutes")
+    p.add_argument("--keep", help="bleu: copy both run directories here")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="train_commits-") as tmp:
