@@ -656,3 +656,23 @@ def test_xliff_fully_translated_has_nothing_to_translate():
         segment.append(target)
     with pytest.raises(FormatError, match="no text"):
         read_file(etree.tostring(root), XLIFF)
+
+
+def test_md_emphasis_moved_to_the_sentence_end_leaves_the_stop_outside():
+    """Issue 27.6 in Markdown: on a model that reverses word order (and keeps the full stop at
+    the end), the emphasised or linked word that began the second sentence ends it, and the
+    stop after it is the sentence's, outside the markers; a word in the middle is unchanged."""
+    from test_tags import reverse_keeping_final_stop
+
+    data = (b"Zero. *One* two three.\n\nZero. [One](https://example.org/one) two three.\n\n"
+            b"Zero. **One** two three.\n\nOne *two* three.\n")
+    parsed = read_file(data, MD)
+    out = parsed.write(translate_parsed(parsed, reverse_keeping_final_stop, "en"), "de")
+    assert out == (b"Zero. three two *One*.\n\nZero. three two [One](https://example.org/one)."
+                   b"\n\nZero. three two **One**.\n\nthree *two* One.\n")
+    inline = [token.children for token in md_tokens(out) if token.type == "inline"]
+    assert [[child.type for child in children][-4:] for children in inline[:3]] == [
+        ["em_open", "text", "em_close", "text"], ["link_open", "text", "link_close", "text"],
+        ["strong_open", "text", "strong_close", "text"]]
+    assert all(children[-3].content == "One" and children[-1].content == "."
+               for children in inline[:3])

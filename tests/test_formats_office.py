@@ -732,3 +732,65 @@ def test_malformed_part(documents):
     _refused(broken, "odt", "not well-formed")
     broken = _replace(documents["built.docx"], "word/document.xml", b"<w:document")
     _refused(broken, "docx", "cannot be read")
+
+
+# ----------------------------------------------------------------------------- 6. moved words
+# Issue 27.6: on a model that reverses word order and keeps the full stop at the sentence end,
+# the formatted word that begins a paragraph's second sentence ends it. The stop after it is
+# the sentence's: it stands outside the formatting, and no space stands inside it.
+
+MOVED = [("Zero. ", False), ("One", True), (" two three.", False)]
+MOVED_BACK = [("Zero. three two ", False), ("One", True), (".", False)]
+
+
+def reversed_copy(data: bytes, fmt: str) -> bytes:
+    from test_tags import reverse_keeping_final_stop
+
+    parsed = read_file(data, MODULES[fmt].FORMAT)
+    return parsed.write(translate_parsed(parsed, reverse_keeping_final_stop, "en"), "de")
+
+
+def test_docx_italic_run_moved_to_the_sentence_end_leaves_the_stop_outside():
+    import docx
+
+    document = docx.Document()
+    paragraph = document.add_paragraph()
+    for text, italic in MOVED:
+        paragraph.add_run(text).italic = italic or None
+    data = io.BytesIO()
+    document.save(data)
+    out = docx.Document(io.BytesIO(reversed_copy(data.getvalue(), "docx")))
+    assert [(r.text, bool(r.italic)) for r in out.paragraphs[0].runs] == MOVED_BACK
+
+
+def test_pptx_italic_run_moved_to_the_sentence_end_leaves_the_stop_outside():
+    import pptx
+    from pptx.util import Inches
+
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[6])
+    paragraph = slide.shapes.add_textbox(Inches(1), Inches(1), Inches(6), Inches(1)) \
+        .text_frame.paragraphs[0]
+    for text, italic in MOVED:
+        run = paragraph.add_run()
+        run.text, run.font.italic = text, italic or None
+    data = io.BytesIO()
+    deck.save(data)
+    out = pptx.Presentation(io.BytesIO(reversed_copy(data.getvalue(), "pptx")))
+    runs = out.slides[0].shapes[0].text_frame.paragraphs[0].runs
+    assert [(r.text, bool(r.font.italic)) for r in runs] == MOVED_BACK
+
+
+def test_odt_emphasis_moved_to_the_sentence_end_leaves_the_stop_outside(documents):
+    """The LibreOffice fixture with one paragraph's text changed, its Emphasis style kept."""
+    content = members(documents["libreoffice.odt"])["content.xml"]
+    old = b'Prune in <text:span text:style-name="Underlined">early spring</text:span>.'
+    assert old in content
+    changed = _replace(documents["libreoffice.odt"], "content.xml", content.replace(
+        old, b'Zero. <text:span text:style-name="Emphasis">One</text:span> two three.'))
+    root = xml(members(reversed_copy(changed, "odt"))["content.xml"])
+    paragraph = next(p for p in root.xpath("//text:p", namespaces=NS)
+                     if (p.text or "").startswith("Zero."))
+    [span] = paragraph.xpath("text:span", namespaces=NS)
+    assert span.get(f"{{{NS['text']}}}style-name") == "Emphasis"
+    assert (paragraph.text, span.text, span.tail) == tuple(text for text, _ in MOVED_BACK)

@@ -13,7 +13,7 @@ import pytest
 
 from translator.align import even_alignment, word_alignment, word_starts
 from translator.formats import read_file, translate_parsed
-from translator.formats.inline import place_aligned
+from translator.formats.inline import distribute, place_aligned
 
 WORDS = ["red", "blue", "cat", "dog", "sun", "moon", "tree", "fish", "bird", "star"]
 Aligned = namedtuple("Aligned", "text alignment")
@@ -25,6 +25,20 @@ def reverse_with_alignment(sentences):
     for sentence in sentences:
         words = sentence.split()
         out.append(Aligned(" ".join(reversed(words)),
+                           [len(words) - 1 - i for i in range(len(words))]))
+    return out
+
+
+def reverse_keeping_final_stop(sentences):
+    """A model that reverses word order as a translation sets it: the words reversed, the
+    sentence's final punctuation still at its end, each word aligned to its source word."""
+    out = []
+    for sentence in sentences:
+        words = sentence.split()
+        stop = words[-1][len(words[-1].rstrip(".!?")):] if words else ""
+        if stop:
+            words[-1] = words[-1][: -len(stop)]
+        out.append(Aligned(" ".join(reversed(words)) + stop,
                            [len(words) - 1 - i for i in range(len(words))]))
     return out
 
@@ -144,3 +158,67 @@ def test_a_bold_run_follows_its_word_in_a_presentation():
     runs = out.slides[0].shapes[0].text_frame.paragraphs[0].runs
     assert "".join(r.text for r in runs) == "dog cat blue red"
     assert [r.text for r in runs if r.font.bold] == ["blue"]
+
+
+# ------------------------------------------- issue 27.6: space and stop outside a moved tag
+def translated_paragraph(html: bytes, translate) -> str:
+    """The first paragraph of an HTML page translated by `translate`, as markup."""
+    parsed = read_file(b"<html><body>" + html + b"</body></html>", "html")
+    out = parsed.write(translate_parsed(parsed, translate, "en"), "yy")
+    paragraph = lxml.html.fromstring(out).find(".//p")
+    return lxml.html.tostring(paragraph, encoding="unicode", with_tail=False)
+
+
+def test_a_tag_moved_to_the_sentence_end_leaves_the_space_and_the_stop_outside():
+    """The issue's case: the italic word moves from the start to the end; the space before it
+    and the full stop after it are the sentence's (it came back as `three two<i> One.</i>`)."""
+    page = b"<p><i>One</i> two three.</p>"
+    assert translated_paragraph(page, reverse_keeping_final_stop) == \
+        "<p>three two <i>One</i>.</p>"
+    # Where the stop travels with its word (as the tiny model does), the space still stays out.
+    assert translated_paragraph(page, reverse_with_alignment) == "<p>three. two <i>One</i></p>"
+    # Nested tags around the word: both stay tight around it.
+    assert translated_paragraph(b"<p><b><i>One</i></b> two three.</p>",
+                                reverse_keeping_final_stop) == \
+        "<p>three two <b><i>One</i></b>.</p>"
+    # A comma inside the sentence stays where the model put it, outside the link.
+    assert translated_paragraph(b'<p><a href="x">One</a> two, three.</p>',
+                                reverse_keeping_final_stop) == \
+        '<p>three two, <a href="x">One</a>.</p>'
+
+
+def test_a_tag_in_the_middle_of_the_sentence_is_unchanged():
+    page = b"<p>One <i>two</i> three.</p>"
+    assert translated_paragraph(page, reverse_keeping_final_stop) == \
+        "<p>three <i>two</i> One.</p>"
+    assert translated_paragraph(page, reverse_with_alignment) == "<p>three. <i>two</i> One</p>"
+
+
+def test_punctuation_the_source_had_inside_a_tag_stays_inside():
+    page = b"<p>One two <i>three.</i></p>"
+    assert translated_paragraph(page, reverse_with_alignment) == "<p><i>three.</i> two One</p>"
+    def copy(sentences):
+        return [Aligned(s, list(range(len(s.split())))) for s in sentences]
+
+    assert translated_paragraph(page, copy) == "<p>One two <i>three.</i></p>"
+    # The stop the model left at the sentence end is not the moved word's.
+    assert translated_paragraph(page, reverse_keeping_final_stop) == \
+        "<p><i>three</i> two One.</p>"
+    # A span keeps a sentence's stop it held even when more text followed it in the span.
+    spans, marks = ["Bold sentence. More", " plain words follow here."], ["b", ""]
+    assert distribute(spans, ["Bold sentence.", "More plain words follow here."],
+                      ["Fett.", "Mehr."], marks) == ["Fett.", " Mehr."]
+
+
+def test_a_whole_formatted_sentence_leaves_out_the_stop_its_source_left_out():
+    """Without alignment (whole sentences to spans), the same rule: a run formatted to the
+    last word, the stop in a plain run after it (Word documents often look like this)."""
+    out = distribute(["One two three", "."], ["One two three."], ["Drei zwei eins."],
+                     ["i", ""])
+    assert out == ["Drei zwei eins", "."]
+
+
+def test_the_real_model_leaves_the_space_outside_a_moved_tag(trained_translator):
+    assert translated_paragraph(b"<p><i>red</i> blue cat.</p>",
+                                trained_translator.translate_aligned) == \
+        "<p>cat. blue <i>red</i></p>"

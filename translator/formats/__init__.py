@@ -246,7 +246,7 @@ def place(parsed: Parsed, per_block: list[list[str]], translations: list[str],
             if alignments is not None:
                 new = place_aligned(spans, sentences, mine, alignments[pos: pos + n], marks)
             else:
-                new = distribute(spans, sentences, mine)
+                new = distribute(spans, sentences, mine, marks)
             out.append([text if k == 0 else "" for g, text in zip(groups, new)
                         for k in range(len(g))])
         pos += n

@@ -27,6 +27,16 @@ other's go to the plain text beside it. Found by dynamic programming over
 (word, span). Formatting left with no word (the model dropped what it marked, or the reversal
 above) then takes the neighbouring word at its place, so no tag ends up empty while the
 words around it could spare one (`_refill_emptied`).
+
+Both ways, the whitespace and punctuation at the edges of a formatted span's new text stay
+outside its formatting unless its source span had them there (`_keep_edges_outside`). A word
+moved from the start of a sentence to its end comes with the sentence's full stop after it and
+a space before it, neither of which its span held: `<i>One</i> two three.` reversed would read
+`three two<i> One.</i>`, and reads `three two <i>One</i>.` as a translator would set it. The
+space and the stop go to the nearest less formatted span on their side (unformatted text, or
+the formatting most of the block has), across spans left empty only, so the text is unchanged
+and only where the formatting ends moves. A span keeps final punctuation where its source
+span ended with punctuation or held a sentence's end (`<i>three.</i>` keeps its stop).
 """
 
 from __future__ import annotations
@@ -39,17 +49,28 @@ def normalized(text: str) -> str:
     return " ".join(text.split())
 
 
-def owners(spans: Sequence[str], sentences: Sequence[str]) -> list[int]:
-    """For each sentence (as split from `normalized("".join(spans))`), the index of the span
-    holding most of its characters."""
-    text, owner = normalized("".join(spans)), _char_owners(spans)
+# What ends a sentence or a clause: at the end of a formatted span it is the sentence's, not
+# the span's (the module docstring).
+TRAILING_PUNCTUATION = ".,;:!?…。，、；：！？"
+
+
+def _sentence_starts(text: str, sentences: Sequence[str]) -> list[int]:
+    """Where each sentence starts in `text` (the block's normalized text), in order."""
     out, pos = [], 0
     for sentence in sentences:
         at = text.find(sentence, pos)
         at = pos if at < 0 else at  # not found as is (should not happen): where it stands
-        out.append(_majority(owner, at, at + len(sentence)))
+        out.append(at)
         pos = at + len(sentence)
     return out
+
+
+def owners(spans: Sequence[str], sentences: Sequence[str]) -> list[int]:
+    """For each sentence (as split from `normalized("".join(spans))`), the index of the span
+    holding most of its characters."""
+    text, owner = normalized("".join(spans)), _char_owners(spans)
+    return [_majority(owner, at, at + len(sentence))
+            for at, sentence in zip(_sentence_starts(text, sentences), sentences)]
 
 
 def _majority(owner: Sequence[int], start: int, end: int) -> int:
@@ -64,8 +85,8 @@ def _majority(owner: Sequence[int], start: int, end: int) -> int:
 
 
 def distribute(spans: Sequence[str], sentences: Sequence[str],
-               translations: Sequence[str]) -> list[str]:
-    """New text for every span (the module docstring's rule)."""
+               translations: Sequence[str], marks: Sequence[str] | None = None) -> list[str]:
+    """New text for every span (the module docstring's rule; `marks` as `place_aligned`'s)."""
     if len(sentences) != len(translations):
         raise ValueError(f"{len(sentences)} sentences, {len(translations)} translations")
     if not "".join(" ".join(t.split()) for t in translations):
@@ -75,7 +96,7 @@ def distribute(spans: Sequence[str], sentences: Sequence[str],
         words = " ".join(translation.split())
         if words:
             given.setdefault(owner, []).append(words)
-    return _fill(spans, given)
+    return _keep_edges_outside(spans, _fill(spans, given), marks, sentences)
 
 
 def _char_owners(spans: Sequence[str]) -> list[int]:
@@ -97,10 +118,8 @@ def _char_owners(spans: Sequence[str]) -> list[int]:
 def _source_word_owners(spans: Sequence[str], sentences: Sequence[str]) -> list[list[int]]:
     """For each sentence, the span holding most of each of its words."""
     text, owner = normalized("".join(spans)), _char_owners(spans)
-    out, pos = [], 0
-    for sentence in sentences:
-        at = text.find(sentence, pos)
-        at = pos if at < 0 else at
+    out = []
+    for at, sentence in zip(_sentence_starts(text, sentences), sentences):
         cursor, words = at, []
         for word in sentence.split():
             k = text.find(word, cursor)
@@ -108,7 +127,6 @@ def _source_word_owners(spans: Sequence[str], sentences: Sequence[str]) -> list[
             words.append(_majority(owner, k, k + len(word)))
             cursor = k + len(word)
         out.append(words)
-        pos = at + len(sentence)
     return out
 
 
@@ -155,7 +173,7 @@ def place_aligned(spans: Sequence[str], sentences: Sequence[str], translations: 
         return list(spans)
     allowed = list(range(len(spans)))  # every span, the empty ones too (see the docstring)
     if sum(1 for span in spans if span.strip()) <= 1 and len(spans) <= 1:
-        return distribute(spans, sentences, translations)
+        return distribute(spans, sentences, translations, marks)
     source_owners = _source_word_owners(spans, sentences)
     words, desired = [], []
     for owners_, translation, alignment in zip(source_owners, translations, alignments):
@@ -178,7 +196,7 @@ def place_aligned(spans: Sequence[str], sentences: Sequence[str], translations: 
     given: dict[int, list[str]] = {}
     for word, label in zip(words, labels):
         given.setdefault(label, []).append(word)
-    return _fill(spans, given)
+    return _keep_edges_outside(spans, _fill(spans, given), marks, sentences)
 
 
 def _refill_emptied(labels: list[int], held: dict[int, int], marks: Sequence[str]) -> None:
@@ -226,3 +244,94 @@ def _fill(spans: Sequence[str], given: dict[int, list[str]]) -> list[str]:
             text = text.lstrip()
         out.append(text)
     return out
+
+
+def _keep_edges_outside(spans: Sequence[str], out: list[str], marks: Sequence[str] | None,
+                        sentences: Sequence[str]) -> list[str]:
+    """`out` with the whitespace and punctuation a span's new text starts or ends with, where
+    its source span had none at that edge, moved into the nearest less formatted span on
+    that side (the module docstring's rule)."""
+    rank = _formatting_ranks(spans, marks)
+    ends = _sentence_end_spans(spans, sentences)
+    for i in range(len(out)):
+        if out[i].strip():
+            _move_lead_out(out, rank, i, _unsourced_lead(out[i], spans[i]))
+            _move_tail_out(out, rank, i, _unsourced_tail(out[i], spans[i], i in ends))
+    return out
+
+
+def _move_lead_out(out: list[str], rank: Sequence[int], i: int, lead: str) -> None:
+    """Span `i`'s leading `lead` to the end of the less formatted span before it, if any."""
+    before = _outer_neighbour(out, rank, i, -1) if lead else None
+    if before is not None:
+        out[i] = out[i][len(lead):]
+        if not "".join(out[:i])[-1:].isspace():  # the text before may end with a space already
+            out[before] += lead
+
+
+def _move_tail_out(out: list[str], rank: Sequence[int], i: int, tail: str) -> None:
+    """Span `i`'s trailing `tail` to the start of the less formatted span after it, if any."""
+    after = _outer_neighbour(out, rank, i, 1) if tail else None
+    if after is not None:
+        out[i] = out[i][: len(out[i]) - len(tail)]
+        if "".join(out[i + 1:])[:1].isspace():  # the text after may start with a space already
+            tail = tail.rstrip()
+        out[after] = tail + out[after]
+
+
+def _formatting_ranks(spans: Sequence[str], marks: Sequence[str] | None) -> list[int]:
+    """How formatted each span is: 0 unformatted (an empty mark), 1 formatted like most of the
+    block's text, 2 formatted otherwise. Without marks every span is its own formatting."""
+    kinds = list(marks) if marks is not None else list(range(len(spans)))
+    counts: dict = {}
+    for owner in _char_owners(spans):
+        counts[kinds[owner]] = counts.get(kinds[owner], 0) + 1
+    base = max(counts, key=counts.__getitem__) if counts else None
+    return [0 if marks is not None and not marks[i] else 1 if kinds[i] == base else 2
+            for i in range(len(spans))]
+
+
+def _sentence_end_spans(spans: Sequence[str], sentences: Sequence[str]) -> set[int]:
+    """The spans that hold the final punctuation of a sentence in the source."""
+    text, owner = normalized("".join(spans)), _char_owners(spans)
+    out = set()
+    for at, sentence in zip(_sentence_starts(text, sentences), sentences):
+        end = at + len(sentence)
+        if sentence[-1:] and sentence[-1] in TRAILING_PUNCTUATION and 0 < end <= len(owner):
+            out.add(owner[end - 1])
+    return out
+
+
+def _unsourced_lead(text: str, source: str) -> str:
+    """The whitespace `text` starts with, if its source span did not start with any."""
+    lead = text[: len(text) - len(text.lstrip())]
+    return "" if source[:1].isspace() else lead
+
+
+def _unsourced_tail(text: str, source: str, held_sentence_end: bool) -> str:
+    """What `text` ends with that its source span did not: punctuation (with any whitespace
+    after it), unless the source ended with punctuation or held a sentence's end; else
+    whitespace. Never the whole text (a span of punctuation alone keeps it)."""
+    body = text.rstrip()
+    core = body.rstrip(TRAILING_PUNCTUATION)
+    source_end = source.rstrip()[-1:]
+    kept = held_sentence_end or (source_end != "" and source_end in TRAILING_PUNCTUATION)
+    if core.strip() and len(core) < len(body) and not kept:
+        return text[len(core):]
+    if core.strip() and len(body) < len(text) and not source[-1:].isspace():
+        return text[len(body):]
+    return ""
+
+
+def _outer_neighbour(out: Sequence[str], rank: Sequence[int], i: int,
+                     step: int) -> int | None:
+    """The nearest span from `i` in direction `step` that is less formatted than span `i`,
+    reached across spans left empty only (so moving text there keeps its order)."""
+    j = i + step
+    while 0 <= j < len(out):
+        if rank[j] < rank[i]:
+            return j
+        if out[j]:
+            return None
+        j += step
+    return None
