@@ -251,7 +251,8 @@ def parser() -> argparse.ArgumentParser:
                     help="source tokens x beam per batch (default %(default)s)")
     tr.add_argument("--int8", action="store_true", help="int8 dynamic quantization (CPU)")
     tr.add_argument("--bf16", action="store_true",
-                    help="bfloat16 matrix products (CPUs with AVX-512 BF16/AMX, GPUs)")
+                    help="bfloat16 matrix products (fast on CPUs with AVX-512 BF16 or AMX and "
+                         "GPUs of compute capability 8.0+; refused where it cannot run)")
     tr.add_argument("--confidence", action="store_true",
                     help="append a tab and the model's confidence (0..1) to each line")
     tr.add_argument("--document", action="store_true",

@@ -21,6 +21,7 @@ from .config import Config, ConfigError
 from .defaults import BATCH_TOKENS, BEAM_SIZE
 from .model import Seq2Seq, quantize_int8
 from .pipeline import finish, prepare
+from .precision import require_bf16
 from .search import Hypothesis, SearchConfig, search
 from .vocab import Tokenizer
 
@@ -58,6 +59,8 @@ class Translator:
                  bf16: bool = False, casing: CasingTable | None = None,
                  calibration: Calibration | None = None, protect: bool = True,
                  recase: bool = True):
+        if bf16:  # from_checkpoint asked before loading; a model built here is asked now
+            require_bf16(device)
         self.model = model.prepare_inference() if isinstance(model, Seq2Seq) else model.eval()
         self.src_tok, self.tgt_tok = src_tok, tgt_tok
         self.config, self.meta = config, meta or {}
@@ -75,10 +78,14 @@ class Translator:
 
         `threads` sets torch's CPU threads for this process; `int8` quantizes the model's LSTM
         and linear layers dynamically to int8 (CPU only); `bf16` runs the matrix products in
-        bfloat16 under autocast (fast on CPUs with AVX-512 BF16 or AMX, and on GPUs).
+        bfloat16 under autocast (fast on CPUs with AVX-512 BF16 or AMX, and on GPUs of compute
+        capability 8.0+). Where bf16 cannot run, it raises PrecisionError (a CheckpointError)
+        before reading the checkpoint: translator/precision.py.
         """
         if int8 and bf16:
             raise ValueError("choose int8 or bf16, not both")
+        if bf16:
+            require_bf16(device)
         if threads:
             torch.set_num_threads(threads)
         data = load_checkpoint(path)
