@@ -12,7 +12,8 @@ the web, which may run on another machine. `PRECISION=auto` never picks bf16 (wo
 Not offered: the LSTMs in fp32 and the rest under bf16 autocast. It runs where oneDNN has no
 bf16 LSTM, but the bf16 matrix products then fall to ATen's generic kernels: with oneDNN, ATen
 and MKL held to AVX2 (as on a Zen 3), the base model decoded at 0.40x fp32's speed at beam 5 and
-0.54x greedy, where int8 gave 2.0x and 1.9x (benchmarks/bf16_lstm.py, RESULTS.md). int8 is the fast mode of such CPUs.
+0.54x greedy, where int8 gave 2.0x and 1.9x (benchmarks/bf16_lstm.py, RESULTS.md). int8 is
+the fast mode of such CPUs.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         RATELIMIT_SWALLOW_ERRORS=True,  # Redis down: serve (and answer 503), do not crash
         RATELIMIT_HEADERS_ENABLED=True,
         # no limit at all: no check on every request
-        RATELIMIT_ENABLED=bool(settings.rate_limit or settings.key_rate_limit
+        RATELIMIT_ENABLED=bool(settings.job_rate_limit().limit or settings.key_rate_limit
                                or ((settings.api_keys or settings.admin_keys)
                                    and settings.open_web_form and settings.form_rate_limit)),
     )

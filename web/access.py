@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 from flask import abort, g, request, session
@@ -207,10 +208,16 @@ def listed_owner() -> str | None:
 
 
 # Job-creating requests (POST) are limited three ways, each counted on all routes together:
-# RATE_LIMIT per client address, KEY_RATE_LIMIT per API key (not for admin keys), and
+# RATE_LIMIT per client address (as Settings.job_rate_limit resolves it: none on a private
+# loopback server by default), KEY_RATE_LIMIT per API key (not for admin keys), and
 # FORM_RATE_LIMIT per address for the open web form (OPEN_WEB_FORM, keys required, no key).
-_by_address = limiter.shared_limit(lambda: settings().rate_limit or "1/second", scope="jobs",
-                                   methods=["POST"], exempt_when=lambda: not settings().rate_limit)
+def address_limit() -> str:
+    """The per-address limit in force on job requests ("": none)."""
+    return settings().job_rate_limit().limit
+
+
+_by_address = limiter.shared_limit(lambda: address_limit() or "1/second", scope="jobs",
+                                   methods=["POST"], exempt_when=lambda: not address_limit())
 _by_key = limiter.shared_limit(lambda: settings().key_rate_limit or "1/second", scope="key",
                                methods=["POST"], key_func=lambda: caller().owner,
                                exempt_when=lambda: not settings().key_rate_limit
@@ -223,3 +230,30 @@ _by_open_form = limiter.shared_limit(lambda: settings().form_rate_limit or "1/se
 
 def job_limited(view):
     return _by_address(_by_key(_by_open_form(view)))
+
+
+# What a 429 of each limit above tells its caller besides when to try again.
+WHAT_ELSE = {
+    "jobs": "job requests per client address are limited to {limit} (RATE_LIMIT): on a "
+            "server of your own, raise it or set RATE_LIMIT=none",
+    "key": "job requests per API key are limited to {limit} (KEY_RATE_LIMIT)",
+    "form": "job requests per address from the open web form are limited to {limit} "
+            "(FORM_RATE_LIMIT): log in with an API key to send more",
+}
+
+
+def seconds_until_reset() -> int | None:
+    """Seconds until the limit this request broke lets it through again, as Flask-Limiter's
+    Retry-After header counts them (None: unknown, when the limiter's storage cannot say)."""
+    broken = limiter.current_limit
+    try:
+        return max(1, int(broken.reset_at - time.time())) if broken else None
+    except Exception:  # the storage failed after the hit: the message says "later"
+        return None
+
+
+def too_many_message(scope: str | None, limit: str, retry_after: int | None) -> str:
+    """The message of a 429 from a job limit: which limit, when to try again, what else helps."""
+    wait = f"try again in {retry_after} s" if retry_after else "try again later"
+    advice = WHAT_ELSE.get(scope or "", "{limit}").format(limit=limit)
+    return f"too many requests: {wait}; {advice}"

@@ -22,6 +22,8 @@ from worker.errors import (
     TooLargeError,
 )
 
+from .access import seconds_until_reset, too_many_message
+
 log = logging.getLogger(__name__)
 
 REDIS_DOWN = ("the job queue (Redis) is not reachable; try again in a moment")
@@ -90,7 +92,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(exc):
-        return error_response(429, f"too many requests ({exc.description}); slow down")
+        limit = getattr(exc, "limit", None)  # flask_limiter's RateLimitExceeded: the limit hit
+        retry_after = seconds_until_reset()
+        message = too_many_message(getattr(limit, "scope", None),
+                                   str(limit.limit) if limit else exc.description, retry_after)
+        return error_response(429, message, **({"retry_after": retry_after} if retry_after
+                                               else {}))
 
     @app.errorhandler(redis.RedisError)
     @app.errorhandler(OperationalError)

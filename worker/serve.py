@@ -161,6 +161,12 @@ def web_command(host: str, port: int, settings: Settings | None = None) -> list[
             "--timeout", "60", "--preload", "web.wsgi:app"]
 
 
+def web_env(env: dict, host: str) -> dict:
+    """The web app's environment: serve's, and WEB_HOST, the address gunicorn binds, which
+    tells the app whether it is a private server on loopback (Settings.job_rate_limit)."""
+    return {**env, "WEB_HOST": host}
+
+
 def unusable_checkpoints(settings: Settings) -> dict[str, str]:
     """{pair: why} of the served pairs whose checkpoint is missing or unreadable (checked
     without loading it: translator/archive.py)."""
@@ -275,9 +281,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
                       supervisor=supervisor)
         web_cmd = web_command(host, port, settings) if web else None
         if web_cmd:
-            supervisor.add("web", web_cmd, env)
-            print(f"\n  serving on http://{host}:{port}/  (Ctrl-C stops everything)\n",
-                  flush=True)
+            supervisor.add("web", web_cmd, web_env(env, host))
+            limit = Settings.from_env(web_env(env, host)).job_rate_limit()
+            print(f"\n  serving on http://{host}:{port}/  (Ctrl-C stops everything)\n"
+                  f"  {limit.describe()}\n", flush=True)
         else:
             print("\n  workers are running (Ctrl-C stops them)\n", flush=True)
         revived: list[float] = []

@@ -7,12 +7,14 @@ checked against these fields by a test. Import this module without importing tor
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
 from translator.defaults import (
+    BATCH_MAX_SEGMENTS,
     BATCH_TOKENS,
     BEAM_SIZE,
     MAX_BEAM,
@@ -24,10 +26,25 @@ from translator.defaults import (
 
 DEVICES = ("cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
+PUBLIC_RATE_LIMIT = "60/minute;600/hour"
+"""What RATE_LIMIT=auto is on a server others may reach (Settings.job_rate_limit)."""
 
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class JobRateLimit:
+    """The per-address limit on job requests in force ("": none) and why it applies."""
+
+    limit: str
+    why: str
+
+    def describe(self) -> str:
+        if self.limit:
+            return f"rate limit {self.limit} per client address ({self.why})"
+        return f"no rate limit ({self.why})"
 
 
 def _env(name: str, help: str, default):
@@ -73,6 +90,9 @@ class Settings:
     batch_window_ms: float = _env("BATCH_WINDOW_MS", "the interactive worker gathers requests "
                                   "into one batch while they arrive less than this apart (for "
                                   "at most 10 times as long)", 5.0)
+    batch_max_segments: int = _env("BATCH_MAX_SEGMENTS", "most segments the interactive worker "
+                                   "decodes as one batch (1: each request alone, no "
+                                   "micro-batching)", BATCH_MAX_SEGMENTS)
     chunk_sentences: int = _env("CHUNK_SENTENCES", "sentences per document chunk (chunks are "
                                 "translated in parallel by the batch workers)", 100)
     soft_time_limit: int = _env("TASK_SOFT_TIME_LIMIT", "seconds before a task is asked to stop "
@@ -116,8 +136,15 @@ class Settings:
     proxy_hops: int = _env("PROXY_HOPS", "reverse proxies in front of the web app that set "
                            "X-Forwarded-For/-Proto (so per-address limits count clients, not "
                            "the proxy); 0: none, trust no such header", 0)
-    rate_limit: str = _env("RATE_LIMIT", "request limit per client address for job creation "
-                           "(Flask-Limiter syntax); empty: no limit", "60/minute;600/hour")
+    rate_limit: str = _env("RATE_LIMIT", "job requests per client address (Flask-Limiter "
+                           "syntax, e.g. `600/hour`); `none` or empty: no limit; `auto`: "
+                           f"{PUBLIC_RATE_LIMIT} on a server others may reach, none on a "
+                           "`translator serve` bound to loopback without PROXY_HOPS, TLS or "
+                           "API keys (README, \"Rate limits\")", "auto")
+    web_host: str = _env("WEB_HOST", "the address the web app listens on, for RATE_LIMIT=auto: "
+                         "`translator serve` sets it to its --host; set it where a gunicorn "
+                         "of your own binds to loopback; empty: unknown, taken as reachable "
+                         "by others", "")
     translate_timeout: float = _env("TRANSLATE_TIMEOUT", "seconds the LibreTranslate-style "
                                     "`/translate` waits for its job", 30.0)
     file_url_seconds: int = _env("FILE_URL_SECONDS", "seconds a signed download URL of "
@@ -130,6 +157,41 @@ class Settings:
     text_processes: int = _env("TEXT_PROCESSES", "interactive worker processes `translator "
                                "serve` starts, each decoding with cores/processes torch threads "
                                "(2 measured 1.25x one on 2 cores: benchmarks/RESULTS.md)", 2)
+
+    def job_rate_limit(self) -> JobRateLimit:
+        """The per-address limit on job requests in force, and why: the one rule for it.
+
+        A RATE_LIMIT value wins (`none` or empty: no limit). `auto`, the default, is
+        PUBLIC_RATE_LIMIT wherever others may reach the server (public_signs), and no limit,
+        as LibreTranslate has by default, on a private server: the web app bound to loopback
+        (WEB_HOST, which `translator serve` sets from --host) without PROXY_HOPS, TLS or API
+        keys. Decided by how the server is started, never by a client's address: a proxy on
+        the same host makes every client look local."""
+        value = self.rate_limit.strip()
+        if value.lower() != "auto":
+            return JobRateLimit("" if value.lower() in ("", "none") else value,
+                                f"RATE_LIMIT={value or '(empty)'} is set")
+        signs = self.public_signs()
+        if signs:
+            return JobRateLimit(PUBLIC_RATE_LIMIT, "RATE_LIMIT=auto on a server others may "
+                                "reach: " + ", ".join(signs))
+        return JobRateLimit("", f"RATE_LIMIT=auto on a private server bound to "
+                                f"{self.web_host.strip()}; RATE_LIMIT='{PUBLIC_RATE_LIMIT}' "
+                                f"turns it on")
+
+    def public_signs(self) -> list[str]:
+        """What says others may reach this server: a bind address (WEB_HOST) that is unknown
+        or not loopback, PROXY_HOPS, TLS, API keys (or admin keys)."""
+        host = self.web_host.strip()
+        signs = [] if is_loopback(host) else [
+            f"bound to {host}" if host else "WEB_HOST unset (not started by translator serve)"]
+        if self.proxy_hops:
+            signs.append(f"PROXY_HOPS={self.proxy_hops}")
+        if self.tls:
+            signs.append("TLS=1")
+        if any(k.strip() for k in f"{self.api_keys},{self.admin_keys}".split(",")):
+            signs.append("API keys are set")
+        return signs
 
     def format_limits(self):
         """What an uploaded file may expand to (translator.formats.Limits)."""
@@ -171,6 +233,7 @@ class Settings:
             raise SettingsError("TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT (0: none)")
         if self.proxy_hops < 0:
             raise SettingsError("PROXY_HOPS must be 0 or more")
+        check_rate_limits(self)
         if self.key_daily_chars < 0:
             raise SettingsError("KEY_DAILY_CHARS must be 0 (no limit) or more")
         if self.max_models < 0:
@@ -180,7 +243,8 @@ class Settings:
         if self.detect_accuracy not in ("high", "low"):
             raise SettingsError("DETECT_ACCURACY must be high or low")
         self.detection_languages()
-        for name in ("torch_threads", "beam_size", "batch_tokens", "chunk_sentences",
+        for name in ("torch_threads", "beam_size", "batch_tokens", "batch_max_segments",
+                     "chunk_sentences",
                      "max_document_bytes", "max_unzipped_bytes", "max_zip_ratio",
                      "max_text_chars", "max_segments", "web_workers", "web_threads",
                      "text_processes", "file_url_seconds", "form_max_chars"):
@@ -198,7 +262,9 @@ class Settings:
                                 "DEVICE=cuda")
 
     def decode_precision(self) -> str:
-        """PRECISION with `auto` resolved for DEVICE: int8 on the CPU, fp32 on CUDA."""
+        """PRECISION with `auto` resolved for DEVICE: int8 on the CPU, fp32 on CUDA. Never bf16:
+        not every CPU or GPU runs it, and only the worker's machine can tell (an explicit bf16
+        is checked when the worker loads its models: translator/precision.py)."""
         if self.precision == "auto":
             return "int8" if self.device == "cpu" else "fp32"
         return self.precision
@@ -279,6 +345,34 @@ class Settings:
 
     def checkpoint_roots(self) -> list[Path]:
         return [Path(p.strip()) for p in self.checkpoint_dirs.split(",") if p.strip()]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address serves this machine only: localhost, 127.0.0.0/8 or ::1."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_rate_limits(settings: Settings) -> None:
+    """Each rate limit setting in Flask-Limiter's syntax (RATE_LIMIT may also be `auto` or
+    `none`)."""
+    from limits import parse_many
+
+    for name in ("rate_limit", "key_rate_limit", "form_rate_limit"):
+        value = getattr(settings, name).strip()
+        if name == "rate_limit" and value.lower() in ("auto", "none"):
+            continue
+        try:
+            if value:
+                parse_many(value)
+        except ValueError:
+            raise SettingsError(f"{env_name(name)}={value!r} is not a rate limit such as "
+                                f"{PUBLIC_RATE_LIMIT!r}") from None
 
 
 def valid_language(code: str) -> bool:
