@@ -3,12 +3,17 @@
 1. overhead: a 1,000-sentence document through Redis + a document worker vs `Translator`
    in-process on 2 threads, with the same threads in the worker: 2 processes x 1 thread, and
    1 process x 2 threads (no parallel chunks: the cost of the queue alone);
-2. micro-batching: 200 concurrent one-sentence requests vs the same requests one by one;
+2. micro-batching: 200 one-sentence requests from 50 concurrent clients, with micro-batching
+   (the default) against the same requests at the same concurrency with it off
+   (BATCH_MAX_SEGMENTS=1: each request decoded alone);
 3. interactive latency: one-sentence requests while a large document job runs, on the default
    `translator serve` set-up (1 interactive thread-pool worker, 1 document process, 1 torch
    thread each);
 4. load: 100 document jobs and 500 text jobs submitted at once; all must complete with outputs
    identical to in-process translation.
+
+Workers and the in-process baseline decode at the same precision: the workers' default
+(`PRECISION=auto`: int8 on the CPU) unless --precision says otherwise.
 
     python benchmarks/worker_load.py --checkpoint runs/base60/best.pt [--data DIR] [--json F]
 """
@@ -77,6 +82,19 @@ def warm_up(intake: Intake, sentences: list[str], doc_processes: int) -> None:
         wait(store, i)
 
 
+def concurrent_requests(intake: Intake, requests: list[str], clients: int) -> float:
+    """Seconds until every request, each sent by one of `clients` threads that then follows
+    its own job to the end (as a client of the API does), is translated."""
+    def one(text: str) -> str:
+        return wait(intake.store, intake.submit_text(text, PAIR).id, poll=0.01).status
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        statuses = list(pool.map(one, requests))
+    assert all(s == "done" for s in statuses), statuses
+    return time.perf_counter() - start
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
@@ -86,6 +104,10 @@ def main() -> None:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
     p.add_argument("--beam", type=int, default=BEAM_SIZE)
+    p.add_argument("--precision", choices=("fp32", "bf16", "int8"),
+                   default=Settings.from_env({}, dotenv=None).decode_precision(),
+                   help="decoding precision of the workers and of the in-process baseline "
+                        "(default: the workers' own default, %(default)s)")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--repeat", type=int, default=3,
                    help="overhead: alternating in-process / worker runs (medians compared)")
@@ -104,17 +126,20 @@ def main() -> None:
     sentences = test.src  # 1,000 sentences
     state = Path(tempfile.mkdtemp(prefix="worker_load_"))
     results: dict = {"checkpoint": args.checkpoint, "beam": args.beam,
-                     "torch": torch.__version__}
+                     "precision": args.precision, "torch": torch.__version__}
     with EmbeddedRedis(state) as redis_server:
         env = {**os.environ, "REDIS_URL": redis_server.url, "MODELS": f"{PAIR}={args.checkpoint}",
                "TORCH_THREADS": "1", "BEAM_SIZE": str(args.beam), "PYTHONPATH": str(ROOT),
+               "PRECISION": args.precision,
                "CHUNK_SENTENCES": str(args.chunk_sentences)}
         settings = Settings.from_env(env, dotenv=None)
         app = make_app(settings)
         store = JobStore(settings)
         intake = Intake(store, app)
         workers = Workers(env, settings, state)
-        local = Translator.from_checkpoint(args.checkpoint, threads=2)
+        local = Translator.from_checkpoint(args.checkpoint, threads=2,
+                                           int8=args.precision == "int8",
+                                           bf16=args.precision == "bf16")
 
         # 1. Overhead: one 1,000-sentence document, in-process (no worker running) and
         # through the workers, in alternation (--repeat rounds; the medians are compared, so
@@ -156,31 +181,34 @@ def main() -> None:
                       f"{a / b:.2f}x (pairs: {', '.join(f'{r:.2f}' for r in pairs)}; "
                       f"identical output: {same})", flush=True)
 
+        # 2. Micro-batching at equal concurrency: 200 one-sentence requests from 50 client
+        # threads, on the default set-up with micro-batching off (BATCH_MAX_SEGMENTS=1: each
+        # request decoded alone) and on, alternating (--repeat rounds, medians compared).
+        if "batching" not in skip:
+            requests = train.src[:200]
+            unbatched = {**env, "BATCH_MAX_SEGMENTS": "1"}
+            arms = {"off": Workers(unbatched, Settings.from_env(unbatched, dotenv=None), state),
+                    "on": workers}
+            times: dict[str, list[float]] = {name: [] for name in arms}
+            for _ in range(args.repeat):
+                for name, arm in arms.items():
+                    arm.start(app, text_threads=args.text_threads,
+                              text_torch_threads=args.text_torch_threads)
+                    warm_up(intake, sentences, 1)
+                    times[name].append(concurrent_requests(intake, requests, clients=50))
+                    arm.stop()
+            off, on = statistics.median(times["off"]), statistics.median(times["on"])
+            results["micro_batching"] = {"requests": len(requests), "clients": 50,
+                                         "off_s": times["off"], "on_s": times["on"],
+                                         "ratio": off / on}
+            print(f"micro-batching at 50 concurrent clients: off {len(requests) / off:.1f} "
+                  f"req/s, on {len(requests) / on:.1f} req/s: {off / on:.2f}x (medians of "
+                  f"{args.repeat})", flush=True)
+
         # The default `translator serve` set-up from here on.
         workers.start(app, text_threads=args.text_threads,
                       text_torch_threads=args.text_torch_threads)
         warm_up(intake, sentences, 1)
-
-        # 2. Micro-batching: 200 one-sentence requests, concurrent vs one by one.
-        if "batching" not in skip:
-            batch = train.src[:200]
-            start = time.perf_counter()
-            for s in batch:
-                wait(store, intake.submit_text(s, PAIR).id)
-            serial = time.perf_counter() - start
-            start = time.perf_counter()
-            with ThreadPoolExecutor(50) as pool:
-                ids = list(pool.map(lambda s: intake.submit_text(s, PAIR).id, batch))
-            submitted = time.perf_counter() - start
-            jobs = [wait(store, i, poll=0.01) for i in ids]
-            concurrent = time.perf_counter() - start
-            assert all(j.status == "done" for j in jobs)
-            results["micro_batching"] = {"requests": len(batch), "one_by_one_s": serial,
-                                         "concurrent_s": concurrent,
-                                         "submit_s": submitted, "ratio": serial / concurrent}
-            print(f"micro-batching: one by one {len(batch) / serial:.1f} req/s, concurrent "
-                  f"{len(batch) / concurrent:.1f} req/s: {serial / concurrent:.1f}x (all submitted "
-                  f"after {submitted:.2f} s)", flush=True)
 
         # 3. Interactive latency while a large document is translated.
         if "latency" not in skip:

@@ -17,6 +17,10 @@ BATCH_TOKENS = 4000
 """Source tokens x beam per decoding batch. (Not training's token budget per batch,
 `TrainConfig.batch_tokens` in translator/config.py, which is part of a run's configuration.)"""
 
+BATCH_MAX_SEGMENTS = 512
+"""Most segments the interactive worker's micro-batcher decodes as one batch (worker/batcher.py;
+the setting BATCH_MAX_SEGMENTS, where 1 turns micro-batching off)."""
+
 LENGTH_PENALTY = 0.6
 """GNMT length-penalty exponent alpha: hypotheses are ranked by log p / ((5 + len) / 6) ** alpha;
 0 = no length normalisation."""

@@ -19,6 +19,8 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from typing import Any
 
+from translator.defaults import BATCH_MAX_SEGMENTS
+
 log = logging.getLogger(__name__)
 
 RunBatch = Callable[[Hashable, list[str]], list[Any]]  # one result per segment, in order
@@ -26,7 +28,7 @@ RunBatch = Callable[[Hashable, list[str]], list[Any]]  # one result per segment,
 
 class MicroBatcher:
     def __init__(self, run: RunBatch, window: float = 0.005, max_wait: float = 0.05,
-                 max_segments: int = 512):
+                 max_segments: int = BATCH_MAX_SEGMENTS):
         """`run(key, segments)` translates one batch of segments that share `key`."""
         self.run, self.window, self.max_segments = run, window, max_segments
         self.max_wait = max(window, max_wait)

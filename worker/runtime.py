@@ -87,7 +87,8 @@ class WorkerState:
             # from waiting up to 5 ms (Python's default) after each op.
             sys.setswitchinterval(0.0001)
             window = self.settings.batch_window_ms / 1000
-            self._batcher = MicroBatcher(self._run_batch, window=window, max_wait=10 * window)
+            self._batcher = MicroBatcher(self._run_batch, window=window, max_wait=10 * window,
+                                         max_segments=self.settings.batch_max_segments)
         return self._batcher
 
     def _run_batch(self, key: tuple[str, int, int], segments: list[str]) -> list[Translated]:
