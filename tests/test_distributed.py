@@ -1,6 +1,7 @@
 """Data parallel training under a real torchrun with two gloo ranks on this CPU: the update of
 two ranks equals one process' update of the whole batch, epochs split between the ranks, rank 0
-alone writes, DDP resume is exact, and a checkpoint written before DDP existed still resumes."""
+alone writes, every rank waits for rank 0's last write before it leaves, DDP resume is exact,
+and a checkpoint written before DDP existed still resumes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +39,14 @@ def torchrun(args: list[str], tmp_path: Path, ranks: int = 2, timeout: float = 2
                           timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    """Poll `condition` until it holds; fail, saying `what` never happened, after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        time.sleep(0.05)
 
 
 def train_records(run: Path, kind: str = "train") -> list[dict]:
@@ -76,6 +87,21 @@ def test_two_ranks_with_half_a_batch_each_equal_one_process_with_all(reverse_cor
     start = Trainer(step_config().override("train", max_steps=1), reverse_corpus, SRC, TGT,
                     tmp_path / "start", progress=False).model.state_dict()
     assert not all(torch.equal(start[k], ddp["model"][k]) for k in start)
+
+
+def test_every_rank_waits_for_rank_0s_last_write_then_all_exit_0(reverse_corpus, tmp_path):
+    """Issue 27: rank 1 left the group while rank 0 still saved and was sometimes aborted
+    (SIGABRT), so torchrun failed a run that had succeeded. Here rank 0 saves 3 s after the
+    updates, on purpose: rank 1 reaches `Trainer.close` first and must wait there for rank 0;
+    then both exit 0 (`torchrun` asserts torchrun's return code)."""
+    out = tmp_path / "ddp.pt"
+    torchrun([str(ROOT / "tests/scripts/ddp_step.py"), str(reverse_corpus), str(tmp_path / "runs"),
+              str(out), "3"], tmp_path)
+    # the file system's clock may lag time.time() by a tick, never lead it: no false failure
+    written = out.stat().st_mtime
+    for rank in (0, 1):
+        closed = float((tmp_path / f"ddp.pt.closed.{rank}").read_text())
+        assert closed >= written, f"rank {rank} left {written - closed:.2f} s before the save"
 
 
 def test_uneven_ranks_are_weighted_by_their_tokens(reverse_corpus, tmp_path):
@@ -153,15 +179,18 @@ def test_stopping_torchrun_saves_every_ranks_state(reverse_corpus, tmp_path, eve
          "--preset", "tiny", "--out", str(run), "--max-steps", "100000", "--threads", "1",
          "-q", "--no-test"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not train_records_so_far(run) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    stderr, reader = read_in_background(proc.stderr)
+    wait_until(lambda: train_records_so_far(run), "the first training step")
     if every_process:
         for rank in children_of(proc.pid):
             os.kill(rank, signal.SIGTERM)
-        time.sleep(0.1)  # torchrun's forwarded signal comes while the ranks are stopping
+        # torchrun's forwarded signal must come while the ranks are stopping: once rank 0 says so
+        wait_until(lambda: "interrupt: finishing this step" in "".join(stderr),
+                   "rank 0 taking the first SIGTERM")
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    reader.join(timeout=10)  # the last lines, after torchrun's exit
+    err = "".join(stderr)
     assert "interrupted at step" in err and "continue with --resume" in err
     state = load_checkpoint(run / "last.pt")["train_state"]
     assert state["state"]["step"] >= 1 and state["state"]["stop_reason"] == "interrupted"
@@ -171,6 +200,19 @@ def test_stopping_torchrun_saves_every_ranks_state(reverse_corpus, tmp_path, eve
 def train_records_so_far(run: Path) -> bool:
     path = run / "metrics.jsonl"
     return path.exists() and '"type": "train"' in path.read_text()
+
+
+def read_in_background(stream) -> tuple[list[str], threading.Thread]:
+    """A list that a thread fills with the lines of `stream` until it closes, and the thread."""
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in stream:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return lines, reader
 
 
 def test_a_last_pt_written_before_ddp_still_resumes(tmp_path, caplog):

@@ -4,8 +4,9 @@
 RANK and LOCAL_RANK from its environment and joins the process group (gloo on the CPU, NCCL on
 CUDA). The trainer wraps its model in `DistributedDataParallel`, which averages the gradients
 of every update across ranks; this module holds the rest: who is who, and the few small
-collectives the trainer needs (token counts, stop decisions, RNG states for exact resume). A
-process started without torchrun is one rank of one, and every collective is a no-op.
+collectives the trainer needs (token counts, stop decisions, RNG states for exact resume, the
+barrier of a clean exit). A process started without torchrun is one rank of one, and every
+collective is a no-op.
 """
 
 from __future__ import annotations
@@ -74,9 +75,35 @@ class Ranks:
         dist.all_gather_object(out, value)
         return out
 
-    def close(self) -> None:
-        if self.distributed:
-            import torch.distributed as dist
+    def barrier(self) -> None:
+        """Wait until every rank is here, for at most the group's timeout
+        (`train.dist_timeout_minutes`)."""
+        if not self.distributed:
+            return
+        import torch.distributed as dist
 
-            if dist.is_initialized():
-                dist.destroy_process_group()
+        if dist.get_backend() == "nccl":  # NCCL would otherwise guess which GPU to sync on
+            dist.barrier(device_ids=[self.local_rank])
+        else:
+            dist.barrier()
+
+    def close(self, success: bool) -> None:
+        """Leave the process group: the last thing a rank does with it.
+
+        On success every rank first meets the others at a barrier, so no rank tears down its
+        end of the group while rank 0 still writes (a peer gone early can abort a rank's gloo
+        threads, and torchrun then reports a run that succeeded as failed). After a failure
+        there is no barrier: a rank that crashed never arrives, and the others must not wait
+        for it. Drop every module and object that holds the group (DDP) before this.
+        """
+        if not self.distributed:
+            return
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            return
+        try:
+            if success:
+                self.barrier()
+        finally:
+            dist.destroy_process_group()

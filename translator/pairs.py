@@ -92,18 +92,26 @@ def train_run(cfg: Config, data_dir: str | Path, src: str, tgt: str, out: str | 
     trainer = Trainer(cfg, data_dir, src, tgt, out, resume=resume, progress=progress,
                       resume_overrides=overrides, cache_dir=cache_dir,
                       prepare_processes=prepare_processes)
+    finished = False
     try:
         if trainer.ranks.main:
             (echo or _stderr)(trainer.filter_report.summary())
         summary = trainer.run()
+        if trainer.ranks.main and summary.get("stop_reason") != "interrupted":
+            _score_and_write_summary(summary, Path(out), data_dir, src, tgt, test_beams)
+        finished = True
     finally:
-        trainer.ranks.close()
-    if summary.get("stop_reason") == "interrupted" or not trainer.ranks.main:
-        return summary
-    summary.update(test_scores(Path(out), data_dir, src, tgt, test_beams))
-    with open(Path(out) / SUMMARY, "w") as f:
-        json.dump(summary, f, indent=2)
+        # without an exception (an interrupt included), every rank waits there for rank 0's
+        # last write (summary.json or last.pt); after one, none waits for a crashed rank
+        trainer.close(success=finished)
     return summary
+
+
+def _score_and_write_summary(summary: dict, run_dir: Path, data_dir: str | Path, src: str,
+                             tgt: str, test_beams: Sequence[int]) -> None:
+    summary.update(test_scores(run_dir, data_dir, src, tgt, test_beams))
+    with open(run_dir / SUMMARY, "w") as f:
+        json.dump(summary, f, indent=2)
 
 
 def run_state(run_dir: Path) -> str:

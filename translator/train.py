@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -627,6 +628,20 @@ class Trainer:
             summary["averaged_from"] = averaged["checkpoints"]
         self._log({"type": "end", "step": st.step, **summary})
         return summary
+
+    def close(self, success: bool) -> None:
+        """This rank's end of the run: drop DDP and the optimizer, then leave the process
+        group (`Ranks.close`: at a barrier with the other ranks when `success`, at once after
+        a failure). Under torchrun, rank 0 calls it after its last write.
+
+        DDP's reducer keeps a reference to the group: while it lives, destroying the group
+        frees nothing, and the rest is torn down at interpreter exit in no set order. The
+        collection frees the optimizer (reference cycles keep it alive) and anything in a
+        cycle with DDP."""
+        self.net = self.model
+        self.optimizer = None
+        gc.collect()
+        self.ranks.close(success)
 
 
 RESUME_OPTIONS = ("max_steps", "max_epochs", "max_minutes", "threads", "device", "patience",
