@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 import threading
 import time
+import uuid
 
 import pytest
-from helpers import PAIR, make_document, wait_for_job
+import redis
+from helpers import PAIR, make_document, wait_for_job, wait_for_progress
 
 import worker.store
 from worker.errors import InputError
@@ -42,7 +44,15 @@ class KeyWatcher:
                 self.keys.add(message["data"].decode())
 
     def stop(self) -> set[str]:
-        time.sleep(0.3)  # the last notifications are on their way
+        # Notifications come in the order Redis ran the writes: once the watcher has seen a
+        # marker written now, it has seen every write made before it.
+        marker = f"test:keywatcher:{uuid.uuid4().hex}"
+        self.client.set(marker, 1)
+        self.client.delete(marker)
+        deadline = time.monotonic() + 60
+        while marker not in self.keys:
+            assert time.monotonic() < deadline, "the watcher never saw its marker"
+            time.sleep(0.02)
         self._stop.set()
         self._thread.join()
         self.pubsub.close()
@@ -63,11 +73,10 @@ def test_every_key_written_by_real_jobs_is_documented_in_the_store(
                  for b in (1, 2)]
         upload = intake.submit_evaluation(name, source="red cat\n", reference="cat red\n")
         long = intake.submit_document(make_document(2000, seed=10), PAIR, beam_size=5)
-        while job_store.get_job(long.id).done == 0:
-            time.sleep(0.02)
+        wait_for_progress(job_store, long.id, timeout=120)
         intake.cancel_job(long.id)
         for job in (doc, text, *evals, upload):
-            assert wait_for_job(job_store, job.id)["status"] == "done"
+            assert wait_for_job(job_store, job.id, timeout=120)["status"] == "done"
         assert client.get("/checkpoints").status_code == 200  # caches the board's tests
         with pytest.raises(InputError):  # refused before queuing: no key at all
             intake.submit_text("", PAIR)
@@ -86,55 +95,88 @@ def test_every_key_written_by_real_jobs_is_documented_in_the_store(
 
 
 # ------------------------------------------------------------------------- waiting
-def test_wait_is_woken_when_the_job_finishes_not_by_polling(job_store):
-    """Two requests wait on a job; finishing it wakes both long before the BLPOP slice
-    (WAIT_SLICE, 5 s) would have them read the status again."""
+@pytest.fixture
+def wait_calls(monkeypatch) -> dict[str, list]:
+    """What `JobStore.wait` does, counted rather than timed: its reads of a job's status (job
+    ids) and its blocking BLMOVEs (their timeouts)."""
+    calls: dict[str, list] = {"status": [], "blmove": []}
+    status, blmove = worker.store.JobStore.status, redis.client.Pipeline.blmove
+
+    def counted_status(self, job_id):
+        calls["status"].append(job_id)
+        return status(self, job_id)
+
+    def counted_blmove(self, first, second, timeout, *args, **kwargs):
+        calls["blmove"].append(timeout)
+        return blmove(self, first, second, timeout, *args, **kwargs)
+
+    monkeypatch.setattr(worker.store.JobStore, "status", counted_status)
+    monkeypatch.setattr(redis.client.Pipeline, "blmove", counted_blmove)
+    return calls
+
+
+def wait_until_blocked(client, waiters: int) -> None:
+    """Until `waiters` connections are blocked in a BLMOVE on the server."""
+    deadline = time.monotonic() + 60
+    while sum(c["cmd"] == "blmove" and "b" in c["flags"] for c in client.client_list()) \
+            < waiters:
+        assert time.monotonic() < deadline, client.client_list()
+        time.sleep(0.02)
+
+
+def test_wait_is_woken_when_the_job_finishes_not_by_polling(job_store, wait_calls):
+    """Two requests wait on a job, blocked in Redis; finishing it wakes both: each read the
+    status once and blocked once, with no read again after a BLMOVE slice (WAIT_SLICE, 5 s)
+    ran out, whatever the time the machine takes."""
     job = job_store.create("text", PAIR)
-    woken: list[tuple[object, float]] = []
-
-    def waiter():
-        started = time.monotonic()
-        woken.append((job_store.wait(job.id, 30), time.monotonic() - started))
-
-    threads = [threading.Thread(target=waiter) for _ in range(2)]
+    woken: list[object] = []
+    threads = [threading.Thread(target=lambda: woken.append(job_store.wait(job.id, 30)))
+               for _ in range(2)]
     for thread in threads:
         thread.start()
-    time.sleep(0.5)
-    finished = time.monotonic()
+    wait_until_blocked(job_store.redis, 2)
     assert job_store.finish(job.id, "done", result={"translations": []})
     for thread in threads:
-        thread.join(10)
-    assert [status for status, _ in woken] == ["done", "done"]
-    assert all(seconds < 0.5 + 1.5 for _, seconds in woken), woken
-    assert time.monotonic() - finished < 1.5
+        thread.join(60)
+    assert woken == ["done", "done"]
+    assert wait_calls["status"] == [job.id, job.id]
+    assert wait_calls["blmove"] == [worker.store.WAIT_SLICE] * 2
     assert worker.store.WAIT_SLICE >= 5
 
 
-def test_wait_returns_at_once_when_final_or_missing_and_times_out(job_store):
+def test_wait_returns_at_once_when_final_or_missing_and_times_out(job_store, wait_calls):
     job = job_store.create("text", PAIR)
     started = time.monotonic()
     assert job_store.wait(job.id, 0.3) == "queued"
-    assert 0.25 < time.monotonic() - started < 2
+    assert time.monotonic() - started >= 0.3
+    # the timeout, not a whole slice, bounds the blocking
+    assert wait_calls["blmove"] and all(0 < t <= 0.3 for t in wait_calls["blmove"])
     job_store.finish(job.id, "cancelled")
-    started = time.monotonic()
-    assert job_store.wait(job.id, 30) == "cancelled" and time.monotonic() - started < 0.5
+    wait_calls["blmove"].clear()
+    assert job_store.wait(job.id, 30) == "cancelled"
     assert job_store.wait("f" * 32, 30) is None
+    assert wait_calls["blmove"] == []  # neither blocked at all
 
 
-def test_wait_result_brings_the_result_with_the_wake_up(job_store):
+def test_wait_result_brings_the_result_with_the_wake_up(job_store, wait_calls):
     """`wait_result` (LibreTranslate's /translate): the status and the result in one call,
     woken by the finish, and no result for a job that did not end done."""
     job = job_store.create("text", PAIR)
-    timer = threading.Timer(0.3, lambda: job_store.finish(job.id, "done",
-                                                          result={"translations": ["x"]}))
-    timer.start()
-    started = time.monotonic()
+
+    def finish_once_blocked():
+        wait_until_blocked(job_store.redis, 1)
+        job_store.finish(job.id, "done", result={"translations": ["x"]})
+
+    finisher = threading.Thread(target=finish_once_blocked)
+    finisher.start()
     try:
         assert job_store.wait_result(job.id, 30) == ("done", {"translations": ["x"]})
     finally:
-        timer.join()
-    assert time.monotonic() - started < 1.5
+        finisher.join(60)
+    assert wait_calls["status"] == [job.id]  # woken by the BLMOVE, the status not read again
+    assert wait_calls["blmove"] == [worker.store.WAIT_SLICE]
     assert job_store.wait_result(job.id, 30) == ("done", {"translations": ["x"]})  # already done
+    assert wait_calls["blmove"] == [worker.store.WAIT_SLICE]  # without blocking
     failed = job_store.create("text", PAIR)
     job_store.fail(failed.id, "broken")
     assert job_store.wait_result(failed.id, 30) == ("failed", None)

@@ -471,3 +471,32 @@ def test_workers_decode_at_the_configured_precision(trained_run):
         if quantized:
             assert state.translator_for(PAIR).translate(src, beam_size=2) == \
                 int8.translate(src, beam_size=2)
+
+
+def test_a_soft_time_limit_outside_the_jobs_error_handling_fails_the_job(quiet_broker,
+                                                                         trained_run):
+    """The soft limit can strike before `run_job`'s error handling, while a task waits for its
+    pool process's import of the model code (seen on a loaded machine): the task's
+    on_failure records it, or the job would stay queued for good. A job already final keeps
+    its status. Run in a process of its own, as a pool process runs it (worker_state is
+    built from the environment)."""
+    import subprocess
+    import sys
+
+    app, store, _ = quiet_broker
+    waiting, finished = store.create("text", PAIR), store.create("text", PAIR)
+    store.finish(finished["id"], "done", result={"translations": []})
+    script = (
+        "import sys\n"
+        "from celery.exceptions import SoftTimeLimitExceeded\n"
+        "from worker.tasks import translate_text\n"
+        "for job_id in sys.argv[1:]:\n"
+        "    translate_text.on_failure(SoftTimeLimitExceeded(), 'task', (job_id,), {}, None)\n")
+    env = {**os.environ, "REDIS_URL": store.settings.redis_url,
+           "MODELS": f"{PAIR}={trained_run['dir'] / 'best.pt'}", "TASK_SOFT_TIME_LIMIT": "7"}
+    subprocess.run([sys.executable, "-c", script, waiting["id"], finished["id"]], env=env,
+                   check=True, timeout=120)
+    failed = store.get_job(waiting["id"])
+    assert failed.status == "failed"
+    assert failed.error == "the job ran longer than the time limit (7 s) and was stopped"
+    assert store.get_job(finished["id"]).status == "done"

@@ -143,15 +143,22 @@ class JobTask(Task):
     """Base of the job tasks (their first argument is the job id)."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        """A task killed by the hard time limit never reaches `run_job`'s error handling, so
-        the worker's main process records the failure on the job here."""
-        if isinstance(exc, TimeLimitExceeded) and args:
-            try:
-                worker_state().store.fail(
-                    args[0], f"the job ran longer than the hard time limit "
-                             f"({worker_state().settings.time_limit} s); it was stopped")
-            except redis.RedisError:
-                log.warning("job %s: could not record the hard time limit", args[0])
+        """A time limit that `run_job`'s error handling never saw is recorded on the job here
+        (a job that already has a final status keeps it): the hard limit, which kills the
+        task (the worker's main process records it), and the soft limit where it strikes
+        outside that handling, as while the task waits for its process's import of the model
+        code (the job would otherwise stay queued for good: nothing sends its task again)."""
+        if not args or not isinstance(exc, (TimeLimitExceeded, SoftTimeLimitExceeded)):
+            return
+        if isinstance(exc, TimeLimitExceeded):
+            message = (f"the job ran longer than the hard time limit "
+                       f"({worker_state().settings.time_limit} s); it was stopped")
+        else:
+            message = user_message(exc)
+        try:
+            worker_state().store.fail(args[0], message)
+        except redis.RedisError:
+            log.warning("job %s: could not record the time limit", args[0])
 
     def after_return(self, status, retval, task_id, args, kwargs, einfo):
         """The task ran to an end (not a retry or a requeue): it is no longer pending (a task

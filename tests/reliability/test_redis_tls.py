@@ -45,11 +45,13 @@ def tls_redis(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"rediss://:tls-test@127.0.0.1:{port}/0?ssl_cert_reqs=required&ssl_ca_certs={certs['ca']}"
     client = redis.Redis.from_url(url)
-    for _ in range(100):
+    deadline = time.monotonic() + 30
+    while True:  # until the server answers over TLS
         try:
             client.ping()
             break
         except redis.ConnectionError:
+            assert proc.poll() is None and time.monotonic() < deadline, "no TLS redis-server"
             time.sleep(0.05)
     yield {"url": url, "port": port}
     proc.terminate()
