@@ -23,6 +23,7 @@ from helpers import SRC, TGT, children_of, step_config, step_parts, tiny_config
 
 from translator.batching import token_budget_batches
 from translator.checkpoint import load_checkpoint
+from translator.data import read_split
 from translator.prepare import prepare
 from translator.train import Trainer
 from translator.translator import Translator
@@ -159,9 +160,18 @@ def test_torchrun_training_splits_epochs_writes_once_and_resumes_exactly(reverse
     per_epoch = n_batches // 2
     assert [r["epoch"] for r in records] == [(s - 1) // per_epoch for s in range(1, 21)]
 
-    # the checkpoint is like any other
-    hyp = Translator.from_checkpoint(full / "best.pt").translate(["red cat"])
-    assert isinstance(hyp[0], str)
+    # the checkpoint is like any other: it learned (validation loss down from step 10 to 20),
+    # it holds the same weights as the resumed run's, and both translate alike
+    losses = [r["loss"] for r in train_records(full, "valid")]
+    assert len(losses) == 2 and losses[1] < losses[0], losses
+    weights = load_checkpoint(full / "best.pt")["model"]
+    resumed_weights = load_checkpoint(part / "best.pt")["model"]
+    assert weights.keys() == resumed_weights.keys()
+    assert all(torch.allclose(weights[k], resumed_weights[k], atol=1e-6) for k in weights)
+    val = read_split(reverse_corpus, "val", SRC, TGT).src
+    hyps = Translator.from_checkpoint(full / "best.pt").translate(val, beam_size=2)
+    assert len(hyps) == len(val) and all(isinstance(h, str) for h in hyps)
+    assert Translator.from_checkpoint(part / "best.pt").translate(val, beam_size=2) == hyps
     assert (full / "metrics.png").is_file()
 
 
