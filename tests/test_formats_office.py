@@ -595,7 +595,10 @@ def libreoffice_text(documents, translated, tmp_path_factory) -> dict[str, str]:
     for name, path in paths.items():
         if name.endswith(".pptx"):
             odp = (out / path.name).with_suffix(".odp")
-            text[name] = " ".join(xml(members(odp.read_bytes())["content.xml"]).itertext())
+            # a paragraph's runs joined as they read, paragraphs apart
+            content = xml(members(odp.read_bytes())["content.xml"])
+            text[name] = " ".join("".join(p.itertext())
+                                  for p in content.iter(f"{{{NS['text']}}}p"))
         else:
             text[name] = (out / path.name).with_suffix(".txt").read_text("utf-8-sig")
     return text

@@ -214,3 +214,25 @@ def test_resume_keeps_the_saved_budget_unless_given_again():
     assert again.train.seed == saved.train.seed  # not a budget option: the saved run's value
     assert again.train.lr == 1e-3
     assert resume_config(saved, requested).train.max_minutes == 0.0  # API: requested budget
+
+
+# --------------------------------------------------------------------------- schedules
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "wsd"])
+def test_learning_rate_warms_up_then_follows_its_schedule(schedule):
+    from translator.config import TrainConfig
+    from translator.train import learning_rate
+
+    cfg = TrainConfig(lr=2e-3, min_lr=1e-5, warmup_steps=10, schedule=schedule,
+                      decay_fraction=0.2)
+    assert learning_rate(cfg, 0, 0.0) == pytest.approx(2e-4)  # 1/10 of the way up
+    assert learning_rate(cfg, 9, 0.01) == pytest.approx(2e-3)
+    middle, end = learning_rate(cfg, 500, 0.5), learning_rate(cfg, 1000, 1.0)
+    if schedule == "constant":
+        assert middle == end == pytest.approx(2e-3)
+    elif schedule == "cosine":
+        assert middle == pytest.approx((2e-3 + 1e-5) / 2) and end == pytest.approx(1e-5)
+    else:  # stable at the peak until the last fifth of the budget, then linear to min_lr
+        assert middle == pytest.approx(2e-3)
+        assert learning_rate(cfg, 800, 0.8) == pytest.approx(2e-3)
+        assert learning_rate(cfg, 900, 0.9) == pytest.approx((2e-3 + 1e-5) / 2)
+        assert end == pytest.approx(1e-5)

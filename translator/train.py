@@ -56,12 +56,17 @@ class TrainState:
 
 
 def learning_rate(cfg, step: int, progress: float) -> float:
-    """Linear warmup, then constant or cosine decay to `min_lr` over the budget (progress 0..1)."""
+    """Linear warmup, then the schedule (config.py): constant, cosine decay to `min_lr` over
+    the budget, or wsd, constant until the last `decay_fraction` of the budget and a linear
+    decay to `min_lr` there. `progress` (0..1) is the share of the budget used (0: none)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     if cfg.schedule == "constant":
         return cfg.lr
     progress = min(1.0, max(0.0, progress))
+    if cfg.schedule == "wsd":
+        left = (1.0 - progress) / cfg.decay_fraction if cfg.decay_fraction else 1.0
+        return cfg.min_lr + (cfg.lr - cfg.min_lr) * min(1.0, left)
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
 
