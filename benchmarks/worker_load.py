@@ -13,7 +13,9 @@
    identical to in-process translation.
 
 Workers and the in-process baseline decode at the same precision: the workers' default
-(`PRECISION=auto`: int8 on the CPU) unless --precision says otherwise.
+(`PRECISION=auto`: int8 on the CPU) unless --precision says otherwise. Only fp32 output is
+expected to be identical line for line: int8's dynamic quantization scales activations per
+batch, and the worker's batches (chunks, BATCH_TOKENS) are not the in-process ones.
 
     python benchmarks/worker_load.py --checkpoint runs/base60/best.pt [--data DIR] [--json F]
 """
@@ -153,7 +155,8 @@ def main() -> None:
             arms = {"2x1": (Workers(env, settings, state), 2),
                     "1x2": (Workers(two_threads, Settings.from_env(two_threads, dotenv=None),
                                     state), 1)}
-            in_process, queued, same = [], {name: [] for name in arms}, True
+            in_process, queued = [], {name: [] for name in arms}
+            same: dict[str, list[int]] = {name: [] for name in arms}  # identical lines per run
             for _ in range(args.repeat):
                 start = time.perf_counter()
                 expected = translate_document(local, document, lang="de", beam_size=args.beam)
@@ -165,21 +168,23 @@ def main() -> None:
                     job = wait(store, intake.submit_document(document, PAIR).id, poll=0.02)
                     queued[name].append(time.perf_counter() - start)
                     arm.stop()
-                    same = same and store.get_result(job.id)["text"] == expected
+                    got = store.get_result(job.id)["text"].splitlines()
+                    same[name].append(sum(a == b for a, b in zip(got, expected.splitlines())))
             a = statistics.median(in_process)
             results["overhead"] = {"sentences": len(sentences), "in_process_s": in_process,
-                                   "identical_output": same}
+                                   "lines": len(sentences)}
             for name, times in queued.items():
                 b = statistics.median(times)
                 pairs = [x / y for x, y in zip(in_process, times)]
                 results["overhead"][name] = {"worker_s": times, "ratio": a / b,
-                                             "pair_ratios": pairs}
+                                             "pair_ratios": pairs, "identical_lines": same[name]}
                 processes, threads = name.split("x")
                 print(f"overhead ({processes} document process(es) x {threads} torch "
                       f"thread(s)): in-process {len(sentences) / a:.1f} sent/s, through Redis + "
                       f"worker {len(sentences) / b:.1f} sent/s (medians of {args.repeat}): "
                       f"{a / b:.2f}x (pairs: {', '.join(f'{r:.2f}' for r in pairs)}; "
-                      f"identical output: {same})", flush=True)
+                      f"lines identical to in-process: {min(same[name])}/{len(sentences)})",
+                      flush=True)
 
         # 2. Micro-batching at equal concurrency: 200 one-sentence requests from 50 client
         # threads, on the default set-up with micro-batching off (BATCH_MAX_SEGMENTS=1: each
