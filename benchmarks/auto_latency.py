@@ -33,7 +33,7 @@ def main() -> None:
     from libre_latency import wait_until_ready
     from web_load import get, post, start_system
 
-    from translator.data import read_split
+    from translator.data.corpus import read_split
     from translator.defaults import MULTI30K_DIR
     from worker.redis_server import EmbeddedRedis
 

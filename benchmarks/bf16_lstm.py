@@ -20,9 +20,10 @@ import time
 import torch
 from torch import nn
 
-from translator import Translator, precision
-from translator.data import read_split
+from translator import Translator
+from translator.data.corpus import read_split
 from translator.defaults import BEAM_SIZE, MULTI30K_DIR, TEST_SPLIT
+from translator.inference import precision
 
 
 def lstms_in_fp32(translator: Translator) -> Translator:

@@ -17,9 +17,9 @@ from pathlib import Path
 import sacrebleu
 
 from translator import Translator
-from translator.confidence import correlations, mean_log_prob
-from translator.data import read_split
+from translator.data.corpus import read_split
 from translator.defaults import BEAM_SIZE, LOW_CONFIDENCE, MULTI30K_DIR, TEST_SPLIT
+from translator.inference.confidence import correlations, mean_log_prob
 
 
 def deciles(scores: list[float], quality: list[float]) -> list[float]:

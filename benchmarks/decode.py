@@ -15,7 +15,7 @@ import sacrebleu
 import torch
 
 from translator import Translator
-from translator.data import read_split
+from translator.data.corpus import read_split
 from translator.defaults import BATCH_TOKENS, BEAM_SIZE, MULTI30K_DIR, TEST_SPLIT
 
 

@@ -1,4 +1,4 @@
-"""Language detection (translator/detection.py, Lingua) on Multi30K: the 1,000
+"""Language detection (translator/inference/detection.py, Lingua) on Multi30K: the 1,000
 test_2016_flickr sentences of each of en, de, fr, cs, whole and cut to their first three
 words; accuracy per language, time per detection, the detector's load time and memory, for
 each mode (each in a fresh process, so the memory is the detector's own).
@@ -20,8 +20,8 @@ LANGS = ("en", "de", "fr", "cs")
 
 
 def measure(mode: str, data_dir: str) -> dict:
-    from translator.data import find_split_file, read_lines
-    from translator.detection import Detector
+    from translator.data.corpus import find_split_file, read_lines
+    from translator.inference.detection import Detector
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     detector = Detector(mode)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from web_load import follow, start_system, system_arguments
 
-from translator.data import read_split
+from translator.data.corpus import read_split
 from translator.formats import Limits, detect, read_file
 from worker.redis_server import EmbeddedRedis
 

@@ -16,7 +16,7 @@ python3 - "$OUT/best.pt" "$DATA" <<'PY'
 import sys, time
 import sacrebleu, torch
 from translator import Translator
-from translator.data import read_split
+from translator.data.corpus import read_split
 from translator.defaults import BATCH_TOKENS, BEAM_SIZE, TEST_SPLIT
 ckpt, data = sys.argv[1], sys.argv[2]
 test = read_split(data, TEST_SPLIT, "de", "en")

@@ -73,7 +73,7 @@ def in_process_speed(checkpoint: str, sentences: list[str]) -> dict:
 def measure(args) -> dict:
     from web_load import follow, get, post, start_system
 
-    from translator.data import read_split
+    from translator.data.corpus import read_split
     from worker.redis_server import EmbeddedRedis
 
     src_lang, tgt_lang = args.pair.split("-")

@@ -18,9 +18,9 @@ from pathlib import Path
 from web_load import post, start_system, system_arguments
 
 from translator import Translator
-from translator.data import read_split
+from translator.data.corpus import read_split
 from translator.defaults import BEAM_SIZE, TEST_SPLIT
-from translator.metrics import score
+from translator.evaluation.metrics import score
 from worker.redis_server import EmbeddedRedis
 
 FINAL_PUNCTUATION = tuple('.!?;:"\'»“”)')

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from translator import Translator
-from translator.data import read_split
+from translator.data.corpus import read_split
 from translator.defaults import BEAM_SIZE, MULTI30K_DIR
-from translator.metrics import score
+from translator.evaluation.metrics import score
 
 
 def main() -> None:

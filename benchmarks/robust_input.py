@@ -30,9 +30,9 @@ from pathlib import Path
 
 import sacrebleu
 
-import translator.protect as protect
+import translator.inference.protect as protect
 from translator import Translator
-from translator.data import read_split
+from translator.data.corpus import read_split
 from translator.defaults import MULTI30K_DIR, TEST_SPLIT
 
 CARRY_SET = Path(__file__).parent / "data" / "carry_through.tsv"

@@ -23,7 +23,7 @@ import time
 import lxml.html
 
 from translator import Translator
-from translator.data import read_split
+from translator.data.corpus import read_split
 from translator.defaults import MULTI30K_DIR
 from translator.formats import read_file, translate_parsed
 

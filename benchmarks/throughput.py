@@ -17,13 +17,13 @@ import time
 
 import torch
 
-from translator.batching import token_budget_batches, training_batch
 from translator.config import ModelConfig, load_config, preset
-from translator.data import read_split
+from translator.data.batching import token_budget_batches, training_batch
+from translator.data.corpus import read_split
+from translator.data.vocab import PAD_ID, train_tokenizers
 from translator.defaults import MULTI30K_DIR
-from translator.loss import fused_linear_smoothed_ce
-from translator.model import Seq2Seq
-from translator.vocab import PAD_ID, train_tokenizers
+from translator.model.loss import fused_linear_smoothed_ce
+from translator.model.seq2seq import Seq2Seq
 
 
 def matmul_peak(threads: int, n: int = 2048, reps: int = 20) -> float:

@@ -92,7 +92,7 @@ def bleu(args, trees: dict[str, Path], work: Path) -> dict:
     from sacrebleu.metrics import BLEU
     from sacrebleu.significance import PairedTest
 
-    from translator.data import read_split
+    from translator.data.corpus import read_split
 
     refs = read_split(args.data, TEST_SPLIT, args.src, args.tgt).tgt
     hyps = {arm: (outs[arm] / f"{TEST_SPLIT}.beam5.{args.tgt}").read_text().splitlines()

@@ -26,7 +26,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from translator.data import read_split
+from translator.data.corpus import read_split
 from translator.defaults import MULTI30K_DIR
 from worker.celery_app import make_app
 from worker.redis_server import EmbeddedRedis, free_port

@@ -34,9 +34,9 @@ from pathlib import Path
 import torch
 
 from translator import Translator
-from translator.data import read_split
+from translator.data.corpus import read_split
 from translator.defaults import BEAM_SIZE, MULTI30K_DIR, TEST_SPLIT
-from translator.document import translate_document
+from translator.inference.document import translate_document
 from worker.celery_app import make_app
 from worker.intake import Intake
 from worker.redis_server import EmbeddedRedis

@@ -21,7 +21,8 @@ from helpers import (
 
 torch.set_num_threads(1)
 
-# Prepared corpora (translator/prepare.py) go to a cache of this test session, never the user's.
+# Prepared corpora (translator/data/prepare.py) go to a cache of this test session, never the
+# user's.
 os.environ["TRANSLATOR_CACHE"] = tempfile.mkdtemp(prefix="translator-cache-")
 
 
@@ -49,7 +50,7 @@ def trained_run(reverse_corpus, tmp_path_factory) -> dict:
     model, where a time limit would stop it short of the BLEU the tests downstream need."""
     import time
 
-    from translator.pairs import train_run
+    from translator.training.pairs import train_run
 
     out = tmp_path_factory.mktemp("tiny_run")
     cfg = tiny_config(max_steps=TRAINED_STEPS, eval_every=100)
@@ -64,7 +65,7 @@ def trained_run(reverse_corpus, tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session")
 def trained_translator(trained_run):
-    from translator.translator import Translator
+    from translator.inference.translator import Translator
 
     return Translator.from_checkpoint(trained_run["dir"] / "best.pt")
 

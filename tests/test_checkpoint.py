@@ -10,7 +10,6 @@ import pytest
 import torch
 from helpers import SRC, TGT
 
-from translator.batching import source_tensors
 from translator.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
@@ -18,13 +17,14 @@ from translator.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from translator.cli import main
+from translator.cli.main import main
 from translator.config import Config
-from translator.data import read_split
-from translator.model import Seq2Seq
-from translator.search import SearchConfig, search
-from translator.translator import Translator
-from translator.vocab import Tokenizer
+from translator.data.batching import source_tensors
+from translator.data.corpus import read_split
+from translator.data.vocab import Tokenizer
+from translator.inference.search import SearchConfig, search
+from translator.inference.translator import Translator
+from translator.model.seq2seq import Seq2Seq
 
 
 @pytest.fixture(scope="module")

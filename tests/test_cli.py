@@ -7,7 +7,7 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from translator import cli
+from translator.cli import main as cli
 
 
 def subcommands(p: argparse.ArgumentParser) -> dict:

@@ -1,4 +1,4 @@
-"""Tests for translator.data: reading, normalisation and filtering of parallel corpora."""
+"""Tests for translator.data.corpus: reading, normalisation and filtering of parallel corpora."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from translator.data import (
+from translator.data.corpus import (
     CorpusError,
     ParallelCorpus,
     filter_pairs,

@@ -21,12 +21,12 @@ import pytest
 import torch
 from helpers import SRC, TGT, children_of, step_config, step_parts, tiny_config
 
-from translator.batching import token_budget_batches
 from translator.checkpoint import load_checkpoint
-from translator.data import read_split
-from translator.prepare import prepare
-from translator.train import Trainer
-from translator.translator import Translator
+from translator.data.batching import token_budget_batches
+from translator.data.corpus import read_split
+from translator.data.prepare import prepare
+from translator.inference.translator import Translator
+from translator.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -253,7 +253,7 @@ def test_resuming_needs_last_pt_on_every_machine(tmp_path):
     from types import SimpleNamespace
 
     from translator.errors import UserError
-    from translator.train import Trainer
+    from translator.training.trainer import Trainer
 
     (tmp_path / "last.pt").write_bytes(b"")
     gathered = []
@@ -267,7 +267,7 @@ def test_resuming_needs_last_pt_on_every_machine(tmp_path):
 
 def test_train_pairs_refuses_to_run_under_torchrun(monkeypatch, tmp_path):
     from translator.errors import UserError
-    from translator.pairs import train_pairs
+    from translator.training.pairs import train_pairs
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(UserError, match="does not run under torchrun"):

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from translator.document import (
+from translator.inference.document import (
     MAX_WORDS,
     Document,
     count_paragraphs,
@@ -54,13 +54,13 @@ def test_language_codes_are_normalised():
 @pytest.mark.parametrize("lang", [None, "", "xx", "klingon", "zz-ZZ"])
 def test_unknown_or_missing_language_falls_back_to_english(lang, caplog):
     text = "Mr. Smith arrived. He was tired."
-    with caplog.at_level(logging.WARNING, logger="translator.document"):
+    with caplog.at_level(logging.WARNING, logger="translator.inference.document"):
         doc = segment_document(text, lang)
     assert doc.sentences == ["Mr. Smith arrived.", "He was tired."]
 
 
 def test_unknown_language_warns_only_once(caplog):
-    with caplog.at_level(logging.WARNING, logger="translator.document"):
+    with caplog.at_level(logging.WARNING, logger="translator.inference.document"):
         segment_document("One. Two.", "qq")
         segment_document("Three. Four.", "qq")
     assert sum("'qq'" in r.getMessage() for r in caplog.records) == 1

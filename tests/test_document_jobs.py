@@ -132,7 +132,7 @@ def test_the_translate_command_writes_a_translated_copy_of_a_file(trained_run, t
                                                                  capsys):
     """`translator translate -i report.docx -o report.yy.docx`, and an .srt, without a
     server; a .txt stays one line = one segment."""
-    from translator.cli import main
+    from translator.cli.main import main
 
     checkpoint = str(trained_run["dir"] / "best.pt")
     (tmp_path / "report.docx").write_bytes(make_docx())

@@ -1,4 +1,4 @@
-"""Tests for translator.download against a real local HTTP server."""
+"""Tests for translator.data.download against a real local HTTP server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from translator.download import DownloadError, download_corpus, load_manifest, verify_corpus
+from translator.data.download import DownloadError, download_corpus, load_manifest, verify_corpus
 
 SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k"
 

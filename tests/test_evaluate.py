@@ -1,6 +1,6 @@
-"""Tests for translator.evaluate and translator.cli_eval: sacreBLEU scores, paired bootstrap, the
-evaluate and average commands (through an argparse harness, so they do not depend on cli.py
-registering them)."""
+"""Tests for translator.evaluation.evaluate and translator.cli.evaluate: sacreBLEU scores, paired
+bootstrap, the evaluate and average commands (through an argparse harness, so they do not depend
+on translator/cli/main.py registering them)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import torch
 from helpers import SRC, TGT
 
 from translator.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from translator.cli import UserError
-from translator.cli_eval import add_average_parser, add_evaluate_parser
-from translator.data import CorpusError, read_split
-from translator.evaluate import (
+from translator.cli.evaluate import add_average_parser, add_evaluate_parser
+from translator.cli.main import UserError
+from translator.data.corpus import CorpusError, read_split
+from translator.evaluation.evaluate import (
     evaluate_checkpoints,
     format_table,
     hypothesis_file_names,
@@ -35,7 +35,7 @@ SAMPLES = 100  # bootstrap resamples: enough for p < 0.05 (the smallest p is 1/1
 
 
 def run_command(argv: list[str]) -> int:
-    """Parse and run `evaluate` / `average` the way translator.cli.main would."""
+    """Parse and run `evaluate` / `average` the way translator.cli.main.main would."""
     p = argparse.ArgumentParser(prog="translator")
     sub = p.add_subparsers(dest="command", required=True)
     add_evaluate_parser(sub)
@@ -230,8 +230,8 @@ def test_hypothesis_file_names_are_safe_and_distinct(tmp_path):
 
 
 def test_cli_main_runs_evaluate_and_average(best_pt, files, capsys):
-    """Through translator.cli.main, which registers both commands."""
-    from translator import cli
+    """Through translator.cli.main.main, which registers both commands."""
+    from translator.cli import main as cli
 
     sub = next(a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert {"evaluate", "average"} <= sub.choices.keys()

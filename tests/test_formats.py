@@ -1,5 +1,5 @@
 """translator/formats: the registry, detection from content and name, the inline rule, the
-safe zip and XML readers, and the README's table of formats."""
+safe zip and XML readers, and the table of formats in docs/formats.md."""
 
 from __future__ import annotations
 
@@ -25,14 +25,15 @@ from translator.formats import (
 from translator.formats.base import Block, open_zip, parse_xml
 from translator.formats.inline import distribute, owners
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+FORMATS_DOC = Path(__file__).resolve().parent.parent / "docs" / "formats.md"
 
 
-def test_every_format_is_registered_and_in_the_readme_table():
+def test_every_format_is_registered_and_in_the_docs_table():
     names = [f.name for f in formats().values()]
     assert names == ["txt", "md", "html", "docx", "odt", "pptx", "srt", "vtt", "xliff", "po"]
     assert sorted(EXTENSIONS) == sorted(e for f in formats().values() for e in f.extensions)
-    table = README.read_text().split("<!-- formats-table -->")[1].split("<!-- /formats-table")[0]
+    text = FORMATS_DOC.read_text()
+    table = text.split("<!-- formats-table -->")[1].split("<!-- /formats-table")[0]
     rows = {line.split("|")[1].strip().strip("`"): line for line in table.splitlines()[3:]}
     assert list(rows) == names
     for fmt in formats().values():

@@ -1,4 +1,4 @@
-"""The text document formats: plain text (txt.py, text.py's decoding), SRT and WebVTT subtitles
+"""The text document formats: plain text (txt.py, decoding.py's decoding), SRT and WebVTT subtitles
 (srt.py, vtt.py, on pysubs2) and gettext PO files (po.py, on polib).
 
 Fixtures are in tests/data/formats/text/: film.srt (a short film's subtitles: italics, two-line
@@ -16,8 +16,6 @@ import codecs
 import difflib
 import random
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import polib
@@ -29,7 +27,7 @@ from translator.formats import FormatError, detect, read_file, translate_parsed
 from translator.formats import po as po_format
 from translator.formats import srt as srt_format
 from translator.formats import vtt as vtt_format
-from translator.formats.text import decode_text
+from translator.formats.decoding import decode_text
 
 DATA = Path(__file__).parent / "data" / "formats" / "text"
 TIMING = re.compile(r"^(\d+)\n(\S+ --> \S+)", re.M)  # an SRT cue's number and timing line
@@ -68,14 +66,6 @@ def test_formats_are_declared_as_the_package_expects():
     assert vtt_format.FORMAT.sniff(fixture("lecture.vtt"))
     assert po_format.FORMAT.sniff(fixture("de.po"))
     assert not srt_format.FORMAT.sniff(fixture("lecture.vtt"))
-
-
-def test_the_text_formats_import_no_torch():
-    code = ("import sys; import translator.formats.srt, translator.formats.vtt, "
-            "translator.formats.po, translator.formats.txt; print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).parent.parent)
-    assert out.stdout.strip() == "False"
 
 
 # --- plain text and decoding ---------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Tests for translator.model and translator.loss: step decoding, masking, fused loss, tying."""
+"""Tests for translator.model.seq2seq and translator.model.loss: step decoding, masking, fused
+loss, tying."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from translator.batching import source_tensors
 from translator.config import ModelConfig
-from translator.loss import fused_linear_smoothed_ce
-from translator.model import Seq2Seq
-from translator.vocab import BOS_ID, EOS_ID
+from translator.data.batching import source_tensors
+from translator.data.vocab import BOS_ID, EOS_ID
+from translator.model.loss import fused_linear_smoothed_ce
+from translator.model.seq2seq import Seq2Seq
 
 V_SRC, V_TGT = 23, 29
 
@@ -36,11 +37,17 @@ def random_ids(gen: torch.Generator, lengths: list[int], vocab: int) -> list[lis
         {"decoder": "fused", "dec_layers": 2},
         {"decoder": "fused", "dec_layers": 3},
         {"decoder": "input_feeding", "dec_layers": 1},
+        {"decoder": "fused", "dec_layers": 2, "emb_scale": True},
+        {"decoder": "input_feeding", "dec_layers": 1, "emb_scale": True},
     ],
-    ids=["fused-1", "fused-2", "fused-3", "input_feeding"],
+    ids=["fused-1", "fused-2", "fused-3", "input_feeding", "fused-2-scaled",
+         "input_feeding-scaled"],
 )
-def test_decode_step_matches_teacher_forcing(overrides):
+@pytest.mark.parametrize("gate_table", [False, True], ids=["", "gate-table"])
+def test_decode_step_matches_teacher_forcing(overrides, gate_table):
     model = small_model(**overrides)
+    if gate_table:
+        model.prepare_inference()  # the fused decoder's first layer gathers precomputed gates
     gen = torch.Generator().manual_seed(1)
     src, src_lens = source_tensors(random_ids(gen, [7, 4, 9], V_SRC))
     tgt_in = torch.randint(EOS_ID + 1, V_TGT, (3, 6), generator=gen)
@@ -58,6 +65,35 @@ def test_decode_step_matches_teacher_forcing(overrides):
     with torch.no_grad():
         vectors = model(src, src_lens, tgt_in)
     torch.testing.assert_close(model.logits(vectors), logits, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("decoder", ["fused", "input_feeding"])
+def test_emb_scale_is_the_embeddings_times_sqrt_e_where_they_enter_an_lstm(decoder):
+    """A scaled model computes what an unscaled one does with its first LSTM layers' input
+    weights (the embedding columns) multiplied by sqrt(E); the output layer is not scaled."""
+    scaled = small_model(decoder=decoder, emb_scale=True)
+    plain = small_model(decoder=decoder, emb_scale=False)
+    plain.load_state_dict(scaled.state_dict())
+    E = scaled.cfg.emb_dim
+    with torch.no_grad():
+        for lstm in (plain.enc_fwd[0], plain.enc_bwd[0]):
+            lstm.weight_ih_l0.mul_(E ** 0.5)
+        if decoder == "fused":
+            plain.dec_lstm.weight_ih_l0.mul_(E ** 0.5)
+        else:
+            plain.dec_cell.weight_ih[:, :E].mul_(E ** 0.5)
+    gen = torch.Generator().manual_seed(2)
+    src, src_lens = source_tensors(random_ids(gen, [5, 8], V_SRC))
+    tgt_in = torch.randint(EOS_ID + 1, V_TGT, (2, 5), generator=gen)
+    tgt_in[:, 0] = BOS_ID
+    with torch.no_grad():
+        want = plain.decode(tgt_in, plain.encode(src, src_lens))[0]
+        got = scaled.decode(tgt_in, scaled.encode(src, src_lens))[0]
+        unscaled = small_model(decoder=decoder, emb_scale=False)
+        unscaled.load_state_dict(scaled.state_dict())
+        other = unscaled.decode(tgt_in, unscaled.encode(src, src_lens))[0]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(got, other, atol=1e-3)  # the flag does change the model
 
 
 @pytest.mark.parametrize("decoder", ["fused", "input_feeding"])

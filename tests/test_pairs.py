@@ -1,4 +1,4 @@
-"""`translator train-pairs` (translator/pairs.py): several directions in turn, a finished
+"""`translator train-pairs` (translator/training/pairs.py): several directions in turn, a finished
 pair skipped, an interrupted one resumed, the models index; MODELS naming the directory; the
 worker's model cache (MAX_MODELS)."""
 
@@ -11,9 +11,10 @@ from types import SimpleNamespace
 import pytest
 from helpers import SRC, TGT
 
-from translator.cli import main
+from translator.cli.main import main
 from translator.errors import UserError
-from translator.pairs import parse_pairs, read_index, run_state
+from translator.languages import parse_pairs
+from translator.training.index import read_index, run_state
 from worker.settings import Settings, SettingsError
 
 

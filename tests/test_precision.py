@@ -1,5 +1,5 @@
-"""bf16 decoding only where the machine runs it (translator/precision.py, issue 27): the check
-asked once, the one-line refusal at load, in `translate --bf16` and in a worker (a failed job,
+"""bf16 decoding only where the machine runs it (translator/inference/precision.py, issue 27): the
+check asked once, the one-line refusal at load, in `translate --bf16` and in a worker (a failed job,
 /healthz, /status). This machine's own answer is tested in test_translate.py; here the other
 answer is simulated: TRANSLATOR_SIMULATE_NO_BF16 (which a worker inherits), a patched probe,
 oneDNN held to AVX2 (what an AMD Zen 3 has) or a patched CUDA capability."""
@@ -17,9 +17,10 @@ import pytest
 import torch
 from helpers import PAIR, ROOT, WorkerSet, wait_for_job
 
-from translator import Translator, precision
-from translator.cli import main
-from translator.precision import SIMULATE_NO_BF16, PrecisionError, bf16_unsupported_reason
+from translator import Translator
+from translator.cli.main import main
+from translator.inference import precision
+from translator.inference.precision import SIMULATE_NO_BF16, PrecisionError, bf16_unsupported_reason
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +59,8 @@ def test_the_real_check_refuses_a_cpu_with_avx2_only():
     """Not simulated: oneDNN held to AVX2 has no bf16 LSTM primitive, as on a Zen 3 (the
     issue's `could not create a primitive descriptor for the LSTM forward propagation
     primitive`), and the check says so without running a model."""
-    code = "from translator.precision import bf16_unsupported_reason as r; print(r('cpu'))"
+    code = ("from translator.inference.precision import bf16_unsupported_reason as r; "
+            "print(r('cpu'))")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ONEDNN_MAX_CPU_ISA": "AVX2"}
     env.pop(SIMULATE_NO_BF16, None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,

@@ -1,5 +1,5 @@
-"""Compact cached corpora (translator/prepare.py, translator/compact.py): the arrays hold what
-the tokenizers and filters give, one or several encoding processes write the same bytes, the
+"""Compact cached corpora (translator/data/prepare.py, translator/data/compact.py): the arrays hold
+what the tokenizers and filters give, one or several encoding processes write the same bytes, the
 cache is reused exactly when nothing that decides it changed, and bad corpora fail cleanly."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import pytest
 import torch
 from helpers import SRC, TGT, tiny_config, write_reverse_corpus
 
-import translator.prepare
-from translator.batching import token_budget_batches, training_batch
-from translator.casing import CasingTable
-from translator.data import CorpusError, filter_pairs, read_split
-from translator.prepare import prepare
-from translator.vocab import sample_sentences
+import translator.data.prepare
+from translator.data.batching import token_budget_batches, training_batch
+from translator.data.casing import CasingTable
+from translator.data.corpus import CorpusError, filter_pairs, read_split
+from translator.data.prepare import prepare
+from translator.data.vocab import sample_sentences
 
 
 def prepared(corpus: Path, cache: Path, cfg=None, processes: int = 1, **kw):
@@ -82,8 +82,8 @@ def test_second_run_maps_the_cache_and_two_processes_write_the_same_bytes(tmp_pa
         raise AssertionError("a cached corpus was prepared again")
 
     with monkeypatch.context() as patch:
-        patch.setattr(translator.prepare, "_train_tokenizers", no_work)
-        patch.setattr(translator.prepare, "_encode", no_work)
+        patch.setattr(translator.data.prepare, "_train_tokenizers", no_work)
+        patch.setattr(translator.data.prepare, "_encode", no_work)
         again = prepared(corpus, tmp_path / "one", processes=1)
     assert again.from_cache and again.directory == one.directory
     assert isinstance(again.corpus.src_tokens, np.memmap)
@@ -220,7 +220,7 @@ def test_a_damaged_entry_is_refused_with_what_to_do(tmp_path):
 def test_builders_sharing_a_cache_never_share_a_scratch_directory(tmp_path):
     """Machines sharing a cache can run their builders under the same pid (containers):
     each call gets its own scratch directory, and one never removes another's."""
-    from translator.prepare import _scratch
+    from translator.data.prepare import _scratch
 
     entry = tmp_path / "cache" / "corpora" / "abc"
     first = _scratch(entry)
@@ -242,7 +242,7 @@ def test_translator_prepare_then_train_reads_the_entry(capsys, caplog, tmp_path)
     import json
     import logging
 
-    from translator.cli import main
+    from translator.cli.main import main
 
     corpus = write_reverse_corpus(tmp_path / "corpus")
     args = ["prepare", "--data", str(corpus), "--src", SRC, "--tgt", TGT, "--preset", "tiny",
@@ -252,7 +252,7 @@ def test_translator_prepare_then_train_reads_the_entry(capsys, caplog, tmp_path)
     assert first["pairs"] == first["kept"] == 3000 and not first["from_cache"]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["from_cache"]
-    caplog.set_level(logging.INFO, logger="translator.train")
+    caplog.set_level(logging.INFO, logger="translator.training.trainer")
     assert main(["train", "--data", str(corpus), "--src", SRC, "--tgt", TGT, "--preset", "tiny",
                  "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
                  "--max-steps", "2", "--threads", "1", "--no-test", "-q"]) == 0
@@ -266,7 +266,7 @@ def test_encoding_processes_start_from_any_main_module(tmp_path):
     import sys
 
     corpus = write_reverse_corpus(tmp_path / "corpus")
-    script = (f"from translator.prepare import prepare\nfrom translator.config import preset\n"
+    script = (f"from translator.data.prepare import prepare\nfrom translator.config import preset\n"
               f"p = prepare(preset('tiny'), {str(corpus)!r}, 'xx', 'yy', {str(tmp_path)!r}, 2,"
               f" progress=False)\nprint(len(p.corpus))\n")
     done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True,

@@ -1,7 +1,7 @@
-"""What users type: ALL-CAPS and lower-case input (translator/casing.py), numbers, links, emoji
-and names carried through (translator/protect.py), and the per-sentence confidence
-(translator/confidence.py, translator/calibrate.py); units first, then the tiny model trained on
-the reverse task, then the `calibrate` command."""
+"""What users type: ALL-CAPS and lower-case input (translator/data/casing.py), numbers, links, emoji
+and names carried through (translator/inference/protect.py), and the per-sentence confidence
+(translator/inference/confidence.py, translator/training/calibrate.py); units first, then the tiny
+model trained on the reverse task, then the `calibrate` command."""
 
 from __future__ import annotations
 
@@ -12,12 +12,19 @@ import pytest
 from helpers import SRC, TGT
 
 from translator import Translator
-from translator.casing import Casing, CasingTable, casing_of, truecase
 from translator.checkpoint import load_checkpoint
-from translator.cli import main
-from translator.confidence import Calibration, correlations, fit, mean_log_prob, uncalibrated
-from translator.data import read_split
-from translator.protect import (
+from translator.cli.main import main
+from translator.data.casing import Casing, CasingTable, casing_of, truecase
+from translator.data.corpus import read_split
+from translator.data.vocab import encode_parts
+from translator.inference.confidence import (
+    Calibration,
+    correlations,
+    fit,
+    mean_log_prob,
+    uncalibrated,
+)
+from translator.inference.protect import (
     MASK,
     MASKED,
     Span,
@@ -27,7 +34,6 @@ from translator.protect import (
     restore,
     target_words,
 )
-from translator.vocab import encode_parts
 
 GERMAN = ["Ein Mann fährt auf der Straße.", "Eine Frau liest ein Buch im Park.",
           "Der Mann und die Frau essen auf der Straße.", "Zwei Hunde spielen im Schnee.",
@@ -140,7 +146,7 @@ def test_two_unknown_characters_in_one_word_are_one_span():
 
 
 def test_truecasing_keeps_links_in_place():
-    from translator.pipeline import _truecase_outside_links
+    from translator.inference.pipeline import _truecase_outside_links
 
     table = CasingTable.learn(GERMAN)
     assert _truecase_outside_links("DER MANN AN MAX@EXAMPLE.COM ODER HTTPS://WWW.EXAMPLE.COM/AB",

@@ -1,4 +1,5 @@
-"""Tests for translator.search: greedy and beam search, on a random model and a trained one."""
+"""Tests for translator.inference.search: greedy and beam search, on a random model and a trained
+one."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import pytest
 import torch
 from helpers import SRC, TGT
 
-from translator.batching import source_tensors
 from translator.config import ModelConfig
-from translator.data import read_split
-from translator.model import Seq2Seq
-from translator.search import (
+from translator.data.batching import source_tensors
+from translator.data.corpus import read_split
+from translator.data.vocab import BOS_ID, EOS_ID
+from translator.inference.search import (
     SearchConfig,
     beam_search,
     greedy_search,
@@ -20,7 +21,7 @@ from translator.search import (
     length_penalty,
     search,
 )
-from translator.vocab import BOS_ID, EOS_ID
+from translator.model.seq2seq import Seq2Seq
 
 
 def random_model(decoder: str = "fused", dec_layers: int = 1) -> Seq2Seq:
@@ -164,7 +165,7 @@ def test_return_attention(model_and_batch, beam):
 def test_exact_early_stop_leaves_n_best_unchanged(model_and_batch, monkeypatch, alpha, n_best):
     """Stopping a sentence once no alive beam can beat its n-th finished hypothesis gives the
     same n-best lists as running on until K hypotheses have finished."""
-    import translator.search as search_module
+    import translator.inference.search as search_module
 
     model, src, src_lens = model_and_batch
     cfg = SearchConfig(beam_size=4, n_best=n_best, alpha=alpha)

@@ -86,7 +86,7 @@ def test_every_key_written_by_real_jobs_is_documented_in_the_store(
     existing = {k.decode() for k in job_store.redis.scan_iter("nmt:*")}
     undocumented = sorted(k for k in ours | existing
                           if not any(p.match(k) for p in patterns))
-    assert not undocumented, f"nmt: keys missing from worker/store.py's docstring: {undocumented}"
+    assert not undocumented, f"nmt: keys missing from the key layout: {undocumented}"
     # The watcher saw the keys of every kind of step, so the check covered them.
     for part in (":layout", ":source:", ":chunk:", ":chunks_done", ":assembling", ":result",
                  ":progress", ":pending", ":input", ":reference", "nmt:leaderboard:",

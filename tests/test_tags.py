@@ -1,5 +1,5 @@
 """Inline formatting placed by alignment (translator/formats/inline.py's `place_aligned`,
-translator/align.py): on the reverse-the-words task a tag around the k-th source word must
+translator/inference/align.py): on the reverse-the-words task a tag around the k-th source word must
 land around the word it becomes, for single words, spans of words and nested tags, in many
 random sentences; the output stays well-formed with every tag exactly once."""
 
@@ -11,9 +11,9 @@ from collections import namedtuple
 import lxml.html
 import pytest
 
-from translator.align import even_alignment, word_alignment, word_starts
 from translator.formats import read_file, translate_parsed
 from translator.formats.inline import distribute, place_aligned
+from translator.inference.align import even_alignment, word_alignment, word_starts
 
 WORDS = ["red", "blue", "cat", "dog", "sun", "moon", "tree", "fish", "bird", "star"]
 Aligned = namedtuple("Aligned", "text alignment")

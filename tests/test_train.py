@@ -1,4 +1,5 @@
-"""Tests for translator.train: learning a synthetic task, run artefacts, exact resume, errors."""
+"""Tests for translator.training.trainer: learning a synthetic task, run artefacts, exact resume,
+errors."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import sacrebleu
 import torch
 from helpers import SRC, TGT, TRAINED_STEPS, tiny_config
 
-from translator.checkpoint import load_checkpoint
-from translator.cli import main
-from translator.data import CorpusError, read_split
-from translator.train import TEST_SPLIT, Trainer, periodic_name
-from translator.translator import Translator
+from translator.checkpoint import load_checkpoint, periodic_name
+from translator.cli.main import main
+from translator.data.corpus import CorpusError, read_split
+from translator.defaults import TEST_SPLIT
+from translator.inference.translator import Translator
+from translator.training.trainer import Trainer
 
 
 def read_records(path) -> list[dict]:
@@ -204,7 +206,7 @@ def test_cli_train_end_to_end(capsys, reverse_corpus, tmp_path):
 
 def test_resume_keeps_the_saved_budget_unless_given_again():
     from translator.config import preset
-    from translator.train import resume_config
+    from translator.training.state import resume_config
 
     saved = preset("base").override("train", max_minutes=60.0, lr=1e-3)
     requested = preset("base")  # what the CLI builds when only --resume is given
@@ -220,7 +222,7 @@ def test_resume_keeps_the_saved_budget_unless_given_again():
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "wsd"])
 def test_learning_rate_warms_up_then_follows_its_schedule(schedule):
     from translator.config import TrainConfig
-    from translator.train import learning_rate
+    from translator.training.schedule import learning_rate
 
     cfg = TrainConfig(lr=2e-3, min_lr=1e-5, warmup_steps=10, schedule=schedule,
                       decay_fraction=0.2)

@@ -11,9 +11,9 @@ import sacrebleu
 from helpers import SRC, TGT
 
 from translator import Translator
-from translator.cli import main
-from translator.data import read_split
-from translator.precision import PrecisionError, bf16_unsupported_reason
+from translator.cli.main import main
+from translator.data.corpus import read_split
+from translator.inference.precision import PrecisionError, bf16_unsupported_reason
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_beam_is_at_least_as_good_as_greedy_here(translator, test_set):
 
 def test_very_long_input_is_truncated_with_a_warning(translator, caplog):
     long_text = " ".join(["red blue cat"] * 400)
-    with caplog.at_level(logging.WARNING, logger="translator.translator"):
+    with caplog.at_level(logging.WARNING, logger="translator.inference.translator"):
         out = translator.translate([long_text, "red blue cat"], beam_size=2)
     assert "truncated" in caplog.text
     assert out[1] == "cat blue red"

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from helpers import PAIR, WORDS, make_document, wait_for_job, wait_for_progress
 
-from translator.document import count_paragraphs, segment_document, translate_document
+from translator.inference.document import count_paragraphs, segment_document, translate_document
 from worker.celery_app import (
     CHUNK_TASK,
     DOCUMENT_TASK,
@@ -47,7 +47,7 @@ def test_a_pasted_paragraph_is_translated_sentence_by_sentence(intake, job_store
                                                                trained_translator):
     """Each segment of a text job is split into sentences like a document (line breaks
     kept), and its sentences are translated as segments of their own."""
-    from translator.document import translate_segments
+    from translator.inference.document import translate_segments
 
     segments = ["Red blue cat. Dog sun moon tree. Fish bird.", "star rock\nLeaf red cat. Sun"]
     job = wait_for_job(job_store, intake.submit_text(segments, PAIR, beam_size=2)["id"])

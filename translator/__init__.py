@@ -1,17 +1,17 @@
 """translator: SentencePiece-tokenized attentional LSTM encoder-decoder for machine translation.
 
 `Translator` and `CheckpointError` load on first use, so torch-free modules of the package
-(`translator.metrics`, `translator.plot`) can be imported without torch.
+(`translator.evaluation.metrics`, `translator.evaluation.plot`) can be imported without torch.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 
 __all__ = ["CheckpointError", "Translator", "__version__"]
 
 
 def __getattr__(name: str):
     if name == "Translator":
-        from .translator import Translator
+        from translator.inference.translator import Translator
 
         return Translator
     if name == "CheckpointError":

@@ -33,12 +33,12 @@ MULTI30K_DIR = "../shared/data/multi30k"
 it where the code reads that variable (the `translator` command, the worker, the benchmarks)."""
 
 CACHE_DIR = "~/.cache/translator"
-"""Where training keeps prepared corpora and SentencePiece models (translator/prepare.py); the
+"""Where training keeps prepared corpora and SentencePiece models (translator/data/prepare.py); the
 environment variable TRANSLATOR_CACHE and `--cache-dir` override it."""
 
 LOW_CONFIDENCE = 0.25
-"""Translations whose confidence (0..1, translator/confidence.py) is below this are flagged as
-doubtful on the pages; chosen from the confidence deciles in benchmarks/RESULTS.md."""
+"""Translations whose confidence (0..1, translator/inference/confidence.py) is below this are
+flagged as doubtful on the pages; chosen from the confidence deciles in benchmarks/RESULTS.md."""
 
 MAX_UNZIPPED_BYTES = 50_000_000
 """Largest total uncompressed size of an uploaded Office file (docx, odt, pptx): checked from

@@ -102,7 +102,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     secure_headers(app, settings)
 
-    from . import api, libre, pages
+    # auth, filters and health add their views and filters to pages.bp as they are imported
+    from . import api, auth, filters, health, libre, pages  # noqa: F401
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")

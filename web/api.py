@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import redis
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 
 from worker.errors import InputError
 from worker.intake import known_checkpoints
-from worker.records import Job, Kind, Status
+from worker.records import Job, Status
 
 from .access import (
     cancellable_job,
@@ -19,8 +18,9 @@ from .access import (
     visible_job,
     visible_result,
 )
-from .downloads import file_response
-from .extensions import intake, pair_label, settings, store
+from .catalog import model_list
+from .downloads import file_response, result_text
+from .extensions import intake, settings, store
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__)
@@ -213,13 +213,6 @@ def result_view(job: Job, result: dict) -> dict:
     return {"id": job.id, "kind": job.kind, "scores": job.scores, **result}
 
 
-def result_text(job: Job, result: dict) -> str:
-    if job.kind == Kind.DOCUMENT:
-        return result["text"]
-    lines = result.get("translations") or result.get("hypotheses") or []
-    return "\n".join(lines) + "\n"
-
-
 @bp.get("/jobs/<job_id>/result.txt")
 def get_result_text(job_id: str):
     job, result = visible_result(job_id)
@@ -256,45 +249,6 @@ def create_evaluation():
                                    source=body.get("source"), reference=body.get("reference"),
                                    beam_size=body.get("beam_size"), by=submitter())
     return created(job)
-
-
-def unavailable_pairs() -> dict[str, str]:
-    """{pair: why} of the model pairs whose checkpoint no worker could load (the workers
-    check theirs when they start and say so in the registry); {} without Redis."""
-    try:
-        workers = store().worker_info()
-    except redis.RedisError:
-        return {}
-    ready = {p for w in workers.values() for p in (w.get("ready") or [])}
-    return {pair: why for w in workers.values() for pair, why in (w.get("failed") or {}).items()
-            if pair not in ready}
-
-
-def model_list() -> list[dict]:
-    """Each pair with a model (its test scores, where its run recorded them) and each one
-    reached through the pivot language (`via`); `available` false with the `reason` where a
-    step's checkpoint could not be loaded."""
-    entries = settings().model_entries()
-    broken = unavailable_pairs()
-    out = []
-    for src, targets in settings().reachable().items():
-        for tgt, via in targets.items():
-            pair = f"{src}-{tgt}"
-            item = {"pair": pair, "label": pair_label(pair)}
-            reasons = [f"{step}: {broken[step]}" for step in settings().route(pair) or []
-                       if step in broken]
-            item["available"] = not reasons
-            if reasons:
-                item["reason"] = "; ".join(reasons)
-            if via:
-                item.update(via=via, steps=settings().route(pair))
-            else:
-                entry = entries[pair]
-                item.update(test_set=entry.get("test_set", "test_2016_flickr"),
-                            bleu=entry["test"].get("bleu_beam5"),
-                            chrf=entry["test"].get("chrf_beam5"))
-            out.append(item)
-    return out
 
 
 @bp.get("/models")

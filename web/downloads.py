@@ -1,5 +1,6 @@
-"""Downloads of a document job's result: the translated file in its own format, and a .txt of
-the text. Always attachments with `nosniff`, so a browser never renders an uploaded page."""
+"""Downloads of a job's result: a document's translated file in its own format, and a .txt of
+the text (`result_text`, which the API's result.txt answers too). Always attachments with
+`nosniff`, so a browser never renders an uploaded page."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from flask import Response, send_file
 
 from translator.formats import formats
 from worker.errors import JobStateError
-from worker.records import Job
+from worker.records import Job, Kind
 
 
 def format_label(name: str | None) -> str:
@@ -43,7 +44,7 @@ def attachment(data: bytes, name: str, mimetype: str) -> Response:
 
 def file_response(job: Job, data: bytes | None) -> Response:
     """The translated file of a done document job (JobStateError when it has none: a text
-    or evaluation job, or a document of a release before formats)."""
+    or evaluation job, or a document job of 0.1.0, which had no formats)."""
     fmt = formats().get(job.format or "")
     if data is None or fmt is None:
         raise JobStateError(f"job {job.id} has no translated file (only its text)", job)
@@ -53,3 +54,12 @@ def file_response(job: Job, data: bytes | None) -> Response:
 def text_response(job: Job, text: str) -> Response:
     return attachment(text.encode("utf-8"), download_name(job, "txt"),
                       "text/plain; charset=utf-8")
+
+
+def result_text(job: Job, result: dict) -> str:
+    """A finished job's result as plain text: a document's text, or one translation (or
+    hypothesis, for an evaluation) per line."""
+    if job.kind == Kind.DOCUMENT:
+        return result["text"]
+    lines = result.get("translations") or result.get("hypotheses") or []
+    return "\n".join(lines) + "\n"

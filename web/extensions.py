@@ -7,7 +7,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from translator.detection import language_name as detection_name
+from translator.inference.detection import language_name as detection_name
 from worker.intake import Intake
 from worker.settings import Settings
 from worker.store import JobStore
@@ -39,7 +39,7 @@ TEST_LANGUAGE_NAMES = {"xx": "Test source", "yy": "Test target"}
 
 
 def language_name(code: str) -> str:
-    """A language's English name (translator/detection.py knows Lingua's 75)."""
+    """A language's English name (translator/inference/detection.py knows Lingua's 75)."""
     return TEST_LANGUAGE_NAMES.get(code) or detection_name(code)
 
 

@@ -19,7 +19,7 @@ from worker.intake import check_segments
 from worker.records import Job, Status
 
 from .access import check_api_key, job_limited, keys_required, submitter
-from .api import unavailable_pairs
+from .catalog import unavailable_pairs
 from .downloads import file_response
 from .errors import error_response
 from .extensions import intake, language_name, settings, store

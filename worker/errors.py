@@ -1,5 +1,7 @@
 """Why a job request cannot be served. The web maps each type to an HTTP status
-(web/errors.py); these classes know nothing of HTTP."""
+(web/errors.py); these classes know nothing of HTTP. And `SettingsError`, a setting whose value
+cannot be used (worker/settings.py and worker/models.py raise it; `from worker.settings import
+SettingsError` still finds it)."""
 
 from __future__ import annotations
 
@@ -32,3 +34,7 @@ class JobNotFound(JobError):
 
 class JobStateError(JobError):
     """The job is in the wrong state: already finished, or no result yet."""
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from translator.defaults import MAX_BEAM, MIN_BEAM
+from translator.languages import valid_pair
 
 from .celery_app import (
     DOCUMENT_TASK,
@@ -30,7 +31,7 @@ from .celery_app import (
 from .dispatch import Dispatcher, TaskSpec, pending_records, plan
 from .errors import InputError, JobStateError, LimitError, TooLargeError
 from .records import Job, Kind, Status
-from .settings import Settings, valid_pair
+from .settings import Settings
 from .store import JobStore, new_job_id
 
 
@@ -83,6 +84,17 @@ def decode_document(data: bytes | str, max_bytes: int) -> str:
     if not text.strip():
         raise InputError("the document is empty")
     return text
+
+
+def check_beam(beam: Any, *, task: bool = False) -> int:
+    """A beam size: an integer from MIN_BEAM to MAX_BEAM (not a bool), else InputError, whose
+    message names a request's `beam_size` or, with `task`, a task's argument and its value."""
+    if not isinstance(beam, int) or isinstance(beam, bool) or not MIN_BEAM <= beam <= MAX_BEAM:
+        if task:
+            raise InputError(f"the task's beam size {beam!r} is not from {MIN_BEAM} to "
+                             f"{MAX_BEAM}")
+        raise InputError(f"beam_size must be an integer from {MIN_BEAM} to {MAX_BEAM}")
+    return beam
 
 
 def check_segments(value: Any, settings: Settings, what: str = "text") -> list[str]:
@@ -205,14 +217,14 @@ class Intake:
 
     def detector(self):
         """The process's language detector, as DETECT_ACCURACY and DETECT_LANGUAGES say."""
-        from translator.detection import detector
+        from translator.inference.detection import detector
 
         return detector(self.settings.detect_accuracy, self.settings.detection_languages())
 
     def detect_source(self, text: str, target: str) -> dict:
         """{"language", "confidence"} of the text's language, which must be one this server
         translates into `target` (else InputError naming the language and what is served)."""
-        from translator.detection import language_name
+        from translator.inference.detection import language_name
 
         guesses = self.detector().detect(text, best=1)
         if not guesses:
@@ -226,11 +238,8 @@ class Intake:
         return {"language": best.language, "confidence": best.confidence}
 
     def check_beam(self, beam_size: Any) -> int:
-        beam = self.settings.beam_size if beam_size is None else beam_size
-        if not isinstance(beam, int) or isinstance(beam, bool) or not \
-                MIN_BEAM <= beam <= MAX_BEAM:
-            raise InputError(f"beam_size must be an integer from {MIN_BEAM} to {MAX_BEAM}")
-        return beam
+        """A request's beam size (BEAM_SIZE when it gives none), checked."""
+        return check_beam(self.settings.beam_size if beam_size is None else beam_size)
 
     def submit_text(self, segments: list[str] | str, pair: str, beam_size: int | None = None,
                     reference: list[str] | str | None = None, alternatives: int = 0,

@@ -118,7 +118,7 @@ def user_message(exc: BaseException) -> str:
     """What the job's record says about an error: its own words for errors of the input or
     the model, a generic line for anything unexpected. Imports no torch: a time limit can
     strike while a process is still importing it."""
-    from translator.data import CorpusError
+    from translator.data.corpus import CorpusError
     from translator.errors import CheckpointError
 
     if isinstance(exc, SoftTimeLimitExceeded):

@@ -2,7 +2,7 @@
 
 A record is the hash `nmt:job:<id>` whose field values are JSON (a status reads `"done"` with
 its quotes). `Job.from_hash` and `encode_fields` are the two ends of that encoding, used by the
-store (worker/store.py) alone. The field names are the wire format shared with workers of other
+store (worker/store/) alone. The field names are the wire format shared with workers of other
 versions, so they never change meaning; fields this code does not know (written by a newer
 worker) are kept in `extra` and shown unchanged.
 """

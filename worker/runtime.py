@@ -142,7 +142,7 @@ def warm_up(state: WorkerState) -> tuple[list[str], dict[str, str]]:
     """Load every served pair's model and translate one short sentence with it (the first
     call allocates what later ones reuse). Returns (the pairs that are warm, {pair: why} for
     those that failed); an unusable checkpoint stays the error its jobs report."""
-    from translator.document import segment_document
+    from translator.inference.document import segment_document
 
     ready, failed = [], {}
     for pair in state.settings.served_pairs():
@@ -208,7 +208,7 @@ def _import_the_model_code(**_):
     def load() -> None:
         started = time.perf_counter()
         try:
-            import translator.translator  # noqa: F401
+            import translator.inference.translator  # noqa: F401
         finally:  # a failed import is raised again by the task that needs it
             _model_code_imported.set()
         log.debug("pool process %d: model code imported in %.1f s", os.getpid(),
@@ -230,7 +230,7 @@ def _start_recovery_sweep(sender=None, **_):
 
 @signals.worker_shutting_down.connect
 def _stop_riding_out(**_):
-    """A stopping worker's tasks no longer wait for a lost Redis (worker/store.py)."""
+    """A stopping worker's tasks no longer wait for a lost Redis (worker/store/client.py)."""
     stop_riding_out()
 
 

@@ -1,4 +1,4 @@
-"""The Lua scripts the job store (worker/store.py) runs on Redis, so that a check and the
+"""The Lua scripts the job store (worker/store/jobs.py) runs on Redis, so that a check and the
 writes it guards happen atomically. Statuses are compared as they read in a record's hash:
 JSON strings with their quotes."""
 

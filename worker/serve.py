@@ -169,8 +169,8 @@ def web_env(env: dict, host: str) -> dict:
 
 def unusable_checkpoints(settings: Settings) -> dict[str, str]:
     """{pair: why} of the served pairs whose checkpoint is missing or unreadable (checked
-    without loading it: translator/archive.py)."""
-    from translator.archive import why_unreadable
+    without loading it: translator/checkpoint_file.py)."""
+    from translator.checkpoint_file import why_unreadable
 
     paths = settings.model_paths()
     out = {}

@@ -2,7 +2,8 @@
 `.env` file in the working directory; real environment variables win).
 
 Each field's metadata holds its variable name and meaning; the README's settings table is
-checked against these fields by a test. Import this module without importing torch.
+checked against these fields by a test. What MODELS names (the models and the route of a pair
+over them) is read by worker/models.py. Import this module without importing torch.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import MISSING, dataclass, field, fields
-from functools import lru_cache
 from pathlib import Path
 
 from translator.defaults import (
@@ -23,15 +23,15 @@ from translator.defaults import (
     MIN_BEAM,
     MULTI30K_DIR,
 )
+from translator.languages import valid_language
+
+from .errors import SettingsError
+from .models import directions, read_models, route_via
 
 DEVICES = ("cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 PUBLIC_RATE_LIMIT = "60/minute;600/hour"
 """What RATE_LIMIT=auto is on a server others may reach (Settings.job_rate_limit)."""
-
-
-class SettingsError(ValueError):
-    """A setting has a value that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class Settings:
                                  "LibreTranslate's /translate_file stays valid", 3600)
     web_workers: int = _env("WEB_WORKERS", "gunicorn worker processes of the web app", 2)
     web_threads: int = _env("WEB_THREADS", "gunicorn threads per web process: requests that "
-                            "can wait for their job at once (each waits in a BLPOP, not "
+                            "can wait for their job at once (each waits in a BLMOVE, not "
                             "working; 64 measured best of 4, 16, 64 in benchmarks/RESULTS.md)",
                             64)
     text_processes: int = _env("TEXT_PROCESSES", "interactive worker processes `translator "
@@ -264,7 +264,7 @@ class Settings:
     def decode_precision(self) -> str:
         """PRECISION with `auto` resolved for DEVICE: int8 on the CPU, fp32 on CUDA. Never bf16:
         not every CPU or GPU runs it, and only the worker's machine can tell (an explicit bf16
-        is checked when the worker loads its models: translator/precision.py)."""
+        is checked when the worker loads its models: translator/inference/precision.py)."""
         if self.precision == "auto":
             return "int8" if self.device == "cpu" else "fp32"
         return self.precision
@@ -273,61 +273,28 @@ class Settings:
         """{pair: checkpoint path} from MODELS, e.g. {"de-en": "runs/quick/best.pt"}: its
         `pair=path` entries and the pairs of its models directories (a later entry wins).
         What every request's routing reads: no run's scores are looked up for it."""
-        return {pair: entry["checkpoint"] for pair, entry in self._entries(False).items()}
+        return {pair: entry["checkpoint"]
+                for pair, entry in read_models(self.models, False).items()}
 
     def model_entries(self) -> dict[str, dict]:
         """{pair: {"checkpoint": path, "test": {...}, ...}}: a models directory's index
         entries, or for a `pair=path` entry its run's summary.json scores where there is one
         (the listings: /status, /languages, /api/v1/models)."""
-        return self._entries(True)
-
-    def _entries(self, scores: bool) -> dict[str, dict]:
-        out: dict[str, dict] = {}
-        for item in filter(None, (s.strip() for s in self.models.split(","))):
-            pair, sep, path = item.partition("=")
-            if not sep:
-                out.update(_models_directory(item))
-                continue
-            pair = pair.strip().lower()
-            if not path.strip() or not valid_pair(pair):
-                raise SettingsError(f"MODELS entry {item!r} is not `src-tgt=path` or a models "
-                                    f"directory")
-            out[pair] = {"pair": pair, "checkpoint": path.strip(),
-                         "test": _run_scores(path.strip()) if scores else {}}
-        return out
+        return read_models(self.models, True)
 
     def route(self, pair: str) -> list[str] | None:
         """The model pairs that translate `pair`: itself when it has a model, else through
         PIVOT_LANGUAGE (`de-fr` -> ["de-en", "en-fr"]) when both halves have one; None."""
-        return self._route(pair, self.model_paths())
-
-    def _route(self, pair: str, models: dict[str, str]) -> list[str] | None:
-        if pair in models:
-            return [pair]
-        src, _, tgt = pair.partition("-")
-        via = self.pivot_language
-        if via and via not in (src, tgt) and f"{src}-{via}" in models \
-                and f"{via}-{tgt}" in models:
-            return [f"{src}-{via}", f"{via}-{tgt}"]
-        return None
+        return route_via(pair, self.model_paths(), self.pivot_language)
 
     def reachable(self) -> dict[str, dict[str, str | None]]:
         """{source: {target: None (a model) or the pivot language}} of every translatable
         direction, sorted."""
-        models = self.model_paths()
-        codes = sorted({c for pair in models for c in pair.split("-")})
-        out: dict[str, dict[str, str | None]] = {}
-        for src in codes:
-            for tgt in codes:
-                steps = self._route(f"{src}-{tgt}", models) if src != tgt else None
-                if steps:
-                    out.setdefault(src, {})[tgt] = None if len(steps) == 1 else \
-                        self.pivot_language
-        return out
+        return directions(self.model_paths(), self.pivot_language)
 
     def detection_languages(self) -> tuple[str, ...]:
         codes = tuple(c.strip().lower() for c in self.detect_languages.split(",") if c.strip())
-        from translator.detection import NAMES
+        from translator.inference.detection import NAMES
 
         unknown = [c for c in codes if c not in NAMES]
         if unknown:
@@ -373,63 +340,6 @@ def check_rate_limits(settings: Settings) -> None:
         except ValueError:
             raise SettingsError(f"{env_name(name)}={value!r} is not a rate limit such as "
                                 f"{PUBLIC_RATE_LIMIT!r}") from None
-
-
-def valid_language(code: str) -> bool:
-    return 2 <= len(code) <= 8 and code.isalpha() and code.isascii()
-
-
-def valid_pair(pair: str) -> bool:
-    src, sep, tgt = pair.partition("-")
-    return bool(sep) and src != tgt and valid_language(src) and valid_language(tgt)
-
-
-def _models_directory(path: str) -> dict[str, dict]:
-    """A models directory's index (translator/pairs.py), re-read when index.json changes."""
-    index = Path(path) / "index.json"
-    try:
-        stamp = index.stat().st_mtime_ns
-    except OSError:
-        raise SettingsError(f"MODELS entry {path!r} is neither `src-tgt=path` nor a models "
-                            f"directory with an index.json (translator train-pairs writes "
-                            f"one)") from None
-    return _read_models_directory(path, stamp)
-
-
-@lru_cache(maxsize=16)
-def _read_models_directory(path: str, stamp: int) -> dict[str, dict]:
-    from translator.errors import UserError
-    from translator.pairs import read_index
-
-    try:
-        return read_index(path)
-    except UserError as exc:
-        raise SettingsError(str(exc)) from None
-
-
-def _run_scores(checkpoint: str) -> dict:
-    """The test scores in the summary.json beside a checkpoint (`translator train` writes
-    one), as a models index holds them: {"bleu_beam5": 15.6, ...}; {} without one."""
-
-    path = Path(checkpoint).parent / "summary.json"
-    try:
-        stamp = path.stat().st_mtime_ns
-    except OSError:
-        return {}
-    return _read_run_scores(str(path), stamp)
-
-
-@lru_cache(maxsize=64)
-def _read_run_scores(path: str, stamp: int) -> dict:
-    import json
-
-    from translator.pairs import summary_scores
-
-    try:
-        with open(path) as f:
-            return summary_scores(json.load(f))
-    except (OSError, ValueError, TypeError, AttributeError):
-        return {}
 
 
 def env_name(field_name: str) -> str:

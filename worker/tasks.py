@@ -9,14 +9,18 @@ import logging
 
 from celery import shared_task
 
-from translator.defaults import MAX_BEAM, MIN_BEAM
-from translator.document import Document, Line, segment_document, translate_segments_scored
 from translator.formats import FormatError, block_sentences, place, read_file
+from translator.inference.document import (
+    Document,
+    Line,
+    segment_document,
+    translate_segments_scored,
+)
 
 from .celery_app import CHUNK_TASK, DOCUMENT_TASK, EVALUATE_TASK, TEXT_TASK, docs_queue, text_queue
 from .dispatch import TaskSpec
 from .errors import InputError
-from .intake import check_segments, decode_document, resolve_checkpoint
+from .intake import check_beam, check_segments, decode_document, resolve_checkpoint
 from .lifecycle import Finished, JobTask, Running, run_job
 from .records import Job
 from .runtime import worker_state
@@ -26,7 +30,7 @@ log = logging.getLogger("worker")
 
 
 def _scores(hyps: list[str], refs: list[str]) -> dict:
-    from translator.metrics import score
+    from translator.evaluation.metrics import score
 
     return score(hyps, refs)
 
@@ -58,7 +62,7 @@ def _translate_text(running: Running, pair: str, segments: list[str], beam: int
     if pair == steps[0]:  # a second step's sentences come from the first step's blob
         _check_task(worker_state().settings, segments, beam)
     else:
-        _check_beam(beam)
+        check_beam(beam, task=True)
     if len(steps) > 1 and pair == steps[0]:
         return _first_step(running, pair, segments, beam, steps[1])
     batcher = worker_state().batcher()
@@ -104,12 +108,7 @@ def _check_task(settings, segments, beam) -> None:
     """A task's own arguments checked again (the worker trusts no message: one injected into
     Redis gets the limits a submitted job gets)."""
     check_segments(segments, settings, "the task's text")
-    _check_beam(beam)
-
-
-def _check_beam(beam) -> None:
-    if not isinstance(beam, int) or isinstance(beam, bool) or not MIN_BEAM <= beam <= MAX_BEAM:
-        raise InputError(f"the task's beam size {beam!r} is not from {MIN_BEAM} to {MAX_BEAM}")
+    check_beam(beam, task=True)
 
 
 def _first_step(running: Running, pair: str, segments: list[str], beam: int, second: str
@@ -192,7 +191,7 @@ def _segment_document(running: Running) -> dict:
     if len(raw) > state.settings.max_document_bytes:  # checked again: trust no message
         raise InputError(f"the document has {len(raw):,} bytes; the limit is "
                          f"{state.settings.max_document_bytes:,}")
-    _check_beam(job.beam)
+    check_beam(job.beam, task=True)
     doc = _segment(raw, job, state.settings)
     if not doc.sentences:
         raise InputError("the document has no text to translate")
@@ -205,8 +204,8 @@ def _segment_document(running: Running) -> dict:
 
 
 def _segment(raw: bytes, job: Job, settings) -> Document:
-    """The document's sentences, one line of the layout per block of its file (a job of a
-    release before formats: its text, line by line)."""
+    """The document's sentences, one line of the layout per block of its file (a job of 0.1.0,
+    which had no formats: its text, line by line; may go JOB_TTL after its last worker)."""
     lang = job.pair.split("-")[0]
     if job.format is None:
         return segment_document(decode_document(raw, settings.max_document_bytes), lang)
@@ -268,7 +267,7 @@ def _aligned(job: Job) -> bool:
 
 def _translate(job: Job, pair: str, sentences: list[str], on_batch) -> list:
     state = worker_state()
-    _check_beam(job.beam)
+    check_beam(job.beam, task=True)
     translator = state.translator_for(pair)
     options = dict(beam_size=job.beam, batch_tokens=state.settings.batch_tokens,
                    on_batch=on_batch)
@@ -310,7 +309,7 @@ def _assemble(store: JobStore, job: Job) -> Finished:
     translations = [text for text, _ in scored]
     result = {"sentences": [[s, t] for s, t in zip(doc.sentences, translations)],
               "sentence_confidence": [conf for _, conf in scored]}
-    if job.format is None:  # segmented by a release before formats
+    if job.format is None:  # segmented by 0.1.0 (no formats); may go JOB_TTL after its last worker
         text = doc.assemble(translations)
     else:
         text, data = _write(store, job, doc, translations)
@@ -354,10 +353,10 @@ def evaluate_checkpoint(self, job_id: str, checkpoint: str) -> dict:
 
 
 def _evaluate(running: Running, checkpoint: str) -> Finished:
-    from translator.data import read_split
+    from translator.data.corpus import read_split
 
     state, store, job = worker_state(), running.store, running.job
-    _check_beam(job.beam)
+    check_beam(job.beam, task=True)
     translator = state.evaluation_translator(resolve_checkpoint(state.settings, checkpoint))
     store.update(job.id, pair=f"{translator.src_lang}-{translator.tgt_lang}")
     source = store.get_blob(job.id, "input")

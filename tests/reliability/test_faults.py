@@ -34,7 +34,7 @@ from helpers import (
     wait_for_progress,
 )
 
-from translator.document import count_paragraphs, segment_document, translate_document
+from translator.inference.document import count_paragraphs, segment_document, translate_document
 from worker.celery_app import RESTORE_INTERVAL, STALL_AFTER, docs_queue, make_app
 from worker.intake import Intake
 from worker.redis_server import EmbeddedRedis, free_port

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from helpers import PAIR, ROOT, WorkerSet, make_document, wait_for_job
 
-from translator.document import translate_document
+from translator.inference.document import translate_document
 from worker.celery_app import docs_queue, make_app
 from worker.redis_server import EmbeddedRedis
 from worker.serve import Supervisor, worker_command

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers import SRC, TGT, step_config, step_parts  # noqa: E402
 
-from translator.train import Trainer  # noqa: E402
+from translator.training.trainer import Trainer  # noqa: E402
 
 
 def updates(trainer: Trainer) -> list[float]:

@@ -188,7 +188,8 @@ def keeps_translations(fmt: Format) -> bool:
 def block_sentences(block: Block, lang: str | None) -> list[str]:
     """The sentences of a block, as the document splitter cuts its normalized text (the
     worker's document jobs and `translate_parsed` cut them the same way)."""
-    from ..document import segment_document
+    from translator.inference.document import segment_document
+
     from .inline import normalized
 
     return segment_document(normalized(block.text), lang).sentences

@@ -7,7 +7,7 @@ UTF-8 whatever its meta says (such pages are ASCII or mislabelled). Otherwise th
 page declares (`<meta charset>` or `<meta http-equiv=content-type>` in its first 4 KiB, or an
 XHTML page's XML declaration) is used if the bytes decode in it without error (ISO-8859-1 and
 ASCII are read as windows-1252, as browsers do), with a note; failing that,
-`translator.formats.text.decode_text` guesses (with its note) or refuses. The translation is
+`translator.formats.decoding.decode_text` guesses (with its note) or refuses. The translation is
 always UTF-8 and says so: every `<meta charset>` and `<meta http-equiv=content-type>` is changed
 to UTF-8, and a page with neither gets `<meta charset="utf-8">` first in its `<head>`.
 
@@ -51,7 +51,7 @@ import re
 
 from . import xmltext
 from .base import Block, Format, FormatError, Limits, Parsed
-from .text import decode_text
+from .decoding import decode_text
 
 KINDS = {"h1": "heading", "h2": "heading", "h3": "heading", "h4": "heading", "h5": "heading",
          "h6": "heading", "li": "item", "td": "cell", "th": "cell", "title": "title"}

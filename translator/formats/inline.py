@@ -13,8 +13,8 @@ receive sentences are kept apart by a space when nothing between them is whitesp
 translation of a block comes back empty, the block keeps its source text (an empty paragraph
 or subtitle would lose it).
 
-With word alignments (translator/align.py: each output word's source word, from the model's
-attention), `place_aligned` puts the words themselves on spans: each target word wants the
+With word alignments (translator/inference/align.py: each output word's source word, from the
+model's attention), `place_aligned` puts the words themselves on spans: each target word wants the
 span of the source word it is aligned to, and since a format writes text into its spans where
 they are (markup is never moved, so tags stay well-formed, each exactly once, nested as they
 were), the words are given to spans in order: the labelling that never goes back to an earlier
@@ -165,7 +165,7 @@ def place_aligned(spans: Sequence[str], sentences: Sequence[str], translations: 
     sentence without an alignment gets the even spread over its words. `marks` (the spans'
     formatting, from the format): a word in a span with the mark of the one it wants costs
     nothing."""
-    from ..align import even_alignment
+    from translator.inference.align import even_alignment
 
     if len(sentences) != len(translations) or len(sentences) != len(alignments):
         raise ValueError("one translation and one alignment per sentence")

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import polib
 
 from .base import Block, Format, FormatError, Limits, Parsed
+from .decoding import Decoded, decode_text
 from .srt import head_text
-from .text import Decoded, decode_text
 
 DEFAULT_PLURALS = 2
 _KEYWORD = re.compile(r"(?:msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?)(?=[\s\"]|$)\s*(.*)")

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 import pysubs2
 
 from .base import Block, Format, FormatError, Limits, Parsed
-from .text import Decoded, decode_text
+from .decoding import Decoded, decode_text
 
 # A tag in an event's text: an override sequence, or an HTML-like tag pysubs2 kept.
 TAG = re.compile(r"(\{[^}]*\}|<\s*/?\s*[A-Za-z0-9][^<>]*>)")

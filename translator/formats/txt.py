@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from .base import Block, Format, Limits, Parsed
-from .text import Decoded, decode_text
+from .decoding import Decoded, decode_text
 
 _LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|$)")
 

@@ -29,8 +29,8 @@ import re
 from dataclasses import dataclass, field
 
 from .base import Format, FormatError, Limits
+from .decoding import Decoded, decode_text
 from .srt import SubtitleDocument, head_text, load, normalize_newlines
-from .text import Decoded, decode_text
 
 _STAMP = r"(?:\d{1,4}:)?\d{2}:\d{2}\.\d{3}"
 _TIMING = re.compile(rf"[ \t]*(?P<start>{_STAMP})[ \t]+-->[ \t]+(?P<end>{_STAMP})"

@@ -1,0 +1,154 @@
+"""Checkpoint evaluation (sacreBLEU BLEU, chrF, TER with paired bootstrap resampling) and
+checkpoint selection for averaging: the library behind the `translator evaluate` and
+`translator average` subcommands (their argument parsing lives in `translator.cli.evaluate`).
+
+Scores come from sacreBLEU's metric objects with their default settings, so a number printed
+here equals the `sacrebleu` command's on the same hypothesis and reference files. Significance is
+sacreBLEU's own paired bootstrap resampling (`sacrebleu.significance.PairedTest`, the code path of
+`sacrebleu --paired-bs`): every later checkpoint is compared with the first one, the baseline.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from translator.checkpoint import CheckpointError, periodic_step
+from translator.defaults import BATCH_TOKENS, BEAM_SIZE, TEST_SPLIT
+from translator.evaluation.metrics import (
+    ALPHA,
+    LABELS,
+    METRICS,
+    _check_pair,
+    paired_bootstrap,
+    score,
+)
+
+__all__ = ["ALPHA", "LABELS", "METRICS", "evaluate_checkpoints", "paired_bootstrap", "score"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPLIT = TEST_SPLIT
+
+
+def evaluate_checkpoints(checkpoints: list[str], src: list[str], refs: list[str],
+                         beam_size: int = BEAM_SIZE, batch_tokens: int = BATCH_TOKENS,
+                         threads: int | None = None, bootstrap: int = 1000,
+                         seed: int | None = 12345) -> list[dict]:
+    """Translate `src` with each checkpoint and score it against `refs`.
+
+    With more than one checkpoint and `bootstrap` > 0, each later checkpoint is compared with
+    the first (the baseline) by paired bootstrap resampling. One dict per checkpoint, in order:
+    "checkpoint" (path as given), "bleu", "chrf", "ter", "signatures", "hypotheses",
+    "p_values" ({metric: p} or None for the baseline / no test), "significant" ({metric: p < 0.05}
+    or None), and "bootstrap" (None, or {"samples", "seed", "baseline", "ci", "signatures"}).
+    """
+    from translator.inference.translator import Translator
+
+    if not checkpoints:
+        raise CheckpointError("no checkpoints to evaluate")
+    _check_pair(src, refs, what="source segments")
+    results = []
+    done: dict[Path, list[str]] = {}  # a checkpoint named twice is translated once
+    for path in checkpoints:
+        key = Path(path).resolve()
+        if key not in done:
+            translator = Translator.from_checkpoint(path, threads=threads)
+            log.info("translating %d segments with %s (beam %d)", len(src), path, beam_size)
+            done[key] = translator.translate(src, beam_size=beam_size,
+                                             batch_tokens=batch_tokens)
+            del translator
+        hyps = list(done[key])
+        result = {"checkpoint": str(path), **score(hyps, refs), "hypotheses": hyps,
+                  "p_values": None, "significant": None, "bootstrap": None}
+        results.append(result)
+    if len(results) > 1 and bootstrap > 0:
+        log.info("paired bootstrap resampling against %s (%d samples)", checkpoints[0], bootstrap)
+        tests = paired_bootstrap([r["hypotheses"] for r in results], refs, bootstrap, seed)
+        for result, test in zip(results, tests):
+            result["p_values"] = test["p_values"]
+            if test["p_values"] is not None:
+                result["significant"] = {k: p < ALPHA for k, p in test["p_values"].items()}
+            result["bootstrap"] = {"samples": bootstrap, "seed": seed,
+                                   "baseline": str(checkpoints[0]), "ci": test["ci"],
+                                   "signatures": test["signatures"]}
+    return results
+
+
+def format_table(results: list[dict]) -> str:
+    """An aligned text table of the results, then the metric signatures."""
+    tested = any(r.get("p_values") for r in results)
+    header = ["checkpoint", "BLEU", "chrF", "TER"]
+    if tested:
+        header += [f"p({LABELS[k]})" for k in METRICS]
+    rows = []
+    for r in results:
+        row = [r["checkpoint"]] + [f"{r[k]:.2f}" for k in METRICS]
+        if tested:
+            if r.get("p_values"):
+                row += [f"{r['p_values'][k]:.4f}" + ("*" if r["significant"][k] else " ")
+                        for k in METRICS]
+            else:
+                row += ["baseline " if i == 0 else "- " for i in range(len(METRICS))]
+        rows.append(row)
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join([cells[0].ljust(widths[0])] +
+                         [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]).rstrip()
+
+    out = [line(header), "  ".join("-" * w for w in widths)]
+    out += [line(row) for row in rows]
+    if tested:
+        bs = next(r["bootstrap"] for r in results if r.get("bootstrap"))
+        out.append(f"* p < {ALPHA}: differs from the first checkpoint (paired bootstrap "
+                   f"resampling, {bs['samples']} samples, seed {bs['seed']})")
+    out.append("")
+    seen: list[dict] = []
+    for r in results:
+        if r["signatures"] not in seen:
+            seen.append(r["signatures"])
+    for sigs in seen:
+        for k in METRICS:
+            out.append(f"{LABELS[k]:<5} {sigs[k]}")
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- files
+def hypothesis_file_names(checkpoints: Sequence[str | Path]) -> list[str]:
+    """One distinct, filesystem-safe file name per checkpoint: `{parent-dir}.{stem}.hyp`."""
+    names: list[str] = []
+    for path in checkpoints:
+        p = Path(path).resolve()
+        base = ".".join(x for x in (p.parent.name, p.stem) if x)
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", base).strip(".") or "checkpoint"
+        name, n = f"{base}.hyp", 2
+        while name in names:
+            name, n = f"{base}.{n}.hyp", n + 1
+        names.append(name)
+    return names
+
+
+def periodic_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The periodic checkpoints `step*.pt` in `run_dir` (`periodic_name`), in step order."""
+    found = []
+    for path in Path(run_dir).glob("step*.pt"):
+        step = periodic_step(path.name)
+        if step is not None and path.is_file():
+            found.append((step, path))
+    return [p for _, p in sorted(found)]
+
+
+def select_last_checkpoints(run_dir: str | Path, n: int) -> list[Path]:
+    """The last `n` periodic checkpoints of a run directory, oldest first."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run directory not found: {run_dir}")
+    found = periodic_checkpoints(run_dir)
+    if len(found) < n:
+        have = ", ".join(p.name for p in found) or "none"
+        raise CheckpointError(f"{run_dir} has {len(found)} periodic checkpoints (step*.pt: "
+                              f"{have}); --last {n} needs {n}")
+    return found[-n:]

@@ -1,0 +1,236 @@
+"""Greedy and beam search over a model exposing `encode` and `decode_step`.
+
+Both work on a padded batch: src (B, S) ids with src_lens (B,). A sentence's output is limited
+to `max_len_ratio * src_len + max_len_extra` tokens (EOS included); every hypothesis ends with
+EOS or at that limit. Sentences that are done leave the batch, so the work shrinks as they finish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from translator.data.vocab import BOS_ID, EOS_ID
+from translator.defaults import BEAM_SIZE, LENGTH_PENALTY
+from translator.model.seq2seq import reorder_state
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # without BOS and EOS
+    score: float  # length-normalised log-probability (the ranking score)
+    log_prob: float  # total log-probability, EOS included
+    attention: Tensor | None = None  # (len(tokens) + 1, S) when requested
+
+
+@dataclass
+class SearchConfig:
+    beam_size: int = BEAM_SIZE
+    n_best: int = 1
+    alpha: float = LENGTH_PENALTY  # GNMT length penalty ((5 + len) / 6) ** alpha; 0 = none
+    max_len_ratio: float = 1.5
+    max_len_extra: int = 10
+    return_attention: bool = False
+
+
+def length_limits(src_lens: Tensor, cfg: SearchConfig) -> Tensor:
+    return (src_lens.float() * cfg.max_len_ratio).long() + cfg.max_len_extra
+
+
+def length_penalty(length: Tensor | int, alpha: float):
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+@torch.no_grad()
+def greedy_search(
+    model, src: Tensor, src_lens: Tensor, cfg: SearchConfig
+) -> list[list[Hypothesis]]:
+    """Batched greedy decoding: one hypothesis per sentence."""
+    enc = model.encode(src, src_lens)
+    device, B = src.device, src.size(0)
+    limits = length_limits(src_lens, cfg).to(device)  # (B,)
+    max_len = int(limits.max())
+    out = torch.full((B, max_len), EOS_ID, dtype=torch.long, device=device)  # (B, T)
+    total = torch.zeros(B, device=device)  # (B,) summed log-probs
+    lengths = torch.zeros(B, dtype=torch.long, device=device)  # (B,) tokens incl. EOS
+    attn_all = (torch.zeros(B, max_len, src.size(1), device=device)  # (B, T, S)
+                if cfg.return_attention else None)
+    active = torch.arange(B, device=device)  # original index of each row still decoding
+    prev = torch.full((B,), BOS_ID, dtype=torch.long, device=device)
+    state = enc.init_state
+    for t in range(max_len):
+        logp, attn, state = model.decode_step(prev, enc, state)  # (b, V), (b, S)
+        at_limit = limits[active] <= t + 1
+        if bool(at_limit.any()):  # force EOS at the length limit
+            logp[at_limit, :EOS_ID] = float("-inf")
+            logp[at_limit, EOS_ID + 1:] = float("-inf")
+        best, tok = logp.max(dim=-1)  # (b,)
+        total[active] += best
+        out[active, t] = tok
+        if attn_all is not None:
+            attn_all[active, t] = attn.float()
+        ended = tok == EOS_ID
+        lengths[active[ended]] = t + 1
+        if ended.all():
+            break
+        if ended.any():
+            idx = (~ended).nonzero().squeeze(1)
+            active, enc, state = active[idx], enc.index_select(idx), reorder_state(state, idx)
+            tok = tok[idx]
+        prev = tok
+    results = []
+    for i, (n, score) in enumerate(zip(lengths.tolist(), total.tolist())):
+        attention = attn_all[i, :n] if attn_all is not None else None
+        results.append([Hypothesis(out[i, : n - 1].tolist(), score, score, attention)])
+    return results
+
+
+@torch.no_grad()
+def beam_search(
+    model, src: Tensor, src_lens: Tensor, cfg: SearchConfig
+) -> list[list[Hypothesis]]:
+    """Batched beam search over B sentences x K beams; n-best lists sorted by score.
+
+    All bookkeeping is tensor work on the whole batch: each step keeps the best K non-EOS
+    continuations alive and merges EOS continuations that rank within the top K into a
+    (B, K) table of finished hypotheses. A sentence is done once K hypotheses have finished,
+    at its length limit, or as soon as no alive beam can beat its n-th best finished one; it
+    then leaves the batch.
+    """
+    K, device = cfg.beam_size, src.device
+    if not 1 <= cfg.n_best <= K:
+        raise ValueError(f"n_best must be between 1 and beam_size ({K}), got {cfg.n_best}")
+    B, S = src.shape
+    enc = model.encode(src, src_lens)
+    expand = torch.arange(B, device=device).repeat_interleave(K)
+    enc, state = enc.index_select(expand), reorder_state(enc.init_state, expand)
+    limits = length_limits(src_lens, cfg).to(device)  # (B,)
+    max_len = int(limits.max())
+    neg_inf = float("-inf")
+    # Finished hypotheses of every sentence, kept sorted: (B, K) scores, (B, K, T) tokens.
+    fin_score = torch.full((B, K), neg_inf, device=device)
+    fin_logp = torch.zeros(B, K, device=device)
+    fin_len = torch.zeros(B, K, dtype=torch.long, device=device)
+    fin_tokens = torch.full((B, K, max_len), EOS_ID, dtype=torch.long, device=device)
+    fin_attn = torch.zeros(B, K, max_len, S, device=device) if cfg.return_attention else None
+    n_finished = torch.zeros(B, dtype=torch.long, device=device)
+    # Alive beams of the active sentences: (b, K) scores, (b*K, t) tokens so far.
+    active = torch.arange(B, device=device)
+    scores = torch.full((B, K), neg_inf, device=device)
+    scores[:, 0] = 0.0  # only the first beam is alive at step 0
+    history = torch.full((B * K, max_len), EOS_ID, dtype=torch.long, device=device)
+    attn_hist = torch.zeros(B * K, max_len, S, device=device) if cfg.return_attention else None
+    prev = torch.full((B * K,), BOS_ID, dtype=torch.long, device=device)
+    offsets = torch.arange(B, device=device).unsqueeze(1) * K  # (B, 1) first row of each block
+    for t in range(max_len):
+        logp, attn, state = model.decode_step(prev, enc, state)  # (b*K, V), (b*K, S)
+        b, V = active.numel(), logp.size(-1)
+        at_limit = limits[active] <= t + 1  # (b,)
+        if bool(at_limit.any()):  # only EOS is allowed at the length limit
+            rows_at_limit = at_limit.repeat_interleave(K)
+            logp[rows_at_limit, :EOS_ID] = neg_inf
+            logp[rows_at_limit, EOS_ID + 1:] = neg_inf
+        if attn_hist is not None:
+            attn_hist[:, t] = attn.float()
+        cand = (scores.view(-1, 1) + logp).view(b, K * V)
+        top_scores, top_idx = cand.topk(2 * K, dim=1)  # (b, 2K): enough to keep K non-EOS
+        rows = top_idx // V + offsets[:b]  # (b, 2K) rows into the b*K alive beams
+        tok = top_idx % V
+        is_eos = tok == EOS_ID
+        # 1. EOS candidates within the top K are merged into the finished table.
+        new_fin = is_eos[:, :K] & torch.isfinite(top_scores[:, :K])  # (b, K)
+        if bool(new_fin.any()):
+            _merge_finished(
+                active, new_fin, top_scores[:, :K], rows[:, :K], t, cfg.alpha, history,
+                attn_hist, fin_score, fin_logp, fin_len, fin_tokens, fin_attn, n_finished)
+        # 2. The best K non-EOS candidates stay alive.
+        keep_scores, keep_pos = top_scores.masked_fill(is_eos, neg_inf).topk(K, dim=1)
+        keep_rows = rows.gather(1, keep_pos).view(-1)  # (b*K,)
+        prev = tok.gather(1, keep_pos).view(-1)
+        history = history[keep_rows]
+        history[:, t] = prev
+        if attn_hist is not None:
+            attn_hist = attn_hist[keep_rows]
+        state, scores = reorder_state(state, keep_rows), keep_scores
+        # 3. Sentences with K finished hypotheses, at their length limit, or whose n-best can
+        # no longer change, are done.
+        done = (n_finished[active] >= K) | at_limit | _settled(
+            scores[:, 0], fin_score[active, cfg.n_best - 1], t, limits[active], cfg.alpha)
+        if bool(done.all()):
+            break
+        if bool(done.any()):
+            blocks = (~done).nonzero().squeeze(1)
+            rows_left = (blocks.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
+            active, scores, prev = active[blocks], scores[blocks], prev[rows_left]
+            history, state = history[rows_left], reorder_state(state, rows_left)
+            enc = enc.index_select(rows_left)
+            if attn_hist is not None:
+                attn_hist = attn_hist[rows_left]
+    return _collect(fin_score, fin_logp, fin_len, fin_tokens, fin_attn, cfg.n_best)
+
+
+def _settled(best_alive: Tensor, nth_finished: Tensor, t: int, limits: Tensor,
+             alpha: float) -> Tensor:
+    """(b,) True where no alive beam can still finish above the n-th best finished hypothesis.
+
+    Log-probabilities only fall as a beam grows, so a beam with raw score s <= 0 can at best
+    finish with s / lp(L) for some length L in [t + 2, limit]; the larger of the two ends
+    bounds it (lp is monotonic in L). Stopping then leaves the n-best list exactly as it would
+    be after running on: an exact early stop, not a heuristic.
+    """
+    bound = torch.maximum(best_alive / length_penalty(limits.float(), alpha),
+                          best_alive / length_penalty(t + 2, alpha))
+    return nth_finished >= bound
+
+
+def _merge_finished(active, new_fin, cand_scores, cand_rows, t, alpha, history, attn_hist,
+                    fin_score, fin_logp, fin_len, fin_tokens, fin_attn, n_finished) -> None:
+    """Merge this step's EOS candidates (b, K) into the per-sentence top-K finished table."""
+    K = fin_score.size(1)
+    norm = (cand_scores / length_penalty(t + 1, alpha)).masked_fill(~new_fin, float("-inf"))
+    all_scores = torch.cat([fin_score[active], norm], dim=1)  # (b, 2K)
+    best, pos = all_scores.topk(K, dim=1)  # (b, K)
+    from_new = pos >= K
+    new_idx = (pos - K).clamp(min=0)
+    old_idx = pos.clamp(max=K - 1)
+    cand_row = cand_rows.gather(1, new_idx)  # (b, K) alive row that produced the EOS
+    tokens = torch.where(from_new.unsqueeze(-1), history[cand_row],
+                         fin_tokens[active].gather(1, old_idx.unsqueeze(-1).expand(
+                             -1, -1, fin_tokens.size(-1))))
+    fin_tokens[active] = tokens
+    fin_logp[active] = torch.where(from_new, cand_scores.gather(1, new_idx),
+                                   fin_logp[active].gather(1, old_idx))
+    fin_len[active] = torch.where(from_new, torch.full_like(pos, t + 1),
+                                  fin_len[active].gather(1, old_idx))
+    if fin_attn is not None:
+        old = fin_attn[active].gather(1, old_idx[:, :, None, None].expand(
+            -1, -1, *fin_attn.shape[2:]))
+        fin_attn[active] = torch.where(from_new[:, :, None, None], attn_hist[cand_row], old)
+    fin_score[active] = best
+    n_finished[active] += new_fin.sum(1)
+
+
+def _collect(fin_score, fin_logp, fin_len, fin_tokens, fin_attn, n_best) -> list[list[Hypothesis]]:
+    """Turn the finished table into sorted n-best lists (one tolist per tensor, not per step)."""
+    scores, logps, lens = fin_score.tolist(), fin_logp.tolist(), fin_len.tolist()
+    tokens = fin_tokens.tolist()
+    results = []
+    for i in range(len(scores)):
+        hyps = []
+        for k in range(min(n_best, len(scores[i]))):
+            if scores[i][k] == float("-inf"):
+                break
+            n = lens[i][k]
+            attention = fin_attn[i, k, :n] if fin_attn is not None else None
+            hyps.append(Hypothesis(tokens[i][k][: n - 1], scores[i][k], logps[i][k], attention))
+        results.append(hyps)
+    return results
+
+
+def search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig) -> list[list[Hypothesis]]:
+    """Greedy when beam_size and n_best are 1 (same result, less work), else beam search."""
+    if cfg.beam_size == 1 and cfg.n_best == 1:
+        return greedy_search(model, src, src_lens, cfg)
+    return beam_search(model, src, src_lens, cfg)

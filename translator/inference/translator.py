@@ -1,0 +1,246 @@
+"""`Translator`: the one front door to a trained model (CLI, worker and evaluation use it)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from tqdm import tqdm
+
+from translator.checkpoint import CheckpointError, load_checkpoint
+from translator.config import Config, ConfigError
+from translator.data.batching import source_tensors, token_budget_batches
+from translator.data.casing import CasingTable
+from translator.data.vocab import Tokenizer
+from translator.defaults import BATCH_TOKENS, BEAM_SIZE
+from translator.inference.align import output_alignment
+from translator.inference.confidence import Calibration, mean_log_prob, uncalibrated
+from translator.inference.pipeline import finish, prepare
+from translator.inference.precision import require_bf16
+from translator.inference.search import Hypothesis, SearchConfig, search
+from translator.model.quantize import quantize_int8
+from translator.model.seq2seq import Seq2Seq
+
+log = logging.getLogger(__name__)
+
+
+class Scored(NamedTuple):
+    """A translation and the model's confidence in it (0..1: translator/inference/confidence.py)."""
+
+    text: str
+    confidence: float
+
+
+class Aligned(NamedTuple):
+    """A translation, its confidence, and for each of its words the source word it is aligned
+    to (indexes into `source.split()`, translator/inference/align.py)."""
+
+    text: str
+    confidence: float
+    alignment: list[int]
+
+
+class Translator:
+    """A loaded model with its tokenizers; translates lists of segments in batches.
+
+    Every input goes through translator/inference/pipeline.py: ALL-CAPS and all-lowercase input is
+    truecased with the checkpoint's `casing` table (an ALL-CAPS input gets an ALL-CAPS output)
+    and numbers, URLs, e-mail addresses, out-of-vocabulary characters and unknown names are
+    carried through by attention alignment (`recase=False` and `protect=False` turn these
+    off).
+    """
+
+    def __init__(self, model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, config: Config,
+                 meta: dict | None = None, device: str = "cpu", max_src_tokens: int = 250,
+                 bf16: bool = False, casing: CasingTable | None = None,
+                 calibration: Calibration | None = None, protect: bool = True,
+                 recase: bool = True):
+        if bf16:  # from_checkpoint asked before loading; a model built here is asked now
+            require_bf16(device)
+        self.model = model.prepare_inference() if isinstance(model, Seq2Seq) else model.eval()
+        self.src_tok, self.tgt_tok = src_tok, tgt_tok
+        self.config, self.meta = config, meta or {}
+        self.device = torch.device(device)
+        self.max_src_tokens = max_src_tokens
+        self.bf16 = bf16
+        self.casing, self.calibration = casing, calibration
+        self.protect, self.recase = protect, recase
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu",
+                        threads: int | None = None, int8: bool = False,
+                        bf16: bool = False) -> Translator:
+        """Load a checkpoint written by `translator train`; raises CheckpointError if unusable.
+
+        `threads` sets torch's CPU threads for this process; `int8` quantizes the model's LSTM
+        and linear layers dynamically to int8 (CPU only); `bf16` runs the matrix products in
+        bfloat16 under autocast (fast on CPUs with AVX-512 BF16 or AMX, and on GPUs of compute
+        capability 8.0+). Where bf16 cannot run, it raises PrecisionError (a CheckpointError)
+        before reading the checkpoint: translator/inference/precision.py.
+        """
+        if int8 and bf16:
+            raise ValueError("choose int8 or bf16, not both")
+        if bf16:
+            require_bf16(device)
+        if threads:
+            torch.set_num_threads(threads)
+        data = load_checkpoint(path)
+        try:
+            config = Config.from_dict(data["config"])
+            src_tok = Tokenizer(data["spm"]["src"])
+            tgt_tok = Tokenizer(data["spm"]["tgt"])
+            model = Seq2Seq(config.model, len(src_tok), len(tgt_tok))
+            model.load_state_dict(data["model"])
+            casing = (CasingTable.from_dict(data["casing"]["src"]) if data.get("casing")
+                      else None)
+            calibration = (Calibration.from_dict(data["confidence"])
+                           if data.get("confidence") else None)
+        except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{path} cannot be loaded: {str(exc).splitlines()[0]}") from None
+        model.to(device).eval()
+        if int8:
+            if torch.device(device).type != "cpu":
+                raise CheckpointError("int8 quantization is for CPU inference only")
+            model = quantize_int8(model)
+        return cls(model, src_tok, tgt_tok, config, data.get("meta", {}), device, bf16=bf16,
+                   casing=casing, calibration=calibration)
+
+    @property
+    def src_lang(self) -> str | None:
+        return self.meta.get("src_lang")
+
+    @property
+    def tgt_lang(self) -> str | None:
+        return self.meta.get("tgt_lang")
+
+    def translate(self, texts: Sequence[str], beam_size: int = BEAM_SIZE,
+                  batch_tokens: int = BATCH_TOKENS,
+                  progress: bool = False, on_batch: Callable[[int], None] | None = None,
+                  **search_options) -> list[str]:
+        """Translate segments; returns the best translation per input, in input order.
+
+        `translate_hypotheses` gives n-best lists with scores (and attention on request).
+        """
+        n_best = self.translate_hypotheses(texts, beam_size=beam_size, batch_tokens=batch_tokens,
+                                           progress=progress, on_batch=on_batch,
+                                           **search_options)
+        return [hyps[0][0] if hyps else "" for hyps in n_best]
+
+    def translate_scored(self, texts: Sequence[str], beam_size: int = BEAM_SIZE,
+                         batch_tokens: int = BATCH_TOKENS, progress: bool = False,
+                         on_batch: Callable[[int], None] | None = None,
+                         **search_options) -> list[Scored]:
+        """Like `translate`, with the confidence of each translation (an empty input: 1.0)."""
+        n_best = self.translate_hypotheses(texts, beam_size=beam_size, batch_tokens=batch_tokens,
+                                           progress=progress, on_batch=on_batch,
+                                           **search_options)
+        return [Scored(hyps[0][0], self.confidence(hyps[0][1])) if hyps else Scored("", 1.0)
+                for hyps in n_best]
+
+    def translate_aligned(self, texts: Sequence[str], beam_size: int = BEAM_SIZE,
+                          batch_tokens: int = BATCH_TOKENS, progress: bool = False,
+                          on_batch: Callable[[int], None] | None = None,
+                          **search_options) -> list[Aligned]:
+        """Like `translate_scored`, with each output word's aligned source word (from the
+        attention, which this asks the search for: translator/inference/align.py)."""
+        cfg = SearchConfig(beam_size=beam_size, return_attention=True, **search_options)
+        prepared, ids = self._prepare(texts)
+        n_best = self._search(prepared, ids, cfg, batch_tokens, progress, on_batch)
+        out = []
+        for text, src_ids, hyps in zip(texts, ids, n_best):
+            if not hyps:
+                out.append(Aligned("", 1.0, []))
+                continue
+            output, hyp = hyps[0]
+            attention = hyp.attention.tolist() if hyp.attention is not None else None
+            alignment = output_alignment(output, text, self.src_tok.id_pieces(src_ids),
+                                         self.tgt_tok.id_pieces(hyp.tokens), attention)
+            out.append(Aligned(output, self.confidence(hyp), alignment))
+        return out
+
+    def confidence(self, hyp: Hypothesis) -> float:
+        """The confidence (0..1) of one hypothesis: its mean token log-probability mapped by
+        the checkpoint's calibration (translator/inference/confidence.py)."""
+        x = mean_log_prob(hyp.log_prob, len(hyp.tokens))
+        return round((self.calibration or uncalibrated)(x), 4)
+
+    def translate_document(self, text: str, lang: str | None = None,
+                           beam_size: int = BEAM_SIZE, batch_tokens: int = BATCH_TOKENS,
+                           **search_options) -> str:
+        """Translate a whole document: split into sentences with the source language's rules,
+        translate them in batches, and reassemble keeping lines, paragraphs and blank lines."""
+        from translator.inference.document import translate_document
+
+        return translate_document(self, text, lang=lang or self.src_lang, beam_size=beam_size,
+                                  batch_tokens=batch_tokens, **search_options)
+
+    def translate_hypotheses(
+        self, texts: Sequence[str], beam_size: int = BEAM_SIZE, n_best: int = 1,
+        batch_tokens: int = BATCH_TOKENS, progress: bool = False,
+        on_batch: Callable[[int], None] | None = None, **search_options,
+    ) -> list[list[tuple[str, Hypothesis]]]:
+        """Translate segments; per input a list of (text, hypothesis) sorted best first.
+
+        Inputs are sorted by length into token-budget batches and outputs restored to input
+        order. An empty (or whitespace-only) input gives an empty output without running the model.
+        `on_batch(n)` is called after each batch with the number of inputs done so far (it may
+        raise to stop the translation, e.g. on cancellation).
+        """
+        cfg = SearchConfig(beam_size=beam_size, n_best=n_best, **search_options)
+        prepared, ids = self._prepare(texts)
+        return self._search(prepared, ids, cfg, batch_tokens, progress, on_batch)
+
+    def _prepare(self, texts: Sequence[str]) -> tuple[list, list[list[int]]]:
+        """The inputs through translator/inference/pipeline.py, and their source ids (truncated to
+        the model's longest source)."""
+        prepared = prepare(texts, self.src_tok, self.casing, self.protect, self.recase)
+        ids = [p.ids for p in prepared]
+        for i, seq in enumerate(ids):
+            if len(seq) > self.max_src_tokens:
+                log.warning("input %d has %d subword tokens; truncated to %d",
+                            i, len(seq), self.max_src_tokens)
+                ids[i] = seq[: self.max_src_tokens]
+        return prepared, ids
+
+    def _search(self, prepared: list, ids: list[list[int]], cfg: SearchConfig,
+                batch_tokens: int, progress: bool, on_batch: Callable[[int], None] | None
+                ) -> list[list[tuple[str, Hypothesis]]]:
+        """Decode prepared inputs in token-budget batches (see `translate_hypotheses`)."""
+        results: list[list[tuple[str, Hypothesis]]] = [[] for _ in prepared]
+        todo = [i for i, p in enumerate(prepared) if p.text]
+        lengths = [len(ids[i]) + 1 for i in todo]
+        batches = token_budget_batches(lengths,
+                                       max(1, batch_tokens // max(1, cfg.beam_size)))
+        done = len(prepared) - len(todo)  # empty inputs need no model
+        bar = tqdm(total=len(todo), disable=not progress, unit="sent", desc="translate",
+                   file=sys.stderr)
+        for batch in batches:
+            rows = [todo[j] for j in batch]
+            src, src_lens = source_tensors([ids[i] for i in rows])
+            batch_cfg = cfg
+            if not cfg.return_attention and any(prepared[i].needs_attention for i in rows):
+                batch_cfg = dataclasses.replace(cfg, return_attention=True)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                hyps = search(self.model, src.to(self.device), src_lens.to(self.device),
+                              batch_cfg)
+            for i, sent_hyps in zip(rows, hyps):
+                results[i] = [(self._finish(prepared[i], h), h) for h in sent_hyps]
+                if batch_cfg is not cfg:
+                    for h in sent_hyps:
+                        h.attention = None
+            bar.update(len(rows))
+            done += len(rows)
+            if on_batch is not None:
+                on_batch(done)
+        bar.close()
+        return results
+
+    def _finish(self, prepared, hyp: Hypothesis) -> str:
+        attention = hyp.attention.tolist() if prepared.spans and hyp.attention is not None \
+            else None
+        return finish(prepared, hyp.tokens, self.tgt_tok, attention)

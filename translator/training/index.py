@@ -1,0 +1,75 @@
+"""A models directory and its index: what `translator train-pairs` writes and the worker
+reads (MODELS=models/) to know which pairs it serves and their test scores. No torch.
+
+    models/de-en/best.pt  models/de-en/summary.json  ...
+    models/index.json     {"models": [{"pair": "de-en", "checkpoint": "de-en/best.pt",
+                                       "test": {...}, "date": ...}, ...]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from translator.defaults import TEST_SPLIT
+from translator.errors import UserError
+
+INDEX = "index.json"
+"""The models directory's index file."""
+
+SUMMARY = "summary.json"
+"""A finished run's summary (train.py's stop reason and figures, the test scores)."""
+
+
+def run_state(run_dir: Path) -> str:
+    """"finished" (summary.json and best.pt), "interrupted" (last.pt only) or "new"."""
+    if (run_dir / SUMMARY).is_file() and (run_dir / "best.pt").is_file():
+        return "finished"
+    return "interrupted" if (run_dir / "last.pt").is_file() else "new"
+
+
+def write_index(out: Path) -> dict:
+    """models/index.json from the finished runs found under `out` (atomically replaced)."""
+    models = []
+    for run_dir in sorted(p for p in out.iterdir() if p.is_dir()):
+        if run_state(run_dir) != "finished":
+            continue
+        with open(run_dir / SUMMARY) as f:
+            summary = json.load(f)
+        models.append({
+            "pair": run_dir.name,
+            "checkpoint": f"{run_dir.name}/best.pt",
+            "test": summary_scores(summary),
+            "test_set": TEST_SPLIT,
+            "steps": summary.get("step"),
+            "minutes": round(summary.get("elapsed_minutes", 0.0), 1),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                  time.gmtime((run_dir / SUMMARY).stat().st_mtime)),
+        })
+    index = {"models": models}
+    tmp = out / (INDEX + ".tmp")
+    tmp.write_text(json.dumps(index, indent=2) + "\n")
+    os.replace(tmp, out / INDEX)
+    return index
+
+
+def summary_scores(summary: dict) -> dict:
+    """A run summary's test scores without the split's prefix: {"bleu_beam5": 15.6, ...}."""
+    return {k[len(TEST_SPLIT) + 1:]: v for k, v in summary.items()
+            if k.startswith(TEST_SPLIT + "_")}
+
+
+def read_index(directory: str | Path) -> dict[str, dict]:
+    """{pair: entry} of a models directory's index, the checkpoint made an absolute path."""
+    directory = Path(directory)
+    try:
+        with open(directory / INDEX) as f:
+            index = json.load(f)
+        entries = index["models"]
+        return {e["pair"]: {**e, "checkpoint": str((directory / e["checkpoint"]).resolve())}
+                for e in entries}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{directory / INDEX} is not a models index "
+                        f"(translator train-pairs writes one): {exc}") from None

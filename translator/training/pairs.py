@@ -1,0 +1,123 @@
+"""Training runs: one pair (`train_run`: train, then score the test split and write
+summary.json) and a set of pairs (`train_pairs`: sequential and resumable, with the models
+directory's index of translator/training/index.py).
+
+`train_pairs` skips a pair whose run finished (summary.json written and best.pt there), resumes
+one that was interrupted (last.pt there, no summary.json) and starts the others, so a set of
+models can be built over several sessions with the same command. The worker reads the index
+(MODELS=models/) to know which pairs it serves and their test scores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from translator.config import Config
+from translator.data.corpus import CorpusError
+from translator.defaults import TEST_SPLIT
+from translator.errors import UserError
+from translator.training.index import SUMMARY, run_state, write_index
+
+
+def score_test_split(run_dir: Path, data_dir: str | Path, src: str, tgt: str,
+                beams: Sequence[int]) -> dict:
+    """The test split scored with the run's best.pt at each beam size ({} without a test
+    split): `test_2016_flickr_bleu_beam5` and the like, the sacreBLEU signatures, and the
+    hypotheses written next to the checkpoint."""
+    from translator.data.corpus import find_split_file, read_split
+    from translator.evaluation.evaluate import score
+    from translator.inference.translator import Translator
+
+    try:
+        find_split_file(data_dir, TEST_SPLIT, src)
+        find_split_file(data_dir, TEST_SPLIT, tgt)
+    except CorpusError:
+        return {}
+    test = read_split(data_dir, TEST_SPLIT, src, tgt)
+    best = Translator.from_checkpoint(run_dir / "best.pt")
+    out: dict = {}
+    for beam in sorted(set(beams)):
+        hyps = best.translate(test.src, beam_size=beam)
+        scores = score(hyps, test.tgt)
+        name = "greedy" if beam == 1 else f"beam{beam}"
+        for metric in ("bleu", "chrf", "ter"):
+            out[f"{TEST_SPLIT}_{metric}_{name}"] = round(scores[metric], 2)
+        out["bleu_signature"] = scores["signatures"]["bleu"]
+        out["signatures"] = scores["signatures"]
+        (run_dir / f"{TEST_SPLIT}.{name}.{tgt}").write_text("\n".join(hyps) + "\n")
+    return out
+
+
+def train_run(cfg: Config, data_dir: str | Path, src: str, tgt: str, out: str | Path,
+              resume: bool = False, progress: bool = True, overrides: dict | None = None,
+              test_beams: Sequence[int] = (), echo: Callable[[str], None] | None = None,
+              cache_dir: str | Path | None = None, prepare_processes: int = 0) -> dict:
+    """Train one pair into `out`, score the test split and write summary.json; the summary
+    (stop_reason "interrupted" and no summary.json when the run was interrupted). Under
+    torchrun, rank 0 scores and writes; the other ranks' summaries carry their "rank"."""
+    from translator.training.trainer import Trainer
+
+    trainer = Trainer(cfg, data_dir, src, tgt, out, resume=resume, progress=progress,
+                      resume_overrides=overrides, cache_dir=cache_dir,
+                      prepare_processes=prepare_processes)
+    finished = False
+    try:
+        if trainer.ranks.main:
+            (echo or _stderr)(trainer.filter_report.summary())
+        summary = trainer.run()
+        if trainer.ranks.main and summary.get("stop_reason") != "interrupted":
+            _score_and_write_summary(summary, Path(out), data_dir, src, tgt, test_beams)
+        finished = True
+    finally:
+        # without an exception (an interrupt included), every rank waits there for rank 0's
+        # last write (summary.json or last.pt); after one, none waits for a crashed rank
+        trainer.close(success=finished)
+    return summary
+
+
+def _score_and_write_summary(summary: dict, run_dir: Path, data_dir: str | Path, src: str,
+                             tgt: str, test_beams: Sequence[int]) -> None:
+    summary.update(score_test_split(run_dir, data_dir, src, tgt, test_beams))
+    with open(run_dir / SUMMARY, "w") as f:
+        json.dump(summary, f, indent=2)
+
+
+def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, str]],
+                out: str | Path, progress: bool = True, overrides: dict | None = None,
+                test_beams: Sequence[int] = (), echo: Callable[[str], None] | None = None,
+                cache_dir: str | Path | None = None, prepare_processes: int = 0) -> dict:
+    """Train each pair in turn into `out/<src>-<tgt>/` (the module docstring's rules) and
+    rewrite the index after each; the index. Stops at the first interrupted run."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError("train-pairs does not run under torchrun (its ranks would each write "
+                        "the index and score the test sets); run `torchrun ... -m translator "
+                        "train` for each pair, into out/<src>-<tgt>")
+    say = echo or _stderr
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for src, tgt in pairs:
+        pair, run_dir = f"{src}-{tgt}", out / f"{src}-{tgt}"
+        state = run_state(run_dir)
+        if state == "finished":
+            say(f"{pair}: finished earlier, skipped")
+            continue
+        say(f"{pair}: {'resuming' if state == 'interrupted' else 'training'} into {run_dir}")
+        summary = train_run(cfg, data_dir, src, tgt, run_dir, resume=state == "interrupted",
+                            progress=progress, overrides=overrides, test_beams=test_beams,
+                            echo=say, cache_dir=cache_dir, prepare_processes=prepare_processes)
+        if summary.get("stop_reason") == "interrupted":
+            write_index(out)
+            raise KeyboardInterrupt
+        say(f"{pair}: {summary.get('stop_reason')}; "
+            + ", ".join(f"{k} {v}" for k, v in summary.items() if k.startswith(TEST_SPLIT)
+                        and "_bleu_" in k))
+        write_index(out)
+    return write_index(out)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,0 +1,59 @@
+"""The learning-rate schedule and the training budget: `learning_rate` at a step, how much of
+the budget (steps, epochs, minutes) a run has used, and the stop reasons once it is spent."""
+
+from __future__ import annotations
+
+import math
+
+from translator.config import TrainConfig
+from translator.training.state import TrainState
+
+STOP_ELSEWHERE = "stopped with rank 0"
+"""The stop reason of a rank other than 0 when rank 0 decided to stop (budget, patience)."""
+
+
+def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Linear warmup, then the schedule (config.py): constant, cosine decay to `min_lr` over
+    the budget, or wsd, constant until the last `decay_fraction` of the budget and a linear
+    decay to `min_lr` there. `progress` (0..1) is the share of the budget used (0: none)."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return cfg.lr
+    progress = min(1.0, max(0.0, progress))
+    if cfg.schedule == "wsd":
+        left = (1.0 - progress) / cfg.decay_fraction if cfg.decay_fraction else 1.0
+        return cfg.min_lr + (cfg.lr - cfg.min_lr) * min(1.0, left)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def budget_progress(cfg: TrainConfig, state: TrainState, n_batches: int) -> float:
+    """How much of the step, epoch or time budget is used (0 when there is none);
+    `n_batches`: the updates in an epoch."""
+    parts = []
+    if cfg.max_steps:
+        parts.append(state.step / cfg.max_steps)
+    if cfg.max_epochs:
+        parts.append((state.epoch + state.batch_in_epoch / max(1, n_batches)) / cfg.max_epochs)
+    if cfg.max_minutes:
+        parts.append(state.elapsed / (60 * cfg.max_minutes))
+    return max(parts, default=0.0)
+
+
+def budget_stop_reason(cfg: TrainConfig, state: TrainState) -> str:
+    """Why the run stops after this update: its steps or minutes are spent, or validation
+    stopped improving (`patience`); "" when it goes on (epochs: `epochs_stop_reason`)."""
+    if cfg.max_steps and state.step >= cfg.max_steps:
+        return f"reached {cfg.max_steps} steps"
+    if cfg.max_minutes and state.elapsed >= 60 * cfg.max_minutes:
+        return f"reached {cfg.max_minutes:g} minutes"
+    if cfg.patience and state.bad_evals >= cfg.patience:
+        return f"early stopping: no BLEU gain in {cfg.patience} validations"
+    return ""
+
+
+def epochs_stop_reason(cfg: TrainConfig, epoch: int) -> str:
+    """Why the run stops once `epoch` epochs are done ("" when it goes on)."""
+    if cfg.max_epochs and epoch >= cfg.max_epochs:
+        return f"reached {cfg.max_epochs} epochs"
+    return ""

@@ -1,0 +1,105 @@
+"""Which model translates what: MODELS read into {pair: entry} (its `pair=path` entries and
+the models directories `translator train-pairs` writes, each re-read when its index.json
+changes; a run's test scores from the summary.json beside its checkpoint), and the route of a
+language pair over those models (its own model, or two steps through the pivot language).
+`Settings.model_paths`, `model_entries`, `route` and `reachable` (worker/settings.py) read
+them. Imports no torch."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from translator.languages import valid_pair
+
+from .errors import SettingsError
+
+
+def read_models(spec: str, scores: bool) -> dict[str, dict]:
+    """{pair: {"pair", "checkpoint", "test", ...}} of a MODELS value (a later entry wins):
+    a models directory's index entries, or for a `pair=path` entry its run's summary.json
+    scores where there is one and `scores` is asked for ({} otherwise)."""
+    out: dict[str, dict] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        pair, sep, path = item.partition("=")
+        if not sep:
+            out.update(_models_directory(item))
+            continue
+        pair = pair.strip().lower()
+        if not path.strip() or not valid_pair(pair):
+            raise SettingsError(f"MODELS entry {item!r} is not `src-tgt=path` or a models "
+                                f"directory")
+        out[pair] = {"pair": pair, "checkpoint": path.strip(),
+                     "test": _run_scores(path.strip()) if scores else {}}
+    return out
+
+
+def route_via(pair: str, models: dict[str, str], via: str) -> list[str] | None:
+    """The model pairs that translate `pair`: itself when it has a model, else through the
+    language `via` (`de-fr` -> ["de-en", "en-fr"]) when both halves have one; None."""
+    if pair in models:
+        return [pair]
+    src, _, tgt = pair.partition("-")
+    if via and via not in (src, tgt) and f"{src}-{via}" in models \
+            and f"{via}-{tgt}" in models:
+        return [f"{src}-{via}", f"{via}-{tgt}"]
+    return None
+
+
+def directions(models: dict[str, str], via: str) -> dict[str, dict[str, str | None]]:
+    """{source: {target: None (a model) or `via`}} of every translatable direction, sorted."""
+    codes = sorted({c for pair in models for c in pair.split("-")})
+    out: dict[str, dict[str, str | None]] = {}
+    for src in codes:
+        for tgt in codes:
+            steps = route_via(f"{src}-{tgt}", models, via) if src != tgt else None
+            if steps:
+                out.setdefault(src, {})[tgt] = None if len(steps) == 1 else via
+    return out
+
+
+def _models_directory(path: str) -> dict[str, dict]:
+    """A models directory's index (translator/training/index.py), re-read when it changes."""
+    index = Path(path) / "index.json"
+    try:
+        stamp = index.stat().st_mtime_ns
+    except OSError:
+        raise SettingsError(f"MODELS entry {path!r} is neither `src-tgt=path` nor a models "
+                            f"directory with an index.json (translator train-pairs writes "
+                            f"one)") from None
+    return _read_models_directory(path, stamp)
+
+
+@lru_cache(maxsize=16)
+def _read_models_directory(path: str, stamp: int) -> dict[str, dict]:
+    from translator.errors import UserError
+    from translator.training.index import read_index
+
+    try:
+        return read_index(path)
+    except UserError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _run_scores(checkpoint: str) -> dict:
+    """The test scores in the summary.json beside a checkpoint (`translator train` writes
+    one), as a models index holds them: {"bleu_beam5": 15.6, ...}; {} without one."""
+
+    path = Path(checkpoint).parent / "summary.json"
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    return _read_run_scores(str(path), stamp)
+
+
+@lru_cache(maxsize=64)
+def _read_run_scores(path: str, stamp: int) -> dict:
+    from translator.training.index import summary_scores
+
+    try:
+        with open(path) as f:
+            return summary_scores(json.load(f))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
