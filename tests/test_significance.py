@@ -1,0 +1,150 @@
+"""translator/evaluation/significance.py against sacreBLEU's own command line on the same files:
+confidence intervals, paired bootstrap and paired approximate randomization, with one and with
+two references per segment; and the intervals of the differences, which sacreBLEU lacks."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from translator.data.corpus import CorpusError
+from translator.evaluation.significance import confidence_intervals, paired_test
+
+SACREBLEU = Path(sys.executable).parent / "sacrebleu"
+WORDS = ("a man woman dog child ball street park runs jumps sits red blue green big small "
+         "in on the with near two three playing walking water grass snow").split()
+
+
+def noisy(lines: list[str], rate: float, rng: random.Random) -> list[str]:
+    """Each word replaced by a random one with probability `rate`, sometimes dropped."""
+    out = []
+    for line in lines:
+        words = [w if rng.random() > rate else rng.choice(WORDS + [""]) for w in line.split()]
+        out.append(" ".join(w for w in words if w) + " .")
+    return out
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    """Two reference streams and three systems of 80 segments (the third equal to the first)."""
+    rng = random.Random(7)
+    ref = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 14))) + " ." for _ in range(80)]
+    texts = {"ref1": ref, "ref2": noisy([r[:-2] for r in ref], 0.2, rng),
+             "base": noisy([r[:-2] for r in ref], 0.35, rng),
+             "better": noisy([r[:-2] for r in ref], 0.15, rng)}
+    texts["same"] = texts["base"]
+    root = tmp_path_factory.mktemp("significance")
+    paths = {}
+    for name, lines in texts.items():
+        paths[name] = root / f"{name}.txt"
+        paths[name].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return paths
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def run_sacrebleu(*args: str) -> str:
+    done = subprocess.run([str(SACREBLEU), *args, "-m", "bleu", "chrf", "ter", "-w", "4"],
+                          capture_output=True, text=True, timeout=300,
+                          env={"SACREBLEU_SEED": "12345", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.parametrize("refs", [["ref1"], ["ref1", "ref2"]], ids=["one-ref", "two-refs"])
+def test_confidence_intervals_equal_sacrebleu_cli(files, refs):
+    cli = json.loads(run_sacrebleu(*[str(files[r]) for r in refs], "-i", str(files["base"]),
+                                   "--confidence"))
+    ours = confidence_intervals(lines(files["base"]), [lines(files[r]) for r in refs])
+    for key, entry in zip(("bleu", "chrf", "ter"), cli):
+        assert round(ours[key]["score"], 4) == pytest.approx(entry["score"], abs=1e-4)
+        assert round(ours[key]["mean"], 4) == pytest.approx(entry["confidence_mean"], abs=1e-4)
+        assert round(ours[key]["ci"], 4) == pytest.approx(entry["confidence_var"], abs=1e-4)
+        assert ours[key]["signature"] == entry["signature"]
+        assert f"nrefs:{len(refs)}" in entry["signature"]
+
+
+P_VALUE = re.compile(r"\(p = (\d+\.\d+)\)")
+NUMBER = re.compile(r"-?\d+\.\d+")
+
+
+def parse_table(text: str) -> list[dict]:
+    """sacreBLEU's text table: per system row, the numbers of its cells (score, mean, ci with
+    --paired-bs; the score alone with --paired-ar) and its p-values."""
+    rows: list[dict] = []
+    for line in text.splitlines():
+        if not line.startswith("│"):
+            continue
+        if P_VALUE.search(line):
+            rows[-1]["p"] = [float(p) for p in P_VALUE.findall(line)]
+        elif NUMBER.search(line):
+            cells = line.split("│")[2:-1]
+            rows.append({"cells": [[float(x) for x in NUMBER.findall(c)] for c in cells],
+                         "p": []})
+    return rows
+
+
+@pytest.mark.parametrize("test", ["bs", "ar"])
+@pytest.mark.parametrize("refs", [["ref1"], ["ref1", "ref2"]], ids=["one-ref", "two-refs"])
+def test_paired_tests_equal_sacrebleu_cli(files, test, refs):
+    systems = ["base", "better"]
+    cli = parse_table(run_sacrebleu(*[str(files[r]) for r in refs], "-i",
+                                    *[str(files[s]) for s in systems], f"--paired-{test}",
+                                    "-f", "text"))
+    ours = paired_test([lines(files[s]) for s in systems], [lines(files[r]) for r in refs],
+                       test=test)
+    assert len(cli) == len(ours) == 2
+    for row, mine, name in zip(cli, ours, systems):
+        alone = confidence_intervals(lines(files[name]), [lines(files[r]) for r in refs])
+        for numbers, key in zip(row["cells"], ("bleu", "chrf", "ter")):
+            assert mine[key]["score"] == pytest.approx(numbers[0], abs=1e-4)
+            if test == "bs":  # the command line prints the intervals of bootstrap tests only
+                assert mine[key]["mean"] == pytest.approx(numbers[1], abs=1e-4)
+                assert mine[key]["ci"] == pytest.approx(numbers[2], abs=1e-4)
+            elif name == systems[0]:  # AR: the baseline's interval is `--confidence`'s
+                assert len(numbers) == 1
+                assert mine[key]["mean"] == pytest.approx(alone[key]["mean"], abs=1e-4)
+                assert mine[key]["ci"] == pytest.approx(alone[key]["ci"], abs=1e-4)
+            else:  # the others' come from resamples drawn after the AR trials
+                assert abs(mine[key]["mean"] - alone[key]["mean"]) < alone[key]["ci"]
+                assert mine[key]["ci"] == pytest.approx(alone[key]["ci"], rel=0.3)
+    for p, key in zip(cli[1]["p"], ("bleu", "chrf", "ter")):
+        assert ours[1][key]["p_value"] == pytest.approx(p, abs=1e-4)
+    assert ours[0]["bleu"]["p_value"] is None and ours[0]["bleu"]["difference"] is None
+    assert f"|{test}:" in ours[0]["signatures"]["bleu"]
+
+
+def test_difference_interval_holds_the_observed_difference_and_its_sign(files):
+    base, better, same = (lines(files[n]) for n in ("base", "better", "same"))
+    ref = [lines(files["ref1"])]
+    out = paired_test([base, better, same], ref)
+    for key in ("bleu", "chrf"):  # higher is better: the better system's difference is > 0
+        diff, observed = out[1][key]["difference"], out[1][key]["score"] - out[0][key]["score"]
+        assert 0 < diff["low"] <= observed <= diff["high"]
+        assert diff["low"] < diff["mean"] < diff["high"]
+    ter = out[1]["ter"]["difference"]
+    assert ter["high"] < 0  # fewer edits
+    assert out[2]["bleu"]["difference"] == {"mean": 0.0, "low": 0.0, "high": 0.0}
+    assert out[2]["bleu"]["p_value"] == 1.0  # identical outputs are not "significant"
+
+
+def test_bad_inputs_say_what_is_wrong(files):
+    base, ref = lines(files["base"]), lines(files["ref1"])
+    with pytest.raises(CorpusError, match="79 hypotheses for 80 reference lines"):
+        confidence_intervals(base[:-1], [ref])
+    with pytest.raises(CorpusError, match="reference files differ in length"):
+        confidence_intervals(base, [ref, ref[:-1]])
+    with pytest.raises(CorpusError, match="no references"):
+        confidence_intervals([], [[]])
+    with pytest.raises(ValueError, match="'bs' or 'ar'"):
+        paired_test([base, base], [ref], test="t")
+    with pytest.raises(ValueError, match="baseline and at least one"):
+        paired_test([base], [ref])
