@@ -148,3 +148,58 @@ def test_bad_inputs_say_what_is_wrong(files):
         paired_test([base, base], [ref], test="t")
     with pytest.raises(ValueError, match="baseline and at least one"):
         paired_test([base], [ref])
+
+
+# ----------------------------------------------------------------------------- the command
+def evaluate(capsys, *args: str) -> tuple[int, str, str]:
+    from translator.cli.main import main
+
+    rc = main(["evaluate", *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_evaluate_scores_hypothesis_files_against_several_references(files, capsys):
+    refs = [lines(files["ref1"]), lines(files["ref2"])]
+    rc, out, _ = evaluate(capsys, "--hyp", str(files["base"]), str(files["better"]),
+                          "--ref", str(files["ref1"]), "--ref", str(files["ref2"]), "--json")
+    assert rc == 0
+    document = json.loads(out)
+    assert document["references"] == 2 and document["segments"] == 80
+    want = paired_test([lines(files["base"]), lines(files["better"])], refs)
+    base, better = document["results"]
+    assert (base["system"], better["system"]) == (str(files["base"]), str(files["better"]))
+    assert "checkpoint" not in base  # a hypothesis file is no checkpoint
+    for key in ("bleu", "chrf", "ter"):
+        assert better[key] == pytest.approx(want[1][key]["score"])
+        assert better["p_values"][key] == pytest.approx(want[1][key]["p_value"])
+        assert better["difference"][key] == pytest.approx(want[1][key]["difference"])
+        assert "nrefs:2" in better["signatures"][key]
+    assert base["p_values"] is None and base["difference"] is None
+
+
+def test_evaluate_paired_ar_and_the_table(files, capsys):
+    rc, out, _ = evaluate(capsys, "--hyp", str(files["base"]), str(files["better"]),
+                          "--ref", str(files["ref1"]), "--paired-ar")
+    assert rc == 0
+    assert out.splitlines()[0].split()[0] == "system"
+    assert "paired approximate randomization, 10000 trials, seed 12345" in out
+    assert re.search(r"^BLEU\s+nrefs:1\|case:mixed\|", out, re.M)
+
+
+def test_evaluate_refuses_a_hypothesis_file_of_the_wrong_length(files, capsys, tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(lines(files["base"])[:79]) + "\n", encoding="utf-8")
+    rc, out, err = evaluate(capsys, "--hyp", str(files["base"]), str(short),
+                            "--ref", str(files["ref1"]))
+    assert rc != 0 and out == ""
+    assert f"{short} has 79 lines where 80 are expected" in err
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\x00\x01" * 30)
+    rc, _, err = evaluate(capsys, "--hyp", str(binary), "--ref", str(files["ref1"]))
+    assert rc != 0 and "not valid UTF-8" in err
+    rc, _, err = evaluate(capsys, "--ref", str(files["ref1"]))
+    assert rc != 0 and "--checkpoint CKPT" in err and "--hyp FILE" in err
+    rc, _, err = evaluate(capsys, "--hyp", str(files["base"]), "--ref", str(files["ref1"]),
+                          "--ref", str(short))
+    assert rc != 0 and "line counts differ" in err

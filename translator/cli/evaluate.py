@@ -16,17 +16,20 @@ from translator.defaults import BATCH_TOKENS, BEAM_SIZE
 from translator.errors import UserError
 from translator.evaluation.evaluate import (
     DEFAULT_SPLIT,
-    evaluate_checkpoints,
     format_table,
     hypothesis_file_names,
+    score_systems,
     select_last_checkpoints,
+    translate_checkpoints,
 )
 
 
-def _evaluation_data(args: argparse.Namespace) -> tuple[list[str], list[str], dict]:
-    """Source and references from either --src FILE --ref FILE or --data DIR --src L --tgt L."""
+def _evaluation_data(args: argparse.Namespace) -> tuple[list[str] | None, list[list[str]], dict]:
+    """Source (None when only hypothesis files are scored and no source is given) and the
+    reference streams, from --data DIR --src L --tgt L or from --src FILE --ref FILE [--ref
+    FILE ...]."""
     if args.data is not None:
-        if args.ref is not None:
+        if args.ref:
             raise UserError("--ref cannot be combined with --data: the references are "
                             "DIR/SPLIT.TGT (use --src FILE --ref FILE without --data instead)")
         if not args.src or not args.tgt:
@@ -34,18 +37,38 @@ def _evaluation_data(args: argparse.Namespace) -> tuple[list[str], list[str], di
                             "(e.g. --data DIR --src de --tgt en)")
         split = args.split or DEFAULT_SPLIT
         corpus = read_split(args.data, split, args.src, args.tgt)
-        return corpus.src, corpus.tgt, {"data": str(args.data), "split": split,
-                                        "src_lang": args.src, "tgt_lang": args.tgt}
+        return corpus.src, [corpus.tgt], {"data": str(args.data), "split": split,
+                                          "src_lang": args.src, "tgt_lang": args.tgt}
     if args.split is not None or args.tgt is not None:
         raise UserError("--split and --tgt need --data; without --data give "
                         "--src FILE --ref FILE")
-    if not args.src or not args.ref:
-        raise UserError("give either --src FILE --ref FILE, or --data DIR --src LANG --tgt LANG")
-    src, refs = read_lines(args.src), read_lines(args.ref)
-    if len(src) != len(refs):
+    if not args.ref or (args.checkpoint and not args.src):
+        raise UserError("give either --src FILE --ref FILE, or --data DIR --src LANG --tgt LANG "
+                        "(--hyp files alone need only --ref)")
+    refs = [read_lines(path) for path in args.ref]
+    for path, stream in zip(args.ref[1:], refs[1:]):
+        if len(stream) != len(refs[0]):
+            raise CorpusError(f"line counts differ: {args.ref[0]} has {len(refs[0])} lines, "
+                              f"{path} has {len(stream)}")
+    src = read_lines(args.src) if args.src else None
+    if src is not None and len(src) != len(refs[0]):
         raise CorpusError(f"line counts differ: {args.src} has {len(src)} lines, "
-                          f"{args.ref} has {len(refs)}")
-    return src, refs, {"src": str(args.src), "ref": str(args.ref)}
+                          f"{args.ref[0]} has {len(refs[0])}")
+    info = {"ref": [str(r) for r in args.ref]}
+    return src, refs, ({"src": str(args.src), **info} if args.src else info)
+
+
+def _hypothesis_files(paths: list[str], expected: int) -> list[list[str]]:
+    """Each --hyp file's lines; refused (naming the file and both counts) unless it has one
+    line per reference line."""
+    systems = []
+    for path in paths:
+        lines = read_lines(path)
+        if len(lines) != expected:
+            raise CorpusError(f"{path} has {len(lines)} lines where {expected} are expected "
+                              f"(one per reference line)")
+        systems.append(lines)
+    return systems
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -54,13 +77,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be at least {minimum}")
     if args.threads is not None and args.threads < 1:
         raise UserError("--threads must be at least 1")
+    if not args.checkpoint and not args.hyp:
+        raise UserError("give the systems to score: --checkpoint CKPT [...] and/or --hyp FILE "
+                        "[...]")
     src, refs, source = _evaluation_data(args)
-    if not src:
+    if not refs[0]:
         raise CorpusError("the evaluation set is empty")
-    results = evaluate_checkpoints(args.checkpoint, src, refs, beam_size=args.beam,
-                                   batch_tokens=args.batch_tokens, threads=args.threads,
-                                   bootstrap=args.bootstrap, seed=args.seed)
-    if args.save_hyps:
+    names, systems = [], []
+    if args.checkpoint:
+        names += [str(c) for c in args.checkpoint]
+        systems += translate_checkpoints(args.checkpoint, src, args.beam, args.batch_tokens,
+                                         args.threads)
+    if args.hyp:
+        names += [str(h) for h in args.hyp]
+        systems += _hypothesis_files(args.hyp, len(refs[0]))
+    results = score_systems(names, systems, refs, bootstrap=args.bootstrap, seed=args.seed,
+                            test="ar" if args.paired_ar else "bs")
+    for result, path in zip(results, args.checkpoint or []):
+        result["checkpoint"] = str(path)
+    if args.save_hyps and args.checkpoint:
         out_dir = Path(args.save_hyps)
         out_dir.mkdir(parents=True, exist_ok=True)
         for result, name in zip(results, hypothesis_file_names(args.checkpoint)):
@@ -70,7 +105,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             result["hypotheses_file"] = str(path)
             print(f"wrote {path}", file=sys.stderr)
     if args.json:
-        document = {**source, "segments": len(src), "beam": args.beam,
+        document = {**source, "segments": len(refs[0]), "references": len(refs),
+                    "beam": args.beam,
                     "results": [{k: v for k, v in r.items() if k != "hypotheses"}
                                 for r in results]}
         print(json.dumps(document, indent=2))
@@ -82,15 +118,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def add_evaluate_parser(sub: Any) -> argparse.ArgumentParser:
     """Add `evaluate` to an argparse subparsers object (sets `func`)."""
     e = sub.add_parser(
-        "evaluate", help="score checkpoints with sacreBLEU (BLEU, chrF, TER) and compare them",
-        description="Translate a test set with each checkpoint and score it with sacreBLEU. "
-                    "With several checkpoints, each is compared with the first by paired "
-                    "bootstrap resampling. Input: --src FILE --ref FILE, or --data DIR "
-                    "[--split SPLIT] --src LANG --tgt LANG.")
-    e.add_argument("--checkpoint", nargs="+", required=True, metavar="CKPT",
-                   help="checkpoints to evaluate; the first is the baseline of the paired test")
+        "evaluate", help="score checkpoints or hypothesis files with sacreBLEU (BLEU, chrF, "
+                         "TER) and compare them",
+        description="Translate a test set with each checkpoint, or read each system's "
+                    "hypothesis file, and score it with sacreBLEU against one or several "
+                    "references. With several systems, each is compared with the first by "
+                    "sacreBLEU's paired bootstrap resampling (or approximate randomization), "
+                    "with the 95%% interval of its difference. Input: --src FILE --ref FILE "
+                    "[--ref FILE ...], or --data DIR [--split SPLIT] --src LANG --tgt LANG; "
+                    "--hyp files alone need only --ref.")
+    e.add_argument("--checkpoint", nargs="+", metavar="CKPT",
+                   help="checkpoints to translate and score; the first system is the "
+                        "baseline of the paired test")
+    e.add_argument("--hyp", nargs="+", metavar="FILE",
+                   help="hypothesis files (one line per segment) scored as systems of their "
+                        "own, after the checkpoints")
     e.add_argument("--src", help="source file; with --data, the source language code")
-    e.add_argument("--ref", help="reference file (without --data)")
+    e.add_argument("--ref", action="append", metavar="FILE",
+                   help="reference file (without --data); repeat it for several references "
+                        "per segment")
     e.add_argument("--data", help="corpus directory in the Multi30K layout")
     e.add_argument("--split", help=f"split in --data (default: {DEFAULT_SPLIT})")
     e.add_argument("--tgt", help="target language code (with --data)")
@@ -100,6 +146,9 @@ def add_evaluate_parser(sub: Any) -> argparse.ArgumentParser:
     e.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     e.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                    help="paired bootstrap resamples (default 1000; 0 = no test)")
+    e.add_argument("--paired-ar", action="store_true",
+                   help="paired approximate randomization (10,000 trials, as sacreBLEU's "
+                        "--paired-ar) instead of the bootstrap")
     e.add_argument("--seed", type=int, default=12345, help="bootstrap seed (default 12345)")
     e.add_argument("--json", action="store_true",
                    help="print a JSON document instead of the table")

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from translator.checkpoint import CheckpointError, periodic_step
+from translator.data.corpus import CorpusError
 from translator.defaults import BATCH_TOKENS, BEAM_SIZE, TEST_SPLIT
 from translator.evaluation.metrics import (
     ALPHA,
@@ -24,7 +25,9 @@ from translator.evaluation.metrics import (
     _check_pair,
     paired_bootstrap,
     score,
+    score_streams,
 )
+from translator.evaluation.significance import AR_TRIALS, check_references, paired_test
 
 __all__ = ["ALPHA", "LABELS", "METRICS", "evaluate_checkpoints", "paired_bootstrap", "score"]
 
@@ -37,21 +40,24 @@ def evaluate_checkpoints(checkpoints: list[str], src: list[str], refs: list[str]
                          beam_size: int = BEAM_SIZE, batch_tokens: int = BATCH_TOKENS,
                          threads: int | None = None, bootstrap: int = 1000,
                          seed: int | None = 12345) -> list[dict]:
-    """Translate `src` with each checkpoint and score it against `refs`.
-
-    With more than one checkpoint and `bootstrap` > 0, each later checkpoint is compared with
-    the first (the baseline) by paired bootstrap resampling. One dict per checkpoint, in order:
-    "checkpoint" (path as given), "bleu", "chrf", "ter", "signatures", "hypotheses",
-    "p_values" ({metric: p} or None for the baseline / no test), "significant" ({metric: p < 0.05}
-    or None), and "bootstrap" (None, or {"samples", "seed", "baseline", "ci", "signatures"}).
-    """
-    from translator.inference.translator import Translator
-
+    """Translate `src` with each checkpoint and score it against `refs` (one reference per
+    segment): `translate_checkpoints`, then `score_systems` with the checkpoints' paths as
+    the systems' names. Each result also has "checkpoint" (the path as given)."""
     if not checkpoints:
         raise CheckpointError("no checkpoints to evaluate")
     _check_pair(src, refs, what="source segments")
-    results = []
-    done: dict[Path, list[str]] = {}  # a checkpoint named twice is translated once
+    hyps = translate_checkpoints(checkpoints, src, beam_size, batch_tokens, threads)
+    results = score_systems([str(c) for c in checkpoints], hyps, [refs], bootstrap, seed)
+    return [{"checkpoint": str(c), **r} for c, r in zip(checkpoints, results)]
+
+
+def translate_checkpoints(checkpoints: Sequence[str | Path], src: list[str],
+                          beam_size: int = BEAM_SIZE, batch_tokens: int = BATCH_TOKENS,
+                          threads: int | None = None) -> list[list[str]]:
+    """Each checkpoint's translation of `src` (a checkpoint named twice is translated once)."""
+    from translator.inference.translator import Translator
+
+    done: dict[Path, list[str]] = {}
     for path in checkpoints:
         key = Path(path).resolve()
         if key not in done:
@@ -60,32 +66,58 @@ def evaluate_checkpoints(checkpoints: list[str], src: list[str], refs: list[str]
             done[key] = translator.translate(src, beam_size=beam_size,
                                              batch_tokens=batch_tokens)
             del translator
-        hyps = list(done[key])
-        result = {"checkpoint": str(path), **score(hyps, refs), "hypotheses": hyps,
-                  "p_values": None, "significant": None, "bootstrap": None}
-        results.append(result)
+    return [list(done[Path(path).resolve()]) for path in checkpoints]
+
+
+def score_systems(names: Sequence[str], systems: Sequence[Sequence[str]],
+                  refs: Sequence[Sequence[str]], bootstrap: int = 1000,
+                  seed: int | None = 12345, test: str = "bs") -> list[dict]:
+    """Score each system's hypotheses against the reference streams `refs` (one or several
+    references per segment, as sacreBLEU takes them).
+
+    With more than one system and `bootstrap` > 0, each later system is compared with the first
+    (the baseline) by sacreBLEU's paired test (`test` "bs": bootstrap with `bootstrap`
+    resamples; "ar": approximate randomization with sacreBLEU's 10,000 trials). One dict per
+    system, in order: "system" (its name), "bleu", "chrf", "ter", "signatures", "hypotheses",
+    "p_values" ({metric: p} or None for the baseline / no test), "significant" ({metric: p <
+    0.05} or None), "difference" ({metric: {"mean", "low", "high"}} of system - baseline, or
+    None) and "bootstrap" (None, or {"samples", "seed", "test", "baseline", "ci",
+    "signatures"}).
+    """
+    check_references(refs)
+    for name, hyps in zip(names, systems):
+        if len(hyps) != len(refs[0]):
+            raise CorpusError(f"{name}: {len(hyps)} lines where {len(refs[0])} are expected "
+                              f"(one per reference line)")
+    results = [{"system": name, **score_streams(list(hyps), refs), "hypotheses": list(hyps),
+                "p_values": None, "significant": None, "difference": None, "bootstrap": None}
+               for name, hyps in zip(names, systems)]
     if len(results) > 1 and bootstrap > 0:
-        log.info("paired bootstrap resampling against %s (%d samples)", checkpoints[0], bootstrap)
-        tests = paired_bootstrap([r["hypotheses"] for r in results], refs, bootstrap, seed)
-        for result, test in zip(results, tests):
-            result["p_values"] = test["p_values"]
-            if test["p_values"] is not None:
-                result["significant"] = {k: p < ALPHA for k, p in test["p_values"].items()}
-            result["bootstrap"] = {"samples": bootstrap, "seed": seed,
-                                   "baseline": str(checkpoints[0]), "ci": test["ci"],
-                                   "signatures": test["signatures"]}
+        log.info("paired %s test against %s", test, names[0])
+        tests = paired_test(systems, refs, test=test,
+                            samples=bootstrap if test == "bs" else 0, seed=seed)
+        for result, row in zip(results, tests):
+            if row[METRICS[0]]["p_value"] is not None:
+                result["p_values"] = {k: row[k]["p_value"] for k in METRICS}
+                result["significant"] = {k: p < ALPHA for k, p in result["p_values"].items()}
+                result["difference"] = {k: row[k]["difference"] for k in METRICS}
+            result["bootstrap"] = {"samples": bootstrap if test == "bs" else AR_TRIALS,
+                                   "seed": seed, "test": test, "baseline": str(names[0]),
+                                   "ci": {k: [row[k]["mean"], row[k]["ci"]] for k in METRICS},
+                                   "signatures": row["signatures"]}
     return results
 
 
 def format_table(results: list[dict]) -> str:
     """An aligned text table of the results, then the metric signatures."""
     tested = any(r.get("p_values") for r in results)
-    header = ["checkpoint", "BLEU", "chrF", "TER"]
+    header = ["checkpoint" if all("checkpoint" in r for r in results) else "system",
+              "BLEU", "chrF", "TER"]
     if tested:
         header += [f"p({LABELS[k]})" for k in METRICS]
     rows = []
     for r in results:
-        row = [r["checkpoint"]] + [f"{r[k]:.2f}" for k in METRICS]
+        row = [r.get("system") or r["checkpoint"]] + [f"{r[k]:.2f}" for k in METRICS]
         if tested:
             if r.get("p_values"):
                 row += [f"{r['p_values'][k]:.4f}" + ("*" if r["significant"][k] else " ")
@@ -103,8 +135,10 @@ def format_table(results: list[dict]) -> str:
     out += [line(row) for row in rows]
     if tested:
         bs = next(r["bootstrap"] for r in results if r.get("bootstrap"))
-        out.append(f"* p < {ALPHA}: differs from the first checkpoint (paired bootstrap "
-                   f"resampling, {bs['samples']} samples, seed {bs['seed']})")
+        kind = ("approximate randomization, {} trials" if bs.get("test") == "ar"
+                else "bootstrap resampling, {} samples").format(bs["samples"])
+        out.append(f"* p < {ALPHA}: differs from the first system (paired {kind}, "
+                   f"seed {bs['seed']})")
     out.append("")
     seen: list[dict] = []
     for r in results:

@@ -44,10 +44,16 @@ def score(hyps: list[str], refs: list[str]) -> dict:
     CorpusError when the lists differ in length or are empty.
     """
     _check_pair(hyps, refs)
+    return score_streams(hyps, [refs])
+
+
+def score_streams(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> dict:
+    """`score` against one reference stream or several (`[refs_a, refs_b]`: two references
+    per segment, as sacreBLEU takes them); the caller checks the lengths."""
     out: dict[str, Any] = {}
     signatures = {}
     for key, metric in _new_metrics().items():
-        out[key] = float(metric.corpus_score(list(hyps), [list(refs)]).score)
+        out[key] = float(metric.corpus_score(list(hyps), [list(r) for r in refs]).score)
         signatures[key] = str(metric.get_signature())
     out["signatures"] = signatures
     return out
