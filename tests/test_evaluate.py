@@ -316,3 +316,41 @@ def test_average_errors(tmp_path, best_pt):
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         run_command(["average", "--out", out, str(best_pt), str(tmp_path / "missing.pt")])
     assert not Path(out).exists()
+
+
+# ----------------------------------------------------------------------------- a run's history
+def test_keep_every_keeps_a_history_that_evaluate_run_scores_and_draws(reverse_corpus, tmp_path,
+                                                                        capsys):
+    """Periodic checkpoints every 10 updates, the last 2 kept, and every 20th kept as well:
+    averaging still takes the last ones; `evaluate --run` scores each kept one and draws
+    the curve beside the validation BLEU."""
+    from helpers import tiny_config
+
+    from translator.training.pairs import train_run
+
+    run = tmp_path / "run"
+    cfg = tiny_config(max_steps=60, save_every=10, keep_periodic=2, keep_every=20,
+                      eval_every=30, average_last=2)
+    summary = train_run(cfg, reverse_corpus, SRC, TGT, run, progress=False,
+                        echo=lambda message: None)
+    kept = [p.name for p in periodic_checkpoints(run)]
+    assert kept == ["step0000020.pt", "step0000040.pt", "step0000050.pt", "step0000060.pt"]
+    assert summary["averaged_from"] == ["step0000050.pt", "step0000060.pt"]
+
+    rc = run_command(["evaluate", "--run", str(run), "--data", str(reverse_corpus), "--src",
+                      SRC, "--tgt", TGT, "--beam", "1", "--threads", "1", "--json"])
+    assert rc == 0
+    history = json.loads((run / f"history.{SPLIT}.json").read_text())
+    assert json.loads(capsys.readouterr().out) == history
+    assert [p["step"] for p in history["points"]] == [20, 40, 50, 60]
+    assert all(0 <= p["bleu"] <= 100 and "nrefs:1" in p["signatures"]["bleu"]
+               for p in history["points"])
+    assert history["points"][-1]["bleu"] > history["points"][0]["bleu"]  # it learns
+    assert (run / f"history.{SPLIT}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    with pytest.raises(UserError, match="no periodic checkpoints"):
+        run_command(["evaluate", "--run", str(tmp_path), "--data", str(reverse_corpus),
+                     "--src", SRC, "--tgt", TGT])
+    with pytest.raises(UserError, match="give no --checkpoint"):
+        run_command(["evaluate", "--run", str(run), "--hyp", str(run / "x"), "--data",
+                     str(reverse_corpus), "--src", SRC, "--tgt", TGT])

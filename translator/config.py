@@ -150,6 +150,9 @@ class TrainConfig(_Section):
     eval_max_sentences: int = 0  # 0 = the whole validation set
     save_every: int = 150  # steps between periodic checkpoints (0 = none)
     keep_periodic: int = 5
+    # also keep every periodic checkpoint whose step is a multiple of this, for the run's
+    # history (`translator evaluate --run`); 0 = keep only the last `keep_periodic`
+    keep_every: int = 0
     patience: int = 10  # validations without BLEU improvement before stopping (0 = never)
     average_last: int = 5  # average the last N periodic checkpoints at the end (0 = off)
     log_every: int = 50
@@ -168,9 +171,11 @@ class TrainConfig(_Section):
             raise ConfigError(f"{section}.accum_steps must be at least 1, got {self.accum_steps}")
         if self.dist_timeout_minutes <= 0:
             raise ConfigError(f"{section}.dist_timeout_minutes must be positive")
+        if self.keep_every < 0:
+            raise ConfigError(f"{section}.keep_every must be 0 (off) or a number of steps")
 
 
-LATER_TRAIN_KEYS = ("accum_steps", "dist_timeout_minutes", "decay_fraction")
+LATER_TRAIN_KEYS = ("accum_steps", "dist_timeout_minutes", "decay_fraction", "keep_every")
 """Train keys added after checkpoints were first served by a release (0.1.0, commit 1fe94ba,
 whose workers a rolling upgrade still runs): see `Config.for_checkpoint`. (The "wsd" schedule
 is as new: a run that uses it, the base preset's default since 0.3.0, does not load in 0.1.0.)"""

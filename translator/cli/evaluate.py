@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from translator.checkpoint import average_checkpoints, save_checkpoint
+from translator.checkpoint import average_checkpoints, periodic_step, save_checkpoint
 from translator.data.corpus import CorpusError, read_lines, read_split
 from translator.defaults import BATCH_TOKENS, BEAM_SIZE
 from translator.errors import UserError
@@ -18,6 +18,7 @@ from translator.evaluation.evaluate import (
     DEFAULT_SPLIT,
     format_table,
     hypothesis_file_names,
+    periodic_checkpoints,
     score_systems,
     select_last_checkpoints,
     translate_checkpoints,
@@ -71,15 +72,51 @@ def _hypothesis_files(paths: list[str], expected: int) -> list[list[str]]:
     return systems
 
 
+def _evaluate_run(args: argparse.Namespace) -> int:
+    """--run RUN_DIR: every periodic checkpoint of the run scored (no paired test: the points
+    of a curve), written to RUN_DIR/history.SPLIT.json and drawn beside the validation curve
+    in RUN_DIR/history.SPLIT.png."""
+    from translator.evaluation.plot import plot_history  # matplotlib: only when drawing
+
+    if args.checkpoint or args.hyp:
+        raise UserError("--run scores the run's periodic checkpoints: give no --checkpoint "
+                        "or --hyp with it")
+    run = Path(args.run)
+    if not run.is_dir():
+        raise UserError(f"run directory not found: {run}")
+    checkpoints = periodic_checkpoints(run)
+    if not checkpoints:
+        raise UserError(f"{run} has no periodic checkpoints (step*.pt); train with "
+                        "train.save_every (and train.keep_every to keep a longer history)")
+    src, refs, source = _evaluation_data(argparse.Namespace(**{**vars(args), "checkpoint": True}))
+    hyps = translate_checkpoints(checkpoints, src, args.beam, args.batch_tokens, args.threads)
+    results = score_systems([str(c) for c in checkpoints], hyps, refs, bootstrap=0)
+    split = source.get("split", "test")
+    points = [{"step": periodic_step(c.name), "checkpoint": str(c),
+               **{k: r[k] for k in ("bleu", "chrf", "ter", "signatures")}}
+              for c, r in zip(checkpoints, results)]
+    document = {**source, "run": str(run), "segments": len(refs[0]), "beam": args.beam,
+                "points": points}
+    (run / f"history.{split}.json").write_text(json.dumps(document, indent=2) + "\n")
+    plot_history(run / "metrics.jsonl", [(p["step"], p["bleu"]) for p in points],
+                 f"{split} (beam {args.beam})", run / f"history.{split}.png")
+    print(json.dumps(document, indent=2) if args.json else format_table(results))
+    print(f"wrote {run / f'history.{split}.json'} and {run / f'history.{split}.png'}",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, minimum in (("beam", 1), ("batch_tokens", 1), ("bootstrap", 0)):
         if getattr(args, name) < minimum:
             raise UserError(f"--{name.replace('_', '-')} must be at least {minimum}")
     if args.threads is not None and args.threads < 1:
         raise UserError("--threads must be at least 1")
+    if args.run is not None:
+        return _evaluate_run(args)
     if not args.checkpoint and not args.hyp:
         raise UserError("give the systems to score: --checkpoint CKPT [...] and/or --hyp FILE "
-                        "[...]")
+                        "[...], or --run RUN_DIR")
     src, refs, source = _evaluation_data(args)
     if not refs[0]:
         raise CorpusError("the evaluation set is empty")
@@ -133,6 +170,9 @@ def add_evaluate_parser(sub: Any) -> argparse.ArgumentParser:
     e.add_argument("--hyp", nargs="+", metavar="FILE",
                    help="hypothesis files (one line per segment) scored as systems of their "
                         "own, after the checkpoints")
+    e.add_argument("--run", metavar="RUN_DIR",
+                   help="score every periodic checkpoint (step*.pt) of a run: its history, "
+                        "written to RUN_DIR/history.SPLIT.json and .png")
     e.add_argument("--src", help="source file; with --data, the source language code")
     e.add_argument("--ref", action="append", metavar="FILE",
                    help="reference file (without --data); repeat it for several references "

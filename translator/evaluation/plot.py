@@ -1,4 +1,5 @@
-"""A PNG plot of training loss and validation BLEU over steps, from the JSON-lines metrics log."""
+"""PNG plots of a run: training loss and validation BLEU over steps (from the JSON-lines metrics
+log), and the run's history, its periodic checkpoints' test BLEU beside the validation curve."""
 
 from __future__ import annotations
 
@@ -32,6 +33,27 @@ def plot_metrics(metrics_path: str | Path, out_path: str | Path) -> Path:
     ax_bleu.set(xlabel="step", ylabel="BLEU", title="Validation BLEU (greedy)")
     for ax in (ax_loss, ax_bleu):
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return Path(out_path)
+
+
+def plot_history(metrics_path: str | Path, points: list[tuple[int, float]], label: str,
+                 out_path: str | Path) -> Path:
+    """Test BLEU of the periodic checkpoints (`points`: (step, BLEU)) over updates, beside the
+    validation BLEU the run logged (none when the log is missing)."""
+    valid = []
+    if Path(metrics_path).is_file():
+        valid = [r for r in read_metrics(metrics_path) if r.get("type") == "valid"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if valid:
+        ax.plot([r["step"] for r in valid], [r["bleu"] for r in valid], "o-", color="C2",
+                label="validation (greedy, during training)")
+    ax.plot([s for s, _ in points], [b for _, b in points], "s-", color="C1", label=label)
+    ax.set(xlabel="update", ylabel="BLEU", title="The run's history")
+    ax.grid(alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     fig.savefig(out_path, dpi=100)
     plt.close(fig)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from translator.checkpoint import load_checkpoint, periodic_name, save_checkpoint
+from translator.checkpoint import load_checkpoint, periodic_name, periodic_step, save_checkpoint
 from translator.config import Config
 from translator.data.corpus import CorpusError, ParallelCorpus, read_split
 from translator.data.prepare import prepare
@@ -359,13 +359,17 @@ class Trainer:
         })
 
     def _save_periodic(self) -> None:
-        """This step's periodic checkpoint; the oldest beyond `keep_periodic` are deleted."""
-        st = self.state
+        """This step's periodic checkpoint; the oldest beyond `keep_periodic` leave the list
+        (what averaging reads) and are deleted, unless their step is a multiple of
+        `keep_every` (kept on disk for the run's history)."""
+        st, every = self.state, self.cfg.train.keep_every
         name = periodic_name(st.step)
         self.save(name)
         st.periodic.append(name)
         while len(st.periodic) > self.cfg.train.keep_periodic:
-            (self.out / st.periodic.pop(0)).unlink(missing_ok=True)
+            old = st.periodic.pop(0)
+            if not (every and periodic_step(old) % every == 0):
+                (self.out / old).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------------- the end
     def _finish(self) -> dict:
