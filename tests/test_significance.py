@@ -203,3 +203,41 @@ def test_evaluate_refuses_a_hypothesis_file_of_the_wrong_length(files, capsys, t
     rc, _, err = evaluate(capsys, "--hyp", str(files["base"]), "--ref", str(files["ref1"]),
                           "--ref", str(short))
     assert rc != 0 and "line counts differ" in err
+
+
+def test_evaluate_exports_csv_and_latex(files, capsys, tmp_path):
+    import csv
+    import io
+
+    odd = tmp_path / "ours_&_50%#1.txt"  # a name LaTeX must not read as markup
+    odd.write_bytes(files["better"].read_bytes())
+    common = ["--hyp", str(files["base"]), str(odd), "--ref", str(files["ref1"]),
+              "--bootstrap", "200"]
+    rc, out, _ = evaluate(capsys, *common, "--json")
+    results = json.loads(out)["results"]
+    rc, out, _ = evaluate(capsys, *common, "--format", "csv")
+    assert rc == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["system"] for r in rows] == [str(files["base"]), str(odd)]
+    for row, result in zip(rows, results):
+        for key in ("bleu", "chrf", "ter"):
+            assert float(row[key]) == pytest.approx(result[key], abs=0.005)
+            assert row[f"{key}_signature"] == result["signatures"][key]
+    assert rows[0]["bleu_p"] == "" and rows[0]["bleu_diff_low"] == ""
+    assert float(rows[1]["bleu_p"]) == pytest.approx(results[1]["p_values"]["bleu"], abs=5e-5)
+    assert float(rows[1]["bleu_diff_low"]) == pytest.approx(
+        results[1]["difference"]["bleu"]["low"], abs=0.005)
+
+    rc, out, _ = evaluate(capsys, *common, "--format", "latex")
+    assert rc == 0
+    assert out.count(r"\begin{tabular}") == out.count(r"\end{tabular}") == 1
+    # braces balance once the escaped ones are set aside
+    assert out.count("{") - out.count(r"\{") == out.count("}") - out.count(r"\}")
+    assert r"ours\_\&\_50\%\#1.txt" in out and "ours_&" not in out
+    better_row = next(ln for ln in out.splitlines() if r"ours\_" in ln and ln.endswith(r"\\"))
+    cells = better_row[:-2].split(" & ")
+    assert len(cells) == 4 and all(r"$\pm$" in c for c in cells[1:])
+    marked = [r"$^\dagger$" in c for c in cells[1:]]
+    assert marked == [results[1]["significant"][k] for k in ("bleu", "chrf", "ter")]
+    assert "paired bootstrap resampling, 200 samples, seed 12345" in out
+    assert r"\texttt{nrefs:1|case:mixed" in out

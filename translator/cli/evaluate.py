@@ -23,6 +23,7 @@ from translator.evaluation.evaluate import (
     select_last_checkpoints,
     translate_checkpoints,
 )
+from translator.evaluation.export import to_csv, to_latex
 
 
 def _evaluation_data(args: argparse.Namespace) -> tuple[list[str] | None, list[list[str]], dict]:
@@ -141,12 +142,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             encoding="utf-8")
             result["hypotheses_file"] = str(path)
             print(f"wrote {path}", file=sys.stderr)
-    if args.json:
+    if args.json or args.format == "json":
         document = {**source, "segments": len(refs[0]), "references": len(refs),
                     "beam": args.beam,
                     "results": [{k: v for k, v in r.items() if k != "hypotheses"}
                                 for r in results]}
         print(json.dumps(document, indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(to_csv(results))
+    elif args.format == "latex":
+        sys.stdout.write(to_latex(results))
     else:
         print(format_table(results))
     return 0
@@ -191,7 +196,11 @@ def add_evaluate_parser(sub: Any) -> argparse.ArgumentParser:
                         "--paired-ar) instead of the bootstrap")
     e.add_argument("--seed", type=int, default=12345, help="bootstrap seed (default 12345)")
     e.add_argument("--json", action="store_true",
-                   help="print a JSON document instead of the table")
+                   help="print a JSON document instead of the table (= --format json)")
+    e.add_argument("--format", choices=("table", "json", "csv", "latex"), default="table",
+                   help="table (default), json, csv (a row per system, every figure in a "
+                        "column), latex (a booktabs table with the intervals, significance "
+                        "marks and signatures)")
     e.add_argument("--save-hyps", metavar="DIR",
                    help="write each checkpoint's translations to DIR/PARENT.STEM.hyp")
     e.set_defaults(func=cmd_evaluate)

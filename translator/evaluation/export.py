@@ -1,0 +1,87 @@
+"""Evaluation results as files to paste elsewhere: CSV (one row per system, every figure in a
+column of its own) and LaTeX (a booktabs table with each score's 95% interval, the
+significance marks and the sacreBLEU signatures below it). The input is the list of result
+dicts of `score_systems` / `evaluate_checkpoints`. No torch."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from translator.evaluation.metrics import ALPHA, LABELS, METRICS
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+
+
+def system_name(result: dict) -> str:
+    return result.get("system") or result["checkpoint"]
+
+
+def to_csv(results: list[dict]) -> str:
+    """system, each metric's score, its bootstrap mean and 95% half-width, the p-value and the
+    difference interval against the baseline (empty where there is none), its signature."""
+    columns = ["system"]
+    for k in METRICS:
+        columns += [k, f"{k}_mean", f"{k}_ci95", f"{k}_p", f"{k}_diff_mean", f"{k}_diff_low",
+                    f"{k}_diff_high", f"{k}_signature"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for r in results:
+        row = [system_name(r)]
+        for k in METRICS:
+            mean, ci = ((r.get("bootstrap") or {}).get("ci") or {}).get(k) or (None, None)
+            p = (r.get("p_values") or {}).get(k)
+            diff = (r.get("difference") or {}).get(k) or {}
+            row += [_number(r[k]), _number(mean), _number(ci), _number(p, 4),
+                    _number(diff.get("mean")), _number(diff.get("low")),
+                    _number(diff.get("high")), r["signatures"][k]]
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def _number(value, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def to_latex(results: list[dict]) -> str:
+    """A booktabs table (needs \\usepackage{booktabs}): score +- 95% half-width where a paired
+    test ran, a dagger where the system differs from the baseline at p < 0.05, and a note
+    below it with the test and the signatures (add your own \\caption)."""
+    tested = any(r.get("bootstrap") for r in results)
+    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l" + "r" * len(METRICS) + "}",
+             r"\toprule",
+             "System & " + " & ".join(LABELS[k] + (r" ($\downarrow$)" if k == "ter" else "")
+                                      for k in METRICS) + r" \\",
+             r"\midrule"]
+    for r in results:
+        cells = [latex_escape(system_name(r))]
+        for k in METRICS:
+            cell = f"{r[k]:.1f}"
+            ci = ((r.get("bootstrap") or {}).get("ci") or {}).get(k)
+            if ci and ci[1] is not None:
+                cell += rf" $\pm$ {ci[1]:.1f}"
+            if (r.get("significant") or {}).get(k):
+                cell += r"$^\dagger$"
+            cells.append(cell)
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    note = []
+    if tested:
+        bs = next(r["bootstrap"] for r in results if r.get("bootstrap"))
+        kind = ("paired approximate randomization" if bs.get("test") == "ar"
+                else "paired bootstrap resampling")
+        note.append(rf"$\pm$: 95\% bootstrap interval; $^\dagger$: differs from "
+                    rf"{latex_escape(system_name(results[0]))} at $p < {ALPHA}$ "
+                    rf"({kind}, {bs['samples']} samples, seed {bs['seed']}).")
+    signatures = results[0]["signatures"]
+    note += [rf"{LABELS[k]}: \texttt{{{latex_escape(signatures[k])}}}" for k in METRICS]
+    lines += [r"\par\smallskip", r"{\footnotesize " + "\n".join(
+        n + r"\par" for n in note) + "}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
