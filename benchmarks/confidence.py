@@ -19,7 +19,8 @@ import sacrebleu
 from translator import Translator
 from translator.data.corpus import read_split
 from translator.defaults import BEAM_SIZE, LOW_CONFIDENCE, MULTI30K_DIR, TEST_SPLIT
-from translator.inference.confidence import correlations, mean_log_prob
+from translator.evaluation.sentences import correlations
+from translator.inference.confidence import mean_log_prob
 
 
 def deciles(scores: list[float], quality: list[float]) -> list[float]:

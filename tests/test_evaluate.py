@@ -354,3 +354,27 @@ def test_keep_every_keeps_a_history_that_evaluate_run_scores_and_draws(reverse_c
     with pytest.raises(UserError, match="give no --checkpoint"):
         run_command(["evaluate", "--run", str(run), "--hyp", str(run / "x"), "--data",
                      str(reverse_corpus), "--src", SRC, "--tgt", TGT])
+
+
+def test_checkpoint_evaluations_keep_each_segments_confidence_and_its_correlation(
+        best_pt, noisy_pt, files):
+    """The model's confidence per segment, kept beside sentence chrF, and how well the one
+    follows the other on the set (a reference-free signal judged against the references)."""
+    src = read_split_files(files)
+    results = evaluate_checkpoints([str(best_pt), str(noisy_pt)], *src, beam_size=1,
+                                   threads=1, bootstrap=0)
+    for result in results:
+        segments = result["segments"]
+        assert len(segments) == files["n"]
+        assert all(0.0 <= s["confidence"] <= 1.0 and 0.0 <= s["chrf"] <= 100.0
+                   for s in segments)
+        corr = result["confidence"]
+        assert corr["segments"] == files["n"]
+        assert -1.0 <= corr["pearson"] <= 1.0 and -1.0 <= corr["spearman"] <= 1.0
+    # the trained model is surer of its output than the damaged one, and right to be
+    good, bad = ([s["confidence"] for s in r["segments"]] for r in results)
+    assert sum(good) / len(good) > sum(bad) / len(bad)
+
+
+def read_split_files(files: dict) -> tuple[list[str], list[str]]:
+    return (files["src"].read_text().splitlines(), files["ref"].read_text().splitlines())

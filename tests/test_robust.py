@@ -17,9 +17,9 @@ from translator.cli.main import main
 from translator.data.casing import Casing, CasingTable, casing_of, truecase
 from translator.data.corpus import read_split
 from translator.data.vocab import encode_parts
+from translator.evaluation.sentences import correlations
 from translator.inference.confidence import (
     Calibration,
-    correlations,
     fit,
     mean_log_prob,
     uncalibrated,

@@ -241,3 +241,27 @@ def test_evaluate_exports_csv_and_latex(files, capsys, tmp_path):
     assert marked == [results[1]["significant"][k] for k in ("bleu", "chrf", "ter")]
     assert "paired bootstrap resampling, 200 samples, seed 12345" in out
     assert r"\texttt{nrefs:1|case:mixed" in out
+
+
+def test_sentence_scores_are_sacrebleus_with_one_or_several_references(files):
+    import sacrebleu
+
+    from translator.evaluation.sentences import sentence_scores
+
+    hyps, ref1, ref2 = (lines(files[n]) for n in ("base", "ref1", "ref2"))
+    got = sentence_scores(hyps, [ref1, ref2])
+    for i in (0, 17, 79):
+        assert got[i]["chrf"] == pytest.approx(
+            sacrebleu.sentence_chrf(hyps[i], [ref1[i], ref2[i]]).score)
+        assert got[i]["bleu"] == pytest.approx(
+            sacrebleu.sentence_bleu(hyps[i], [ref1[i], ref2[i]]).score)
+    assert sentence_scores(ref1, [ref1])[0] == {"chrf": pytest.approx(100.0),
+                                                "bleu": pytest.approx(100.0)}
+
+
+def test_hypothesis_files_get_segment_scores_but_no_confidence(files, capsys):
+    rc, out, _ = evaluate(capsys, "--hyp", str(files["base"]), "--ref", str(files["ref1"]),
+                          "--json")
+    (result,) = json.loads(out)["results"]
+    assert len(result["segments"]) == 80 and result["confidence"] is None
+    assert set(result["segments"][0]) == {"chrf", "bleu"}

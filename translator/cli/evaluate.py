@@ -90,8 +90,10 @@ def _evaluate_run(args: argparse.Namespace) -> int:
         raise UserError(f"{run} has no periodic checkpoints (step*.pt); train with "
                         "train.save_every (and train.keep_every to keep a longer history)")
     src, refs, source = _evaluation_data(argparse.Namespace(**{**vars(args), "checkpoint": True}))
-    hyps = translate_checkpoints(checkpoints, src, args.beam, args.batch_tokens, args.threads)
-    results = score_systems([str(c) for c in checkpoints], hyps, refs, bootstrap=0)
+    translated = translate_checkpoints(checkpoints, src, args.beam, args.batch_tokens,
+                                       args.threads)
+    results = score_systems([str(c) for c in checkpoints], [h for h, _ in translated], refs,
+                            bootstrap=0, confidences=[c for _, c in translated])
     split = source.get("split", "test")
     points = [{"step": periodic_step(c.name), "checkpoint": str(c),
                **{k: r[k] for k in ("bleu", "chrf", "ter", "signatures")}}
@@ -121,16 +123,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     src, refs, source = _evaluation_data(args)
     if not refs[0]:
         raise CorpusError("the evaluation set is empty")
-    names, systems = [], []
+    names, systems, confidences = [], [], []
     if args.checkpoint:
         names += [str(c) for c in args.checkpoint]
-        systems += translate_checkpoints(args.checkpoint, src, args.beam, args.batch_tokens,
-                                         args.threads)
+        for hyps, confidence in translate_checkpoints(args.checkpoint, src, args.beam,
+                                                      args.batch_tokens, args.threads):
+            systems.append(hyps)
+            confidences.append(confidence)
     if args.hyp:
         names += [str(h) for h in args.hyp]
         systems += _hypothesis_files(args.hyp, len(refs[0]))
+        confidences += [None] * len(args.hyp)
     results = score_systems(names, systems, refs, bootstrap=args.bootstrap, seed=args.seed,
-                            test="ar" if args.paired_ar else "bs")
+                            test="ar" if args.paired_ar else "bs", confidences=confidences)
     for result, path in zip(results, args.checkpoint or []):
         result["checkpoint"] = str(path)
     if args.save_hyps and args.checkpoint:

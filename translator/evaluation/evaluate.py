@@ -27,6 +27,7 @@ from translator.evaluation.metrics import (
     score,
     score_streams,
 )
+from translator.evaluation.sentences import correlations, sentence_scores
 from translator.evaluation.significance import AR_TRIALS, check_references, paired_test
 
 __all__ = ["ALPHA", "LABELS", "METRICS", "evaluate_checkpoints", "paired_bootstrap", "score"]
@@ -46,32 +47,36 @@ def evaluate_checkpoints(checkpoints: list[str], src: list[str], refs: list[str]
     if not checkpoints:
         raise CheckpointError("no checkpoints to evaluate")
     _check_pair(src, refs, what="source segments")
-    hyps = translate_checkpoints(checkpoints, src, beam_size, batch_tokens, threads)
-    results = score_systems([str(c) for c in checkpoints], hyps, [refs], bootstrap, seed)
+    translated = translate_checkpoints(checkpoints, src, beam_size, batch_tokens, threads)
+    results = score_systems([str(c) for c in checkpoints], [h for h, _ in translated], [refs],
+                            bootstrap, seed, confidences=[c for _, c in translated])
     return [{"checkpoint": str(c), **r} for c, r in zip(checkpoints, results)]
 
 
 def translate_checkpoints(checkpoints: Sequence[str | Path], src: list[str],
                           beam_size: int = BEAM_SIZE, batch_tokens: int = BATCH_TOKENS,
-                          threads: int | None = None) -> list[list[str]]:
-    """Each checkpoint's translation of `src` (a checkpoint named twice is translated once)."""
+                          threads: int | None = None) -> list[tuple[list[str], list[float]]]:
+    """Each checkpoint's translation of `src` and the model's confidence in each segment
+    (0..1; a checkpoint named twice is translated once)."""
     from translator.inference.translator import Translator
 
-    done: dict[Path, list[str]] = {}
+    done: dict[Path, tuple[list[str], list[float]]] = {}
     for path in checkpoints:
         key = Path(path).resolve()
         if key not in done:
             translator = Translator.from_checkpoint(path, threads=threads)
             log.info("translating %d segments with %s (beam %d)", len(src), path, beam_size)
-            done[key] = translator.translate(src, beam_size=beam_size,
-                                             batch_tokens=batch_tokens)
+            scored = translator.translate_scored(src, beam_size=beam_size,
+                                                 batch_tokens=batch_tokens)
+            done[key] = ([s.text for s in scored], [s.confidence for s in scored])
             del translator
-    return [list(done[Path(path).resolve()]) for path in checkpoints]
+    return [done[Path(path).resolve()] for path in checkpoints]
 
 
 def score_systems(names: Sequence[str], systems: Sequence[Sequence[str]],
                   refs: Sequence[Sequence[str]], bootstrap: int = 1000,
-                  seed: int | None = 12345, test: str = "bs") -> list[dict]:
+                  seed: int | None = 12345, test: str = "bs",
+                  confidences: Sequence[Sequence[float] | None] | None = None) -> list[dict]:
     """Score each system's hypotheses against the reference streams `refs` (one or several
     references per segment, as sacreBLEU takes them).
 
@@ -81,17 +86,23 @@ def score_systems(names: Sequence[str], systems: Sequence[Sequence[str]],
     system, in order: "system" (its name), "bleu", "chrf", "ter", "signatures", "hypotheses",
     "p_values" ({metric: p} or None for the baseline / no test), "significant" ({metric: p <
     0.05} or None), "difference" ({metric: {"mean", "low", "high"}} of system - baseline, or
-    None) and "bootstrap" (None, or {"samples", "seed", "test", "baseline", "ci",
-    "signatures"}).
+    None), "bootstrap" (None, or {"samples", "seed", "test", "baseline", "ci",
+    "signatures"}), "segments" (per segment: sentence "chrf" and "bleu", and "confidence"
+    where the system has one) and "confidence" (None, or the Pearson and Spearman correlation
+    of the model's confidence with sentence chrF: {"pearson", "spearman", "segments"}).
+    `confidences`: per system, the model's confidence in each segment, or None (a hypothesis
+    file has none).
     """
     check_references(refs)
     for name, hyps in zip(names, systems):
         if len(hyps) != len(refs[0]):
             raise CorpusError(f"{name}: {len(hyps)} lines where {len(refs[0])} are expected "
                               f"(one per reference line)")
+    confidences = list(confidences or [None] * len(systems))
     results = [{"system": name, **score_streams(list(hyps), refs), "hypotheses": list(hyps),
-                "p_values": None, "significant": None, "difference": None, "bootstrap": None}
-               for name, hyps in zip(names, systems)]
+                "p_values": None, "significant": None, "difference": None, "bootstrap": None,
+                **_segments(hyps, refs, conf)}
+               for name, hyps, conf in zip(names, systems, confidences)]
     if len(results) > 1 and bootstrap > 0:
         log.info("paired %s test against %s", test, names[0])
         tests = paired_test(systems, refs, test=test,
@@ -106,6 +117,21 @@ def score_systems(names: Sequence[str], systems: Sequence[Sequence[str]],
                                    "ci": {k: [row[k]["mean"], row[k]["ci"]] for k in METRICS},
                                    "signatures": row["signatures"]}
     return results
+
+
+def _segments(hyps: Sequence[str], refs: Sequence[Sequence[str]],
+              confidence: Sequence[float] | None) -> dict:
+    """{"segments": per-segment scores (and confidence), "confidence": its correlations with
+    sentence chrF, or None}."""
+    segments = sentence_scores(hyps, refs)
+    if confidence is None:
+        return {"segments": segments, "confidence": None}
+    for segment, value in zip(segments, confidence):
+        segment["confidence"] = float(value)
+    pearson, spearman = correlations(confidence, [s["chrf"] for s in segments])
+    return {"segments": segments,
+            "confidence": {"pearson": round(pearson, 4), "spearman": round(spearman, 4),
+                           "segments": len(segments)}}
 
 
 def format_table(results: list[dict]) -> str:

@@ -87,22 +87,3 @@ def fit(features: Sequence[float], quality: Sequence[float], split: str = "val",
     params = params.detach()
     a = float(params[0] / std)
     return Calibration(a, float(params[1] - a * mean), len(features), split)
-
-
-def correlations(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
-    """(Pearson, Spearman) correlation of two equally long sequences."""
-    def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
-        a, b = a - a.mean(), b - b.mean()
-        return float((a * b).sum() / ((a * a).sum().sqrt() * (b * b).sum().sqrt()).clamp(1e-12))
-
-    def ranks(v: torch.Tensor) -> torch.Tensor:  # average ranks for ties
-        order = v.argsort()
-        r = torch.empty_like(v)
-        r[order] = torch.arange(len(v), dtype=v.dtype)
-        for value in v.unique():
-            tied = v == value
-            r[tied] = r[tied].mean()
-        return r
-
-    x, y = torch.tensor(xs, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)
-    return pearson(x, y), pearson(ranks(x), ranks(y))

@@ -14,7 +14,8 @@ from translator.checkpoint import load_checkpoint, save_checkpoint
 from translator.data.casing import CasingTable
 from translator.data.corpus import read_split
 from translator.defaults import BATCH_TOKENS, BEAM_SIZE
-from translator.inference.confidence import correlations, fit, mean_log_prob
+from translator.evaluation.sentences import correlations
+from translator.inference.confidence import fit, mean_log_prob
 
 
 def calibrate_checkpoint(path: str | Path, data_dir: str | Path, split: str = "val",
