@@ -265,3 +265,31 @@ def test_hypothesis_files_get_segment_scores_but_no_confidence(files, capsys):
     (result,) = json.loads(out)["results"]
     assert len(result["segments"]) == 80 and result["confidence"] is None
     assert set(result["segments"][0]) == {"chrf", "bleu"}
+
+
+def test_evaluate_analysis_in_the_json(files, capsys, tmp_path):
+    from translator.evaluation.analysis import ngram_differences
+
+    base, better, ref = (lines(files[n]) for n in ("base", "better", "ref1"))
+    rc, out, _ = evaluate(capsys, "--hyp", str(files["base"]), str(files["better"]),
+                          "--ref", str(files["ref1"]), "--bootstrap", "0", "--json",
+                          "--analysis")
+    assert rc == 0
+    analysis = json.loads(out)["analysis"]
+    assert analysis["frequencies_from"] == "the references"
+    assert "by_source_length" not in analysis  # no source given
+    assert analysis["ngram_differences"] == [ngram_differences([ref], base, better)]
+    assert len(analysis["word_f_by_frequency"]["f"]) == 2
+    src = tmp_path / "src.txt"
+    src.write_text("\n".join(f"quelle {i}" for i in range(80)) + "\n", encoding="utf-8")
+    train = tmp_path / "train.txt"
+    train.write_text("a man runs\n", encoding="utf-8")
+    rc, out, _ = evaluate(capsys, "--hyp", str(files["base"]), "--src", str(src), "--ref",
+                          str(files["ref1"]), "--bootstrap", "0", "--json", "--analysis",
+                          "--train-target", str(train))
+    analysis = json.loads(out)["analysis"]
+    assert analysis["by_source_length"]["segments"] == [80, 0, 0, 0, 0]
+    assert analysis["frequencies_from"] == str(train)
+    rc, _, err = evaluate(capsys, "--hyp", str(files["base"]), "--ref", str(files["ref1"]),
+                          "--analysis")
+    assert rc != 0 and "add --json" in err

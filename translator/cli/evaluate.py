@@ -109,6 +109,27 @@ def _evaluate_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analysis(src: list[str] | None, refs: list[list[str]], names: list[str],
+              systems: list[list[str]], train_target: str | None) -> dict:
+    """compare-mt's analyses (translator/evaluation/analysis.py) of every system, the n-gram
+    differences of each against the first; word frequencies from the training targets when
+    given, else from the references (and the document says which)."""
+    from translator.evaluation import analysis
+
+    lines = read_lines(train_target) if train_target else [r for s in refs for r in s]
+    frequency = analysis.word_frequencies(lines)
+    out = {"systems": names,
+           "frequencies_from": str(train_target) if train_target else "the references",
+           "by_length_ratio": analysis.by_length_ratio(refs, systems),
+           "word_f_by_frequency": analysis.word_f_by_frequency(refs, systems, frequency),
+           "ngram_differences": [analysis.ngram_differences(refs, systems[0], hyps)
+                                 for hyps in systems[1:]],
+           "right_means": "in the output and in the same segment's reference (clipped)"}
+    if src is not None:
+        out["by_source_length"] = analysis.by_source_length(src, refs, systems)
+    return out
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, minimum in (("beam", 1), ("batch_tokens", 1), ("bootstrap", 0)):
         if getattr(args, name) < minimum:
@@ -147,11 +168,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             encoding="utf-8")
             result["hypotheses_file"] = str(path)
             print(f"wrote {path}", file=sys.stderr)
+    if args.analysis and not (args.json or args.format == "json"):
+        raise UserError("--analysis is part of the JSON document: add --json")
     if args.json or args.format == "json":
         document = {**source, "segments": len(refs[0]), "references": len(refs),
                     "beam": args.beam,
                     "results": [{k: v for k, v in r.items() if k != "hypotheses"}
                                 for r in results]}
+        if args.analysis:
+            document["analysis"] = _analysis(src, refs, names, systems, args.train_target)
         print(json.dumps(document, indent=2))
     elif args.format == "csv":
         sys.stdout.write(to_csv(results))
@@ -200,6 +225,13 @@ def add_evaluate_parser(sub: Any) -> argparse.ArgumentParser:
                    help="paired approximate randomization (10,000 trials, as sacreBLEU's "
                         "--paired-ar) instead of the bootstrap")
     e.add_argument("--seed", type=int, default=12345, help="bootstrap seed (default 12345)")
+    e.add_argument("--analysis", action="store_true",
+                   help="with --json: scores by source length, length ratio, word F by "
+                        "frequency, and the n-grams each system gets right more often than "
+                        "the first (compare-mt's analyses)")
+    e.add_argument("--train-target", metavar="FILE",
+                   help="the training data's target side, for the word frequencies of "
+                        "--analysis (default: the references')")
     e.add_argument("--json", action="store_true",
                    help="print a JSON document instead of the table (= --format json)")
     e.add_argument("--format", choices=("table", "json", "csv", "latex"), default="table",
