@@ -47,7 +47,7 @@ run: install
 			data=data/multi30k; $(BIN)/translator download --out $$data || exit 2; \
 		fi; \
 		$(BIN)/translator train --data "$$data" --src de --tgt en --out $(RUN_DIR) \
-			--max-minutes $(QUICK_MINUTES) || exit $$?; \
+			--preset quick --max-minutes $(QUICK_MINUTES) || exit $$?; \
 		echo "quick model ready; for the full model: translator train --max-minutes 60 (README)"; \
 		printf 'Ein Mann fährt mit dem Fahrrad die Straße entlang.\nZwei Kinder spielen im Sand.\n' \
 			| $(BIN)/translator translate --checkpoint $(RUN_DIR)/best.pt; \

@@ -102,7 +102,7 @@ def test_tiny_preset_values_and_isolation():
     cfg = preset("tiny")
     assert cfg.model.emb_dim == 64 and cfg.vocab.size == 64
     assert cfg.train.schedule == "constant"
-    assert preset("base") == Config().override("model", emb_scale=True)  # defaults + scaling
+    assert preset("base") == Config()
     cfg.model.emb_dim = 1  # mutating one result must not leak into the next
     assert preset("tiny").model.emb_dim == 64
 
@@ -206,13 +206,14 @@ def test_checkpoint_config_leaves_out_later_keys_at_their_defaults():
     assert Config.from_dict(accumulated.for_checkpoint()) == accumulated
 
 
-def test_emb_scale_is_on_in_the_base_preset_and_absent_keys_mean_the_old_model():
+def test_emb_scale_is_the_quick_presets_and_absent_keys_mean_the_old_model():
     from translator.config import LATER_MODEL_KEYS
 
-    assert preset("base").model.emb_scale and not preset("tiny").model.emb_scale
+    assert preset("quick").model.emb_scale and not preset("base").model.emb_scale
+    assert preset("quick") == Config().override("model", emb_scale=True)  # nothing else
     assert "emb_scale" in LATER_MODEL_KEYS
     old = preset("tiny").for_checkpoint()
     assert "emb_scale" not in old["model"]  # loads in 0.1.0, whose config rejects the key
     assert Config.from_dict(old).model.emb_scale is False  # and reads back as it was trained
-    new = preset("base").for_checkpoint()
-    assert new["model"]["emb_scale"] is True and Config.from_dict(new) == preset("base")
+    new = preset("quick").for_checkpoint()
+    assert new["model"]["emb_scale"] is True and Config.from_dict(new) == preset("quick")

@@ -296,7 +296,9 @@ def _add_training_options(t: argparse.ArgumentParser) -> None:
                    help="corpus directory in the Multi30K layout "
                         "(default: $MULTI30K_DIR or %(default)s)")
     t.add_argument("--config", help="YAML file overriding the preset")
-    t.add_argument("--preset", default="base", help="named preset: tiny or base (default: base)")
+    t.add_argument("--preset", default="base",
+                   help="named preset: base, quick (the base model for budgets up to about "
+                        "1,000 updates) or tiny (default: base)")
     t.add_argument("--max-minutes", type=float, help="stop after this many minutes of training")
     t.add_argument("--max-steps", type=int, help="stop after this many updates")
     t.add_argument("--max-epochs", type=int, help="stop after this many epochs")
