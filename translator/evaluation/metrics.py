@@ -8,11 +8,7 @@ here equals the `sacrebleu` command's on the same hypothesis and reference files
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from translator.data.corpus import CorpusError
@@ -68,25 +64,6 @@ def corpus_bleu(hyps: Sequence[str], refs: Sequence[str]) -> float:
     return float(BLEU().corpus_score(list(hyps), [list(refs)]).score)
 
 
-_SEED_LOCK = threading.Lock()
-
-
-@contextmanager
-def _sacrebleu_seed(seed: int | None) -> Iterator[None]:
-    """sacreBLEU's significance code takes its seed from $SACREBLEU_SEED only: a process-wide
-    setting, so concurrent tests (the web's request threads) take turns."""
-    with _SEED_LOCK:
-        old = os.environ.get("SACREBLEU_SEED")
-        os.environ["SACREBLEU_SEED"] = "None" if seed is None else str(seed)
-        try:
-            yield
-        finally:
-            if old is None:
-                os.environ.pop("SACREBLEU_SEED", None)
-            else:
-                os.environ["SACREBLEU_SEED"] = old
-
-
 def paired_bootstrap(systems: list[list[str]], refs: list[str], samples: int = 1000,
                      seed: int | None = 12345) -> list[dict]:
     """sacreBLEU's paired bootstrap resampling of systems[1:] against systems[0].
@@ -97,21 +74,17 @@ def paired_bootstrap(systems: list[list[str]], refs: list[str], samples: int = 1
     """
     from sacrebleu.significance import PairedTest
 
+    from translator.evaluation.significance import sacrebleu_seed
+
     if samples < 1:
         raise ValueError("the paired bootstrap needs at least one sample")
     for hyps in systems:
         _check_pair(hyps, refs)
     named = [(f"system{i}", list(h)) for i, h in enumerate(systems)]
-    sacre_log = logging.getLogger("sacrebleu")
-    level = sacre_log.level
-    sacre_log.setLevel(max(level, logging.WARNING))  # it logs every step at INFO
-    try:
-        with _sacrebleu_seed(seed):
-            test = PairedTest(named, _new_metrics(), references=[list(refs)], test_type="bs",
-                              n_samples=samples)
-            signatures, table = test()
-    finally:
-        sacre_log.setLevel(level)
+    with sacrebleu_seed(seed):  # the one lock on $SACREBLEU_SEED, shared with significance.py
+        test = PairedTest(named, _new_metrics(), references=[list(refs)], test_type="bs",
+                          n_samples=samples)
+        signatures, table = test()
     # PairedTest keys its table by the metric's display name ("BLEU", "chrF2", "TER"), in the
     # order of the metrics it was given.
     names = [k for k in table if k != "System"]

@@ -58,9 +58,10 @@ def check_references(refs: Sequence[Sequence[str]], n: int | None = None) -> Non
 
 
 @contextmanager
-def _sacrebleu(seed: int | None) -> Iterator[None]:
-    """$SACREBLEU_SEED set for the duration (a process-wide setting: callers take turns), and
-    sacreBLEU's step-by-step INFO logging held back."""
+def sacrebleu_seed(seed: int | None) -> Iterator[None]:
+    """$SACREBLEU_SEED set for the duration (a process-wide setting: every caller in the
+    project, metrics.paired_bootstrap included, takes turns on this one lock), and sacreBLEU's
+    step-by-step INFO logging held back."""
     sacre_log = logging.getLogger("sacrebleu")
     with _SEED_LOCK:
         old, level = os.environ.get("SACREBLEU_SEED"), sacre_log.level
@@ -84,7 +85,7 @@ def confidence_intervals(hyps: Sequence[str], refs: Sequence[Sequence[str]],
     if samples < 2:
         raise ValueError("a bootstrap interval needs at least two resamples")
     out = {}
-    with _sacrebleu(seed):
+    with sacrebleu_seed(seed):
         for key, metric in _metrics().items():
             result = metric.corpus_score(list(hyps), [list(r) for r in refs], n_bootstrap=samples)
             out[key] = {"score": float(result.score), "mean": float(result._mean),
@@ -114,7 +115,7 @@ def paired_test(systems: Sequence[Sequence[str]], refs: Sequence[Sequence[str]],
     metrics = _metrics()
     streams = [list(r) for r in refs]
     named = [(f"system{i}", list(h)) for i, h in enumerate(systems)]
-    with _sacrebleu(seed):
+    with sacrebleu_seed(seed):
         # AR's intervals by bootstrap too (sacreBLEU's library offers it; its command line
         # prints AR without them)
         paired = PairedTest(named, metrics, references=streams, test_type=test,
