@@ -10,6 +10,10 @@ repository's history with `git archive`) against the working tree.
     # the same at equal updates (a budget that means the same on a slower day): each arm's
     # schedule then spans these updates, as a time budget's does the updates it reaches
     python benchmarks/train_commits.py bleu --old 7e62011 --updates 550
+    # a run longer than a session: both arms pinned to commits and kept in --work, so the same
+    # command later resumes each arm from its last.pt (the schedule and the data order carry on)
+    python benchmarks/train_commits.py bleu --old 8145e12 --new cc23419 --updates 7000 \
+        --work runs/exp/u7000
 
 Each run trains `translator train --preset base` as a user would (`python -m translator` in the
 commit's tree); the new code's corpus cache is a fresh temporary directory, so its first run
@@ -83,7 +87,10 @@ def bleu(args, trees: dict[str, Path], work: Path) -> dict:
         outs[arm] = work / f"bleu-{arm}"
         budget = (["--max-steps", str(args.updates)] if args.updates
                   else ["--max-minutes", str(args.minutes)])
-        cmd = train_command(trees[arm], outs[arm], args, *budget, "--threads", "1")
+        resume = ["--resume"] if (outs[arm] / "last.pt").exists() else []
+        if (outs[arm] / "summary.json").exists():
+            continue  # finished in an earlier session
+        cmd = train_command(trees[arm], outs[arm], args, *budget, "--threads", "1", *resume)
         procs[arm] = subprocess.Popen(cmd, cwd=trees[arm], stdout=subprocess.DEVNULL,
                                       env=environment(trees[arm], work / "cache", 1))
     for arm, proc in procs.items():
@@ -112,6 +119,11 @@ def bleu(args, trees: dict[str, Path], work: Path) -> dict:
         "paired_bootstrap": result}
 
 
+def tree(commit: str, directory: Path) -> Path:
+    """`commit`'s code in `directory`, unpacked unless a lasting --work directory has it."""
+    return directory if (directory / "translator").is_dir() else unpack(commit, directory)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("mode", choices=["speed", "bleu"])
@@ -125,12 +137,16 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=30)
     p.add_argument("--updates", type=int, default=0,
                    help="bleu: train each arm for this many updates instead of --minutes")
+    p.add_argument("--new", help="the newer commit (default: the working tree)")
+    p.add_argument("--work", help="bleu: a lasting work directory instead of a temporary one: "
+                   "a rerun of the same command resumes unfinished arms")
     p.add_argument("--keep", help="bleu: copy both run directories here")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="train_commits-") as tmp:
-        work = Path(tmp)
-        trees = {"old": unpack(args.old, work / "old"), "new": ROOT}
+        work = Path(args.work).resolve() if args.work else Path(tmp)
+        trees = {"old": tree(args.old, work / "old"),
+                 "new": tree(args.new, work / "new") if args.new else ROOT}
         start = time.time()
         figures = speed(args, trees, work) if args.mode == "speed" else bleu(args, trees, work)
         figures.update(mode=args.mode, old_commit=args.old, seconds=round(time.time() - start),
