@@ -125,3 +125,24 @@ def test_a_429_says_when_to_try_again_and_what_else_to_do_in_both_apis(queue_env
         assert body["error"].startswith(f"too many requests: try again in {body['retry_after']} s")
         assert "limited to 60 per 1 minute (RATE_LIMIT)" in body["error"]
         assert "set RATE_LIMIT=none" in body["error"]
+
+
+def test_queueing_a_comparison_counts_as_a_job_request(queue_env, intake, job_store):
+    """The workbench's GETs queue comparisons on the evaluation queue: each one queued counts
+    against RATE_LIMIT like a job; asking again for one already queued costs nothing."""
+    from helpers import wait_for_job
+
+    ids = [intake.submit_evaluation(hypotheses=h, system=h, reference="a b c\n").id
+           for h in ("a b c\n", "a b\n", "b c\n")]
+    for job_id in ids:
+        assert wait_for_job(job_store, job_id, timeout=120)["status"] == "done"
+    client = app_for(queue_env, {**LOOPBACK, "RATE_LIMIT": "2/minute"}).test_client()
+
+    def ask(baseline: str, system: str) -> int:
+        return client.get(f"/api/v1/compare?baseline={baseline}&system={system}",
+                          environ_base={"REMOTE_ADDR": "10.29.0.1"}).status_code
+
+    assert ask(ids[0], ids[1]) in (200, 202)  # queued: 1 of 2
+    assert ask(ids[0], ids[1]) in (200, 202)  # already queued or done: free
+    assert ask(ids[0], ids[2]) in (200, 202)  # queued: 2 of 2
+    assert ask(ids[1], ids[2]) == 429

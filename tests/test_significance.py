@@ -293,3 +293,16 @@ def test_evaluate_analysis_in_the_json(files, capsys, tmp_path):
     rc, _, err = evaluate(capsys, "--hyp", str(files["base"]), "--ref", str(files["ref1"]),
                           "--analysis")
     assert rc != 0 and "add --json" in err
+
+
+def test_tiny_and_tied_systems_get_intervals_and_no_false_significance():
+    """sacreBLEU 2.x cannot average resamples where BLEU is a plain 0.0 among numpy floats
+    (its `--confidence` raises TypeError): the same resamples are averaged here instead; and a
+    system tied with the baseline is not significantly different (p = 1)."""
+    ours = confidence_intervals(["x", "y"], [["x", "z"]])
+    assert ours["bleu"]["score"] == 0.0 and ours["bleu"]["ci"] == 0.0
+    assert 0 < ours["chrf"]["mean"] < 100 and ours["chrf"]["ci"] > 0
+    for test in ("bs", "ar"):
+        tied = paired_test([["x", "y"], ["x", "w"]], [["x", "z"]], test=test)[1]
+        assert tied["bleu"]["p_value"] == 1.0
+        assert tied["chrf"]["p_value"] == 1.0  # same chrF: one word right, one wrong each

@@ -71,13 +71,22 @@ def test_every_key_written_by_real_jobs_is_documented_in_the_store(
         name = f"{trained_run['dir'].name}/best.pt"
         evals = [intake.submit_evaluation(name, testset="test_2016_flickr", beam_size=b)
                  for b in (1, 2)]
-        upload = intake.submit_evaluation(name, source="red cat\n", reference="cat red\n")
+        upload = intake.submit_evaluation(name, source="red cat\n",
+                                          reference=["cat red\n", "red cat\n"])
+        system = intake.submit_evaluation(hypotheses="cat red\n", system="mine",
+                                          reference=["cat red\n", "red cat\n"])
         long = intake.submit_document(make_document(2000, seed=10), PAIR, beam_size=5)
         wait_for_progress(job_store, long.id, timeout=120)
         intake.cancel_job(long.id)
-        for job in (doc, text, *evals, upload):
+        for job in (doc, text, *evals, upload, system):
             assert wait_for_job(job_store, job.id, timeout=120)["status"] == "done"
-        assert client.get("/checkpoints").status_code == 200  # caches the board's tests
+        assert client.get("/checkpoints").status_code == 200  # queues the boards' tests
+        ids = [upload.id, system.id]
+        deadline = time.monotonic() + 120
+        while intake.comparison(ids[0], ids[1:], detail=False)["status"] == "pending":
+            assert time.monotonic() < deadline, "the comparison was never computed"
+            time.sleep(0.2)
+        intake.delete_evaluation(system.id)  # and what deleting one touches
         with pytest.raises(InputError):  # refused before queuing: no key at all
             intake.submit_text("", PAIR)
     finally:
@@ -89,7 +98,8 @@ def test_every_key_written_by_real_jobs_is_documented_in_the_store(
     assert not undocumented, f"nmt: keys missing from the key layout: {undocumented}"
     # The watcher saw the keys of every kind of step, so the check covered them.
     for part in (":layout", ":source:", ":chunk:", ":chunks_done", ":assembling", ":result",
-                 ":progress", ":pending", ":input", ":reference", "nmt:leaderboard:",
+                 ":progress", ":pending", ":input", ":reference", ":references", ":hypotheses",
+                 ":comparisons", "nmt:comparison:",
                  "nmt:evaluations", "nmt:active", "nmt:jobs"):
         assert any(part in k for k in ours), (part, sorted(ours)[:40])
 

@@ -9,36 +9,21 @@ Files are written atomically (temporary file, then rename) and read with
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from translator.checkpoint_file import why_unreadable
+from translator.checkpoint_file import periodic_name, periodic_step, why_unreadable
 
 from .errors import CheckpointError
 
 FORMAT = "translator-checkpoint"
 FORMAT_VERSION = 1
 
-PERIODIC_NAME = re.compile(r"step(\d+)\.pt")
-"""A periodic checkpoint's file name (what `periodic_name` writes; any number of digits)."""
-
 __all__ = ["CheckpointError", "average_checkpoints", "load_checkpoint", "periodic_name",
            "periodic_step", "save_checkpoint"]
-
-
-def periodic_name(step: int) -> str:
-    """The file name of a run's periodic checkpoint at `step`: `step0000150.pt`."""
-    return f"step{step:07d}.pt"
-
-
-def periodic_step(name: str) -> int | None:
-    """The step of a periodic checkpoint's file name (`periodic_name`); None for other names."""
-    match = PERIODIC_NAME.fullmatch(name)
-    return int(match.group(1)) if match else None
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:

@@ -1,9 +1,11 @@
 """What is wrong with a checkpoint file, found without loading it (and without torch): the
 worker's start-up check and `translator serve`'s, and the words of `load_checkpoint`'s error
-when torch refuses a file (never torch's own message, which advises loading it unsafely)."""
+when torch refuses a file (never torch's own message, which advises loading it unsafely); and
+the names of a run's periodic checkpoints."""
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -32,3 +34,18 @@ def why_unreadable(path: str | Path) -> str | None:
     except Exception:  # noqa: BLE001 (a damaged directory raises many types)
         return "the archive is corrupt (a damaged or incomplete copy)"
     return None
+
+
+PERIODIC_NAME = re.compile(r"step(\d+)\.pt")
+"""A periodic checkpoint's file name (what `periodic_name` writes; any number of digits)."""
+
+
+def periodic_name(step: int) -> str:
+    """The file name of a run's periodic checkpoint at `step`: `step0000150.pt`."""
+    return f"step{step:07d}.pt"
+
+
+def periodic_step(name: str) -> int | None:
+    """The step of a periodic checkpoint's file name (`periodic_name`); None for other names."""
+    match = PERIODIC_NAME.fullmatch(name)
+    return int(match.group(1)) if match else None

@@ -103,12 +103,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     secure_headers(app, settings)
 
     # auth, filters and health add their views and filters to pages.bp as they are imported
-    from . import api, auth, filters, health, libre, pages  # noqa: F401
+    from . import api, auth, compare, filters, health, libre, pages  # noqa: F401
 
     app.register_blueprint(pages.bp)
+    app.register_blueprint(compare.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(compare.api, url_prefix="/api/v1")
     app.register_blueprint(libre.bp)
     csrf.exempt(api.bp)  # API clients authenticate with keys; the pages' own JS sends a token
+    csrf.exempt(compare.api)
     csrf.exempt(libre.bp)
     register_error_handlers(app)
     return app

@@ -9,10 +9,11 @@ and job ownership.
   page's CSRF token (the pages' own script); a CSRF token alone is never a key. The pages ask
   for a key once (`/login`) unless OPEN_WEB_FORM lets them submit without one, under
   FORM_RATE_LIMIT and FORM_MAX_CHARS.
-- A job is visible to its owner and to ADMIN_KEYS; evaluations of named test sets to all
-  unless PRIVATE_EVALUATIONS. Without API_KEYS a job's id is the capability for it (anyone who
-  has the id sees the job, as the README's curl flow needs); lists show only the caller's
-  jobs either way. Anyone else gets a 404 (an id reveals nothing).
+- A job is visible to its owner and to ADMIN_KEYS; evaluations of checkpoints on named test
+  sets to all unless PRIVATE_EVALUATIONS (an uploaded system's or an uploaded test set's only
+  to its owner: they are the user's data). Without API_KEYS a job's id is the capability for
+  it (anyone who has the id sees the job, as the README's curl flow needs); lists show only
+  the caller's jobs either way. Anyone else gets a 404 (an id reveals nothing).
 """
 
 from __future__ import annotations
@@ -160,22 +161,22 @@ def can_cancel(job: Job) -> bool:
         or not keys_required()
 
 
+def public(job: Job) -> bool:
+    """A checkpoint's evaluation on a named test set, unless PRIVATE_EVALUATIONS."""
+    return job.kind == Kind.EVALUATION and job.testset != "upload" and not job.system \
+        and not settings().private_evaluations
+
+
 def listed(job: Job) -> bool:
     """Whether a list (the leaderboard) may show the job to the caller: theirs, an admin's
     view, or a public evaluation; never "the id is the capability" (a list hands out ids)."""
     who = caller()
-    if who.admin or (job.owner is not None and job.owner == who.owner):
-        return True
-    return job.kind == Kind.EVALUATION and job.testset != "upload" \
-        and not settings().private_evaluations
+    return who.admin or (job.owner is not None and job.owner == who.owner) or public(job)
 
 
 def can_see(job: Job) -> bool:
     who = caller()
-    if who.admin or (job.owner is not None and job.owner == who.owner):
-        return True
-    if job.kind == Kind.EVALUATION and job.testset != "upload" \
-            and not settings().private_evaluations:
+    if who.admin or (job.owner is not None and job.owner == who.owner) or public(job):
         return True
     return not keys_required()  # without keys the id is the capability
 
@@ -230,6 +231,14 @@ _by_open_form = limiter.shared_limit(lambda: settings().form_rate_limit or "1/se
 
 def job_limited(view):
     return _by_address(_by_key(_by_open_form(view)))
+
+
+# A comparison is queued by a GET (the workbench's pages and API): it counts as a job request
+# of the address, only when it queued one (a comparison stored or already queued costs nothing).
+comparison_limited = limiter.shared_limit(
+    lambda: address_limit() or "1/second", scope="jobs", methods=["GET"],
+    exempt_when=lambda: not address_limit(),
+    deduct_when=lambda response: bool(g.get("queued_comparison")))
 
 
 # What a 429 of each limit above tells its caller besides when to try again.

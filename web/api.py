@@ -236,19 +236,35 @@ def cancel(job_id: str):
 @bp.post("/evaluations")
 @job_limited
 def create_evaluation():
-    """Evaluate a checkpoint: {"checkpoint": name, "testset": "test_2016_flickr"} or with
-    "source" and "reference" texts (one segment per line)."""
+    """Evaluate a checkpoint ({"checkpoint": name}) or an uploaded system's output
+    ({"system": name, "hypotheses": text, one segment per line, and "pair" on a named test
+    set}) on a named test set ({"testset": "test_2016_flickr"}) or on uploaded texts
+    ("source" and "reference": a text, or a list of texts for several references)."""
     body = json_body()
-    checkpoint = body.get("checkpoint")
-    if not isinstance(checkpoint, str):
-        raise InputError("`checkpoint` must be one of the names from /api/v1/models")
-    for name in ("testset", "source", "reference"):
+    checkpoint, hypotheses = body.get("checkpoint"), body.get("hypotheses")
+    if hypotheses is None and not isinstance(checkpoint, str):
+        raise InputError("`checkpoint` must be one of the names from /api/v1/models (or give "
+                         "`hypotheses` and `system` to score a system's output)")
+    for name in ("testset", "source", "hypotheses", "system", "pair"):
         if body.get(name) is not None and not isinstance(body[name], str):
             raise InputError(f"`{name}` must be a string")
+    reference = body.get("reference")
+    if reference is not None and not (isinstance(reference, str) or (
+            isinstance(reference, list) and all(isinstance(r, str) for r in reference))):
+        raise InputError("`reference` must be a string or a list of strings")
     job = intake().submit_evaluation(checkpoint, testset=body.get("testset"),
-                                   source=body.get("source"), reference=body.get("reference"),
-                                   beam_size=body.get("beam_size"), by=submitter())
+                                     source=body.get("source"), reference=reference,
+                                     beam_size=body.get("beam_size"), by=submitter(),
+                                     hypotheses=hypotheses, system=body.get("system"),
+                                     pair=body.get("pair"))
     return created(job)
+
+
+@bp.delete("/evaluations/<job_id>")
+def delete_evaluation(job_id: str):
+    """Delete a finished evaluation (its owner's, or an admin key's) and its comparisons."""
+    intake().delete_evaluation(cancellable_job(job_id).id)
+    return jsonify({"deleted": job_id})
 
 
 @bp.get("/models")

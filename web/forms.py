@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
+from flask_wtf.file import FileField, MultipleFileField
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import NumberRange, Optional
 
@@ -31,11 +31,14 @@ class DocumentForm(FlaskForm):
 
 
 class EvaluateForm(FlaskForm):
-    checkpoint = SelectField("Checkpoint")
+    checkpoint = SelectField("Checkpoint", validate_choice=False)  # the intake checks it
+    system = StringField("…or a system's name", validators=[Optional()])
+    hypotheses_file = FileField("and its output .txt (one line per segment)")
+    pair = StringField("Its language pair (e.g. de-en)", validators=[Optional()])
     testset = StringField("Named test set", default=TEST_SPLIT,
                           validators=[Optional()])
     source_file = FileField("…or source .txt")
-    reference_file = FileField("and reference .txt")
+    reference_file = MultipleFileField("and reference .txt (several: several references)")
     beam_size = IntegerField("Beam size", default=BEAM_SIZE,
                              validators=[NumberRange(MIN_BEAM, MAX_BEAM)])
 

@@ -182,19 +182,34 @@ def api_paths() -> dict:
                               "404": {"description": ERRORS["404"]},
                               "409": {"description": ERRORS["409"]}}}},
             "/evaluations": {"post": {
-                "summary": "Evaluate a checkpoint on a named test set or uploaded texts",
-                "requestBody": _json_body({"type": "object", "required": ["checkpoint"],
-                                           "properties": {
-                    "checkpoint": {"type": "string"},
+                "summary": "Evaluate a checkpoint, or score an uploaded system's output, on a "
+                           "named test set or uploaded texts",
+                "requestBody": _json_body({"type": "object", "properties": {
+                    "checkpoint": {"type": "string", "description": "a name from /models; or "
+                                   "give `system` and `hypotheses`"},
+                    "system": {"type": "string", "maxLength": 100,
+                               "description": "an uploaded system's name"},
+                    "hypotheses": {"type": "string",
+                                   "description": "its output, one segment per line"},
+                    "pair": {"type": "string", "example": "de-en", "description": "the "
+                             "hypotheses' pair, for a named test set"},
                     "testset": {"type": "string", "example": TEST_SPLIT},
-                    "source": {"type": "string"}, "reference": {"type": "string"},
+                    "source": {"type": "string"},
+                    "reference": {"oneOf": [{"type": "string"}, {
+                        "type": "array", "items": {"type": "string"}, "maxItems": 8}],
+                        "description": "one reference text, or several (a list)"},
                     "beam_size": BEAM}}),
                 "responses": _responses("job created", "400", "403", "422", "429", "503",
                                         status="202")}},
+            "/evaluations/{job_id}": {"delete": {
+                "summary": "Delete a finished evaluation (its owner's) and its comparisons",
+                "parameters": [JOB_ID],
+                "responses": _responses("{deleted}", "404", "409")}},
             "/models": {"get": {"summary": "Language pairs served and checkpoints known",
                                 "responses": {"200": {"description": "{pairs, checkpoints}"}}}},
             "/pairs": {"get": {"summary": "Language pairs served",
                                "responses": {"200": {"description": "{pairs}"}}}},
+            "/compare": {"get": COMPARE},
     }
 
 
@@ -262,3 +277,46 @@ def libretranslate_paths() -> dict:
                                                  "supportedFilesFormat, language, ...}"}}}},
     }
 
+
+def _query(name: str, schema: dict, description: str, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "schema": schema,
+            "description": description}
+
+
+COMPARE = {
+    "summary": "Two evaluations (or a baseline and several) compared sentence by sentence "
+               "(web/compare.py); computed once on the evaluation queue",
+    "parameters": [
+        _query("baseline", {"type": "string"}, "the baseline evaluation's job id", True),
+        _query("system", {"type": "array", "items": {"type": "string"}, "maxItems": 8},
+               "the id of an evaluation compared with the baseline (repeat for several)",
+               True),
+        _query("vs", {"type": "integer", "minimum": 1, "default": 1},
+               "which system the segments are shown against (1: the first)"),
+        _query("sort", {"enum": ["index", "diff", "-diff"], "default": "index"},
+               "segment order: the test set's, or the sentence chrF difference (system - "
+               "baseline) rising or falling"),
+        _query("q", {"type": "string", "maxLength": 200},
+               "words that must all occur (any case) in the source, a reference or either "
+               "output"),
+        _query("page", {"type": "integer", "minimum": 1, "default": 1}, "the page"),
+        _query("per_page", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+               "segments per page")],
+    "responses": {
+        "200": {"description": "{status: done, baseline, systems, vs, ids, names, test, total, "
+                               "summary: [per system {id, name, bleu|chrf|ter: {score, mean, "
+                               "ci, p_value, difference: {mean, low, high}}, significant, "
+                               "verdict, signatures, confidence: {pearson, spearman, "
+                               "segments} or null}], signatures, analysis, sort, q, segments: "
+                               "[{index (1-based), source, references, baseline and system: "
+                               "{output, chrf, bleu, confidence}, diff, bleu_diff, words: "
+                               "{baseline, system: [{word, only, in_reference}]}}], matching, "
+                               "page, per_page, pages, links}"},
+        "202": {"description": "{status: pending}: being computed on the evaluation queue; "
+                               "ask again (Retry-After)"},
+        **{code: {"description": text} for code, text in (
+            ("403", ERRORS["403"]),
+            ("404", "no such evaluation, or not the caller's to see"),
+            ("422", "missing ids, not a finished evaluation, or evaluations that cannot be "
+                    "compared (different references)"),
+            ("503", ERRORS["503"]))}}}

@@ -26,15 +26,16 @@ from flask import (
     url_for,
 )
 
-from translator.defaults import LOW_CONFIDENCE
+from translator.defaults import LOW_CONFIDENCE, TEST_SPLIT
 from translator.formats import formats
 from worker.errors import InputError, JobStateError, LimitError
 from worker.intake import AUTO, known_checkpoints
-from worker.leaderboard import leaderboard, run_dirs
+from worker.leaderboard import history_points, leaderboard, run_dirs
 from worker.records import Kind, Status
 
 from .access import (
     caller,
+    can_cancel,
     cancellable_job,
     job_limited,
     listed,
@@ -161,7 +162,8 @@ def job(job_id: str):
     result = jobs.get_result(job_id) if record.status == Status.DONE else None
     rows = _rows(jobs, record, result) if result else []
     return render_template("job.html", job=record, rows=rows, result=result,
-                           cancel_form=CancelForm(),
+                           cancel_form=CancelForm(), can_delete=can_cancel(record),
+                           evaluation_days=round(settings().evaluation_ttl / 86400),
                            doubtful=sum(1 for r in rows if _doubtful(r)))
 
 
@@ -199,6 +201,20 @@ def cancel(job_id: str):
     return redirect(url_for("pages.job", job_id=job_id))
 
 
+@bp.post("/jobs/<job_id>/delete")
+def delete(job_id: str):
+    """Delete a finished evaluation (its owner's): back to the leaderboard."""
+    CancelForm().validate_on_submit() or abort(400, "missing CSRF token")
+    cancellable_job(job_id)
+    try:
+        intake().delete_evaluation(job_id)
+    except (InputError, JobStateError) as exc:
+        flash(exc.message)
+        return redirect(url_for("pages.job", job_id=job_id))
+    flash("The evaluation was deleted.")
+    return redirect(url_for("pages.checkpoints"))
+
+
 @bp.get("/jobs/<job_id>/download")
 def download(job_id: str):
     """The result as text (`report.en.txt`)."""
@@ -222,20 +238,77 @@ def checkpoints():
     form.checkpoint.choices = [(name, name) for name in known]
 
     def submit():
-        src, ref = form.source_file.data, form.reference_file.data
-        if src or ref:
-            if not (src and ref):
+        src = form.source_file.data
+        refs = [f.read() for f in form.reference_file.data or [] if f and f.filename]
+        hyps = form.hypotheses_file.data
+        system = (form.system.data or "").strip()
+        if system or hyps:
+            if not (system and hyps):
+                raise InputError("name the system and upload its output")
+            return intake().submit_evaluation(
+                hypotheses=hyps.read(), system=system, pair=form.pair.data or None,
+                testset=None if refs else form.testset.data or None,
+                source=src.read() if src else None, reference=refs or None, by=submitter())
+        if src or refs:
+            if not (src and refs):
                 raise InputError("upload both a source and a reference file")
             return intake().submit_evaluation(form.checkpoint.data, source=src.read(),
-                                              reference=ref.read(),
-                                              beam_size=form.beam_size.data, by=submitter())
+                                              reference=refs, beam_size=form.beam_size.data,
+                                              by=submitter())
         return intake().submit_evaluation(form.checkpoint.data,
                                           testset=form.testset.data or None,
                                           beam_size=form.beam_size.data, by=submitter())
 
-    return form_page(form, submit, "checkpoints.html",
-                     lambda: {"known": known, "runs": run_dirs(settings()),
-                              "boards": leaderboard(store(), listed)})
+    baseline = request.args.get("baseline")
+
+    def context() -> dict:
+        runs = run_dirs(settings())
+        return {"known": known, "runs": runs, "baseline": baseline, "test_split": TEST_SPLIT,
+                "evaluation_days": round(settings().evaluation_ttl / 86400),
+                "histories": {run: bool(history_points(intake(), listed, run, TEST_SPLIT))
+                              for run in runs},
+                "boards": leaderboard(intake(), listed, baseline), "run_form": CancelForm()}
+
+    return form_page(form, submit, "checkpoints.html", context)
+
+
+@bp.post("/checkpoints/<run>/history")
+@job_limited
+def evaluate_history(run: str):
+    """Evaluate every periodic checkpoint of a run on a named test set (one click)."""
+    CancelForm().validate_on_submit() or abort(400, "missing CSRF token")
+    if run not in run_dirs(settings()):
+        abort(404, "no such run")
+    try:
+        jobs = intake().submit_history(run, request.form.get("testset") or TEST_SPLIT,
+                                       by=submitter())
+        flash(f"{len(jobs)} evaluations of {run}'s checkpoints queued; the history chart "
+              f"fills in as they finish.")
+    except (InputError, LimitError) as exc:
+        flash(exc.message)
+    return redirect(url_for("pages.checkpoints"))
+
+
+@bp.get("/checkpoints/<run>/history.png")
+def history_chart(run: str):
+    """The run's test BLEU over updates (its evaluated periodic checkpoints) beside its
+    validation BLEU."""
+    runs = run_dirs(settings())
+    if run not in runs:
+        abort(404, "no such run")
+    testset = request.args.get("testset") or TEST_SPLIT
+    points = history_points(intake(), listed, run, testset)
+    if not points:
+        abort(404, "no evaluated periodic checkpoints")
+    from translator.evaluation.plot import plot_history
+
+    beams = sorted({beam for _, _, beam in points})
+    label = f"{testset} (beam {', '.join(map(str, beams))})"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = plot_history(runs[run] / "metrics.jsonl", [(s, b) for s, b, _ in points], label,
+                           Path(tmp) / "history.png")
+        data = out.read_bytes()
+    return Response(data, mimetype="image/png", headers={"Cache-Control": "max-age=10"})
 
 
 @bp.get("/checkpoints/<run>/metrics.png")

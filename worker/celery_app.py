@@ -26,6 +26,8 @@ TEXT_TASK = "worker.tasks.translate_text"
 DOCUMENT_TASK = "worker.tasks.translate_document"
 CHUNK_TASK = "worker.tasks.translate_chunk"
 EVALUATE_TASK = "worker.tasks.evaluate_checkpoint"
+SCORE_TASK = "worker.tasks.score_system"
+COMPARE_TASK = "worker.tasks.compare_evaluations"
 EVAL_QUEUE = "eval"
 RESTORE_INTERVAL = 10  # seconds between sweeps for unacknowledged messages past their timeout
 # Seconds without activity after which a job's pending tasks are looked for in the queues and
@@ -57,7 +59,8 @@ def worker_queues(settings: Settings, kind: str) -> list[str]:
 def make_app(settings: Settings | None = None) -> Celery:
     settings = settings or Settings.from_env()
     url = settings.redis_url or "redis://127.0.0.1:6379/0"  # `serve` sets REDIS_URL when embedded
-    app = Celery("worker", broker=url, backend=url, include=["worker.tasks"])
+    app = Celery("worker", broker=url, backend=url,
+                 include=["worker.tasks", "worker.evaluation_tasks"])
     app.conf.update(
         task_serializer="json",
         result_serializer="json",

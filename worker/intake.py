@@ -1,11 +1,11 @@
 """Intake: a request checked, recorded as a job and queued; and a job cancelled.
 
 What the web and other clients call to create jobs (`Intake.submit_text`, `submit_document`,
-`submit_evaluation`, `cancel_job`); it imports no torch. Input is validated here before
-anything is queued; a rejected request raises InputError (TooLargeError for a size limit) and
-leaves no record (a bad request must not fill the job list or Redis). Every job may have an
-`owner` (web/access.py says who: a hash of an API key, or a browser session): the store
-indexes each owner's jobs.
+`cancel_job`; evaluations and comparisons in worker/workbench.py); it imports no torch. Input
+is validated here before anything is queued; a rejected request raises InputError
+(TooLargeError for a size limit) and leaves no record (a bad request must not fill the job list
+or Redis). Every job may have an `owner` (web/access.py says who: a hash of an API key, or a
+browser session): the store indexes each owner's jobs.
 """
 
 from __future__ import annotations
@@ -14,47 +14,26 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from translator.defaults import MAX_BEAM, MIN_BEAM
+from translator.defaults import MAX_BEAM
 from translator.languages import valid_pair
 
-from .celery_app import (
-    DOCUMENT_TASK,
-    EVAL_QUEUE,
-    EVALUATE_TASK,
-    TEXT_TASK,
-    docs_queue,
-    text_queue,
+from .celery_app import DOCUMENT_TASK, TEXT_TASK, docs_queue, text_queue
+from .checks import (  # noqa: F401  (re-exported: the intake's checks, as before)
+    check_beam,
+    check_segments,
+    check_size,
+    decode_document,
+    known_checkpoints,
+    resolve_checkpoint,
 )
 from .dispatch import Dispatcher, TaskSpec, pending_records, plan
 from .errors import InputError, JobStateError, LimitError, TooLargeError
-from .records import Job, Kind, Status
+from .records import Job, Kind, Status, Submitter  # noqa: F401  (re-exported)
 from .settings import Settings
 from .store import JobStore, new_job_id
-
-
-def _bytes_within(data: bytes | str, max_bytes: int) -> bytes:
-    """An upload's bytes (text as UTF-8), refused when not valid Unicode or larger than
-    `max_bytes`."""
-    try:
-        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    except UnicodeEncodeError:  # a lone surrogate in JSON text ("\ud800")
-        raise InputError("the text holds characters that are not valid Unicode (a lone "
-                         "surrogate)") from None
-    if len(raw) > max_bytes:
-        raise TooLargeError(f"the document has {len(raw):,} bytes; the limit is "
-                            f"{max_bytes:,}")
-    return raw
-
-
-def check_size(data: bytes | str, max_bytes: int) -> bytes:
-    """An upload's bytes, refused when empty or larger than `max_bytes`."""
-    raw = _bytes_within(data, max_bytes)
-    if not raw.strip():
-        raise InputError("the document is empty")
-    return raw
+from .workbench import Workbench
 
 
 def read_document(raw: bytes, filename: str | None, settings: Settings,
@@ -69,95 +48,6 @@ def read_document(raw: bytes, filename: str | None, settings: Settings,
         return fmt, read_file(raw, fmt, settings.format_limits(), retranslate)
     except FormatError as exc:
         raise InputError(str(exc)) from None
-
-
-def decode_document(data: bytes | str, max_bytes: int) -> str:
-    """The text of an uploaded document; raises InputError for empty, too large, binary or
-    non-UTF-8 input."""
-    raw = _bytes_within(data, max_bytes)
-    if b"\x00" in raw:
-        raise InputError("the document is a binary file, not UTF-8 text")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"the document is not valid UTF-8 text (byte {exc.start})") from None
-    if not text.strip():
-        raise InputError("the document is empty")
-    return text
-
-
-def check_beam(beam: Any, *, task: bool = False) -> int:
-    """A beam size: an integer from MIN_BEAM to MAX_BEAM (not a bool), else InputError, whose
-    message names a request's `beam_size` or, with `task`, a task's argument and its value."""
-    if not isinstance(beam, int) or isinstance(beam, bool) or not MIN_BEAM <= beam <= MAX_BEAM:
-        if task:
-            raise InputError(f"the task's beam size {beam!r} is not from {MIN_BEAM} to "
-                             f"{MAX_BEAM}")
-        raise InputError(f"beam_size must be an integer from {MIN_BEAM} to {MAX_BEAM}")
-    return beam
-
-
-def check_segments(value: Any, settings: Settings, what: str = "text") -> list[str]:
-    """A text job's segments (a string or a list of strings) within the limits."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-        raise InputError(f"{what} must be a string or a list of strings")
-    if not value or not any(s.strip() for s in value):
-        raise InputError(f"{what} is empty")
-    if len(value) > settings.max_segments:
-        raise TooLargeError(f"{what} has {len(value)} segments; the limit is "
-                            f"{settings.max_segments}")
-    chars = sum(map(len, value))
-    if chars > settings.max_text_chars:
-        raise TooLargeError(f"{what} has {chars:,} characters; the limit is "
-                            f"{settings.max_text_chars:,} (use a document job for longer texts)")
-    if any("\x00" in s for s in value):
-        raise InputError(f"{what} contains NUL characters")
-    try:
-        for s in value:
-            s.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate in JSON text ("\ud800")
-        raise InputError(f"{what} holds characters that are not valid Unicode (a lone "
-                         f"surrogate)") from None
-    return value
-
-
-def resolve_checkpoint(settings: Settings, name: str) -> str:
-    """The path of a listed checkpoint, from its name (what an evaluation task carries); a
-    task of a release that sent the path itself is accepted when that path is a listed one.
-    Anything else is refused: a message injected into Redis cannot make a worker read a
-    file the operator did not list (served models and CHECKPOINT_DIRS' runs)."""
-    known = known_checkpoints(settings)
-    if isinstance(name, str) and name in known:
-        return known[name]
-    if isinstance(name, str) and name in set(known.values()):
-        return name
-    raise InputError(f"{str(name)[:100]!r} is not a checkpoint this server lists (its models "
-                     f"and the runs under CHECKPOINT_DIRS)")
-
-
-def known_checkpoints(settings: Settings) -> dict[str, str]:
-    """{name: path} of the checkpoints that can be evaluated: the served models (named by
-    pair) and `*.pt` files in the run directories of CHECKPOINT_DIRS (named `run/file.pt`).
-    Only these names are accepted, so no path comes from a user."""
-    out = {f"{pair} ({Path(path).name})": path for pair, path in settings.model_paths().items()}
-    for root in settings.checkpoint_roots():
-        if root.is_dir():
-            for path in sorted(root.glob("*/*.pt")):
-                out[f"{path.parent.name}/{path.name}"] = str(path)
-    return out
-
-
-@dataclass(frozen=True)
-class Submitter:
-    """Who submits a job and the limits that apply to them (web/access.py says who): the
-    record's `owner`, characters per UTC day (an API key's KEY_DAILY_CHARS) and characters
-    per job (the open web form's FORM_MAX_CHARS); 0: no limit."""
-
-    owner: str
-    daily_chars: int = 0
-    max_chars: int = 0
 
 
 AUTO = "auto"
@@ -188,7 +78,9 @@ class Route:
         return out
 
 
-class Intake:
+class Intake(Workbench):
+    """Jobs checked, recorded and queued; evaluations and comparisons: `Workbench`."""
+
     def __init__(self, store: JobStore, app):
         self.store, self.settings = store, store.settings
         self.dispatcher = Dispatcher(store, app)
@@ -325,36 +217,6 @@ class Intake:
             notes=parsed.notes or None, blocks=len(parsed.blocks),
             has_reference=ref is not None, blobs=blobs, by=by, **route.fields(self.settings),
             **fields)
-
-    def submit_evaluation(self, checkpoint: str, testset: str | None = None,
-                          source: bytes | str | None = None, reference: bytes | str | None = None,
-                          beam_size: int | None = None, by: Submitter | None = None) -> Job:
-        """Queue an evaluation of a known checkpoint (by name) on a named test set of the
-        checkpoint's pair, or on an uploaded source and reference."""
-        fields: dict[str, Any] = {"model": str(checkpoint)[:300], "testset": testset or "upload"}
-        limit = self.settings.max_document_bytes
-        known = known_checkpoints(self.settings)
-        if checkpoint not in known:
-            raise InputError(f"unknown checkpoint {str(checkpoint)[:100]!r}: choose one of "
-                             f"the listed checkpoints")
-        beam = self.check_beam(beam_size)
-        if testset is not None and source is None and reference is None:
-            if not testset.replace("_", "").isalnum():
-                raise InputError(f"unknown test set {testset[:50]!r}")
-        elif source is not None and reference is not None:
-            src, ref = decode_document(source, limit), decode_document(reference, limit)
-            if len(src.splitlines()) != len(ref.splitlines()):
-                raise InputError(f"source has {len(src.splitlines())} lines, reference "
-                                 f"{len(ref.splitlines())}")
-        else:
-            raise InputError("give a test set name, or both a source and a reference")
-        blobs = ({"input": src.encode("utf-8"), "reference": ref.encode("utf-8")}
-                 if source is not None else None)
-        if source is not None:  # an uploaded test set counts against the caller's limits
-            fields["input_chars"] = len(src)
-        return self._queue(Kind.EVALUATION, "", lambda job_id: TaskSpec(
-            EVALUATE_TASK, [job_id, checkpoint], EVAL_QUEUE), beam=beam, blobs=blobs,
-            by=by, **fields)
 
     def cancel_job(self, job_id: str) -> Job:
         """Cancel a queued or running job: its tasks are revoked and running chunks stop at

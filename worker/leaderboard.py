@@ -1,8 +1,10 @@
-"""The checkpoints page's data: the leaderboard (per named test set, the latest evaluation of
-each checkpoint and beam, ranked by BLEU, with sacreBLEU's paired bootstrap against the best)
+"""The checkpoints page's data: the leaderboard (per set of references, the latest evaluation of
+each checkpoint and beam and of each uploaded system, ranked by BLEU, with sacreBLEU's paired
+bootstrap against the best or a chosen baseline)
 and the training runs whose metrics the page charts.
 
-The web decides who may see which evaluation (`visible`); this module only ranks and tests.
+The web decides who may see which evaluation (`visible`); this module only ranks, and reads
+the significance tests the evaluation queue computed (worker/workbench.py queues them).
 """
 
 from __future__ import annotations
@@ -14,13 +16,11 @@ from typing import TYPE_CHECKING
 from .records import Job
 
 if TYPE_CHECKING:
+    from .intake import Intake
     from .settings import Settings
-    from .store import JobStore
 
 UPLOADED = "upload"
-"""The board of evaluations against uploaded files (no named test set): ranked, not tested."""
-
-BOOTSTRAP_SAMPLES = 1000
+"""An evaluation's `testset` when its references were uploaded."""
 
 
 def run_dirs(settings: Settings) -> dict[str, Path]:
@@ -34,41 +34,82 @@ def run_dirs(settings: Settings) -> dict[str, Path]:
     return out
 
 
-def leaderboard(jobs: JobStore, visible: Callable[[Job], bool]) -> list[dict]:
-    """[{"testset", "rows"}] per test set, in name order: the latest of the `visible`
-    evaluations of each checkpoint (and beam), best BLEU first; on a named test set with more
-    than one row, each row's significance against the best (`mark_significance`)."""
+def leaderboard(intake: Intake, visible: Callable[[Job], bool],
+                baseline: str | None = None) -> list[dict]:
+    """[{"key", "title", "rows", "tests", "baseline"}] per board (evaluations with the same
+    references: a named test set of one pair, or an uploaded reference), in title order: the
+    latest of the `visible` evaluations of each checkpoint (and beam) and each uploaded
+    system, best BLEU first. With more than one row, each row's significance against the
+    board's baseline (`baseline` where it is a row of the board, else the best): read from the
+    comparison the evaluation queue computed, which is queued when missing ("tests":
+    "pending"; "done" or "failed" once it has run)."""
     boards: dict[str, dict[tuple, dict]] = {}
-    for ev in filter(visible, jobs.list_evaluations()):
-        board = boards.setdefault(ev.testset or UPLOADED, {})
-        board.setdefault((ev.model, ev.beam), ev.to_dict())  # newest first: keep the latest
+    titles: dict[str, str] = {}
+    for ev in filter(visible, intake.store.list_evaluations()):
+        key = board_key(ev)
+        titles.setdefault(key, board_title(ev))
+        row = {**ev.to_dict(), "name": ev.system or ev.model}
+        # newest first: keep the latest of each system
+        boards.setdefault(key, {}).setdefault((ev.model, ev.system, ev.beam, ev.owner), row)
     out = []
-    for testset, entries in sorted(boards.items()):
+    for key, entries in sorted(boards.items(), key=lambda kv: titles[kv[0]]):
         rows = sorted(entries.values(), key=lambda e: -e["scores"]["bleu"])
-        if testset != UPLOADED and len(rows) > 1:
-            mark_significance(jobs, rows)
-        out.append({"testset": testset, "rows": rows})
+        board = {"key": key, "title": titles[key], "rows": rows, "tests": None,
+                 "baseline": rows[0]["id"]}
+        if baseline in {r["id"] for r in rows}:
+            board["baseline"] = baseline
+        for row in rows:
+            row.update(p_values=None, significant=None, difference=None)
+        if len(rows) > 1:
+            board["tests"] = mark_significance(intake, rows, board["baseline"])
+        out.append(board)
     return out
 
 
-def mark_significance(jobs: JobStore, rows: list[dict]) -> None:
-    """Set each row's `p_values` (sacreBLEU's paired bootstrap against the first row, the
-    best; cached in Redis for exactly these evaluations) and `significant` ({metric: p <
-    ALPHA}); both None when the evaluations cannot be compared (a result gone, or different
-    references)."""
-    from translator.evaluation.metrics import ALPHA, paired_bootstrap
+def board_key(job: Job) -> str:
+    """Evaluations with the same references share a board: their hash (an older record
+    without one: its test set and pair)."""
+    return job.reference_hash or f"{job.testset}:{job.pair}"
 
-    ids = [r["id"] for r in rows]
-    tests = jobs.cached_tests(ids)
-    if tests is None:
-        results = [jobs.get_result(i) for i in ids]
-        if all(results) and len({len(r["references"]) for r in results}) == 1:
-            tests = paired_bootstrap([r["hypotheses"] for r in results],
-                                     results[0]["references"], samples=BOOTSTRAP_SAMPLES)
-            jobs.cache_tests(ids, tests)
-        else:
-            tests = [{"p_values": None}] * len(rows)
-    for row, test in zip(rows, tests):
-        row["p_values"] = test["p_values"]
-        row["significant"] = ({k: p < ALPHA for k, p in test["p_values"].items()}
-                              if test["p_values"] else None)
+
+def board_title(job: Job) -> str:
+    if job.testset and job.testset != UPLOADED:
+        return f"{job.testset} {job.pair}".strip()
+    return f"uploaded reference {(job.reference_hash or '')[:8]}".strip()
+
+
+def mark_significance(intake: Intake, rows: list[dict], baseline: str) -> str:
+    """Set each row's `p_values`, `significant` ({metric: p < ALPHA}) and `difference` (mean
+    and 95% interval of row - baseline) from the stored comparison of the rows against the
+    baseline; returns the comparison's status ("pending" after queueing it)."""
+    from translator.evaluation.metrics import ALPHA, METRICS
+
+    others = [r["id"] for r in rows if r["id"] != baseline]
+    comparison = intake.comparison(baseline, others, detail=False)
+    if comparison["status"] != "done":
+        return comparison["status"]
+    tested = dict(zip(comparison["ids"], comparison["rows"]))
+    for row in rows:
+        test = tested.get(row["id"])
+        if row["id"] == baseline or test is None:
+            continue
+        row["p_values"] = {k: test[k]["p_value"] for k in METRICS}
+        row["significant"] = {k: p < ALPHA for k, p in row["p_values"].items()}
+        row["difference"] = {k: test[k]["difference"] for k in METRICS}
+    return "done"
+
+
+def history_points(intake: Intake, visible: Callable[[Job], bool], run: str, testset: str
+                   ) -> list[tuple[int, float, int]]:
+    """[(step, BLEU, beam)] of a run's history: the latest `visible` evaluation of each of its
+    periodic checkpoints on `testset`, in step order."""
+    from .checks import known_checkpoints
+    from .workbench import history_checkpoints
+
+    steps = {name: step for step, name in
+             history_checkpoints(known_checkpoints(intake.settings), run)}
+    latest: dict[str, Job] = {}
+    for ev in filter(visible, intake.store.list_evaluations()):  # newest first
+        if ev.model in steps and ev.testset == testset and not ev.system and ev.scores:
+            latest.setdefault(ev.model, ev)
+    return sorted((steps[name], ev.scores["bleu"], ev.beam or 0) for name, ev in latest.items())

@@ -77,6 +77,9 @@ class Job:
     detected: dict | None = None  # source `auto`: {"language", "confidence"} detected
     owner: str | None = None  # who submitted it (web/access.py: a key's hash or a session's)
     testset: str | None = None  # evaluation: a named test set, or "upload"
+    system: str | None = None  # evaluation of uploaded hypotheses: the system's name
+    references: int | None = None  # evaluation: reference streams (more than one: several)
+    reference_hash: str | None = None  # evaluation: of its references (its board), once scored
     chunks: int | None = None  # document: number of chunks
     chunk_size: int | None = None  # document: sentences per chunk
     extra: dict[str, Any] = field(default_factory=dict)
@@ -150,3 +153,14 @@ def encode_fields(values: dict[str, Any]) -> dict[str, str]:
 def encoded_status(status: Status) -> str:
     """A status as it reads in the hash (JSON), for comparisons inside Lua scripts."""
     return json.dumps(status.value)
+
+
+@dataclass(frozen=True)
+class Submitter:
+    """Who submits a job and the limits that apply to them (web/access.py says who): the
+    record's `owner`, characters per UTC day (an API key's KEY_DAILY_CHARS) and characters
+    per job (the open web form's FORM_MAX_CHARS); 0: no limit."""
+
+    owner: str
+    daily_chars: int = 0
+    max_chars: int = 0

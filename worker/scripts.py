@@ -5,8 +5,9 @@ JSON strings with their quotes."""
 from __future__ import annotations
 
 # Update a job's fields unless its status is final (or the caller may overwrite it: ARGV[1]=1);
-# ARGV[2] is the job id, ARGV[3] a result to store in KEYS[4] for ARGV[4] seconds ('' for
-# none: a finishing job's result is written with its status, in one round trip), ARGV[5] a
+# ARGV[2] is the job id, ARGV[3] a result to store in KEYS[4] for as long as the record is kept
+# (ARGV[4] seconds where the record has no expiry; '' for none: a finishing job's result is
+# written with its status, in one round trip), ARGV[5] a
 # task id to remove from the job's pending hash KEYS[5] ('' for none: the task that finishes
 # the job is no longer pending, in the same round trip), then field/value pairs (JSON values).
 # A job given a final status leaves the activity index KEYS[2], and the status is pushed on
@@ -18,7 +19,11 @@ local function final(s) return s == '"done"' or s == '"failed"' or s == '"cancel
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
 if ARGV[1] == '0' and final(status) then return 0 end
-if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4]) end
+if ARGV[3] ~= '' then
+  local ttl = redis.call('TTL', KEYS[1])
+  if ttl <= 0 then ttl = ARGV[4] end
+  redis.call('SET', KEYS[4], ARGV[3], 'EX', ttl)
+end
 if ARGV[5] ~= '' then redis.call('HDEL', KEYS[5], ARGV[5]) end
 for i = 6, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])

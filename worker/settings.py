@@ -102,6 +102,9 @@ class Settings:
                                    "whose worker vanished (above TASK_TIME_LIMIT)", 600)
     result_expires: int = _env("RESULT_EXPIRES", "seconds Celery keeps task results", 86400)
     job_ttl: int = _env("JOB_TTL", "seconds job records, inputs and outputs are kept", 7 * 86400)
+    evaluation_ttl: int = _env("EVALUATION_TTL", "seconds evaluations (checkpoints' and uploaded "
+                               "systems', with their outputs and comparisons) are kept; their "
+                               "owner may delete one sooner", 90 * 86400)
     max_document_bytes: int = _env("MAX_DOCUMENT_BYTES", "largest document accepted", 2_000_000)
     max_unzipped_bytes: int = _env("MAX_UNZIPPED_BYTES", "largest total uncompressed size of "
                                    "an uploaded docx/odt/pptx (checked before unzipping, in the "

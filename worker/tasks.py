@@ -17,10 +17,10 @@ from translator.inference.document import (
     translate_segments_scored,
 )
 
-from .celery_app import CHUNK_TASK, DOCUMENT_TASK, EVALUATE_TASK, TEXT_TASK, docs_queue, text_queue
+from .celery_app import CHUNK_TASK, DOCUMENT_TASK, TEXT_TASK, docs_queue, text_queue
+from .checks import check_beam, check_segments, decode_document
 from .dispatch import TaskSpec
 from .errors import InputError
-from .intake import check_beam, check_segments, decode_document, resolve_checkpoint
 from .lifecycle import Finished, JobTask, Running, run_job
 from .records import Job
 from .runtime import worker_state
@@ -342,35 +342,3 @@ def _write(store: JobStore, job: Job, doc: Document, translations: list[str]
     if job.format == "txt":
         return parsed.decoded.decode(data), data
     return "\n".join("".join(block) for block in spans if "".join(block).strip()), data
-
-
-# ---------------------------------------------------------------------------- evaluation
-@shared_task(name=EVALUATE_TASK, bind=True, base=JobTask)
-def evaluate_checkpoint(self, job_id: str, checkpoint: str) -> dict:
-    """Translate a test set with a checkpoint; store BLEU, chrF, TER (signatures) and
-    hypotheses."""
-    return run_job(job_id, lambda running: _evaluate(running, checkpoint))
-
-
-def _evaluate(running: Running, checkpoint: str) -> Finished:
-    from translator.data.corpus import read_split
-
-    state, store, job = worker_state(), running.store, running.job
-    check_beam(job.beam, task=True)
-    translator = state.evaluation_translator(resolve_checkpoint(state.settings, checkpoint))
-    store.update(job.id, pair=f"{translator.src_lang}-{translator.tgt_lang}")
-    source = store.get_blob(job.id, "input")
-    if source is not None:
-        src = source.decode("utf-8").splitlines()
-        refs = store.get_blob(job.id, "reference").decode("utf-8").splitlines()
-    else:
-        test = read_split(state.settings.testsets_dir, job.testset, translator.src_lang,
-                          translator.tgt_lang)
-        src, refs = test.src, test.tgt
-    store.update(job.id, total=len(src))
-    hyps = translator.translate(src, beam_size=job.beam, batch_tokens=state.settings.batch_tokens,
-                                on_batch=running.reporter("0"))
-    scores = _scores(hyps, refs)
-    log.info("job %s: %s BLEU %.2f", job.id, checkpoint, scores["bleu"])
-    return Finished({"hypotheses": hyps, "references": refs},
-                    {"done": len(src), "scores": scores, "output_chars": sum(map(len, hyps))})

@@ -16,7 +16,9 @@ from translator.defaults import BATCH_TOKENS, BEAM_SIZE
 from translator.errors import UserError
 from translator.evaluation.evaluate import (
     DEFAULT_SPLIT,
+    analysis_frequencies,
     format_table,
+    frequency_line,
     hypothesis_file_names,
     periodic_checkpoints,
     score_systems,
@@ -110,23 +112,18 @@ def _evaluate_run(args: argparse.Namespace) -> int:
 
 
 def _analysis(src: list[str] | None, refs: list[list[str]], names: list[str],
-              systems: list[list[str]], train_target: str | None) -> dict:
+              systems: list[list[str]], train_target: str | None,
+              checkpoint: str | None = None) -> dict:
     """compare-mt's analyses (translator/evaluation/analysis.py) of every system, the n-gram
-    differences of each against the first; word frequencies from the training targets when
-    given, else from the references (and the document says which)."""
-    from translator.evaluation import analysis
+    differences of each against the first; word frequencies from the training targets
+    (--train-target, else those the first checkpoint records while unchanged), else from the
+    references: the document and a line on stderr say which, and why."""
+    from translator.evaluation.comparison import analyse
 
-    lines = read_lines(train_target) if train_target else [r for s in refs for r in s]
-    frequency = analysis.word_frequencies(lines)
-    out = {"systems": names,
-           "frequencies_from": str(train_target) if train_target else "the references",
-           "by_length_ratio": analysis.by_length_ratio(refs, systems),
-           "word_f_by_frequency": analysis.word_f_by_frequency(refs, systems, frequency),
-           "ngram_differences": [analysis.ngram_differences(refs, systems[0], hyps)
-                                 for hyps in systems[1:]],
-           "right_means": "in the output and in the same segment's reference (clipped)"}
-    if src is not None:
-        out["by_source_length"] = analysis.by_source_length(src, refs, systems)
+    lines, frequencies = analysis_frequencies(refs, train_target, checkpoint)
+    print(frequency_line(frequencies), file=sys.stderr)
+    out = {"systems": names, "frequencies": frequencies,
+           **analyse(refs, systems, src, lines, frequencies["file"] or "the references")}
     return out
 
 
@@ -176,7 +173,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     "results": [{k: v for k, v in r.items() if k != "hypotheses"}
                                 for r in results]}
         if args.analysis:
-            document["analysis"] = _analysis(src, refs, names, systems, args.train_target)
+            document["analysis"] = _analysis(src, refs, names, systems, args.train_target,
+                                             args.checkpoint[0] if args.checkpoint else None)
         print(json.dumps(document, indent=2))
     elif args.format == "csv":
         sys.stdout.write(to_csv(results))
@@ -231,7 +229,8 @@ def add_evaluate_parser(sub: Any) -> argparse.ArgumentParser:
                         "the first (compare-mt's analyses)")
     e.add_argument("--train-target", metavar="FILE",
                    help="the training data's target side, for the word frequencies of "
-                        "--analysis (default: the references')")
+                        "--analysis (default: the training targets the first checkpoint "
+                        "records, if unchanged; else the references')")
     e.add_argument("--json", action="store_true",
                    help="print a JSON document instead of the table (= --format json)")
     e.add_argument("--format", choices=("table", "json", "csv", "latex"), default="table",

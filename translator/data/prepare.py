@@ -6,7 +6,8 @@ cache directory (`--cache-dir`, `$TRANSLATOR_CACHE`, default `~/.cache/translato
     spm/<key>/      src.model, tgt.model: keyed by the train files (path, size, modification
                     time), the vocab section of the config and the seed
     corpora/<key>/  the compact arrays (translator/data/compact.py), casing.json (the casing table
-                    learnt from the source side), report.json (what the filters dropped):
+                    learnt from the source side), report.json (what the filters dropped),
+                    sha256.json (the train files' hashes, translator/data/corpus_record.py):
                     keyed by the train files, both SentencePiece models and the data section
 
 A second run with the same files and settings memory-maps the arrays and starts at once; a
@@ -51,6 +52,7 @@ from translator.data.corpus import (
     find_split_file,
     iter_raw_lines,
 )
+from translator.data.corpus_record import corpus_record, file_hashes
 from translator.data.vocab import Tokenizer, train_tokenizers
 from translator.defaults import CACHE_DIR
 
@@ -81,6 +83,7 @@ class Prepared:
     report: FilterReport
     directory: Path  # the corpus' cache entry
     from_cache: bool
+    record: dict  # what checkpoints record of the corpus (translator/data/corpus_record.py)
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
@@ -149,7 +152,8 @@ def prepare(cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: str,
         corpus = CompactCorpus.load(entry)
     except ValueError as exc:
         raise CorpusError(str(exc)) from None
-    return Prepared(corpus, src_tok, tgt_tok, casing, report, entry, from_cache)
+    record = corpus_record(data_dir, src_lang, tgt_lang, files, entry)
+    return Prepared(corpus, src_tok, tgt_tok, casing, report, entry, from_cache, record)
 
 
 # ----------------------------------------------------------------------------- SentencePiece
@@ -304,6 +308,7 @@ def _encode(data: DataConfig, files: tuple[Path, Path], src_tok: Tokenizer, tgt_
             (tmp / "casing.json").write_text(
                 json.dumps(CasingTable.from_counts(casing).to_dict()))
             (tmp / "report.json").write_text(json.dumps(asdict(report)))
+            file_hashes(files, tmp)  # sha256.json: what checkpoints record (corpus_record.py)
         except OSError as exc:
             raise _cache_error(entry, exc) from None
     except BaseException:

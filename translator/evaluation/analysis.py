@@ -7,7 +7,8 @@ systems so their rows line up:
   falls in each bucket (too short, about right, too long);
 - `word_f_by_frequency`: word precision, recall and F-measure of each system by how often the
   target word occurs in the training data (or, without it, in the references: the caller says
-  which);
+  which); `training_target` reads a checkpoint's training targets back from its `corpus`
+  record (translator/data/corpus_record.py) while the recorded files are unchanged;
 - `ngram_differences`: the n-grams one system gets right more often than the other. "Right"
   means: the n-gram is in the system's output and in the reference of the same segment,
   counted at most as often as the reference has it (BLEU's clipped count).
@@ -20,7 +21,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
+from translator.data.corpus import CorpusError, read_lines
+from translator.data.corpus_record import file_sha256
 from translator.evaluation.significance import check_references
 
 LENGTH_EDGES = (10, 20, 30, 40)  # source words: [1, 10), [10, 20), ... [40, inf)
@@ -93,6 +97,42 @@ def word_frequencies(lines: Iterable[str]) -> Counter:
     for line in lines:
         counts.update(tokens(line))
     return counts
+
+
+NO_RECORD = "checkpoint records no corpus (trained before 0.3.0)"
+
+
+def training_target(record: dict | None) -> tuple[list[str] | None, str]:
+    """The target side of the training corpus a checkpoint's `corpus` entry records, read
+    again: (lines, the file's path) while every recorded file is there with its recorded
+    SHA-256; else (None, a one-line reason: `NO_RECORD`, "data directory not found: DIR",
+    "train.en.gz not found in DIR", "train.en.gz changed since training", ...)."""
+    if record is None:
+        return None, NO_RECORD
+    try:
+        data, tgt, files = Path(record["data"]), str(record["tgt"]), dict(record["files"])
+    except (TypeError, KeyError, ValueError):
+        return None, "the checkpoint's corpus record is malformed"
+    if any(not isinstance(n, str) or n != Path(n).name or n in ("", ".", "..") for n in files):
+        return None, "the checkpoint's corpus record is malformed"  # names only, no paths
+    target = next((n for n in files if n in (f"train.{tgt}", f"train.{tgt}.gz")), None)
+    if target is None:
+        return None, f"the checkpoint's corpus record names no train file for '{tgt}'"
+    if not data.is_dir():
+        return None, f"data directory not found: {data}"
+    for name, digest in files.items():
+        path = data / name
+        try:
+            if not path.is_file():
+                return None, f"{name} not found in {data}"
+            if file_sha256(path) != digest:
+                return None, f"{name} changed since training"
+        except OSError as exc:
+            return None, f"cannot read {path}: {exc.strerror}"
+    try:
+        return read_lines(data / target), str(data / target)
+    except CorpusError as exc:
+        return None, str(exc)
 
 
 def word_f_by_frequency(refs: Sequence[Sequence[str]], systems: Sequence[Sequence[str]],

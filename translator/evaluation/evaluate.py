@@ -15,9 +15,10 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from translator.checkpoint import CheckpointError, periodic_step
-from translator.data.corpus import CorpusError
+from translator.checkpoint import CheckpointError, load_checkpoint, periodic_step
+from translator.data.corpus import CorpusError, read_lines
 from translator.defaults import BATCH_TOKENS, BEAM_SIZE, TEST_SPLIT
+from translator.evaluation.analysis import training_target
 from translator.evaluation.metrics import (
     ALPHA,
     LABELS,
@@ -27,7 +28,7 @@ from translator.evaluation.metrics import (
     score,
     score_streams,
 )
-from translator.evaluation.sentences import correlations, sentence_scores
+from translator.evaluation.sentences import segment_scores
 from translator.evaluation.significance import AR_TRIALS, check_references, paired_test
 
 __all__ = ["ALPHA", "LABELS", "METRICS", "evaluate_checkpoints", "paired_bootstrap", "score"]
@@ -101,7 +102,7 @@ def score_systems(names: Sequence[str], systems: Sequence[Sequence[str]],
     confidences = list(confidences or [None] * len(systems))
     results = [{"system": name, **score_streams(list(hyps), refs), "hypotheses": list(hyps),
                 "p_values": None, "significant": None, "difference": None, "bootstrap": None,
-                **_segments(hyps, refs, conf)}
+                **segment_scores(hyps, refs, conf)}
                for name, hyps, conf in zip(names, systems, confidences)]
     if len(results) > 1 and bootstrap > 0:
         log.info("paired %s test against %s", test, names[0])
@@ -117,21 +118,6 @@ def score_systems(names: Sequence[str], systems: Sequence[Sequence[str]],
                                    "ci": {k: [row[k]["mean"], row[k]["ci"]] for k in METRICS},
                                    "signatures": row["signatures"]}
     return results
-
-
-def _segments(hyps: Sequence[str], refs: Sequence[Sequence[str]],
-              confidence: Sequence[float] | None) -> dict:
-    """{"segments": per-segment scores (and confidence), "confidence": its correlations with
-    sentence chrF, or None}."""
-    segments = sentence_scores(hyps, refs)
-    if confidence is None:
-        return {"segments": segments, "confidence": None}
-    for segment, value in zip(segments, confidence):
-        segment["confidence"] = float(value)
-    pearson, spearman = correlations(confidence, [s["chrf"] for s in segments])
-    return {"segments": segments,
-            "confidence": {"pearson": round(pearson, 4), "spearman": round(spearman, 4),
-                           "segments": len(segments)}}
 
 
 def format_table(results: list[dict]) -> str:
@@ -174,6 +160,33 @@ def format_table(results: list[dict]) -> str:
         for k in METRICS:
             out.append(f"{LABELS[k]:<5} {sigs[k]}")
     return "\n".join(out)
+
+
+def analysis_frequencies(refs: Sequence[Sequence[str]], train_target: str | Path | None = None,
+                         checkpoint: str | Path | None = None) -> tuple[list[str], dict]:
+    """The lines whose word frequencies `--analysis` buckets words by, and where they came
+    from: the file `train_target` when given; else the training targets `checkpoint` (the
+    first evaluated) records (its `corpus` entry, translator/data/corpus_record.py) while its
+    files are unchanged; else the references. The dict: {"from": "training target" or "the
+    references", "file": the file read or None, "reason": why these}."""
+    if train_target:
+        return read_lines(train_target), {"from": "training target", "file": str(train_target),
+                                          "reason": "--train-target"}
+    reason = "no --train-target and no checkpoint evaluated"
+    if checkpoint is not None:
+        lines, said = training_target(load_checkpoint(checkpoint).get("corpus"))
+        if lines is not None:
+            return lines, {"from": "training target", "file": said,
+                           "reason": f"the corpus {checkpoint} was trained on, unchanged"}
+        reason = said
+    return [r for stream in refs for r in stream], {"from": "the references", "file": None,
+                                                    "reason": reason}
+
+
+def frequency_line(frequencies: dict) -> str:
+    """`analysis_frequencies`' choice in a line: "frequencies: training target (FILE)" or
+    "frequencies: the references (REASON)"."""
+    return f"frequencies: {frequencies['from']} ({frequencies['file'] or frequencies['reason']})"
 
 
 # ----------------------------------------------------------------------------- files

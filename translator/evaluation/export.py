@@ -85,3 +85,97 @@ def to_latex(results: list[dict]) -> str:
     lines += [r"\par\smallskip", r"{\footnotesize " + "\n".join(
         n + r"\par" for n in note) + "}", r"\end{table}"]
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ summary tables
+# The workbench's exports (a comparison, a leaderboard board) share one row shape, a "summary
+# row": {"system": name, optional "id" and "beam", each metric {"score", "mean", "ci" (95%
+# half-width), "p_value" (None for the baseline or where no test ran), "difference" ({"mean",
+# "low", "high"} of system - baseline, or None)}, "signatures": {metric: str}}.
+
+def summary_csv(rows: list[dict]) -> str:
+    """One line per system: its name (id and beam where the rows have them), and per metric
+    the score, bootstrap mean, 95% half-width, p-value and difference interval against the
+    baseline (empty where there is none), then the signatures."""
+    extra = [k for k in ("id", "beam") if any(r.get(k) is not None for r in rows)]
+    columns = ["system", *extra]
+    for k in METRICS:
+        columns += [k, f"{k}_mean", f"{k}_ci95", f"{k}_p", f"{k}_diff_mean", f"{k}_diff_low",
+                    f"{k}_diff_high"]
+    columns += [f"{k}_signature" for k in METRICS]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for r in rows:
+        line = [r["system"], *("" if r.get(k) is None else r[k] for k in extra)]
+        for k in METRICS:
+            cell = r.get(k) or {}
+            diff = cell.get("difference") or {}
+            line += [_number(cell.get("score")), _number(cell.get("mean")),
+                     _number(cell.get("ci")), _number(cell.get("p_value"), 4),
+                     _number(diff.get("mean")), _number(diff.get("low")),
+                     _number(diff.get("high"))]
+        line += [(r.get("signatures") or {}).get(k, "") for k in METRICS]
+        writer.writerow(line)
+    return out.getvalue()
+
+
+def summary_json(rows: list[dict], **about) -> str:
+    """{**about, "systems": rows} as indented JSON (`about`: the title, the test, ...)."""
+    import json
+
+    return json.dumps({**about, "systems": rows}, indent=2, ensure_ascii=False) + "\n"
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.1f}".replace("-", "$-$")
+
+
+def summary_latex(rows: list[dict], caption: str = "", test: str | None = None) -> str:
+    """A booktabs table ready to paste (needs \\usepackage{booktabs}): per metric the score
+    +- its 95% half-width, a dagger where the system differs from the first row (the
+    baseline) at p < ALPHA, and a column of the difference's 95% interval where the rows have
+    one; below it the test and the signatures. `caption` (plain text) is escaped."""
+    diffs = [k for k in METRICS if any((r.get(k) or {}).get("difference") for r in rows)]
+    header = ["System"] + [LABELS[k] + (r" ($\downarrow$)" if k == "ter" else "")
+                           for k in METRICS] + [rf"$\Delta$ {LABELS[k]}" for k in diffs]
+    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+             r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
+             " & ".join(header) + r" \\", r"\midrule"]
+    for r in rows:
+        cells = [latex_escape(r["system"])]
+        for k in METRICS:
+            cell = r.get(k) or {}
+            text = "--" if cell.get("score") is None else f"{cell['score']:.1f}"
+            if cell.get("ci") is not None:
+                text += rf" $\pm$ {cell['ci']:.1f}"
+            if cell.get("p_value") is not None and cell["p_value"] < ALPHA:
+                text += r"$^\dagger$"
+            cells.append(text)
+        for k in diffs:
+            d = (r.get(k) or {}).get("difference")
+            cells.append(f"{_signed(d['mean'])} [{_signed(d['low'])}, {_signed(d['high'])}]"
+                         if d else "--")
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    note = []
+    if any((r.get(k) or {}).get("ci") is not None for r in rows for k in METRICS):
+        note.append(r"$\pm$: half-width of the 95\% bootstrap interval.")
+    if any((r.get(k) or {}).get("p_value") is not None for r in rows for k in METRICS):
+        kind = ("paired approximate randomization" if test == "ar"
+                else "paired bootstrap resampling")
+        note.append(rf"$^\dagger$: differs from {latex_escape(rows[0]['system'])} at "
+                    rf"$p < {ALPHA}$ ({kind}).")
+    if diffs:
+        note.append(r"$\Delta$: mean difference from the first row and its 95\% interval "
+                    r"over paired bootstrap resamples.")
+    signatures = next((r["signatures"] for r in rows if r.get("signatures")), {})
+    note += [rf"{LABELS[k]}: \texttt{{{latex_escape(signatures[k])}}}" for k in METRICS
+             if signatures.get(k)]
+    if note:
+        lines += [r"\par\smallskip", r"{\footnotesize " + "\n".join(
+            n + r"\par" for n in note) + "}"]
+    if caption:
+        lines.append(rf"\caption{{{latex_escape(caption)}}}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"

@@ -47,3 +47,18 @@ def _ranks(v: np.ndarray) -> np.ndarray:
         tied = v == value
         ranks[tied] = ranks[tied].mean()
     return ranks
+
+
+def segment_scores(hyps: Sequence[str], refs: Sequence[Sequence[str]],
+                   confidence: Sequence[float] | None) -> dict:
+    """{"segments": per-segment scores (and the model's confidence where given),
+    "confidence": its Pearson and Spearman correlation with sentence chrF, or None}."""
+    segments = sentence_scores(hyps, refs)
+    if confidence is None:
+        return {"segments": segments, "confidence": None}
+    for segment, value in zip(segments, confidence):
+        segment["confidence"] = float(value)
+    pearson, spearman = correlations(confidence, [s["chrf"] for s in segments])
+    return {"segments": segments,
+            "confidence": {"pearson": round(pearson, 4), "spearman": round(spearman, 4),
+                           "segments": len(segments)}}

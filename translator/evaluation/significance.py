@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import statistics
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -87,10 +88,30 @@ def confidence_intervals(hyps: Sequence[str], refs: Sequence[Sequence[str]],
     out = {}
     with sacrebleu_seed(seed):
         for key, metric in _metrics().items():
-            result = metric.corpus_score(list(hyps), [list(r) for r in refs], n_bootstrap=samples)
+            result = _corpus_score(metric, list(hyps), [list(r) for r in refs], samples)
             out[key] = {"score": float(result.score), "mean": float(result._mean),
                         "ci": float(result._ci), "signature": str(metric.get_signature())}
     return out
+
+
+def _corpus_score(metric, hyps: list[str], refs: list[list[str]], samples: int):
+    """`metric.corpus_score(..., n_bootstrap=samples)`; where sacreBLEU 2.x fails to average
+    its resamples (a resample scoring a plain 0.0 among numpy floats makes its
+    `statistics.mean` raise TypeError: tiny or very poor systems), the same resamples (its
+    seed, drawn again) averaged as floats, so the interval is the one it meant to print."""
+    try:
+        return metric.corpus_score(hyps, refs, n_bootstrap=samples)
+    except TypeError:
+        from sacrebleu.significance import _bootstrap_resample
+
+        stats = metric._extract_corpus_statistics(hyps, refs)
+        result = metric._aggregate_and_compute(stats)
+        _, resampled = _bootstrap_resample(stats, metric, samples)
+        scores = sorted(float(x.score) for x in resampled)
+        low = len(scores) // 40
+        result._ci = 0.5 * (scores[len(scores) - low - 1] - scores[low])
+        result._mean = statistics.mean(scores)
+        return result
 
 
 def paired_test(systems: Sequence[Sequence[str]], refs: Sequence[Sequence[str]],
@@ -101,8 +122,9 @@ def paired_test(systems: Sequence[Sequence[str]], refs: Sequence[Sequence[str]],
 
     Returns one dict per system: {metric: {"score", "mean", "ci", "p_value" (None for the
     baseline), "difference" ({"mean", "low", "high"} of system - baseline; None for the
-    baseline)}, "signatures": {metric: str}}. Identical outputs get p = 1 (sacreBLEU's count
-    gives 1/(samples+1) there, which reads as significant).
+    baseline)}, "signatures": {metric: str}}. Identical outputs, and a system scoring exactly
+    the baseline's score, get p = 1 (sacreBLEU's count gives 1/(samples+1) there, which reads
+    as significant).
     """
     from sacrebleu.significance import PairedTest
 
@@ -130,8 +152,8 @@ def paired_test(systems: Sequence[Sequence[str]], refs: Sequence[Sequence[str]],
         row: dict[str, Any] = {}
         for key, name in by_key.items():
             cell = table[name][i]
-            p = None if i == 0 else (1.0 if list(hyps) == list(systems[0])
-                                     else float(cell.p_value))
+            tied = list(hyps) == list(systems[0]) or cell.score == table[name][0].score
+            p = None if i == 0 else (1.0 if tied else float(cell.p_value))
             row[key] = {"score": float(cell.score), "mean": _float(cell.mean),
                         "ci": _float(cell.ci), "p_value": p,
                         "difference": None if i == 0 else differences[key][i - 1]}

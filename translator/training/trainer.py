@@ -149,7 +149,7 @@ class Trainer:
                                   "their own): share the cache directory between the machines, "
                                   "or copy one machine's entry to the others")
         self.casing, self.filter_report = prepared.casing, prepared.report
-        self.train_data = prepared.corpus
+        self.train_data, self.corpus_record = prepared.corpus, prepared.record
         self.batch_lengths = prepared.corpus.batch_lengths()
         if not len(self.train_data):
             raise CorpusError(f"no training pairs left: {self.filter_report.summary()}")
@@ -342,8 +342,8 @@ class Trainer:
             self.save("last.pt", rank_rngs=states if self.ranks.distributed else None)
 
     def save(self, name: str, rank_rngs: list[dict] | None = None) -> Path:
-        """The run's checkpoint `name`: weights, tokenizers, config and (state.py) the
-        training state; `rank_rngs`: every rank's random streams (last.pt under torchrun)."""
+        """The run's checkpoint `name`: weights, tokenizers, config, training state (state.py),
+        corpus (corpus_record.py); `rank_rngs`: every rank's random streams (torchrun's last.pt)."""
         st = self.state
         train_state = to_checkpoint(st, self.optimizer, self.scaler, self.ranks.world,
                                     self.cfg.train.accum_steps, self.device, rank_rngs)
@@ -355,7 +355,7 @@ class Trainer:
             "train_state": train_state,
             "metrics": {"step": st.step, "best_bleu": st.best_bleu, "best_step": st.best_step,
                         "filter": self.filter_report.dropped, "kept": self.filter_report.kept},
-            "meta": self._meta(),
+            "meta": self._meta(), "corpus": self.corpus_record,
         })
 
     def _save_periodic(self) -> None:

@@ -165,4 +165,13 @@ async function jobPage() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => { counters(); languageSelectors(); translateForm(); jobPage(); });
+// Forms that destroy something ask first (data-confirm: the question).
+function confirmForms() {
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => { counters(); languageSelectors(); translateForm(); jobPage(); confirmForms(); });

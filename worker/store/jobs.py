@@ -1,7 +1,7 @@
 """Job records and what hangs off them: a job's record, blobs, result, progress and finished
 list; the task ids sent for it and not yet finished (pending-task bookkeeping); the indexes of
 jobs (all, an owner's, evaluations, the active ones the recovery sweep reads), the owners'
-daily usage and the leaderboard's cached tests. `JobRecords` holds the one Redis client every
+daily usage. `JobRecords` holds the one Redis client every
 part of the store shares (worker/store/__init__.py)."""
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from ..settings import Settings
 from . import keys
 from .keys import new_job_id, valid_id
 
-LEADERBOARD_CACHE_SECONDS = 86400
 WAIT_SLICE = 5.0
 """Longest single BLMOVE of `JobStore.wait`, below the client's 10 s socket timeout."""
 
@@ -43,15 +42,17 @@ class JobRecords:
         values = {"id": job_id or new_job_id(), "kind": Kind(kind), "status": Status.QUEUED,
                   "pair": pair, "created": time.time(), "done": 0, "total": 0, **fields}
         job = Job(**values)
+        ttl = self.ttl_of(job.kind)
         pipe = self.redis.pipeline()
         pipe.hset(keys.job(job.id), mapping=encode_fields(values))
-        pipe.expire(keys.job(job.id), self.ttl)
+        pipe.expire(keys.job(job.id), ttl)
         for name, value in (blobs or {}).items():
-            pipe.set(keys.job(job.id, name), value, ex=self.ttl)
+            pipe.set(keys.job(job.id, name), value, ex=ttl)
         pipe.zadd(keys.JOBS, {job.id: job.created})
         if job.owner:
             pipe.zadd(keys.owner(job.owner), {job.id: job.created})
-            pipe.expire(keys.owner(job.owner), self.ttl)
+            pipe.expire(keys.owner(job.owner), ttl, nx=True)  # a new list
+            pipe.expire(keys.owner(job.owner), ttl, gt=True)  # as long as its longest job
         if not job.status.final:
             pipe.zadd(keys.ACTIVE, {job.id: job.created})
         if job.kind == Kind.EVALUATION:
@@ -60,6 +61,10 @@ class JobRecords:
             self._write_pending(pipe, job.id, pending)
         pipe.execute()
         return job
+
+    def ttl_of(self, kind: Kind) -> int:
+        """Seconds a job's keys are kept: EVALUATION_TTL for evaluations, JOB_TTL for others."""
+        return self.settings.evaluation_ttl if kind == Kind.EVALUATION else self.ttl
 
     def update(self, job_id: str, force: bool = False, result: dict | None = None,
                task_done: str | None = None, **fields: Any) -> bool:
@@ -212,15 +217,6 @@ class JobRecords:
         ids = self.redis.zrevrange(keys.EVALUATIONS, 0, limit - 1)
         jobs = self.get_jobs([i.decode() for i in ids])
         return [j for j in jobs if j and j.status == Status.DONE]
-
-    def cached_tests(self, job_ids: list[str]) -> list[dict] | None:
-        """The leaderboard's significance tests cached for exactly these evaluations."""
-        raw = self.redis.get(keys.leaderboard(job_ids))
-        return json.loads(raw) if raw else None
-
-    def cache_tests(self, job_ids: list[str], tests: list[dict]) -> None:
-        self.redis.set(keys.leaderboard(job_ids), json.dumps(tests),
-                       ex=LEADERBOARD_CACHE_SECONDS)
 
     # ------------------------------------------------------------------ tasks of a job
     def add_pending(self, job_id: str, tasks: dict[str, dict]) -> None:

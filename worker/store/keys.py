@@ -32,14 +32,23 @@ Keys, all under `nmt:`; a job's keys expire after JOB_TTL:
 - `nmt:active`: sorted set of unfinished job ids by last activity (the recovery sweep's);
 - `nmt:recovering`: the recovery sweep's claim for one period (expires);
 - `nmt:workers`: hash, worker name -> {pairs, models, pid, started, torch_threads};
-- `nmt:leaderboard:<sha1>`: cached significance tests of one set of evaluations (a day).
+- `nmt:comparison:<sha1>`: the comparison of a list of evaluations (the first the baseline;
+  a leaderboard board's significance tests, or the workbench's comparison with its analyses),
+  JSON, written by the evaluation queue and kept as long as its evaluations;
+- `nmt:comparison:<sha1>:claim`: the claim of the task computing it (expires: a lost task is
+  sent again once it has);
+- `nmt:job:<id>:comparisons`: set of the comparison keys an evaluation is part of (deleted
+  with it);
+- `nmt:job:<id>:hypotheses`: an uploaded system's output; `nmt:job:<id>:references`: an
+  evaluation's further reference streams (JSON list of texts; the first is `reference`).
 Celery's and kombu's keys (queues, `unacked`, `celery-task-meta-*`) and the rate limiter's are
 theirs, not ours.
 
 Who writes what: worker/store/jobs.py a job's record, blobs, result, progress, finished list and
-pending hash, and the indexes, owners' lists, usage counters, the sweep's claim and the
-leaderboard's caches; worker/store/documents.py a document's layout, sources, per-chunk keys,
-chunks_done, assembling and output; worker/store/system.py the workers' registry.
+pending hash, and the indexes, owners' lists, usage counters and the sweep's claim;
+worker/store/evaluations.py the comparisons, their claims and an evaluation's deletion;
+worker/store/documents.py a document's layout, sources, per-chunk keys, chunks_done, assembling
+and output; worker/store/system.py the workers' registry.
 """
 
 from __future__ import annotations
@@ -84,11 +93,13 @@ def usage(name: str, day: str) -> str:
     return key("usage", name, day)
 
 
-def leaderboard(job_ids: list[str]) -> str:
-    """`nmt:leaderboard:<sha1>`, the cached significance tests of exactly these evaluations."""
-    # a cache key, not a security boundary: SHA-1 names the set of evaluations
-    return key("leaderboard", hashlib.sha1(",".join(job_ids).encode(),  # noqa: S324
-                                           usedforsecurity=False).hexdigest())
+def comparison(job_ids: list[str], detail: bool) -> str:
+    """`nmt:comparison:<sha1>`, the comparison of exactly these evaluations in this order (with
+    the analyses or without: `detail`)."""
+    # a cache key, not a security boundary: SHA-1 names the list of evaluations
+    name = ",".join(job_ids) + (":detail" if detail else "")
+    return key("comparison", hashlib.sha1(name.encode(),  # noqa: S324
+                                          usedforsecurity=False).hexdigest())
 
 
 def valid_id(job_id: Any) -> bool:

@@ -1,0 +1,106 @@
+"""The evaluation workbench in a real browser (the fixtures of tests/test_browser.py: Debian's
+headless Chromium, the app under gunicorn, a real Redis and real workers): two systems' outputs
+uploaded, the comparison opened from the leaderboard with one click, sorted, filtered, and its
+LaTeX and CSV downloaded; screenshots of the leaderboard and the comparison at laptop and
+phone widths go to test-artifacts/screenshots/ (checked by eye)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from helpers import ROOT, SRC, TGT
+from test_browser import browser, page, server, shoot  # noqa: F401 (the fixtures)
+
+NAME = "tuned <b>v2</b>"
+
+
+def upload(tab, base: str, name: str, lines: list[str]) -> str:
+    """An uploaded system's evaluation, sent from the browser's session (an uploaded system is
+    its owner's alone: the leaderboard shows it to that session)."""
+    answer = tab.request.post(base + "/api/v1/evaluations", data={
+        "system": name, "hypotheses": "\n".join(lines) + "\n",
+        "testset": "test_2016_flickr", "pair": f"{SRC}-{TGT}"})
+    assert answer.status == 202, answer.text()
+    return answer.json()["id"]
+
+
+def wait_job(tab, base: str, job_id: str, timeout_s: float = 120) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while (status := tab.request.get(f"{base}/api/v1/jobs/{job_id}").json()["status"]) \
+            not in ("done", "failed", "cancelled"):
+        assert time.monotonic() < deadline, f"job {job_id} still {status}"
+        time.sleep(0.5)
+    return status
+
+
+def reload_until(tab, url: str, done, timeout_s: float = 180) -> None:
+    """Open `url` in `tab` again until `done(tab)` (the queue computes what the page waits for)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    tab.goto(url)
+    while not done(tab):
+        assert time.monotonic() < deadline, f"{url} never got there"
+        time.sleep(1)
+        tab.goto(url)
+
+
+def test_compare_two_uploaded_systems_from_the_leaderboard(page, server, reverse_corpus):  # noqa: F811
+    refs = (reverse_corpus / f"test_2016_flickr.{TGT}").read_text().splitlines()
+    close = [" ".join(["dog", *r.split()[1:]]) if i % 3 == 0 else r for i, r in enumerate(refs)]
+    short = [" ".join(r.split()[:-1]) for r in refs]
+    page.goto(server + "/checkpoints")  # the session the uploads belong to
+    ids = [upload(page, server, "close", close), upload(page, server, NAME, short)]
+    for job_id in ids:
+        assert wait_job(page, server, job_id) == "done"
+
+    # the leaderboard (the test set's board may hold other rows, public checkpoints' among
+    # them): "close" chosen as the baseline, tested on the queue, then one click to the
+    # comparison
+    reload_until(page, server + "/checkpoints", lambda p: "testing…" not in p.content())
+    page.locator("table.board tr", has_text="close").first.get_by_role(
+        "link", name="baseline").click()
+    page.wait_for_url(re.compile(rf"baseline={ids[0]}"))
+    reload_until(page, page.url, lambda p: "testing…" not in p.content())
+    row = page.locator("table.board tr", has_text="tuned <b>v2</b>").first
+    assert row.is_visible() and "p = " in row.inner_text()
+    shoot(page, "workbench-leaderboard")
+    row.get_by_role("link", name="compare").click()
+    page.wait_for_url(re.compile(r"/compare\?"))
+    compare_url = page.url
+    reload_until(page, compare_url, lambda p: p.locator("#segments").count() > 0)
+    assert ids[1] in compare_url and f"baseline={ids[0]}" in compare_url
+    assert page.locator("table.summary").inner_text().count("worse") >= 1
+    shoot(page, "workbench-compare")
+
+    # sorted by the chrF difference, the system's best first
+    page.select_option("select[name=sort]", "-diff")
+    page.click("form.filter button[type=submit]")
+    page.wait_for_url(re.compile(r"sort=-diff"))
+    diffs = [float(t) for t in
+             page.locator("td.seg-scores strong").all_inner_texts()]
+    assert diffs == sorted(diffs, reverse=True) and len(diffs) == 50
+
+    # filtered by words: every row has them
+    page.fill("input[name=q]", "DOG cat")
+    page.click("form.filter button[type=submit]")
+    page.wait_for_url(re.compile(r"q=DOG"))
+    assert "contain every word of" in page.inner_text("p.count")
+    for text in page.locator("table.segments tbody tr").all_inner_texts()[:10]:
+        assert "dog" in text.lower() and "cat" in text.lower()
+    shoot(page, "workbench-compare-filtered")
+
+    # the exports: LaTeX and CSV
+    with page.expect_download() as tex:
+        page.click("a:has-text('LaTeX')")
+    latex = open(tex.value.path(), encoding="utf-8").read()
+    assert r"\toprule" in latex and "tuned <b>v2</b>" in latex
+    with page.expect_download() as table:
+        page.click("a:has-text('CSV')")
+    rows = list(csv.DictReader(io.StringIO(open(table.value.path(), encoding="utf-8").read())))
+    assert [r["system"] for r in rows] == ["close", NAME]
+    assert (ROOT / "test-artifacts" / "screenshots" / "workbench-compare-phone.png").exists()
