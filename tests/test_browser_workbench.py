@@ -17,13 +17,18 @@ NAME = "tuned <b>v2</b>"
 
 
 def upload(tab, base: str, name: str, lines: list[str]) -> str:
-    """An uploaded system's evaluation, sent from the browser's session (an uploaded system is
-    its owner's alone: the leaderboard shows it to that session)."""
-    answer = tab.request.post(base + "/api/v1/evaluations", data={
-        "system": name, "hypotheses": "\n".join(lines) + "\n",
-        "testset": "test_2016_flickr", "pair": f"{SRC}-{TGT}"})
-    assert answer.status == 202, answer.text()
-    return answer.json()["id"]
+    """An uploaded system's evaluation, sent with the checkpoints page's form (a hypothesis
+    file, the system's name and pair; the test set is the form's default): its job id, from
+    the job page the form leads to."""
+    tab.goto(base + "/checkpoints")
+    tab.fill("input[name=system]", name)
+    tab.set_input_files("input[name=hypotheses_file]", files=[{
+        "name": "hyps.txt", "mimeType": "text/plain",
+        "buffer": ("\n".join(lines) + "\n").encode()}])
+    tab.fill("input[name=pair]", f"{SRC}-{TGT}")
+    tab.click("#evaluate-form button[type=submit]")
+    tab.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
+    return tab.url.rsplit("/", 1)[1]
 
 
 def wait_job(tab, base: str, job_id: str, timeout_s: float = 120) -> str:
@@ -62,10 +67,12 @@ def test_compare_two_uploaded_systems_from_the_leaderboard(page, server, reverse
     # them): "close" chosen as the baseline, tested on the queue, then one click to the
     # comparison
     reload_until(page, server + "/checkpoints", lambda p: "testing…" not in p.content())
-    page.locator("table.board tr", has_text="close").first.get_by_role(
-        "link", name="baseline").click()
-    page.wait_for_url(re.compile(rf"baseline={ids[0]}"))
-    reload_until(page, page.url, lambda p: "testing…" not in p.content())
+    choose = page.locator("table.board tr", has_text="close").first.get_by_role(
+        "link", name="baseline")
+    if choose.count():  # not the board's best already
+        choose.click()
+        page.wait_for_url(re.compile(rf"baseline={ids[0]}"))
+        reload_until(page, page.url, lambda p: "testing…" not in p.content())
     row = page.locator("table.board tr", has_text="tuned <b>v2</b>").first
     assert row.is_visible() and "p = " in row.inner_text()
     shoot(page, "workbench-leaderboard")

@@ -64,7 +64,10 @@ def grouped_bars(title: str, buckets: Sequence[str], series: Sequence[tuple[str,
     labels = list(buckets)
     if counts is not None:
         labels = [f"{b}\n({c})" for b, c in zip(labels, counts)]
-    ax.set_xticks(range(len(buckets)), labels, fontsize=FONT - (2 if len(buckets) <= 5 else 4))
+    crowded = len(buckets) > 5  # (labels such as 10-99 and 100-999 would run together)
+    ax.set_xticks(range(len(buckets)), labels, fontsize=FONT - (4 if crowded else 2),
+                  rotation=35 if crowded else 0, ha="right" if crowded else "center",
+                  rotation_mode="anchor")
     if xlabel:
         ax.set_xlabel(xlabel, fontsize=FONT - 2)
     ax.tick_params(axis="y", labelsize=FONT - 2)
@@ -73,7 +76,8 @@ def grouped_bars(title: str, buckets: Sequence[str], series: Sequence[tuple[str,
     ax.set_ylim(bottom=0)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    below = -0.14 - (0.09 if counts is not None else 0) - (0.08 if xlabel else 0)
+    below = -0.14 - (0.09 if counts is not None else 0) - (0.08 if xlabel else 0) \
+        - (0.06 if crowded else 0)
     ax.legend(fontsize=FONT - 2, loc="upper center", bbox_to_anchor=(0.5, below), ncol=1,
               frameon=False)
     buffer = io.BytesIO()
