@@ -38,7 +38,7 @@ def server(queue_env, workers, tmp_path_factory):
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
                              "--workers", "2", "--threads", "4", "--preload", "web.wsgi:app"],
                             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180  # a loaded machine starts it slowly; a dead one fails now
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
