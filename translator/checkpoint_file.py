@@ -1,13 +1,16 @@
 """What is wrong with a checkpoint file, found without loading it (and without torch): the
 worker's start-up check and `translator serve`'s, and the words of `load_checkpoint`'s error
-when torch refuses a file (never torch's own message, which advises loading it unsafely); and
-the names of a run's periodic checkpoints."""
+when torch refuses a file (never torch's own message, which advises loading it unsafely); the
+names of a run's periodic checkpoints; and the model spec every command, MODELS and the
+evaluation queue read: one checkpoint, or several joined by `+` (an ensemble)."""
 
 from __future__ import annotations
 
 import re
 import zipfile
 from pathlib import Path
+
+from .errors import CheckpointError
 
 
 def why_unreadable(path: str | Path) -> str | None:
@@ -49,3 +52,40 @@ def periodic_step(name: str) -> int | None:
     """The step of a periodic checkpoint's file name (`periodic_name`); None for other names."""
     match = PERIODIC_NAME.fullmatch(name)
     return int(match.group(1)) if match else None
+
+
+MEMBER_SEPARATOR = "+"
+"""What joins the checkpoints of an ensemble in a model spec: `runs/a/best.pt+runs/b/best.pt`."""
+
+
+def spec_members(spec: str | Path) -> list[str]:
+    """The checkpoints of a model spec: `a.pt+b.pt` -> ["a.pt", "b.pt"] (spaces around `+`
+    are ignored); a single path -> [it], also one with a `+` in its name that exists as a
+    file. An empty member (`a.pt+`) is a CheckpointError."""
+    text = str(spec)
+    if MEMBER_SEPARATOR not in text or Path(text).is_file():
+        return [text]
+    members = [m.strip() for m in text.split(MEMBER_SEPARATOR)]
+    if not all(members):
+        raise CheckpointError(f"{text!r} names an empty checkpoint: an ensemble's checkpoints "
+                              f"are joined by '{MEMBER_SEPARATOR}' (a.pt{MEMBER_SEPARATOR}b.pt)")
+    return members
+
+
+def join_spec(members: list[str]) -> str:
+    """The model spec of `members` (`spec_members` of it gives them back)."""
+    return MEMBER_SEPARATOR.join(str(m) for m in members)
+
+
+def why_spec_unreadable(spec: str | Path) -> str | None:
+    """`why_unreadable` for every checkpoint of a model spec: None when all look complete,
+    else the reason (for an ensemble, "its member PATH: reason" of the first bad one)."""
+    try:
+        members = spec_members(spec)
+    except CheckpointError as exc:
+        return str(exc)
+    for member in members:
+        why = why_unreadable(member)
+        if why:
+            return why if len(members) == 1 else f"its member {member}: {why}"
+    return None

@@ -41,6 +41,10 @@ def _check_type(section: str, name: str, value: Any, expected: Any) -> Any:
     elif kind in ("str",):
         if not isinstance(value, str):
             raise ConfigError(f"{section}.{name} must be a string, got {value!r}")
+    elif kind in ("list[str]",):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{section}.{name} must be a list of strings, got {value!r}")
+        value = list(value)
     elif kind.startswith("float | None") or kind.startswith("int | None"):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ConfigError(f"{section}.{name} must be a number or null, got {value!r}")
@@ -80,6 +84,17 @@ class DataConfig(_Section):
     max_len: int = 100  # subword tokens; longer training pairs are dropped
     max_ratio: float = 3.0  # drop training pairs whose length ratio (chars) exceeds this
     min_len_for_ratio: int = 10  # the ratio filter needs this many chars on the longer side
+    # Extra parallel corpora mixed with the real one (back- or forward-translated): "DIR" or
+    # "DIR:TAG", where TAG (e.g. "<bt>", a vocab symbol) starts each of its sources so the model
+    # knows them synthetic; `extra_ratio` extra pairs per real pair, the real pairs repeated to
+    # keep it (translator/data/mixing.py)
+    extra: list[str] = field(default_factory=list)
+    extra_ratio: float = 1.0
+
+    def validate(self, section: str) -> None:
+        super().validate(section)
+        if self.extra_ratio <= 0:
+            raise ConfigError(f"{section}.extra_ratio must be positive, got {self.extra_ratio}")
 
 
 @dataclass
@@ -89,6 +104,9 @@ class VocabConfig(_Section):
     joint: bool = True
     character_coverage: float = 1.0
     max_sentences: int = 200_000  # sentences SentencePiece samples for training
+    # control symbols of the vocabulary (one id each, never produced from raw text): tags such
+    # as "<bt>" that `data.extra` puts before synthetic sources
+    symbols: list[str] = field(default_factory=list)
 
     _choices = {"model_type": ("unigram", "bpe")}
 
@@ -185,6 +203,10 @@ LATER_MODEL_KEYS = ("emb_scale",)
 checkpoint while at their default, like `LATER_TRAIN_KEYS`, so such a model still loads in 0.1.0
 workers. A model trained with `emb_scale: true` (the quick preset, 0.3.0) does not."""
 
+LATER_DATA_KEYS = ("extra", "extra_ratio")
+LATER_VOCAB_KEYS = ("symbols",)
+"""Data and vocab keys added since 0.1.0, left out of a checkpoint while at their default."""
+
 SECTIONS = {"data": DataConfig, "vocab": VocabConfig, "model": ModelConfig, "train": TrainConfig}
 
 
@@ -219,12 +241,14 @@ class Config:
         return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
 
     def for_checkpoint(self) -> dict[str, dict[str, Any]]:
-        """`to_dict` without the keys of `LATER_TRAIN_KEYS` and `LATER_MODEL_KEYS` that hold
+        """`to_dict` without the keys of the `LATER_*_KEYS` that hold
         their default: a checkpoint of a run that did not use them loads in releases that do
         not know them (their configs reject unknown keys); reading fills the defaults back in."""
         out = self.to_dict()
         for section, names, defaults in (("train", LATER_TRAIN_KEYS, TrainConfig()),
-                                         ("model", LATER_MODEL_KEYS, ModelConfig())):
+                                         ("model", LATER_MODEL_KEYS, ModelConfig()),
+                                         ("data", LATER_DATA_KEYS, DataConfig()),
+                                         ("vocab", LATER_VOCAB_KEYS, VocabConfig())):
             for name in names:
                 if out[section][name] == getattr(defaults, name):
                     del out[section][name]

@@ -185,8 +185,9 @@ def api_paths() -> dict:
                 "summary": "Evaluate a checkpoint, or score an uploaded system's output, on a "
                            "named test set or uploaded texts",
                 "requestBody": _json_body({"type": "object", "properties": {
-                    "checkpoint": {"type": "string", "description": "a name from /models; or "
-                                   "give `system` and `hypotheses`"},
+                    "checkpoint": {"type": "string", "description": "a name from /models, "
+                                   "or several joined by + (an ensemble); or give `system` "
+                                   "and `hypotheses`"},
                     "system": {"type": "string", "maxLength": 100,
                                "description": "an uploaded system's name"},
                     "hypotheses": {"type": "string",

@@ -1,13 +1,15 @@
 """Checks of what a request or a task message carries, shared by the intake (worker/intake.py),
 the workbench (worker/workbench.py) and the tasks: sizes and text encodings of uploads, beam
-sizes, a text job's segments, and checkpoint names (only listed checkpoints are read). Each
-raises InputError (TooLargeError for a size limit) with a message for the user. No torch."""
+sizes, a text job's segments, and checkpoint names (only listed checkpoints are read, alone
+or joined by `+` into an ensemble). Each raises InputError (TooLargeError for a size limit)
+with a message for the user. No torch."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from translator.checkpoint_file import MEMBER_SEPARATOR, join_spec, spec_members
 from translator.defaults import MAX_BEAM, MIN_BEAM
 
 from .errors import InputError, TooLargeError
@@ -89,24 +91,53 @@ def check_segments(value: Any, settings: Settings, what: str = "text") -> list[s
 
 
 def resolve_checkpoint(settings: Settings, name: str) -> str:
-    """The path of a listed checkpoint, from its name (what an evaluation task carries); a
-    task of a release that sent the path itself is accepted when that path is a listed one.
-    Anything else is refused: a message injected into Redis cannot make a worker read a
-    file the operator did not list (served models and CHECKPOINT_DIRS' runs)."""
+    """The path of a listed checkpoint, from its name (what an evaluation task carries), or
+    for listed names joined by `+` (an ensemble) the model spec of their paths; a task of a
+    release that sent the path itself is accepted when that path is a listed one. Anything
+    else is refused: a message injected into Redis cannot make a worker read a file the
+    operator did not list (served models and CHECKPOINT_DIRS' runs)."""
     known = known_checkpoints(settings)
-    if isinstance(name, str) and name in known:
-        return known[name]
     if isinstance(name, str) and name in set(known.values()):
         return name
-    raise InputError(f"{str(name)[:100]!r} is not a checkpoint this server lists (its models "
-                     f"and the runs under CHECKPOINT_DIRS)")
+    members = listed_members(known, name)
+    if members is None:
+        raise InputError(f"{str(name)[:100]!r} is not a checkpoint this server lists (its "
+                         f"models and the runs under CHECKPOINT_DIRS), nor up to "
+                         f"{MAX_MEMBERS} of them joined by {MEMBER_SEPARATOR}")
+    return join_spec([known[m] for m in members])
+
+
+MAX_MEMBERS = 8
+"""The most listed checkpoints one evaluation may join into an ensemble."""
+
+
+def listed_members(known: dict[str, str], name: Any) -> list[str] | None:
+    """The listed names (keys of `known`) that `name` joins with `+`, in order: [name] for a
+    listed one, [a, b] for `a+b` (spaces around `+` ignored; a listed name may hold a `+`
+    itself, as a served ensemble's does); None for anything else or more than MAX_MEMBERS."""
+    if not isinstance(name, str):
+        return None
+    if name in known:
+        return [name]
+    parts = name.split(MEMBER_SEPARATOR)
+    found: dict[int, list[str]] = {0: []}  # parts[:i] covered by these names
+    for i in range(len(parts)):
+        if i not in found:
+            continue
+        for j in range(i + 1, len(parts) + 1):
+            candidate = MEMBER_SEPARATOR.join(parts[i:j]).strip()
+            if candidate in known and j not in found:
+                found[j] = found[i] + [candidate]
+    members = found.get(len(parts))
+    return members if members and len(members) <= MAX_MEMBERS else None
 
 
 def known_checkpoints(settings: Settings) -> dict[str, str]:
     """{name: path} of the checkpoints that can be evaluated: the served models (named by
     pair) and `*.pt` files in the run directories of CHECKPOINT_DIRS (named `run/file.pt`).
     Only these names are accepted, so no path comes from a user."""
-    out = {f"{pair} ({Path(path).name})": path for pair, path in settings.model_paths().items()}
+    out = {f"{pair} ({MEMBER_SEPARATOR.join(Path(m).name for m in spec_members(path))})": path
+           for pair, path in settings.model_paths().items()}
     for root in settings.checkpoint_roots():
         if root.is_dir():
             for path in sorted(root.glob("*/*.pt")):

@@ -25,8 +25,8 @@ def register(sub: Any) -> argparse.ArgumentParser:
                     help="serve the models of a `translator train-pairs` directory "
                          "(instead of MODELS)")
     sv.add_argument("--model", action="append", default=[], metavar="PAIR=PATH",
-                    help="serve this checkpoint for a pair (repeatable; with --models, "
-                         "added to its pairs)")
+                    help="serve this checkpoint for a pair, or an ensemble: de-en=a.pt+b.pt "
+                         "(repeatable; with --models, added to its pairs)")
     sv.set_defaults(func=cmd_serve)
     return sv
 

@@ -1,6 +1,7 @@
-"""Which model translates what: MODELS read into {pair: entry} (its `pair=path` entries and
-the models directories `translator train-pairs` writes, each re-read when its index.json
-changes; a run's test scores from the summary.json beside its checkpoint), and the route of a
+"""Which model translates what: MODELS read into {pair: entry} (its `pair=path` entries, the
+path one checkpoint or several joined by `+`, an ensemble, and the models directories
+`translator train-pairs` writes, each re-read when its index.json changes; a run's test
+scores from the summary.json beside its checkpoint, none for an ensemble), and the route of a
 language pair over those models (its own model, or two steps through the pivot language).
 `Settings.model_paths`, `model_entries`, `route` and `reachable` (worker/settings.py) read
 them. Imports no torch."""
@@ -11,6 +12,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from translator.checkpoint_file import join_spec, spec_members
+from translator.errors import CheckpointError
 from translator.languages import valid_pair
 
 from .errors import SettingsError
@@ -30,9 +33,17 @@ def read_models(spec: str, scores: bool) -> dict[str, dict]:
         if not path.strip() or not valid_pair(pair):
             raise SettingsError(f"MODELS entry {item!r} is not `src-tgt=path` or a models "
                                 f"directory")
-        out[pair] = {"pair": pair, "checkpoint": path.strip(),
-                     "test": _run_scores(path.strip()) if scores else {}}
+        members = _members(item, path.strip())
+        out[pair] = {"pair": pair, "checkpoint": join_spec(members),  # a.pt+b.pt: an ensemble
+                     "test": _run_scores(members[0]) if scores and len(members) == 1 else {}}
     return out
+
+
+def _members(item: str, path: str) -> list[str]:
+    try:
+        return spec_members(path)
+    except CheckpointError as exc:
+        raise SettingsError(f"MODELS entry {item!r}: {exc}") from None
 
 
 def route_via(pair: str, models: dict[str, str], via: str) -> list[str] | None:

@@ -168,14 +168,14 @@ def web_env(env: dict, host: str) -> dict:
 
 
 def unusable_checkpoints(settings: Settings) -> dict[str, str]:
-    """{pair: why} of the served pairs whose checkpoint is missing or unreadable (checked
-    without loading it: translator/checkpoint_file.py)."""
-    from translator.checkpoint_file import why_unreadable
+    """{pair: why} of the served pairs whose checkpoint (each one of an ensemble) is missing
+    or unreadable (checked without loading it: translator/checkpoint_file.py)."""
+    from translator.checkpoint_file import why_spec_unreadable
 
     paths = settings.model_paths()
     out = {}
     for pair in settings.served_pairs():
-        why = why_unreadable(paths[pair])
+        why = why_spec_unreadable(paths[pair])
         if why:
             out[pair] = f"{paths[pair]}: {why}"
     return out

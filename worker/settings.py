@@ -58,7 +58,8 @@ class Settings:
     state_dir: str = _env("STATE_DIR", "where the embedded Redis keeps its data and socket", "var")
     models: str = _env("MODELS", "checkpoints by language pair: `de-en=path.pt,fr-en=path.pt`, "
                        "or a models directory of `translator train-pairs` (its index.json "
-                       "lists the pairs), or both: `models/,de-fr=path.pt`",
+                       "lists the pairs), or both: `models/,de-fr=path.pt`; checkpoints "
+                       "joined by `+` are an ensemble: `de-en=a.pt+b.pt`",
                        "de-en=runs/quick/best.pt")
     max_models: int = _env("MAX_MODELS", "most models one worker process keeps loaded (the "
                            "least recently used is dropped); 0: no limit", 0)

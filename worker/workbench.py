@@ -79,7 +79,7 @@ class Workbench:
         checkpoint's pair, or of `pair` for a system), or on an uploaded source and one or
         several references (`reference`: a text or a list of up to MAX_REFERENCES). Bad input
         raises InputError and stores nothing."""
-        from .checks import decode_document, known_checkpoints
+        from .checks import MAX_MEMBERS, decode_document, known_checkpoints, listed_members
 
         if (checkpoint is None) == (hypotheses is None):
             raise InputError("give either a checkpoint or a system's hypotheses")
@@ -90,9 +90,11 @@ class Workbench:
         fields: dict[str, Any] = {"testset": testset or "upload",
                                   "references": max(len(refs), 1)}
         if checkpoint is not None:
-            if checkpoint not in known_checkpoints(self.settings):
+            if listed_members(known_checkpoints(self.settings), checkpoint) is None \
+                    or len(checkpoint) > 300:  # the record keeps the name: 300 characters
                 raise InputError(f"unknown checkpoint {str(checkpoint)[:100]!r}: choose one of "
-                                 f"the listed checkpoints")
+                                 f"the listed checkpoints, or up to {MAX_MEMBERS} of them "
+                                 f"joined by + (an ensemble)")
             fields["model"] = str(checkpoint)[:300]
             beam = self.check_beam(beam_size)
             if not refs and src is not None or refs and src is None:

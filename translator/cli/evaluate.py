@@ -198,8 +198,8 @@ def add_evaluate_parser(sub: Any) -> argparse.ArgumentParser:
                     "[--ref FILE ...], or --data DIR [--split SPLIT] --src LANG --tgt LANG; "
                     "--hyp files alone need only --ref.")
     e.add_argument("--checkpoint", nargs="+", metavar="CKPT",
-                   help="checkpoints to translate and score; the first system is the "
-                        "baseline of the paired test")
+                   help="checkpoints to translate and score (a.pt+b.pt: an ensemble, one "
+                        "system); the first system is the baseline of the paired test")
     e.add_argument("--hyp", nargs="+", metavar="FILE",
                    help="hypothesis files (one line per segment) scored as systems of their "
                         "own, after the checkpoints")

@@ -7,43 +7,33 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from translator.checkpoint import CheckpointError
+from translator.cli.backtranslate import add_backtranslate_parser
+from translator.cli.ensemble import calibrate_ensemble, is_ensemble
 from translator.cli.evaluate import add_average_parser, add_evaluate_parser
-from translator.config import Config, ConfigError, load_config, preset
+from translator.cli.options import (
+    DEFAULT_DATA,
+    add_preparation_options,
+    add_training_options,
+    build_config,
+    train_overrides,
+)
+from translator.config import ConfigError
 from translator.data.corpus import CorpusError
-from translator.defaults import BATCH_TOKENS, BEAM_SIZE, LENGTH_PENALTY, MULTI30K_DIR
+from translator.defaults import BATCH_TOKENS, BEAM_SIZE, LENGTH_PENALTY
 from translator.errors import UserError
 
 __all__ = ["COMMANDS_GROUP", "UserError", "main", "parser"]
 
-DEFAULT_DATA = os.environ.get("MULTI30K_DIR", MULTI30K_DIR)
 
 COMMANDS_GROUP = "translator.commands"
 """Entry-point group of subcommands from other packages: each entry point is a callable
 `register(subparsers)` that adds its subparser and sets `func` (worker's `serve` is one)."""
-
-
-def train_overrides(args: argparse.Namespace) -> dict:
-    """The train-section options given explicitly on the command line."""
-    return {k: v for k, v in {
-        "max_minutes": args.max_minutes, "max_steps": args.max_steps, "seed": args.seed,
-        "threads": args.threads, "device": args.device, "max_epochs": args.max_epochs,
-        "accum_steps": args.accum_steps,
-    }.items() if v is not None}
-
-
-def build_config(args: argparse.Namespace) -> Config:
-    cfg = preset(args.preset)
-    if args.config:
-        cfg = load_config(args.config, base=cfg)
-    overrides = train_overrides(args)
-    return cfg.override("train", **overrides) if overrides else cfg
 
 
 def _test_beams(args: argparse.Namespace) -> list[int]:
@@ -180,6 +170,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from translator.checkpoint import load_checkpoint
     from translator.training.calibrate import calibrate_checkpoint
 
+    if is_ensemble(args.checkpoint):  # its own calibration file: translator/cli/ensemble.py
+        return calibrate_ensemble(args)
     if args.if_missing:
         data = load_checkpoint(args.checkpoint)
         if data.get("casing") and data.get("confidence"):
@@ -210,7 +202,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--tgt", default="en", help="target language code (default: en)")
     t.add_argument("--out", required=True, help="run directory for checkpoints and logs")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
-    _add_training_options(t)
+    add_training_options(t)
     t.set_defaults(func=cmd_train)
 
     tp = sub.add_parser("train-pairs", help="train several directions in turn (resumable), "
@@ -218,7 +210,7 @@ def parser() -> argparse.ArgumentParser:
     tp.add_argument("--pairs", required=True,
                     help="comma-separated directions, e.g. de-en,en-de,fr-en,en-fr,cs-en,en-cs")
     tp.add_argument("--out", required=True, help="models directory")
-    _add_training_options(tp)
+    add_training_options(tp)
     tp.set_defaults(func=cmd_train_pairs)
 
     pr = sub.add_parser("prepare", help="encode a corpus' train split into the cache that "
@@ -230,14 +222,14 @@ def parser() -> argparse.ArgumentParser:
                                      "sections and train.seed decide the cache entry)")
     pr.add_argument("--preset", default="base", help="named preset (default: base)")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _add_preparation_options(pr)
+    add_preparation_options(pr)
     pr.set_defaults(func=cmd_prepare, max_minutes=None, max_steps=None, seed=None,
                     threads=None, device=None, max_epochs=None, accum_steps=None)
 
     tr = sub.add_parser("translate", help="translate lines from stdin or a file, or a document "
                                           "file (.docx, .odt, .pptx, .html, .md, .srt, .vtt, "
                                           ".xlf, .po) into a copy of the same format")
-    tr.add_argument("--checkpoint", required=True)
+    tr.add_argument("--checkpoint", required=True, help="a.pt, or a.pt+b.pt: an ensemble")
     tr.add_argument("-i", "--input", help="input file (default: stdin); a document format's "
                                           "extension translates the file as that format")
     tr.add_argument("-o", "--output", help="output file (default: stdout; required for a "
@@ -265,11 +257,12 @@ def parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_translate)
 
     add_evaluate_parser(sub)
+    add_backtranslate_parser(sub)
     add_average_parser(sub)
 
     c = sub.add_parser("calibrate", help="add the casing table and the confidence calibration "
                                          "to a checkpoint (train does this for best.pt)")
-    c.add_argument("--checkpoint", required=True)
+    c.add_argument("--checkpoint", required=True, help="a.pt, or a.pt+b.pt: an ensemble")
     c.add_argument("--data", default=DEFAULT_DATA,
                    help="the checkpoint's corpus directory (default: $MULTI30K_DIR or "
                         "%(default)s): its train split gives the casing table")
@@ -288,39 +281,6 @@ def parser() -> argparse.ArgumentParser:
 
     add_registered_commands(sub)
     return p
-
-
-def _add_training_options(t: argparse.ArgumentParser) -> None:
-    """The options `train` and `train-pairs` share (the budget applies to each pair)."""
-    t.add_argument("--data", default=DEFAULT_DATA,
-                   help="corpus directory in the Multi30K layout "
-                        "(default: $MULTI30K_DIR or %(default)s)")
-    t.add_argument("--config", help="YAML file overriding the preset")
-    t.add_argument("--preset", default="base",
-                   help="named preset: base, quick (the base model for budgets up to about "
-                        "1,000 updates) or tiny (default: base)")
-    t.add_argument("--max-minutes", type=float, help="stop after this many minutes of training")
-    t.add_argument("--max-steps", type=int, help="stop after this many updates")
-    t.add_argument("--max-epochs", type=int, help="stop after this many epochs")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--threads", type=int, help="torch CPU threads (default 2)")
-    t.add_argument("--device", choices=["cpu", "cuda"],
-                   help="cuda: under torchrun, each rank its own GPU (LOCAL_RANK), with AMP")
-    t.add_argument("--accum-steps", type=int,
-                   help="batches per rank accumulated into one update (default 1)")
-    _add_preparation_options(t)
-    t.add_argument("--test-beam", type=int, default=BEAM_SIZE,
-                   help="beam size for the final test score")
-    t.add_argument("--no-test", action="store_true", help="skip the final test-set score")
-    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-
-
-def _add_preparation_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache-dir", help="where prepared corpora and SentencePiece models are "
-                   "kept (default: $TRANSLATOR_CACHE or ~/.cache/translator)")
-    p.add_argument("--prepare-processes", type=int, default=0, metavar="N",
-                   help="processes encoding the corpus, one thread each (default: one per core, "
-                        "at most 16)")
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:

@@ -120,7 +120,13 @@ def tokenizer_entry(root: Path, files: tuple[Path, Path], cfg: Config) -> Path:
 def corpus_entry(root: Path, files: tuple[Path, Path], src_tok: Tokenizer, tgt_tok: Tokenizer,
                  data: DataConfig) -> Path:
     spm = [hashlib.sha256(t.model_bytes).hexdigest() for t in (src_tok, tgt_tok)]
-    return root / "corpora" / _key(files=_identity(files), spm=spm, data=asdict(data))
+    return root / "corpora" / _key(files=_identity(files), spm=spm, data=filters(data))
+
+
+def filters(data: DataConfig) -> dict:
+    """The data section's settings that shape one corpus' entry (its filters; not the mixing
+    of extra corpora, which has entries of its own: translator/data/mixing.py)."""
+    return {k: v for k, v in asdict(data).items() if k not in ("extra", "extra_ratio")}
 
 
 def prepare(cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: str,
@@ -199,7 +205,8 @@ def _train_tokenizers(cfg: Config, files: tuple[Path, Path], progress: bool
     tgt = ((1, item) for item in numbered(1))
     tokenizers = train_tokenizers(src, tgt, v.size, v.model_type, v.joint, v.character_coverage,
                                   v.max_sentences, cfg.train.seed,
-                                  text=lambda tagged: text(tagged[1], tagged[0]))
+                                  text=lambda tagged: text(tagged[1], tagged[0]),
+                                  symbols=v.symbols)
     bar.close()
     if counts[0] != counts[1]:
         raise _count_error(files, counts)

@@ -52,8 +52,10 @@ class Tokenizer:
         return known
 
 
-def _train_bytes(sentences: list[str], size: int, model_type: str, coverage: float) -> bytes:
-    """Train one SentencePiece model in memory; shrink the vocabulary if the data is too small."""
+def _train_bytes(sentences: list[str], size: int, model_type: str, coverage: float,
+                 symbols: Sequence[str] = ()) -> bytes:
+    """Train one SentencePiece model in memory; shrink the vocabulary if the data is too small.
+    `symbols` become control symbols (an id each, never produced from raw text)."""
     model = io.BytesIO()
     kwargs = dict(
         sentence_iterator=iter(sentences), model_writer=model, model_type=model_type,
@@ -62,6 +64,8 @@ def _train_bytes(sentences: list[str], size: int, model_type: str, coverage: flo
         shuffle_input_sentence=False, num_threads=2, minloglevel=2,
         hard_vocab_limit=False,  # a small corpus gets the largest vocabulary it supports
     )
+    if symbols:
+        kwargs["control_symbols"] = list(symbols)
     try:
         spm.SentencePieceTrainer.train(**kwargs)
     except RuntimeError as exc:  # e.g. a vocabulary smaller than the corpus' characters
@@ -97,7 +101,7 @@ def sample_sentences(items: Iterable[T], k: int, rng: random.Random,
 def train_tokenizers(
     src: Iterable, tgt: Iterable, size: int, model_type: str = "unigram",
     joint: bool = True, character_coverage: float = 1.0, max_sentences: int = 200_000,
-    seed: int = 1234, text: Callable = str,
+    seed: int = 1234, text: Callable = str, symbols: Sequence[str] = (),
 ) -> tuple[Tokenizer, Tokenizer]:
     """Train source and target tokenizers (one shared model when `joint`) on a sample of at
     most `max_sentences` sentences (of both sides together when joint, else of each); `src`
@@ -105,11 +109,12 @@ def train_tokenizers(
     rng = random.Random(seed)  # noqa: S311 (a seeded sample of sentences, not a secret)
     if joint:
         shared = _train_bytes(sample_sentences(itertools.chain(src, tgt), max_sentences, rng,
-                                               text), size, model_type, character_coverage)
+                                               text), size, model_type, character_coverage,
+                              symbols)
         return Tokenizer(shared), Tokenizer(shared)
     return (
         Tokenizer(_train_bytes(sample_sentences(src, max_sentences, rng, text), size,
-                               model_type, character_coverage)),
+                               model_type, character_coverage, symbols)),
         Tokenizer(_train_bytes(sample_sentences(tgt, max_sentences, rng, text), size,
                                model_type, character_coverage)),
     )

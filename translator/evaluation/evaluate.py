@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from translator.checkpoint import CheckpointError, load_checkpoint, periodic_step
+from translator.checkpoint_file import spec_members
 from translator.data.corpus import CorpusError, read_lines
 from translator.defaults import BATCH_TOKENS, BEAM_SIZE, TEST_SPLIT
 from translator.evaluation.analysis import training_target
@@ -58,12 +59,16 @@ def translate_checkpoints(checkpoints: Sequence[str | Path], src: list[str],
                           beam_size: int = BEAM_SIZE, batch_tokens: int = BATCH_TOKENS,
                           threads: int | None = None) -> list[tuple[list[str], list[float]]]:
     """Each checkpoint's translation of `src` and the model's confidence in each segment
-    (0..1; a checkpoint named twice is translated once)."""
+    (0..1; a checkpoint named twice is translated once). A checkpoint may be an ensemble,
+    `a.pt+b.pt`: one system."""
     from translator.inference.translator import Translator
 
-    done: dict[Path, tuple[list[str], list[float]]] = {}
+    def same(path) -> tuple[Path, ...]:
+        return tuple(Path(m).resolve() for m in spec_members(path))
+
+    done: dict[tuple[Path, ...], tuple[list[str], list[float]]] = {}
     for path in checkpoints:
-        key = Path(path).resolve()
+        key = same(path)
         if key not in done:
             translator = Translator.from_checkpoint(path, threads=threads)
             log.info("translating %d segments with %s (beam %d)", len(src), path, beam_size)
@@ -71,7 +76,7 @@ def translate_checkpoints(checkpoints: Sequence[str | Path], src: list[str],
                                                  batch_tokens=batch_tokens)
             done[key] = ([s.text for s in scored], [s.confidence for s in scored])
             del translator
-    return [done[Path(path).resolve()] for path in checkpoints]
+    return [done[same(path)] for path in checkpoints]
 
 
 def score_systems(names: Sequence[str], systems: Sequence[Sequence[str]],
@@ -174,7 +179,8 @@ def analysis_frequencies(refs: Sequence[Sequence[str]], train_target: str | Path
                                           "reason": "--train-target"}
     reason = "no --train-target and no checkpoint evaluated"
     if checkpoint is not None:
-        lines, said = training_target(load_checkpoint(checkpoint).get("corpus"))
+        first = spec_members(checkpoint)[0]  # an ensemble's: its first member's
+        lines, said = training_target(load_checkpoint(first).get("corpus"))
         if lines is not None:
             return lines, {"from": "training target", "file": said,
                            "reason": f"the corpus {checkpoint} was trained on, unchanged"}
@@ -191,12 +197,13 @@ def frequency_line(frequencies: dict) -> str:
 
 # ----------------------------------------------------------------------------- files
 def hypothesis_file_names(checkpoints: Sequence[str | Path]) -> list[str]:
-    """One distinct, filesystem-safe file name per checkpoint: `{parent-dir}.{stem}.hyp`."""
+    """One distinct, filesystem-safe file name per checkpoint: `{parent-dir}.{stem}.hyp`
+    (an ensemble's joins its members' with `+`)."""
     names: list[str] = []
-    for path in checkpoints:
-        p = Path(path).resolve()
-        base = ".".join(x for x in (p.parent.name, p.stem) if x)
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", base).strip(".") or "checkpoint"
+    for spec in checkpoints:
+        base = "+".join(".".join(x for x in (p.parent.name, p.stem) if x)
+                        for p in (Path(m).resolve() for m in spec_members(spec)))
+        base = re.sub(r"[^A-Za-z0-9_.+-]+", "_", base).strip(".") or "checkpoint"
         name, n = f"{base}.hyp", 2
         while name in names:
             name, n = f"{base}.{n}.hyp", n + 1

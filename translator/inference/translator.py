@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from translator.checkpoint import CheckpointError, load_checkpoint
+from translator.checkpoint_file import spec_members
 from translator.config import Config, ConfigError
 from translator.data.batching import source_tensors, token_budget_batches
 from translator.data.casing import CasingTable
@@ -20,9 +21,11 @@ from translator.data.vocab import Tokenizer
 from translator.defaults import BATCH_TOKENS, BEAM_SIZE
 from translator.inference.align import output_alignment
 from translator.inference.confidence import Calibration, mean_log_prob, uncalibrated
+from translator.inference.ensemble import check_members, ensemble_calibration
 from translator.inference.pipeline import finish, prepare
 from translator.inference.precision import require_bf16
 from translator.inference.search import Hypothesis, SearchConfig, search
+from translator.model.ensemble import Ensemble
 from translator.model.quantize import quantize_int8
 from translator.model.seq2seq import Seq2Seq
 
@@ -62,7 +65,8 @@ class Translator:
                  recase: bool = True):
         if bf16:  # from_checkpoint asked before loading; a model built here is asked now
             require_bf16(device)
-        self.model = model.prepare_inference() if isinstance(model, Seq2Seq) else model.eval()
+        self.model = (model.prepare_inference() if isinstance(model, (Seq2Seq, Ensemble))
+                      else model.eval())
         self.src_tok, self.tgt_tok = src_tok, tgt_tok
         self.config, self.meta = config, meta or {}
         self.device = torch.device(device)
@@ -70,12 +74,20 @@ class Translator:
         self.bf16 = bf16
         self.casing, self.calibration = casing, calibration
         self.protect, self.recase = protect, recase
+        self.members: list[str] = []  # the checkpoints loaded (from_checkpoint), in spec order
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu",
                         threads: int | None = None, int8: bool = False,
-                        bf16: bool = False) -> Translator:
+                        bf16: bool = False, calibrate: bool = True) -> Translator:
         """Load a checkpoint written by `translator train`; raises CheckpointError if unusable.
+
+        `path` is a model spec: one checkpoint, or several of one vocabulary and language pair
+        joined by `+` (`a.pt+b.pt`), an ensemble whose members' log-probabilities are averaged
+        at every step of the search (translator/model/ensemble.py). An ensemble's confidence
+        uses its own calibration, stored beside its first member, fitted here when there is
+        none and the validation set is known, unless `calibrate` is False
+        (translator/inference/ensemble.py); its casing table is the first member's.
 
         `threads` sets torch's CPU threads for this process; `int8` quantizes the model's LSTM
         and linear layers dynamically to int8 (CPU only); `bf16` runs the matrix products in
@@ -87,28 +99,34 @@ class Translator:
             raise ValueError("choose int8 or bf16, not both")
         if bf16:
             require_bf16(device)
+        if int8 and torch.device(device).type != "cpu":
+            raise CheckpointError("int8 quantization is for CPU inference only")
         if threads:
             torch.set_num_threads(threads)
-        data = load_checkpoint(path)
-        try:
-            config = Config.from_dict(data["config"])
-            src_tok = Tokenizer(data["spm"]["src"])
-            tgt_tok = Tokenizer(data["spm"]["tgt"])
-            model = Seq2Seq(config.model, len(src_tok), len(tgt_tok))
-            model.load_state_dict(data["model"])
-            casing = (CasingTable.from_dict(data["casing"]["src"]) if data.get("casing")
-                      else None)
-            calibration = (Calibration.from_dict(data["confidence"])
-                           if data.get("confidence") else None)
-        except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"{path} cannot be loaded: {str(exc).splitlines()[0]}") from None
-        model.to(device).eval()
+        paths = spec_members(path)
+        payloads = [load_checkpoint(p) for p in paths]
+        if len(paths) > 1:
+            check_members(paths, payloads)
+        loaded = [_build(p, data, device) for p, data in zip(paths, payloads)]
+        config, src_tok, tgt_tok, model, casing, calibration = loaded[0]
+        if len(loaded) == 1:
+            translator = cls(quantize_int8(model) if int8 else model, src_tok, tgt_tok, config,
+                             payloads[0].get("meta", {}), device, bf16=bf16, casing=casing,
+                             calibration=calibration)
+            translator.members = paths
+            return translator
+        models = [m for _, _, _, m, _, _ in loaded]
+        meta, corpus = payloads[0].get("meta", {}), payloads[0].get("corpus") or {}
+        del loaded, payloads  # the members' weights are in `models`
+        translator = cls(Ensemble(models), src_tok, tgt_tok, config, meta, device,
+                         casing=casing)
+        translator.members = paths
+        translator.calibration = ensemble_calibration(  # fitted in fp32, before int8 / bf16
+            translator, paths, corpus.get("data"), calibrate)
         if int8:
-            if torch.device(device).type != "cpu":
-                raise CheckpointError("int8 quantization is for CPU inference only")
-            model = quantize_int8(model)
-        return cls(model, src_tok, tgt_tok, config, data.get("meta", {}), device, bf16=bf16,
-                   casing=casing, calibration=calibration)
+            translator.model = Ensemble([quantize_int8(m) for m in models]).prepare_inference()
+        translator.bf16 = bf16
+        return translator
 
     @property
     def src_lang(self) -> str | None:
@@ -244,3 +262,20 @@ class Translator:
         attention = hyp.attention.tolist() if prepared.spans and hyp.attention is not None \
             else None
         return finish(prepared, hyp.tokens, self.tgt_tok, attention)
+
+
+def _build(path: str, data: dict, device: str) -> tuple:
+    """(config, source and target tokenizers, fp32 model on `device`, casing table,
+    calibration) of a loaded checkpoint; CheckpointError naming `path` if unusable."""
+    try:
+        config = Config.from_dict(data["config"])
+        src_tok = Tokenizer(data["spm"]["src"])
+        tgt_tok = Tokenizer(data["spm"]["tgt"])
+        model = Seq2Seq(config.model, len(src_tok), len(tgt_tok))
+        model.load_state_dict(data["model"])
+        casing = CasingTable.from_dict(data["casing"]["src"]) if data.get("casing") else None
+        calibration = (Calibration.from_dict(data["confidence"])
+                       if data.get("confidence") else None)
+    except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} cannot be loaded: {str(exc).splitlines()[0]}") from None
+    return config, src_tok, tgt_tok, model.to(device).eval(), casing, calibration

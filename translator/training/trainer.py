@@ -21,7 +21,7 @@ import torch
 from translator.checkpoint import load_checkpoint, periodic_name, periodic_step, save_checkpoint
 from translator.config import Config
 from translator.data.corpus import CorpusError, ParallelCorpus, read_split
-from translator.data.prepare import prepare
+from translator.data.mixing import prepare_mixed
 from translator.data.vocab import PAD_ID, Tokenizer
 from translator.errors import UserError
 from translator.evaluation.metrics import corpus_bleu
@@ -137,7 +137,7 @@ class Trainer:
         """The training pairs from the cache (translator/data/prepare.py), prepared there first if
         need be: by the first rank of each machine, while the others wait for it."""
         start = time.perf_counter()
-        prepared = prepare(self.cfg, self.data_dir, self.src_lang, self.tgt_lang,
+        prepared = prepare_mixed(self.cfg, self.data_dir, self.src_lang, self.tgt_lang,
                            self.cache_dir, self.prepare_processes, tokenizers=tokenizers,
                            build=self.ranks.local_rank == 0, progress=self.progress)
         self.src_tok, self.tgt_tok = prepared.src_tok, prepared.tgt_tok

@@ -1,0 +1,72 @@
+"""`translator backtranslate`: monolingual text translated into a parallel corpus for `translator
+train --extra` (translator/inference/backtranslate.py does the work)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from translator.defaults import BATCH_TOKENS, MULTI30K_DIR
+from translator.errors import UserError
+
+
+def cmd_backtranslate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from translator.inference import backtranslate as bt
+    from translator.inference.translator import Translator
+
+    if args.beam < 1 or args.batch_tokens < 1 or args.limit < 0:
+        raise UserError("--beam and --batch-tokens must be at least 1, --limit at least 0")
+    translator = Translator.from_checkpoint(args.checkpoint, threads=args.threads,
+                                            int8=args.precision == "int8",
+                                            bf16=args.precision == "bf16")
+    src, tgt = translator.src_lang, translator.tgt_lang
+    bt.check_direction(args.lang or bt.language_of(args.input), src, tgt, args.input)
+    lines = bt.read_mono(args.input, args.limit)
+    if not lines:
+        raise UserError(f"{args.input} has no text")
+    bt.refuse_evaluation_lines(lines, bt.evaluation_lines(args.data, (src, tgt)), args.input)
+    bar = tqdm(total=len(lines), unit="lines", desc=f"{src}->{tgt}", disable=args.quiet,
+               mininterval=1.0)
+
+    def translate(part: list[str]) -> list[str]:
+        return translator.translate(part, beam_size=args.beam, batch_tokens=args.batch_tokens)
+
+    summary = bt.backtranslate(translate, lines, Path(args.out), src, tgt,
+                               on_part=bar.update)
+    bar.close()
+    summary.update(checkpoint=str(args.checkpoint), beam=args.beam, precision=args.precision,
+                   input=str(args.input))
+    (Path(args.out) / "backtranslate.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def add_backtranslate_parser(sub) -> None:
+    b = sub.add_parser("backtranslate", help="translate monolingual text into a parallel "
+                       "corpus (back-translation, or forward translation for self-training)",
+                       description=__doc__.split("\n\n")[0])
+    b.add_argument("--checkpoint", required=True,
+                   help="a model from the monolingual text's language (En->De for English "
+                        "captions that become synthetic German sources)")
+    b.add_argument("-i", "--input", required=True, help="monolingual text, one segment per "
+                   "line (.gz or plain); its language from its name (mono.en.gz) or --lang")
+    b.add_argument("--out", required=True, help="corpus directory to write (train.*.gz); "
+                   "a rerun resumes there")
+    b.add_argument("--lang", help="the input's language (default: from its file name)")
+    b.add_argument("--beam", type=int, default=1,
+                   help="beam size (default 1: greedy, the fastest)")
+    b.add_argument("--batch-tokens", type=int, default=BATCH_TOKENS)
+    b.add_argument("--precision", choices=["fp32", "int8", "bf16"], default="int8",
+                   help="decoding precision (default int8: the fastest on CPUs; bf16 where "
+                        "the CPU runs it)")
+    b.add_argument("--threads", type=int, help="torch CPU threads")
+    b.add_argument("--limit", type=int, default=0, help="translate only the first N lines")
+    b.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR),
+                   help="the parallel corpus whose validation and test lines the input must "
+                        "not contain (default: $MULTI30K_DIR or %(default)s)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_backtranslate)
