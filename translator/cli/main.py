@@ -185,9 +185,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    if args.task2:  # the monolingual captions, built from the raw files and verified
+        from translator.data.captions import download_captions
+
+        path = download_captions(args.out or "data/multi30k-task2", base_url=args.base_url)
+        print(f"Multi30K's task-2 captions are in {path} (train.en.gz, train.de.gz)")
+        return 0
     from translator.data.download import download_corpus
 
-    path = download_corpus(args.out, base_url=args.base_url)
+    path = download_corpus(args.out or "data/multi30k", base_url=args.base_url)
     print(f"Multi30K is in {path}")
     return 0
 
@@ -275,7 +281,10 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_calibrate)
 
     d = sub.add_parser("download", help="download Multi30K with checksum verification")
-    d.add_argument("--out", default="data/multi30k", help="target directory (default: %(default)s)")
+    d.add_argument("--out", help="target directory (default: data/multi30k, or "
+                   "data/multi30k-task2 with --task2)")
+    d.add_argument("--task2", action="store_true", help="the task-2 training captions "
+                   "(monolingual, for back-translation) instead of the parallel corpus")
     d.add_argument("--base-url", help="mirror URL (default: the manifest's public source)")
     d.set_defaults(func=cmd_download)
 

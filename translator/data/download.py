@@ -145,6 +145,7 @@ def download_corpus(
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, entry in _select(manifest, files).items():
         target = out_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)  # (names may have folders)
         if _is_valid(target, entry):
             continue
         _download_one(base_url + name, target, entry, timeout, progress)
