@@ -23,6 +23,7 @@ from translator.cli.options import (
     build_config,
     train_overrides,
 )
+from translator.cli.recipe import add_recipe_parser
 from translator.config import ConfigError
 from translator.data.corpus import CorpusError
 from translator.defaults import BATCH_TOKENS, BEAM_SIZE, LENGTH_PENALTY
@@ -264,6 +265,7 @@ def parser() -> argparse.ArgumentParser:
 
     add_evaluate_parser(sub)
     add_backtranslate_parser(sub)
+    add_recipe_parser(sub)
     add_average_parser(sub)
 
     c = sub.add_parser("calibrate", help="add the casing table and the confidence calibration "

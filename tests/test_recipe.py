@@ -1,0 +1,78 @@
+"""`translator recipe` on the tiny reverse task: every stage once, the report, a rerun that
+resumes (nothing trained again), and monolingual text holding a test line refused."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+from helpers import SRC, TGT, WORDS, write_reverse_corpus
+
+from translator.cli.main import main
+
+
+def write_mono(directory, lines):
+    directory.mkdir(parents=True, exist_ok=True)
+    with gzip.open(directory / f"train.{TGT}.gz", "wt", encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
+    return directory
+
+
+def mono_lines(n: int, data) -> list[str]:
+    """n random lines of the task's words, none of them a validation or test line."""
+    rng = random.Random(11)
+    evaluation = {line for split in ("val", "test_2016_flickr") for lang in (SRC, TGT)
+                  for line in (data / f"{split}.{lang}").read_text().splitlines()}
+    out: list[str] = []
+    while len(out) < n:
+        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 7)))
+        if line not in evaluation:
+            out.append(line)
+    return out
+
+
+def recipe(data, mono, out, cache, *extra):
+    return main(["recipe", "--pair", f"{SRC}-{TGT}", "--data", str(data), "--mono", str(mono),
+                 "--out", str(out), "--updates", "60", "--preset", "tiny", "--cache-dir",
+                 str(cache), "--beam", "2", "-q", *extra])
+
+
+def test_a_recipe_runs_every_stage_then_resumes(tmp_path, capsys):
+    data = write_reverse_corpus(tmp_path / "data")
+    mono = write_mono(tmp_path / "mono", mono_lines(300, data))
+    out = tmp_path / "recipe"
+    assert recipe(data, mono, out, tmp_path / "cache") == 0
+    report = json.loads((out / "report.json").read_text())
+    stages = {s["stage"]: s for s in report["stages"]}
+    assert [s["stage"] for s in report["stages"]] == ["baseline", "reverse", "synthetic",
+                                                       "backtranslated", "choice"]
+    assert stages["baseline"]["updates"] == 18 and stages["reverse"]["updates"] == 12
+    assert stages["backtranslated"]["updates"] == 30 and stages["synthetic"]["decoded"] == 300
+    assert stages["reverse"]["pair"] == f"{TGT}-{SRC}"
+    assert report["final"]["system"] in ("backtranslated", "backtranslated+baseline")
+    assert set(report["final"]["val_bleu"]) == {"backtranslated", "backtranslated+baseline"}
+    assert 0 <= report["final_bleu"] <= 100 and 0 < report["p_value"] <= 1
+    saved = json.loads((out / "backtranslated" / "summary.json").read_text())
+    assert saved["step"] == 30
+    assert "| synthetic |" in (out / "report.md").read_text()
+    capsys.readouterr()
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("best.pt")}
+    assert recipe(data, mono, out, tmp_path / "cache") == 0  # resumes: every stage done
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("best.pt")} == before
+
+
+def test_monolingual_text_with_a_test_line_is_refused(tmp_path, capsys):
+    data = write_reverse_corpus(tmp_path / "data")
+    test_line = (data / f"test_2016_flickr.{TGT}").read_text().splitlines()[0]
+    mono = write_mono(tmp_path / "mono", [*mono_lines(20, data), test_line])
+    out = tmp_path / "recipe"
+    assert recipe(data, mono, out, tmp_path / "cache") != 0
+    assert "of the evaluation sets" in capsys.readouterr().err
+    assert not out.exists()  # refused before any stage ran
+
+
+def test_missing_monolingual_text_is_a_clear_error(tmp_path, capsys):
+    data = write_reverse_corpus(tmp_path / "data")
+    assert recipe(data, tmp_path / "nothing", tmp_path / "r", tmp_path / "cache") != 0
+    assert f"no monolingual {TGT} text" in capsys.readouterr().err

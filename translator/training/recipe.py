@@ -1,0 +1,212 @@
+"""The best model for a pair in one command (`translator recipe`): a plain baseline, the reverse
+model, back-translation of in-domain monolingual text of the target language, a model trained on
+the real and the tagged synthetic pairs, the final system chosen on the validation set (that
+model alone, or ensembled with the baseline), then the test scores with sacreBLEU's paired
+bootstrap against the baseline and a short report.
+
+Each stage writes its own directory under the output and is skipped once finished, so an
+interrupted recipe resumes stage by stage (a training stage from its last.pt). Budgets are in
+updates (`updates` for all training stages together, split by `SHARES`), so a recipe means the
+same on a slower day; the report gives each stage's updates, decoded sentences and minutes.
+Validation and test lines never become training data: back-translation refuses monolingual text
+holding any of them (translator/inference/backtranslate.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from translator.config import Config
+from translator.data.corpus import CorpusError, read_split
+from translator.defaults import BEAM_SIZE, TEST_SPLIT
+from translator.errors import UserError
+
+SHARES = {"baseline": 0.3, "reverse": 0.2, "backtranslated": 0.5}
+"""Each training stage's share of the recipe's updates."""
+
+TAG = "<bt>"
+REPORT = "report.json"
+
+
+@dataclass
+class Recipe:
+    cfg: Config
+    data: Path
+    mono: Path
+    src: str
+    tgt: str
+    out: Path
+    updates: int
+    extra_ratio: float = 1.0
+    mono_lines: int = 0  # 0: all
+    beam: int = BEAM_SIZE
+    cache_dir: Path | None = None
+    progress: bool = True
+    echo: Callable[[str], None] = print
+
+    def run(self) -> dict:
+        if self.updates < 3:
+            raise UserError("a recipe needs at least 3 updates")
+        self.out.mkdir(parents=True, exist_ok=True)
+        # every model's vocabulary has the tag, so that the baseline and the back-translated
+        # model share one and can decode as an ensemble
+        self.cfg = self.cfg.override("vocab", symbols=list(dict.fromkeys([*self.cfg.vocab.symbols,
+                                                                         TAG])))
+        stages = [self.train("baseline", self.src, self.tgt, self.cfg),
+                  self.train("reverse", self.tgt, self.src, self.cfg),
+                  self.backtranslate(),
+                  self.train("backtranslated", self.src, self.tgt, self._with_synthetic())]
+        final, stages_final = self.choose()
+        report = {"pair": f"{self.src}-{self.tgt}", "updates": self.updates,
+                  "stages": [*stages, stages_final], "final": final, **self.score(final)}
+        (self.out / REPORT).write_text(json.dumps(report, indent=2) + "\n")
+        (self.out / "report.md").write_text(markdown(report))
+        return report
+
+    # ----------------------------------------------------------------------- stages
+    def train(self, name: str, src: str, tgt: str, cfg: Config) -> dict:
+        from translator.training.index import run_state
+        from translator.training.pairs import train_run
+
+        run = self.out / name
+        steps = max(1, round(self.updates * SHARES[name]))
+        state = run_state(run)
+        if state != "finished":
+            self.echo(f"recipe: {name} ({src}->{tgt}, {steps} updates)")
+            start = time.perf_counter()
+            summary = train_run(cfg.override("train", max_steps=steps, max_minutes=0), self.data,
+                                src, tgt, run, resume=state == "interrupted",
+                                progress=self.progress, test_beams=(),
+                                echo=self.echo, cache_dir=self.cache_dir)
+            if summary.get("stop_reason") == "interrupted":
+                raise KeyboardInterrupt
+            _mark(run, {"minutes": round((time.perf_counter() - start) / 60, 2)})
+        summary = json.loads((run / "summary.json").read_text())
+        return {"stage": name, "pair": f"{src}-{tgt}", "updates": summary["step"],
+                "decoded": 0, "minutes": _marked(run).get("minutes"),
+                "best_val_bleu": summary.get("best_val_bleu")}
+
+    def backtranslate(self) -> dict:
+        from translator.inference import backtranslate as bt
+        from translator.inference.translator import Translator
+
+        out = self.out / "synthetic"
+        done = out / "backtranslate.json"
+        if not done.is_file():
+            mono = mono_file(self.mono, self.tgt)
+            lines = bt.read_mono(mono, self.mono_lines)
+            bt.refuse_evaluation_lines(lines, bt.evaluation_lines(self.data,
+                                                                  (self.src, self.tgt)), mono)
+            self.echo(f"recipe: back-translating {len(lines)} lines of {mono}")
+            translator = Translator.from_checkpoint(self.out / "reverse" / "best.pt",
+                                                    int8=True, calibrate=False)
+            start = time.perf_counter()
+            summary = bt.backtranslate(lambda part: translator.translate(part, beam_size=1),
+                                       lines, out, self.tgt, self.src)
+            summary["minutes"] = round((time.perf_counter() - start) / 60, 2)
+            done.write_text(json.dumps(summary, indent=2) + "\n")
+        summary = json.loads(done.read_text())
+        return {"stage": "synthetic", "pair": f"{self.tgt}-{self.src}", "updates": 0,
+                "decoded": summary["lines"], "minutes": summary.get("minutes")}
+
+    def _with_synthetic(self) -> Config:
+        return self.cfg.override("data", extra=[f"{self.out / 'synthetic'}:{TAG}"],
+                                 extra_ratio=self.extra_ratio)
+
+    def choose(self) -> tuple[dict, dict]:
+        """The final system, chosen on the validation set (never the test set): the
+        back-translated model alone, or ensembled with the baseline."""
+        from translator.evaluation.metrics import corpus_bleu
+
+        choice = self.out / "final.json"
+        if not choice.is_file():
+            val = read_split(self.data, "val", self.src, self.tgt)
+            candidates = {"backtranslated": str(self.out / "backtranslated" / "best.pt"),
+                          "backtranslated+baseline": "+".join(
+                              str(self.out / name / "best.pt")
+                              for name in ("backtranslated", "baseline"))}
+            scores, decoded = {}, 0
+            for name, spec in candidates.items():
+                hyps = _translator(spec).translate(val.src, beam_size=self.beam)
+                scores[name] = round(corpus_bleu(hyps, val.tgt), 2)
+                decoded += len(val.src)
+            best = max(scores, key=scores.get)
+            choice.write_text(json.dumps({"system": best, "spec": candidates[best],
+                                          "val_bleu": scores, "decoded": decoded}, indent=2))
+        final = json.loads(choice.read_text())
+        return final, {"stage": "choice", "pair": f"{self.src}-{self.tgt}", "updates": 0,
+                       "decoded": final["decoded"], "minutes": None}
+
+    def score(self, final: dict) -> dict:
+        """Test BLEU of the final system and the baseline, paired bootstrap between them."""
+        from translator.evaluation.significance import paired_test
+
+        test = read_split(self.data, TEST_SPLIT, self.src, self.tgt)
+        systems = [_translator(str(self.out / "baseline" / "best.pt")).translate(
+            test.src, beam_size=self.beam),
+                   _translator(final["spec"]).translate(test.src, beam_size=self.beam)]
+        rows = paired_test(systems, [test.tgt])
+        return {"test_set": TEST_SPLIT, "beam": self.beam,
+                "baseline_bleu": round(rows[0]["bleu"]["score"], 2),
+                "final_bleu": round(rows[1]["bleu"]["score"], 2),
+                "p_value": rows[1]["bleu"]["p_value"],
+                "difference": rows[1]["bleu"]["difference"],
+                "signature": rows[0]["signatures"]["bleu"]}
+
+
+def _translator(spec: str):
+    from translator.inference.translator import Translator
+
+    return Translator.from_checkpoint(spec, calibrate=False)
+
+
+def _mark(run: Path, values: dict) -> None:
+    (run / "recipe-stage.json").write_text(json.dumps(values) + "\n")
+
+
+def _marked(run: Path) -> dict:
+    path = run / "recipe-stage.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def markdown(report: dict) -> str:
+    """The report as a short Markdown page."""
+    lines = [f"# Recipe {report['pair']}: {report['updates']} updates in all", "",
+             "| stage | pair | updates | decoded sentences | minutes |", "|---|---|---|---|---|"]
+    for s in report["stages"]:
+        lines.append(f"| {s['stage']} | {s['pair']} | {s['updates']} | {s['decoded']} | "
+                     f"{s['minutes'] if s['minutes'] is not None else '-'} |")
+    final = report["final"]
+    lines += ["", f"Final system: **{final['system']}** (chosen on the validation set: "
+              + ", ".join(f"{k} {v}" for k, v in final["val_bleu"].items()) + ").", "",
+              f"{report['test_set']}, beam {report['beam']}: baseline {report['baseline_bleu']}, "
+              f"final {report['final_bleu']} BLEU (paired bootstrap p = "
+              f"{report['p_value']:.4f}; difference {report['difference']['mean']:+.2f}, 95% "
+              f"interval [{report['difference']['low']:+.2f}, "
+              f"{report['difference']['high']:+.2f}]).", "", f"`{report['signature']}`", ""]
+    return "\n".join(lines)
+
+
+def check_inputs(data: Path, mono: Path, src: str, tgt: str) -> None:
+    for split in ("train", "val", TEST_SPLIT):
+        try:
+            read_split(data, split, src, tgt)
+        except CorpusError as exc:
+            raise UserError(f"the recipe needs {split} of {src}-{tgt} in {data}: {exc}"
+                            ) from None
+    if not any((mono / f"train.{tgt}{ext}").is_file() for ext in (".gz", "")):
+        raise UserError(f"no monolingual {tgt} text in {mono} (train.{tgt}.gz): "
+                        f"back-translation for {src}->{tgt} needs text in {tgt}")
+    from translator.inference import backtranslate as bt
+
+    path = mono_file(mono, tgt)  # refused before any stage runs, not after two trainings
+    bt.refuse_evaluation_lines(bt.read_mono(path), bt.evaluation_lines(data, (src, tgt)), path)
+
+
+def mono_file(mono: Path, lang: str) -> Path:
+    gz = mono / f"train.{lang}.gz"
+    return gz if gz.is_file() else mono / f"train.{lang}"
