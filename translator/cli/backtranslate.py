@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
 
 from translator.defaults import BATCH_TOKENS, MULTI30K_DIR
@@ -35,11 +36,15 @@ def cmd_backtranslate(args: argparse.Namespace) -> int:
     def translate(part: list[str]) -> list[str]:
         return translator.translate(part, beam_size=args.beam, batch_tokens=args.batch_tokens)
 
+    start = time.perf_counter()
     summary = bt.backtranslate(translate, lines, Path(args.out), src, tgt,
                                on_part=bar.update)
     bar.close()
+    seconds = time.perf_counter() - start
     summary.update(checkpoint=str(args.checkpoint), beam=args.beam, precision=args.precision,
-                   input=str(args.input))
+                   input=str(args.input), seconds=round(seconds, 1),
+                   lines_per_second=round((summary["lines"] - summary["resumed_lines"])
+                                          / max(seconds, 1e-9), 1))
     (Path(args.out) / "backtranslate.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     return 0
