@@ -81,3 +81,17 @@ def test_an_interrupted_run_resumes_at_its_first_missing_part(tmp_path):
     assert summary["resumed_lines"] == 10 and summary["lines"] == 23
     assert read_lines(tmp_path / "train.aa.gz") == lines
     assert read_lines(tmp_path / "train.bb.gz") == [line.upper() for line in lines]
+
+
+def test_parts_of_another_run_are_never_resumed_from(tmp_path):
+    lines = mono_lines(12)
+    bt.backtranslate(lambda part: part, lines, tmp_path, "aa", "bb", part_lines=5,
+                     identity={"beam": 1})
+    for other, identity in ((lines[:7], {"beam": 1}), (mono_lines(12, seed=9), {"beam": 1}),
+                            (lines, {"beam": 5})):
+        with pytest.raises(CorpusError, match="holds the parts of another back-translation"):
+            bt.backtranslate(lambda part: part, other, tmp_path, "aa", "bb", part_lines=5,
+                             identity=identity)
+    again = bt.backtranslate(lambda part: part, lines, tmp_path, "aa", "bb", part_lines=5,
+                             identity={"beam": 1})
+    assert again["resumed_lines"] == 12 and read_lines(tmp_path / "train.bb.gz") == lines

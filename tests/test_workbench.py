@@ -235,3 +235,63 @@ def test_an_unfinished_evaluation_is_not_deleted(intake, job_store):
         intake.delete_evaluation(text.id)
     for job in (queued, text):  # not left for the recovery sweep
         job_store.fail(job.id, "test over")
+
+
+def test_lines_are_split_at_newlines_only(intake, job_store):
+    refs = "a line\u2028with a separator\r\nsecond\n"  # two lines, as sacreBLEU reads them
+    job = intake.submit_evaluation(hypotheses="a line\u2028with a separator\nsecond",
+                                   system="two lines", reference=refs)
+    assert wait_for_job(job_store, job.id, timeout=120)["status"] == "done"
+    assert job_store.get_result(job.id)["references"] == ["a line\u2028with a separator",
+                                                          "second"]
+    with pytest.raises(InputError, match="must be a language pair"):
+        intake.submit_evaluation(hypotheses="a\n", system="x", reference="a\n", pair="x" * 50)
+
+
+def test_a_board_of_many_rows_tests_the_best_twenty(intake, job_store):
+    refs = "a red cat sits\nthe dog runs\n"
+    ids = [intake.submit_evaluation(hypotheses=f"a red cat sits\nthe dog {'x ' * i}runs\n",
+                                    system=f"s{i:02d}", reference=refs).id for i in range(22)]
+    for job_id in ids:
+        assert wait_for_job(job_store, job_id, timeout=120)["status"] == "done"
+    mine = set(ids)
+    deadline = time.monotonic() + 180
+    while (board := leaderboard(intake, lambda job: job.id in mine)[0])["tests"] == "pending":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert board["tests"] == "done" and len(board["rows"]) == 22
+    tested = [r for r in board["rows"][1:] if r["p_values"]]
+    assert len(tested) == 19 and board["rows"][-1]["p_values"] is None  # the rest untested
+
+
+def test_named_test_set_boards_are_per_pair():
+    from worker.leaderboard import board_key
+    from worker.records import Job, Kind, Status
+
+    def job(pair, testset="test_2016_flickr"):
+        return Job(id="0" * 32, kind=Kind.EVALUATION, status=Status.DONE, pair=pair,
+                   created=0, testset=testset, reference_hash="abc")
+
+    assert board_key(job("de-en")) != board_key(job("fr-en"))  # one English reference file
+    assert board_key(job("de-en", "upload")) == board_key(job("", "upload"))
+
+
+def test_a_long_chain_of_pluses_is_refused_at_once():
+    from worker.checks import listed_members
+
+    known = {"run/best.pt": "/x/best.pt", "a+b (best.pt)": "/y"}
+    assert listed_members(known, "+" * 40_000) is None
+    assert listed_members(known, "run/best.pt+a+b (best.pt)") == ["run/best.pt",
+                                                                   "a+b (best.pt)"]
+
+
+def test_only_the_owner_deletes_even_without_keys(client, web_app, job_store):
+    answer = client.post("/api/v1/evaluations", json={
+        "system": "mine", "hypotheses": "a b\n", "reference": "a b\n"})
+    assert answer.status_code == 202
+    job_id = answer.get_json()["id"]
+    assert wait_for_job(job_store, job_id, timeout=120)["status"] == "done"
+    stranger = web_app.test_client()  # another session: the id alone is not enough
+    assert stranger.delete(f"/api/v1/evaluations/{job_id}").status_code == 404
+    assert client.delete(f"/api/v1/evaluations/{job_id}").status_code == 200
+    assert job_store.get_job(job_id) is None

@@ -167,6 +167,21 @@ def public(job: Job) -> bool:
         and not settings().private_evaluations
 
 
+def can_delete(job: Job) -> bool:
+    """Only its owner and admin keys delete an evaluation: unlike cancelling, deleting loses
+    data, so without API_KEYS an id is not enough (public evaluations list their ids)."""
+    who = caller()
+    return who.admin or (job.owner is not None and job.owner == who.owner)
+
+
+def deletable_job(job_id: str) -> Job:
+    """The job if the caller may delete it; JobNotFound (404) otherwise."""
+    job = visible_job(job_id)
+    if not can_delete(job):
+        raise JobNotFound(f"no job {str(job_id)[:40]!r} that you may delete")
+    return job
+
+
 def listed(job: Job) -> bool:
     """Whether a list (the leaderboard) may show the job to the caller: theirs, an admin's
     view, or a public evaluation; never "the id is the capability" (a list hands out ids)."""

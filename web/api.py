@@ -12,6 +12,7 @@ from worker.records import Job, Status
 from .access import (
     cancellable_job,
     check_api_key,
+    deletable_job,
     job_limited,
     listed_owner,
     submitter,
@@ -263,7 +264,7 @@ def create_evaluation():
 @bp.delete("/evaluations/<job_id>")
 def delete_evaluation(job_id: str):
     """Delete a finished evaluation (its owner's, or an admin key's) and its comparisons."""
-    intake().delete_evaluation(cancellable_job(job_id).id)
+    intake().delete_evaluation(deletable_job(job_id).id)
     return jsonify({"deleted": job_id})
 
 

@@ -35,8 +35,9 @@ from worker.records import Kind, Status
 
 from .access import (
     caller,
-    can_cancel,
+    can_delete,
     cancellable_job,
+    deletable_job,
     job_limited,
     listed,
     listed_owner,
@@ -162,7 +163,7 @@ def job(job_id: str):
     result = jobs.get_result(job_id) if record.status == Status.DONE else None
     rows = _rows(jobs, record, result) if result else []
     return render_template("job.html", job=record, rows=rows, result=result,
-                           cancel_form=CancelForm(), can_delete=can_cancel(record),
+                           cancel_form=CancelForm(), can_delete=can_delete(record),
                            evaluation_days=round(settings().evaluation_ttl / 86400),
                            doubtful=sum(1 for r in rows if _doubtful(r)))
 
@@ -205,7 +206,7 @@ def cancel(job_id: str):
 def delete(job_id: str):
     """Delete a finished evaluation (its owner's): back to the leaderboard."""
     CancelForm().validate_on_submit() or abort(400, "missing CSRF token")
-    cancellable_job(job_id)
+    deletable_job(job_id)
     try:
         intake().delete_evaluation(job_id)
     except (InputError, JobStateError) as exc:

@@ -110,16 +110,23 @@ def resolve_checkpoint(settings: Settings, name: str) -> str:
 MAX_MEMBERS = 8
 """The most listed checkpoints one evaluation may join into an ensemble."""
 
+MAX_SPEC_CHARS = 300
+"""The longest checkpoint name (or names joined by +) a request may give: what a job's record
+keeps."""
+
 
 def listed_members(known: dict[str, str], name: Any) -> list[str] | None:
     """The listed names (keys of `known`) that `name` joins with `+`, in order: [name] for a
     listed one, [a, b] for `a+b` (spaces around `+` ignored; a listed name may hold a `+`
     itself, as a served ensemble's does); None for anything else or more than MAX_MEMBERS."""
-    if not isinstance(name, str):
+    if not isinstance(name, str) or len(name) > MAX_SPEC_CHARS:
         return None
     if name in known:
         return [name]
     parts = name.split(MEMBER_SEPARATOR)
+    if len(parts) > MAX_MEMBERS * (1 + max((k.count(MEMBER_SEPARATOR) for k in known),
+                                           default=0)):
+        return None  # more parts than any list of MAX_MEMBERS names has
     found: dict[int, list[str]] = {0: []}  # parts[:i] covered by these names
     for i in range(len(parts)):
         if i not in found:

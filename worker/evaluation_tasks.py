@@ -151,7 +151,11 @@ def _comparison(store, ids: list[str], detail: bool) -> dict:
         raise InputError("the evaluations have different references: only evaluations of "
                          "one test set are compared")
     refs, systems = streams[0], [r["hypotheses"] for r in results]
-    sources = next((r["sources"] for r in results if r.get("sources")), None)
+    known = [r["sources"] for r in results if r.get("sources")]
+    if any(s != known[0] for s in known[1:]) or len({j.pair for j in jobs if j.pair}) > 1:
+        raise InputError("the evaluations translate different sources (another language "
+                         "pair): only evaluations of one test set and pair are compared")
+    sources = known[0] if known else None
     names = [_name(job) for job in jobs]
     lines, frequencies = _frequencies(jobs, refs) if detail else (None, None)
     doc = compare(names, systems, refs, sources=sources, detail=detail, frequency_lines=lines,

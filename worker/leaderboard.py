@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .records import Job
+from .workbench import MAX_COMPARED
 
 if TYPE_CHECKING:
     from .intake import Intake
@@ -50,7 +51,8 @@ def leaderboard(intake: Intake, visible: Callable[[Job], bool],
         titles.setdefault(key, board_title(ev))
         row = {**ev.to_dict(), "name": ev.system or ev.model}
         # newest first: keep the latest of each system
-        boards.setdefault(key, {}).setdefault((ev.model, ev.system, ev.beam, ev.owner), row)
+        owner = ev.owner if ev.system else None  # a checkpoint's evaluation is one row
+        boards.setdefault(key, {}).setdefault((ev.model, ev.system, ev.beam, owner), row)
     out = []
     for key, entries in sorted(boards.items(), key=lambda kv: titles[kv[0]]):
         rows = sorted(entries.values(), key=lambda e: -e["scores"]["bleu"])
@@ -67,9 +69,13 @@ def leaderboard(intake: Intake, visible: Callable[[Job], bool],
 
 
 def board_key(job: Job) -> str:
-    """Evaluations with the same references share a board: their hash (an older record
-    without one: its test set and pair)."""
-    return job.reference_hash or f"{job.testset}:{job.pair}"
+    """Evaluations with the same references share a board: their hash, and on a named test set
+    the pair too (de-en, fr-en and cs-en share test_2016_flickr.en but not a board); an older
+    record without a hash: its test set and pair."""
+    if not job.reference_hash:
+        return f"{job.testset}:{job.pair}"
+    named = job.testset and job.testset != UPLOADED
+    return f"{job.reference_hash}:{job.pair}" if named else job.reference_hash
 
 
 def board_title(job: Job) -> str:
@@ -84,7 +90,8 @@ def mark_significance(intake: Intake, rows: list[dict], baseline: str) -> str:
     baseline; returns the comparison's status ("pending" after queueing it)."""
     from translator.evaluation.metrics import ALPHA, METRICS
 
-    others = [r["id"] for r in rows if r["id"] != baseline]
+    # the best MAX_COMPARED - 1 rows besides the baseline (the rest stay untested)
+    others = [r["id"] for r in rows if r["id"] != baseline][:MAX_COMPARED - 1]
     comparison = intake.comparison(baseline, others, detail=False)
     if comparison["status"] != "done":
         return comparison["status"]

@@ -43,7 +43,10 @@ def reference_streams(result: dict) -> list[list[str]]:
 
 
 def _lines(text: str) -> list[str]:
-    return text.splitlines()
+    """An upload's lines: split at newlines only (a line may hold U+2028 or a form feed, as
+    sacreBLEU's files may), a CR before them dropped, no empty line after the last newline."""
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    return lines[:-1] if len(lines) > 1 and lines[-1] == "" else lines
 
 
 def _named(what: str, check, *args):
@@ -83,6 +86,9 @@ class Workbench:
 
         if (checkpoint is None) == (hypotheses is None):
             raise InputError("give either a checkpoint or a system's hypotheses")
+        if pair is not None and not (isinstance(pair, str) and valid_pair(pair)):
+            raise InputError(f"`pair` must be a language pair such as de-en, not "
+                             f"{str(pair)[:20]!r}")
         limit = self.settings.max_document_bytes
         refs = self._references(reference, limit)
         src = (None if source is None
@@ -90,8 +96,7 @@ class Workbench:
         fields: dict[str, Any] = {"testset": testset or "upload",
                                   "references": max(len(refs), 1)}
         if checkpoint is not None:
-            if listed_members(known_checkpoints(self.settings), checkpoint) is None \
-                    or len(checkpoint) > 300:  # the record keeps the name: 300 characters
+            if listed_members(known_checkpoints(self.settings), checkpoint) is None:
                 raise InputError(f"unknown checkpoint {str(checkpoint)[:100]!r}: choose one of "
                                  f"the listed checkpoints, or up to {MAX_MEMBERS} of them "
                                  f"joined by + (an ensemble)")

@@ -38,7 +38,8 @@ def cmd_backtranslate(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     summary = bt.backtranslate(translate, lines, Path(args.out), src, tgt,
-                               on_part=bar.update)
+                               on_part=bar.update, identity=bt.identity_of(
+                                   args.checkpoint, beam=args.beam, precision=args.precision))
     bar.close()
     seconds = time.perf_counter() - start
     summary.update(checkpoint=str(args.checkpoint), beam=args.beam, precision=args.precision,

@@ -30,6 +30,7 @@ from translator.data.prepare import (
     _key,
     _publish,
     _scratch,
+    _wait_for,
     cache_root,
     corpus_entry,
     default_processes,
@@ -75,16 +76,19 @@ def prepare_mixed(cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: st
         files = train_files(directory, src_lang, tgt_lang)
         entry = corpus_entry(root, files, prepared.src_tok, prepared.tgt_tok, cfg.data)
         if not entry.is_dir():
-            if not build:
-                raise CorpusError(f"the extra corpus {directory} is not prepared (run once "
-                                  f"without torchrun to prepare it)")
-            _encode(cfg.data, files, prepared.src_tok, prepared.tgt_tok, entry,
-                    processes or default_processes(), progress)
+            if build:
+                _encode(cfg.data, files, prepared.src_tok, prepared.tgt_tok, entry,
+                        processes or default_processes(), progress)
+            else:  # a distributed run's other ranks: the first local rank prepares it
+                _wait_for(entry)
         extras.append((str(Path(directory).resolve()), tag, tag_id, entry))
     mixed = root / "mixed" / _key(real=prepared.directory.name, ratio=cfg.data.extra_ratio,
                                   extras=[(e.name, tag) for _, tag, _, e in extras])
     if not mixed.is_dir():
-        _write_mix(prepared, extras, cfg.data.extra_ratio, mixed)
+        if build:
+            _write_mix(prepared, extras, cfg.data.extra_ratio, mixed)
+        else:
+            _wait_for(mixed)
     corpus = CompactCorpus.load(mixed)
     record = {**prepared.record, "extra": [{"data": d, "tag": tag} for d, tag, _, _ in extras],
               "extra_ratio": cfg.data.extra_ratio}

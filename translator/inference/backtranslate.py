@@ -18,6 +18,8 @@ never become training data.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import logging
 import os
 import re
@@ -92,6 +94,18 @@ def read_mono(path: str | Path, limit: int = 0) -> list[str]:
     return out
 
 
+def identity_of(checkpoint: str | Path, **settings) -> dict:
+    """What a back-translation's output depends on besides its input: the checkpoint (each
+    member's path, size and modification time) and the decoding settings."""
+    from translator.checkpoint_file import spec_members
+
+    members = []
+    for member in spec_members(str(checkpoint)):
+        st = Path(member).stat()
+        members.append([str(Path(member).resolve()), st.st_size, st.st_mtime_ns])
+    return {"checkpoint": members, **settings}
+
+
 def refuse_evaluation_lines(lines: list[str], forbidden: set[str], path: str | Path) -> None:
     found = [line for line in lines if line in forbidden]
     if found:
@@ -102,12 +116,22 @@ def refuse_evaluation_lines(lines: list[str], forbidden: set[str], path: str | P
 
 def backtranslate(translate: Callable[[list[str]], list[str]], lines: list[str], out: Path,
                   src_lang: str, tgt_lang: str, part_lines: int = PART_LINES,
-                  on_part: Callable[[int], None] | None = None) -> dict:
+                  on_part: Callable[[int], None] | None = None,
+                  identity: dict | None = None) -> dict:
     """Translate `lines` part by part into `out` (resuming after the parts already there) and
-    join the parts into train.<src_lang>.gz and train.<tgt_lang>.gz. Returns a summary."""
+    join the parts into train.<src_lang>.gz and train.<tgt_lang>.gz. Returns a summary.
+
+    `identity` (what produced the parts: the checkpoint, the settings) and the input's hash are
+    kept in `out`/run.json: parts of another run (other input, model or settings) are never
+    resumed from (CorpusError)."""
     out.mkdir(parents=True, exist_ok=True)
+    _claim(out, {**(identity or {}), "lines": len(lines), "part_lines": part_lines,
+                 "languages": [src_lang, tgt_lang],
+                 "input_sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest()})
     done = resumed = 0
+    parts = 0
     for index, part in enumerate(_parts(lines, part_lines)):
+        parts = index + 1
         names = [out / f"part-{index:05d}.{lang}.gz" for lang in (src_lang, tgt_lang)]
         if all(n.is_file() for n in names):
             resumed += len(part)
@@ -121,9 +145,22 @@ def backtranslate(translate: Callable[[list[str]], list[str]], lines: list[str],
         if on_part:
             on_part(len(part))
     for lang in (src_lang, tgt_lang):
-        _join(sorted(out.glob(f"part-*.{lang}.gz")), out / f"train.{lang}.gz")
+        _join([out / f"part-{i:05d}.{lang}.gz" for i in range(parts)], out / f"train.{lang}.gz")
     return {"lines": done, "resumed_lines": resumed, "out": str(out),
             "files": [f"train.{src_lang}.gz", f"train.{tgt_lang}.gz"]}
+
+
+def _claim(out: Path, run: dict) -> None:
+    """Record what this run is in out/run.json, or refuse when the directory holds another's."""
+    path = out / "run.json"
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        if previous != run:
+            changed = sorted(k for k in {**previous, **run} if previous.get(k) != run.get(k))
+            raise CorpusError(f"{out} holds the parts of another back-translation (it differs "
+                              f"in {', '.join(changed)}): remove it or choose another --out")
+        return
+    path.write_text(json.dumps(run, indent=2) + "\n")
 
 
 def _parts(lines: list[str], size: int) -> Iterator[list[str]]:

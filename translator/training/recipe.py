@@ -105,8 +105,10 @@ class Recipe:
             translator = Translator.from_checkpoint(self.out / "reverse" / "best.pt",
                                                     int8=True, calibrate=False)
             start = time.perf_counter()
-            summary = bt.backtranslate(lambda part: translator.translate(part, beam_size=1),
-                                       lines, out, self.tgt, self.src)
+            summary = bt.backtranslate(
+                lambda part: translator.translate(part, beam_size=1), lines, out, self.tgt,
+                self.src, identity=bt.identity_of(self.out / "reverse" / "best.pt", beam=1,
+                                                  precision="int8"))
             summary["minutes"] = round((time.perf_counter() - start) / 60, 2)
             done.write_text(json.dumps(summary, indent=2) + "\n")
         summary = json.loads(done.read_text())
