@@ -76,3 +76,14 @@ def test_missing_monolingual_text_is_a_clear_error(tmp_path, capsys):
     data = write_reverse_corpus(tmp_path / "data")
     assert recipe(data, tmp_path / "nothing", tmp_path / "r", tmp_path / "cache") != 0
     assert f"no monolingual {TGT} text" in capsys.readouterr().err
+
+
+def test_a_rerun_with_other_settings_is_refused(tmp_path, capsys):
+    data = write_reverse_corpus(tmp_path / "data")
+    mono = write_mono(tmp_path / "mono", mono_lines(30, data))
+    out = tmp_path / "recipe"
+    out.mkdir()
+    (out / "recipe.json").write_text(json.dumps({"pair": f"{SRC}-{TGT}", "updates": 99}))
+    assert recipe(data, mono, out, tmp_path / "cache") != 0
+    assert "holds a recipe with other settings" in capsys.readouterr().err
+    assert not (out / "baseline").exists()

@@ -73,7 +73,9 @@ class Running:
 
         def on_batch(done: int) -> None:
             counted = int(offset + scale * done)
-            if self.store.report_progress(self.job_id, part, counted) == Status.CANCELLED:
+            status = self.store.report_progress(self.job_id, part, counted)
+            if status is None or status == Status.CANCELLED:  # cancelled, or deleted (gone)
+                self.store.drop_progress(self.job_id)
                 raise Cancelled
 
         return on_batch

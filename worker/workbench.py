@@ -24,6 +24,9 @@ from .records import Job, Kind, Status, Submitter
 MAX_REFERENCES = 8
 """Reference streams one evaluation may have (sacreBLEU takes any number; a form, a few)."""
 
+MAX_HISTORY = 50
+"""Periodic checkpoints one click on a run's history evaluates (each is a job)."""
+
 MAX_COMPARED = 20
 """Systems one comparison may hold (a leaderboard board's rows are compared in one)."""
 
@@ -199,6 +202,10 @@ class Workbench:
             raise InputError(f"the run {str(run)[:100]!r} has no periodic checkpoints "
                              f"(train.save_every writes them; train.keep_every keeps a longer "
                              f"history)")
+        if len(steps) > MAX_HISTORY:
+            raise InputError(f"the run {run[:100]!r} has {len(steps)} periodic checkpoints; "
+                             f"one click evaluates at most {MAX_HISTORY} (keep fewer with "
+                             f"train.keep_every, or evaluate them through the API)")
         return [self.submit_evaluation(name, testset=testset, beam_size=beam_size, by=by)
                 for _, name in steps]
 

@@ -52,6 +52,7 @@ class Recipe:
         if self.updates < 3:
             raise UserError("a recipe needs at least 3 updates")
         self.out.mkdir(parents=True, exist_ok=True)
+        self._claim()
         # every model's vocabulary has the tag, so that the baseline and the back-translated
         # model share one and can decode as an ensemble
         self.cfg = self.cfg.override("vocab", symbols=list(dict.fromkeys([*self.cfg.vocab.symbols,
@@ -66,6 +67,24 @@ class Recipe:
         (self.out / REPORT).write_text(json.dumps(report, indent=2) + "\n")
         (self.out / "report.md").write_text(markdown(report))
         return report
+
+    def _claim(self) -> None:
+        """Record this recipe's settings in out/recipe.json; a rerun with other settings is
+        refused (its finished stages would otherwise be reused as if they were new)."""
+        settings = {"pair": f"{self.src}-{self.tgt}", "data": str(self.data.resolve()),
+                    "mono": str(self.mono.resolve()), "updates": self.updates,
+                    "extra_ratio": self.extra_ratio, "mono_lines": self.mono_lines,
+                    "beam": self.beam, "config": self.cfg.to_dict()}
+        path = self.out / "recipe.json"
+        if path.is_file():
+            previous = json.loads(path.read_text())
+            if previous != settings:
+                changed = sorted(k for k in {**previous, **settings}
+                                 if previous.get(k) != settings.get(k))
+                raise UserError(f"{self.out} holds a recipe with other settings "
+                                f"({', '.join(changed)}): use another --out")
+        else:
+            path.write_text(json.dumps(settings, indent=2) + "\n")
 
     # ----------------------------------------------------------------------- stages
     def train(self, name: str, src: str, tgt: str, cfg: Config) -> dict:

@@ -248,6 +248,12 @@ class JobRecords:
         raw = pipe.execute()[-1]
         return Status(json.loads(raw)) if raw else None
 
+    def drop_progress(self, job_id: str) -> None:
+        """Remove a progress hash that a part wrote after its job was gone (deleted or
+        expired), so that nothing of the job outlives it."""
+        if not self.redis.exists(keys.job(job_id)):
+            self.redis.delete(keys.job(job_id, "progress"))
+
     # ------------------------------------------------------------------ recovery's index
     def idle_jobs(self, idle_for: float, limit: int = 500) -> list[str]:
         """Unfinished jobs with no activity for `idle_for` seconds, longest idle first."""
