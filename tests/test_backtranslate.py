@@ -95,3 +95,21 @@ def test_parts_of_another_run_are_never_resumed_from(tmp_path):
     again = bt.backtranslate(lambda part: part, lines, tmp_path, "aa", "bb", part_lines=5,
                              identity={"beam": 1})
     assert again["resumed_lines"] == 12 and read_lines(tmp_path / "train.bb.gz") == lines
+
+
+def test_sampling_draws_other_translations_reproducibly(trained_translator):
+    import torch
+
+    from translator.inference.search import SearchConfig
+
+    lines = mono_lines(30)
+    greedy = trained_translator.translate(lines, beam_size=1)
+    torch.manual_seed(3)
+    hot = trained_translator.translate(lines, beam_size=1, temperature=5.0)
+    torch.manual_seed(3)
+    assert trained_translator.translate(lines, beam_size=1, temperature=5.0) == hot
+    assert hot != greedy  # a hot distribution strays from the most likely tokens
+    torch.manual_seed(3)
+    assert trained_translator.translate(lines, beam_size=1, temperature=5.0, top_k=1) == greedy
+    with pytest.raises(ValueError, match="beam size 1"):
+        SearchConfig(beam_size=5, temperature=1.0)

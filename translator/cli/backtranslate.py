@@ -14,6 +14,7 @@ from translator.errors import UserError
 
 
 def cmd_backtranslate(args: argparse.Namespace) -> int:
+    import torch
     from tqdm import tqdm
 
     from translator.inference import backtranslate as bt
@@ -33,13 +34,21 @@ def cmd_backtranslate(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(lines), unit="lines", desc=f"{src}->{tgt}", disable=args.quiet,
                mininterval=1.0)
 
+    sampling = {"temperature": args.temperature, "top_k": args.top_k} \
+        if args.temperature > 0 else {}
+    if sampling and args.beam != 1:
+        raise UserError("sampling (--temperature) draws one translation: use --beam 1")
+    torch.manual_seed(args.seed)  # a rerun samples the same translations
+
     def translate(part: list[str]) -> list[str]:
-        return translator.translate(part, beam_size=args.beam, batch_tokens=args.batch_tokens)
+        return translator.translate(part, beam_size=args.beam, batch_tokens=args.batch_tokens,
+                                    **sampling)
 
     start = time.perf_counter()
     summary = bt.backtranslate(translate, lines, Path(args.out), src, tgt,
                                on_part=bar.update, identity=bt.identity_of(
-                                   args.checkpoint, beam=args.beam, precision=args.precision))
+                                   args.checkpoint, beam=args.beam, precision=args.precision,
+                                   seed=args.seed, **sampling))
     bar.close()
     seconds = time.perf_counter() - start
     summary.update(checkpoint=str(args.checkpoint), beam=args.beam, precision=args.precision,
@@ -65,6 +74,12 @@ def add_backtranslate_parser(sub) -> None:
     b.add_argument("--lang", help="the input's language (default: from its file name)")
     b.add_argument("--beam", type=int, default=1,
                    help="beam size (default 1: greedy, the fastest)")
+    b.add_argument("--temperature", type=float, default=0.0,
+                   help="sample each token from the model's distribution at this temperature "
+                        "(1: as the model has it) instead of taking the most likely; beam 1")
+    b.add_argument("--top-k", type=int, default=0,
+                   help="with --temperature: sample among the k most likely tokens only")
+    b.add_argument("--seed", type=int, default=1234, help="the sampling's seed")
     b.add_argument("--batch-tokens", type=int, default=BATCH_TOKENS)
     b.add_argument("--precision", choices=["fp32", "int8", "bf16"], default="int8",
                    help="decoding precision (default int8: the fastest on CPUs; bf16 where "

@@ -33,6 +33,16 @@ class SearchConfig:
     max_len_ratio: float = 1.5
     max_len_extra: int = 10
     return_attention: bool = False
+    # sampling instead of the most likely token (beam size 1 only; back-translation's option):
+    # temperature > 0 samples from softmax(log p / temperature), top_k > 0 among the k best
+    temperature: float = 0.0
+    top_k: int = 0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0 or self.top_k < 0:
+            raise ValueError("temperature and top_k must not be negative")
+        if self.temperature > 0 and (self.beam_size != 1 or self.n_best != 1):
+            raise ValueError("sampling draws one translation: beam size 1, n-best 1")
 
 
 def length_limits(src_lens: Tensor, cfg: SearchConfig) -> Tensor:
@@ -66,7 +76,7 @@ def greedy_search(
         if bool(at_limit.any()):  # force EOS at the length limit
             logp[at_limit, :EOS_ID] = float("-inf")
             logp[at_limit, EOS_ID + 1:] = float("-inf")
-        best, tok = logp.max(dim=-1)  # (b,)
+        best, tok = _sample(logp, cfg) if cfg.temperature > 0 else logp.max(dim=-1)  # (b,)
         total[active] += best
         out[active, t] = tok
         if attn_all is not None:
@@ -85,6 +95,17 @@ def greedy_search(
         attention = attn_all[i, :n] if attn_all is not None else None
         results.append([Hypothesis(out[i, : n - 1].tolist(), score, score, attention)])
     return results
+
+
+def _sample(logp: Tensor, cfg: SearchConfig) -> tuple[Tensor, Tensor]:
+    """(log-probability, token) per row, the token drawn from softmax(logp / temperature),
+    among the `top_k` most likely when set; torch's generator (seed it to repeat a run)."""
+    scaled = logp / cfg.temperature  # (b, V)
+    if cfg.top_k:
+        kth = scaled.topk(min(cfg.top_k, scaled.size(-1)), dim=-1).values[:, -1:]  # (b, 1)
+        scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+    tok = torch.multinomial(torch.softmax(scaled.float(), dim=-1), 1).squeeze(1)  # (b,)
+    return logp.gather(1, tok.unsqueeze(1)).squeeze(1), tok
 
 
 @torch.no_grad()
