@@ -32,6 +32,8 @@ class DocumentForm(FlaskForm):
 
 class EvaluateForm(FlaskForm):
     checkpoint = SelectField("Checkpoint", validate_choice=False)  # the intake checks it
+    ensemble = StringField("…or an ensemble (listed names joined by +)",
+                           validators=[Optional()])
     system = StringField("…or a system's name", validators=[Optional()])
     hypotheses_file = FileField("and its output .txt (one line per segment)")
     pair = StringField("Its language pair (e.g. de-en)", validators=[Optional()])

@@ -239,6 +239,7 @@ def checkpoints():
     form.checkpoint.choices = [(name, name) for name in known]
 
     def submit():
+        checkpoint = (form.ensemble.data or "").strip() or form.checkpoint.data
         src = form.source_file.data
         refs = [f.read() for f in form.reference_file.data or [] if f and f.filename]
         hyps = form.hypotheses_file.data
@@ -253,11 +254,10 @@ def checkpoints():
         if src or refs:
             if not (src and refs):
                 raise InputError("upload both a source and a reference file")
-            return intake().submit_evaluation(form.checkpoint.data, source=src.read(),
+            return intake().submit_evaluation(checkpoint, source=src.read(),
                                               reference=refs, beam_size=form.beam_size.data,
                                               by=submitter())
-        return intake().submit_evaluation(form.checkpoint.data,
-                                          testset=form.testset.data or None,
+        return intake().submit_evaluation(checkpoint, testset=form.testset.data or None,
                                           beam_size=form.beam_size.data, by=submitter())
 
     baseline = request.args.get("baseline")
