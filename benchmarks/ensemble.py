@@ -36,7 +36,11 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
     p.add_argument("--json", help="also write the figures here")
+    p.add_argument("--speed", action="store_true", help="measure decode speed instead")
+    p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
+    if args.speed:
+        return speed(args)
     run, other = Path(args.run), Path(args.other)
     last_periodic = sorted(run.glob("step*.pt"))[-1]
     systems = [  # (name, spec, beam, models)
@@ -65,6 +69,37 @@ def main() -> None:
         row["difference"] = test_row["bleu"]["difference"]
     figures = {"rows": rows, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "test_set": TEST_SPLIT}
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def speed(args) -> None:
+    """Sentences per second of the single model and the ensemble (int8, beam `--beam`),
+    alternated over `--rounds`; the median ratio."""
+    import statistics
+
+    test = read_split(args.data, TEST_SPLIT, "de", "en")
+    run, other = Path(args.run), Path(args.other)
+    arms = {"single": Translator.from_checkpoint(str(run / "best.pt"), threads=args.threads,
+                                                 int8=True, calibrate=False),
+            "ensemble": Translator.from_checkpoint(f"{run / 'best.pt'}+{other / 'best.pt'}",
+                                                   threads=args.threads, int8=True,
+                                                   calibrate=False)}
+    for translator in arms.values():
+        translator.translate(test.src[:50], beam_size=args.beam)  # warm up
+    rates: dict[str, list[float]] = {name: [] for name in arms}
+    for r in range(args.rounds):
+        for name in (list(arms) if r % 2 == 0 else list(arms)[::-1]):
+            start = time.perf_counter()
+            arms[name].translate(test.src, beam_size=args.beam)
+            rates[name].append(len(test.src) / (time.perf_counter() - start))
+            print(f"round {r + 1} {name}: {rates[name][-1]:.1f} sentences/s", flush=True)
+    ratios = [e / s for e, s in zip(rates["ensemble"], rates["single"])]
+    figures = {"sentences_per_s": rates, "ensemble_over_single": ratios,
+               "median_ratio": statistics.median(ratios), "beam": args.beam,
+               "threads": args.threads, "precision": "int8",
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     print(json.dumps(figures, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
