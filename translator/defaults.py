@@ -26,6 +26,10 @@ LENGTH_PENALTY = 0.6
 0 = no length normalisation."""
 
 TEST_SPLIT = "test_2016_flickr"
+EVALUATION_SPLITS = ("val", "test_2016_flickr", "test_2017_flickr", "test_2018_flickr",
+                     "test_2017_mscoco")
+"""Multi30K's validation and test splits: no line of them may become training data
+(back-translation refuses them; the task-2 captions drop them)."""
 """The Multi30K test set scored after training and evaluated by default."""
 
 MULTI30K_DIR = "../shared/data/multi30k"

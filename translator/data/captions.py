@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from translator.data.download import MANIFEST_PATH, DownloadError, download_corpus, load_manifest
+from translator.defaults import EVALUATION_SPLITS
 
 TASK2_MANIFEST = MANIFEST_PATH.with_name("multi30k-task2.json")
 CAPTIONS = 5
-EVALUATION_SPLITS = ("val", "test_2016_flickr", "test_2017_flickr", "test_2018_flickr",
-                     "test_2017_mscoco")
 
 
 def download_captions(out_dir: str | Path, base_url: str | None = None,

@@ -19,26 +19,16 @@ modification time, and a second run on the same files reads them from there. No 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from translator.data.download import sha256_file as file_sha256  # (the one file hash)
+
 HASHES = "sha256.json"
 """The train files' hashes in a corpus cache entry: {file name: sha256 hex}."""
-
-CHUNK = 1 << 20
-
-
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 (hex) of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def file_hashes(files: Sequence[Path], entry: Path | None = None) -> dict[str, str]:

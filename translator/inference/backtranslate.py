@@ -28,15 +28,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from translator.data.corpus import CorpusError, iter_raw_lines, normalize, read_lines
+from translator.defaults import EVALUATION_SPLITS
 
 log = logging.getLogger(__name__)
 
 PART_LINES = 5_000
 """Lines per part: what an interruption can lose."""
 
-EVALUATION_SPLITS = ("val", "test_2016_flickr", "test_2017_flickr", "test_2018_flickr",
-                     "test_2017_mscoco")
-"""Splits whose lines must never be translated into training data (those present are read)."""
 
 _LANG = re.compile(r"\.([a-z]{2,3})(\.gz)?$")
 _NOT_LANGUAGES = frozenset({"txt", "gz", "tsv", "csv", "raw", "tok", "out", "log", "xml"})
