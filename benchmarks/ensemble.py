@@ -21,6 +21,8 @@ import os
 import time
 from pathlib import Path
 
+from decode_rates import alternated_rates
+
 from translator.data.corpus import read_split
 from translator.defaults import MULTI30K_DIR, TEST_SPLIT
 from translator.evaluation.significance import paired_test
@@ -86,15 +88,7 @@ def speed(args) -> None:
             "ensemble": Translator.from_checkpoint(f"{run / 'best.pt'}+{other / 'best.pt'}",
                                                    threads=args.threads, int8=True,
                                                    calibrate=False)}
-    for translator in arms.values():
-        translator.translate(test.src[:50], beam_size=args.beam)  # warm up
-    rates: dict[str, list[float]] = {name: [] for name in arms}
-    for r in range(args.rounds):
-        for name in (list(arms) if r % 2 == 0 else list(arms)[::-1]):
-            start = time.perf_counter()
-            arms[name].translate(test.src, beam_size=args.beam)
-            rates[name].append(len(test.src) / (time.perf_counter() - start))
-            print(f"round {r + 1} {name}: {rates[name][-1]:.1f} sentences/s", flush=True)
+    rates = alternated_rates(arms, test.src, args.beam, args.rounds)
     ratios = [e / s for e, s in zip(rates["ensemble"], rates["single"])]
     figures = {"sentences_per_s": rates, "ensemble_over_single": ratios,
                "median_ratio": statistics.median(ratios), "beam": args.beam,

@@ -31,6 +31,35 @@ def reverse_pairs(n: int, rng: random.Random) -> list[tuple[str, str]]:
     return pairs
 
 
+LANGS = ("xx", "yy", "zz")
+"""The three languages of the synthetic multilingual task (`write_three_way_corpus`)."""
+
+YY_WORDS = dict(zip(WORDS, ["rojo", "azul", "gato", "perro", "sol", "luna", "arbol", "pez",
+                            "ave", "estrella", "roca", "hoja"]))
+ZZ_WORDS = dict(zip(WORDS, ["rot", "blau", "katze", "hund", "sonne", "mond", "baum", "fisch",
+                            "vogel", "stern", "fels", "blatt"]))
+
+
+def three_way(words: list[str]) -> dict[str, str]:
+    """One sentence in the three languages, each with its own words: xx the words, yy their
+    translations in reverse order, zz their translations in order (so every direction is a
+    deterministic transform, and a source tells its language)."""
+    return {"xx": " ".join(words), "yy": " ".join(YY_WORDS[w] for w in reversed(words)),
+            "zz": " ".join(ZZ_WORDS[w] for w in words)}
+
+
+def write_three_way_corpus(directory: Path, seed: int = 0, train: int = 2000) -> Path:
+    """A multi-way corpus in the Multi30K layout: {split}.xx / .yy / .zz aligned by line."""
+    rng = random.Random(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, n in {**SPLITS, "train": train}.items():
+        lines = [three_way([rng.choice(WORDS) for _ in range(rng.randint(3, 8))])
+                 for _ in range(n)]
+        for lang in LANGS:
+            (directory / f"{split}.{lang}").write_text("".join(s[lang] + "\n" for s in lines))
+    return directory
+
+
 def write_reverse_corpus(directory: Path, seed: int = 0) -> Path:
     """Write the reverse task in the Multi30K layout: {split}.xx / {split}.yy."""
     rng = random.Random(seed)

@@ -1,13 +1,18 @@
 """What is wrong with a checkpoint file, found without loading it (and without torch): the
 worker's start-up check and `translator serve`'s, and the words of `load_checkpoint`'s error
-when torch refuses a file (never torch's own message, which advises loading it unsafely); the
+when torch refuses a file (never torch's own message, which advises loading it unsafely); a
+checkpoint's `meta` read without torch (the languages MODELS serves, for the web); the
 names of a run's periodic checkpoints; and the model spec every command, MODELS and the
 evaluation queue read: one checkpoint, or several joined by `+` (an ensemble)."""
 
 from __future__ import annotations
 
+import codecs
+import collections
+import pickle
 import re
 import zipfile
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import CheckpointError
@@ -37,6 +42,65 @@ def why_unreadable(path: str | Path) -> str | None:
     except Exception:  # noqa: BLE001 (a damaged directory raises many types)
         return "the archive is corrupt (a damaged or incomplete copy)"
     return None
+
+
+class _WithoutTensors(pickle.Unpickler):
+    """Unpickles a checkpoint's `data.pkl` with every torch object (tensors, storages) as
+    None and nothing else but Python's plain types: no code from the file runs, and no
+    tensor data is read."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _PLAIN:
+            return _PLAIN[module, name]
+        if module == "torch" or module.startswith("torch."):
+            return _nothing
+        raise pickle.UnpicklingError(f"{module}.{name} is not a checkpoint's")
+
+    def persistent_load(self, pid):
+        return None
+
+
+_PLAIN = {("collections", "OrderedDict"): collections.OrderedDict,
+          ("_codecs", "encode"): codecs.encode,  # bytes, as pickle protocol 2 writes them
+          **{("builtins", t.__name__): t for t in (set, frozenset, bytearray, complex, slice)}}
+
+
+def _nothing(*args, **kwargs) -> None:
+    return None
+
+
+def read_meta(path: str | Path) -> dict:
+    """A checkpoint's `meta` entry (its languages: `src_lang`/`tgt_lang`, or a multilingual
+    model's `langs` and `directions`), read without torch and without its weights; cached
+    while the file's size and modification time hold. CheckpointError if unreadable."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    return dict(_read_meta(str(path), stat.st_size, stat.st_mtime_ns))
+
+
+@lru_cache(maxsize=64)
+def _read_meta(path: str, size: int, mtime_ns: int) -> dict:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next(n for n in archive.namelist()
+                        if n.endswith("/data.pkl") or n == "data.pkl")
+            with archive.open(name) as f:
+                data = _WithoutTensors(f).load()
+        meta = data.get("meta") if isinstance(data, dict) else None
+    except Exception:  # noqa: BLE001 (a damaged file raises many types)
+        raise CheckpointError(f"{path} is not a readable checkpoint: "
+                              f"{why_unreadable(path) or 'its data cannot be read'}") from None
+    return meta if isinstance(meta, dict) else {}
+
+
+def spec_directions(spec: str | Path) -> list[str]:
+    """The directions a multilingual model spec translates (its first member's); [] for a
+    model of one pair."""
+    directions = read_meta(spec_members(spec)[0]).get("directions") or []
+    return [str(d) for d in directions]
 
 
 PERIODIC_NAME = re.compile(r"step(\d+)\.pt")

@@ -90,11 +90,23 @@ class DataConfig(_Section):
     # keep it (translator/data/mixing.py)
     extra: list[str] = field(default_factory=list)
     extra_ratio: float = 1.0
+    # A multilingual run (translator/data/multilingual.py): the languages of a multi-way corpus
+    # (train.<lang> files aligned line by line) and the directions trained, "src-tgt" each;
+    # empty for a run of one pair (`translator train --src --tgt`)
+    langs: list[str] = field(default_factory=list)
+    directions: list[str] = field(default_factory=list)
 
     def validate(self, section: str) -> None:
         super().validate(section)
         if self.extra_ratio <= 0:
             raise ConfigError(f"{section}.extra_ratio must be positive, got {self.extra_ratio}")
+        if self.directions and not self.langs:
+            raise ConfigError(f"{section}.directions needs {section}.langs")
+        for direction in self.directions:
+            src, _, tgt = direction.partition("-")
+            if src == tgt or src not in self.langs or tgt not in self.langs:
+                raise ConfigError(f"{section}.directions: {direction!r} is not a pair of two "
+                                  f"of the languages {', '.join(self.langs)}")
 
 
 @dataclass
@@ -203,7 +215,7 @@ LATER_MODEL_KEYS = ("emb_scale",)
 checkpoint while at their default, like `LATER_TRAIN_KEYS`, so such a model still loads in 0.1.0
 workers. A model trained with `emb_scale: true` (the quick preset, 0.3.0) does not."""
 
-LATER_DATA_KEYS = ("extra", "extra_ratio")
+LATER_DATA_KEYS = ("extra", "extra_ratio", "langs", "directions")
 LATER_VOCAB_KEYS = ("symbols",)
 """Data and vocab keys added since 0.1.0, left out of a checkpoint while at their default."""
 

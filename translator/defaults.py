@@ -26,11 +26,17 @@ LENGTH_PENALTY = 0.6
 0 = no length normalisation."""
 
 TEST_SPLIT = "test_2016_flickr"
+"""The Multi30K test set scored after training and evaluated by default."""
+
 EVALUATION_SPLITS = ("val", "test_2016_flickr", "test_2017_flickr", "test_2018_flickr",
                      "test_2017_mscoco")
 """Multi30K's validation and test splits: no line of them may become training data
 (back-translation refuses them; the task-2 captions drop them)."""
-"""The Multi30K test set scored after training and evaluated by default."""
+
+MULTILINGUAL_VAL_SENTENCES = 200
+"""Validation sentences per direction of a multilingual run when `train.eval_max_sentences` is
+0: a fixed sample (the same lines for every direction), so that twelve directions cost about
+2.4 bilingual validations, not twelve."""
 
 MULTI30K_DIR = "../shared/data/multi30k"
 """Default corpus directory (Multi30K layout); the environment variable MULTI30K_DIR overrides

@@ -22,6 +22,12 @@ def valid_pair(pair: str) -> bool:
     return bool(sep) and src != tgt and valid_language(src) and valid_language(tgt)
 
 
+def lang_token(lang: str) -> str:
+    """A multilingual model's target-language token of `lang` (`<2fr>`): a control symbol of its
+    vocabulary that ends each source (translator/data/multilingual.py)."""
+    return f"<2{lang}>"
+
+
 def parse_pairs(text: str) -> list[tuple[str, str]]:
     """`de-en,en-de` -> [("de", "en"), ("en", "de")]; duplicates and malformed names refused."""
     out: list[tuple[str, str]] = []

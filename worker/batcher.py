@@ -4,7 +4,8 @@ The interactive worker runs Celery's thread pool: each `translate_text` task run
 thread, hands its segments to the process's `MicroBatcher` and blocks until they are
 translated. One decoding thread takes everything that has arrived (after the first request it
 keeps gathering while requests come less than `window` apart, for at most `max_wait`), groups
-it by (pair, beam), and decodes each group as one batch. Tasks stay ordinary acks_late tasks:
+it by key (the worker's: model, beam and n-best, so a multilingual model's directions
+share a batch), and decodes each group as one batch. Tasks stay ordinary acks_late tasks:
 each is acknowledged when its own thread returns, after its result was written, so a crash
 loses nothing.
 """

@@ -24,9 +24,12 @@ def register(sub: Any) -> argparse.ArgumentParser:
     sv.add_argument("--models", metavar="DIR",
                     help="serve the models of a `translator train-pairs` directory "
                          "(instead of MODELS)")
-    sv.add_argument("--model", action="append", default=[], metavar="PAIR=PATH",
-                    help="serve this checkpoint for a pair, or an ensemble: de-en=a.pt+b.pt "
-                         "(repeatable; with --models, added to its pairs)")
+    sv.add_argument("--model", action="append", default=[], metavar="[PAIR=]PATH",
+                    help="serve this checkpoint for a pair, or an ensemble: de-en=a.pt+b.pt; "
+                         "a checkpoint without a pair serves every direction it translates "
+                         "(a multilingual model's: --model runs/multi/best.pt). Repeatable; "
+                         "with --models, added to its pairs; a pair's own model wins over a "
+                         "multilingual model's direction")
     sv.set_defaults(func=cmd_serve)
     return sv
 

@@ -1,8 +1,11 @@
 """Which model translates what: MODELS read into {pair: entry} (its `pair=path` entries, the
-path one checkpoint or several joined by `+`, an ensemble, and the models directories
-`translator train-pairs` writes, each re-read when its index.json changes; a run's test
-scores from the summary.json beside its checkpoint, none for an ensemble), and the route of a
-language pair over those models (its own model, or two steps through the pivot language).
+path one checkpoint or several joined by `+`, an ensemble; checkpoints named without a pair,
+which serve every direction they translate (a multilingual model's, read from the checkpoint
+without torch: translator/checkpoint_file.py); and the models directories `translator
+train-pairs` writes, each re-read when its index.json changes; a run's test scores from the
+summary.json beside its checkpoint, none for an ensemble), and the route of a language pair
+over those models (its own model, or two steps through the pivot language). A model named for
+its pair wins over a multilingual model's direction, wherever the two are listed.
 `Settings.model_paths`, `model_entries`, `route` and `reachable` (worker/settings.py) read
 them. Imports no torch."""
 
@@ -24,10 +27,15 @@ def read_models(spec: str, scores: bool) -> dict[str, dict]:
     a models directory's index entries, or for a `pair=path` entry its run's summary.json
     scores where there is one and `scores` is asked for ({} otherwise)."""
     out: dict[str, dict] = {}
+    shared: dict[str, dict] = {}  # the directions of multilingual models
     for item in filter(None, (s.strip() for s in spec.split(","))):
         pair, sep, path = item.partition("=")
         if not sep:
-            out.update(_models_directory(item))
+            if _names_checkpoint(item):
+                shared.update(_checkpoint_directions(item, scores))
+            else:
+                for entry_pair, entry in _models_directory(item).items():
+                    (shared if entry.get("multilingual") else out)[entry_pair] = entry
             continue
         pair = pair.strip().lower()
         if not path.strip() or not valid_pair(pair):
@@ -36,7 +44,39 @@ def read_models(spec: str, scores: bool) -> dict[str, dict]:
         members = _members(item, path.strip())
         out[pair] = {"pair": pair, "checkpoint": join_spec(members),  # a.pt+b.pt: an ensemble
                      "test": _run_scores(members[0]) if scores and len(members) == 1 else {}}
-    return out
+    return {**shared, **out}
+
+
+def _names_checkpoint(item: str) -> bool:
+    """Whether a MODELS entry without a pair is a checkpoint (or an ensemble of them) rather
+    than a models directory: its (first) member is a file."""
+    try:
+        return Path(spec_members(item)[0]).is_file()
+    except CheckpointError:
+        return False
+
+
+def _checkpoint_directions(item: str, scores: bool) -> dict[str, dict]:
+    """{pair: entry} of every direction a checkpoint named without a pair translates: a
+    multilingual model's, or a model's one pair (from its `meta`)."""
+    from translator.checkpoint_file import read_meta
+
+    members = _members(item, item)
+    try:
+        meta = read_meta(members[0])
+    except CheckpointError as exc:
+        raise SettingsError(f"MODELS entry {item!r}: {exc}") from None
+    pairs = list(meta.get("directions") or [])
+    if not pairs and meta.get("src_lang") and meta.get("tgt_lang"):
+        pairs = [f"{meta['src_lang']}-{meta['tgt_lang']}"]
+    pairs = [p for p in pairs if isinstance(p, str) and valid_pair(p)]
+    if not pairs:
+        raise SettingsError(f"MODELS entry {item!r}: the checkpoint does not name its "
+                            f"languages; give its pair (`src-tgt={item}`)")
+    spec = join_spec(members)
+    test = _run_scores(members[0], directions=True) if scores and len(members) == 1 else {}
+    return {pair: {"pair": pair, "checkpoint": spec, "test": test.get(pair, {}),
+                   "multilingual": bool(meta.get("directions"))} for pair in pairs}
 
 
 def _members(item: str, path: str) -> list[str]:
@@ -93,24 +133,28 @@ def _read_models_directory(path: str, stamp: int) -> dict[str, dict]:
         raise SettingsError(str(exc)) from None
 
 
-def _run_scores(checkpoint: str) -> dict:
+def _run_scores(checkpoint: str, directions: bool = False) -> dict:
     """The test scores in the summary.json beside a checkpoint (`translator train` writes
-    one), as a models index holds them: {"bleu_beam5": 15.6, ...}; {} without one."""
+    one), as a models index holds them: {"bleu_beam5": 15.6, ...}; with `directions`, a
+    multilingual run's per direction: {"de-en": {"bleu_beam5": ...}, ...}; {} without one."""
 
     path = Path(checkpoint).parent / "summary.json"
     try:
         stamp = path.stat().st_mtime_ns
     except OSError:
         return {}
-    return _read_run_scores(str(path), stamp)
+    return _read_run_scores(str(path), stamp, directions)
 
 
 @lru_cache(maxsize=64)
-def _read_run_scores(path: str, stamp: int) -> dict:
+def _read_run_scores(path: str, stamp: int, directions: bool) -> dict:
     from translator.training.index import summary_scores
 
     try:
         with open(path) as f:
-            return summary_scores(json.load(f))
+            summary = json.load(f)
+        if directions:
+            return {d: summary_scores(s) for d, s in (summary.get("directions") or {}).items()}
+        return summary_scores(summary)
     except (OSError, ValueError, TypeError, AttributeError):
         return {}

@@ -44,30 +44,46 @@ class WorkerState:
         self._batcher: MicroBatcher | None = None
 
     def translator_for(self, pair: str):
-        """The process's Translator for `pair`, loaded on first use (CheckpointError if
-        unusable); with MAX_MODELS, loading one more drops the least recently used."""
-        with self._models_lock:
-            if pair in self._models:
-                self._models.move_to_end(pair)
-            else:
-                limit = self.settings.max_models
-                while limit and len(self._models) >= limit:
-                    dropped, _ = self._models.popitem(last=False)
-                    log.info("dropped the model of %s (MAX_MODELS=%d)", dropped, limit)
-                from translator import Translator
-                from translator.checkpoint import CheckpointError
+        """The process's Translator for `pair` (CheckpointError if unusable or not served):
+        its model's, or a multilingual model's view of the direction (`for_pair`)."""
+        from translator.checkpoint import CheckpointError
 
-                path = self.settings.model_paths().get(pair)
-                if path is None or pair not in self.settings.served_pairs():
-                    raise CheckpointError(f"this worker does not serve the pair {pair}")
-                started = time.perf_counter()
-                precision = self.settings.decode_precision()
-                self._models[pair] = Translator.from_checkpoint(
-                    path, device=self.settings.device, threads=self.settings.torch_threads,
-                    int8=precision == "int8", bf16=precision == "bf16")
-                release_freed_memory()  # the fp32 copy int8 quantization replaced
-                log.info("loaded %s for %s in %.1f s", path, pair, time.perf_counter() - started)
-            return self._models[pair]
+        path = self.settings.model_paths().get(pair)
+        if path is None or pair not in self.settings.served_pairs():
+            raise CheckpointError(f"this worker does not serve the pair {pair}")
+        model = self._model(path)
+        return model.for_pair(*pair.split("-", 1)) if model.multilingual else model
+
+    def _model(self, path: str):
+        """The model of the spec `path` (a checkpoint or an ensemble), loaded on first use; one
+        per model, however many pairs it serves. With MAX_MODELS, loading one more drops the
+        least recently used."""
+        with self._models_lock:
+            if path in self._models:
+                self._models.move_to_end(path)
+                return self._models[path]
+            limit = self.settings.max_models
+            while limit and len(self._models) >= limit:
+                dropped, _ = self._models.popitem(last=False)
+                log.info("dropped the model %s (MAX_MODELS=%d)", dropped, limit)
+            from translator import Translator
+
+            started = time.perf_counter()
+            precision = self.settings.decode_precision()
+            self._models[path] = Translator.from_checkpoint(
+                path, device=self.settings.device, threads=self.settings.torch_threads,
+                int8=precision == "int8", bf16=precision == "bf16")
+            release_freed_memory()  # the fp32 copy int8 quantization replaced
+            log.info("loaded %s in %.1f s", path, time.perf_counter() - started)
+            return self._models[path]
+
+    def translate_batched(self, pair: str, beam: int, n: int, sentences: list[str]
+                          ) -> list[Translated]:
+        """`sentences` of `pair` translated in the process's micro-batches: requests for one
+        model, beam and n-best share a batch, whatever their direction (a multilingual
+        model's directions decode together)."""
+        key = (self.settings.model_paths().get(pair, pair), beam, n)
+        return self.batcher().translate(key, [(pair, s) for s in sentences])
 
     def evaluation_translator(self, checkpoint: str):
         """A Translator for `checkpoint` on DEVICE in fp32 (a leaderboard compares models, not
@@ -91,14 +107,21 @@ class WorkerState:
                                          max_segments=self.settings.batch_max_segments)
         return self._batcher
 
-    def _run_batch(self, key: tuple[str, int, int], segments: list[str]) -> list[Translated]:
-        """(text, confidence, alternatives) per segment: the n-1 other hypotheses of an
-        n-best search (a segment with fewer repeats its best)."""
-        pair, beam, n = key
-        translator = self.translator_for(pair)
+    def _run_batch(self, key: tuple[str, int, int], items: list[tuple[str, str]]
+                   ) -> list[Translated]:
+        """(text, confidence, alternatives) per (pair, segment) item of one model: the n-1
+        other hypotheses of an n-best search (a segment with fewer repeats its best)."""
+        _, beam, n = key
+        views = {pair: self.translator_for(pair) for pair in dict.fromkeys(p for p, _ in items)}
+        options = dict(beam_size=beam, n_best=n, batch_tokens=self.settings.batch_tokens)
+        if len(views) == 1:
+            n_best = next(iter(views.values())).translate_hypotheses(
+                [text for _, text in items], **options)
+        else:  # one multilingual model, several directions
+            n_best = self._model(key[0]).translate_directions(items, **options)
         out = []
-        for hyps in translator.translate_hypotheses(
-                segments, beam_size=beam, n_best=n, batch_tokens=self.settings.batch_tokens):
+        for (pair, _), hyps in zip(items, n_best):
+            translator = views[pair]
             if not hyps:
                 out.append(Translated("", 1.0, [""] * (n - 1)))
                 continue

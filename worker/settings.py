@@ -59,10 +59,14 @@ class Settings:
     models: str = _env("MODELS", "checkpoints by language pair: `de-en=path.pt,fr-en=path.pt`, "
                        "or a models directory of `translator train-pairs` (its index.json "
                        "lists the pairs), or both: `models/,de-fr=path.pt`; checkpoints "
-                       "joined by `+` are an ensemble: `de-en=a.pt+b.pt`",
+                       "joined by `+` are an ensemble: `de-en=a.pt+b.pt`; a checkpoint "
+                       "without a pair serves every direction it translates (a "
+                       "multilingual model: `runs/multi/best.pt`), a pair's own model "
+                       "winning over it",
                        "de-en=runs/quick/best.pt")
     max_models: int = _env("MAX_MODELS", "most models one worker process keeps loaded (the "
-                           "least recently used is dropped); 0: no limit", 0)
+                           "least recently used is dropped; a multilingual model is one, "
+                           "however many pairs it serves); 0: no limit", 0)
     pivot_language: str = _env("PIVOT_LANGUAGE", "a pair without a model is translated "
                                "through this language when both halves have one; empty: "
                                "no pivoting", "en")

@@ -65,17 +65,17 @@ def _translate_text(running: Running, pair: str, segments: list[str], beam: int
         check_beam(beam, task=True)
     if len(steps) > 1 and pair == steps[0]:
         return _first_step(running, pair, segments, beam, steps[1])
-    batcher = worker_state().batcher()
+    batched = worker_state().translate_batched
     n = (job.alternatives or 0) + 1
     if len(steps) > 1:  # the second step: the first step's sentences, on
         first = json.loads(running.store.get_blob(job.id, "pivot") or b"null")
         if first is None:
             raise InputError("the first step's translation of this pivoting job is gone")
         segments = json.loads(running.store.get_blob(job.id, "input"))
-        translate = _pivoted(batcher, (pair, beam, n), first)
+        translate = _pivoted(lambda mine: batched(pair, beam, n, mine), first)
     else:
         def translate(sentences):
-            return batcher.translate((pair, beam, n), sentences)
+            return batched(pair, beam, n, sentences)
     others: list[list[str]] = []  # each sentence's alternatives, in order
 
     def scored(sentences: list[str]) -> list[tuple[str, float | None]]:
@@ -115,11 +115,11 @@ def _first_step(running: Running, pair: str, segments: list[str], beam: int, sec
                 ) -> dict:
     """A pivoting job's first step: its sentences into the pivot language, kept for the
     second step (`pivot` blob), which is sent on the second pair's queue."""
-    batcher = worker_state().batcher()
+    batched = worker_state().translate_batched
     mids: list[tuple[str, float | None]] = []
 
     def translate(sentences):
-        out = batcher.translate((pair, beam, 1), sentences)
+        out = batched(pair, beam, 1, sentences)
         mids.extend((o.text, o.confidence) for o in out)
         return [(o.text, o.confidence) for o in out]
 
@@ -134,7 +134,7 @@ def _first_step(running: Running, pair: str, segments: list[str], beam: int, sec
     return {"status": "first step done", "pair": pair}
 
 
-def _pivoted(batcher, key: tuple, first: dict):
+def _pivoted(batched, first: dict):
     """`translate` for the second step: the sentences of the segments are the first step's
     (the same splitter on the same text), so their pivot translations are translated instead,
     each confidence the lower of the two."""
@@ -146,7 +146,7 @@ def _pivoted(batcher, key: tuple, first: dict):
         mine = mids[position: position + len(sentences)]
         if len(mine) != len(sentences):
             raise InputError("the first step's sentences do not match the text's")
-        out = batcher.translate(key, mine)
+        out = batched(mine)
         own = confidences[position: position + len(sentences)]
         position += len(sentences)
         return [o._replace(confidence=_lower(o.confidence, c)) for o, c in zip(out, own)]

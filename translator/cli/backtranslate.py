@@ -22,11 +22,16 @@ def cmd_backtranslate(args: argparse.Namespace) -> int:
 
     if args.beam < 1 or args.batch_tokens < 1 or args.limit < 0:
         raise UserError("--beam and --batch-tokens must be at least 1, --limit at least 0")
-    translator = Translator.from_checkpoint(args.checkpoint, threads=args.threads,
-                                            int8=args.precision == "int8",
-                                            bf16=args.precision == "bf16")
+    loaded = Translator.from_checkpoint(args.checkpoint, threads=args.threads,
+                                        int8=args.precision == "int8",
+                                        bf16=args.precision == "bf16")
+    lang = args.lang or bt.language_of(args.input)
+    # a multilingual model's source is the input's language unless --src says otherwise
+    translator = loaded.for_options(args.src or (lang if loaded.multilingual and args.tgt
+                                                 else None), args.tgt)
     src, tgt = translator.src_lang, translator.tgt_lang
-    bt.check_direction(args.lang or bt.language_of(args.input), src, tgt, args.input)
+    direction = {"direction": f"{src}-{tgt}"} if translator.multilingual else {}
+    bt.check_direction(lang, src, tgt, args.input)
     lines = bt.read_mono(args.input, args.limit)
     if not lines:
         raise UserError(f"{args.input} has no text")
@@ -48,7 +53,7 @@ def cmd_backtranslate(args: argparse.Namespace) -> int:
     summary = bt.backtranslate(translate, lines, Path(args.out), src, tgt,
                                on_part=bar.update, identity=bt.identity_of(
                                    args.checkpoint, beam=args.beam, precision=args.precision,
-                                   seed=args.seed, **sampling))
+                                   seed=args.seed, **direction, **sampling))
     bar.close()
     seconds = time.perf_counter() - start
     summary.update(checkpoint=str(args.checkpoint), beam=args.beam, precision=args.precision,
@@ -72,6 +77,9 @@ def add_backtranslate_parser(sub) -> None:
     b.add_argument("--out", required=True, help="corpus directory to write (train.*.gz); "
                    "a rerun resumes there")
     b.add_argument("--lang", help="the input's language (default: from its file name)")
+    b.add_argument("--src", help="a multilingual model's source language (default: the "
+                                 "input's)")
+    b.add_argument("--tgt", help="a multilingual model's target language")
     b.add_argument("--beam", type=int, default=1,
                    help="beam size (default 1: greedy, the fastest)")
     b.add_argument("--temperature", type=float, default=0.0,

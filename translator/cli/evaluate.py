@@ -127,6 +127,17 @@ def _analysis(src: list[str] | None, refs: list[list[str]], names: list[str],
     return out
 
 
+def _direction(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The direction a multilingual checkpoint translates: --data's --src and --tgt, or
+    --direction S-T with files."""
+    if args.direction:
+        from translator.languages import parse_pairs
+
+        (pair,) = parse_pairs(args.direction)[:1]
+        return pair
+    return (args.src, args.tgt) if args.data is not None else None
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, minimum in (("beam", 1), ("batch_tokens", 1), ("bootstrap", 0)):
         if getattr(args, name) < minimum:
@@ -135,6 +146,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError("--threads must be at least 1")
     if args.run is not None:
         return _evaluate_run(args)
+    if args.all_directions:
+        from translator.cli.evaluate_directions import evaluate_directions
+
+        return evaluate_directions(args)
     if not args.checkpoint and not args.hyp:
         raise UserError("give the systems to score: --checkpoint CKPT [...] and/or --hyp FILE "
                         "[...], or --run RUN_DIR")
@@ -145,7 +160,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.checkpoint:
         names += [str(c) for c in args.checkpoint]
         for hyps, confidence in translate_checkpoints(args.checkpoint, src, args.beam,
-                                                      args.batch_tokens, args.threads):
+                                                      args.batch_tokens, args.threads,
+                                                      _direction(args)):
             systems.append(hyps)
             confidences.append(confidence)
     if args.hyp:
@@ -213,6 +229,12 @@ def add_evaluate_parser(sub: Any) -> argparse.ArgumentParser:
     e.add_argument("--data", help="corpus directory in the Multi30K layout")
     e.add_argument("--split", help=f"split in --data (default: {DEFAULT_SPLIT})")
     e.add_argument("--tgt", help="target language code (with --data)")
+    e.add_argument("--direction", metavar="S-T",
+                   help="the direction a multilingual checkpoint translates with --src FILE "
+                        "(with --data it is --src-tgt)")
+    e.add_argument("--all-directions", action="store_true",
+                   help="with --data: every direction of a multilingual checkpoint, a table "
+                        "of each direction's scores (translator/cli/evaluate_directions.py)")
     e.add_argument("--beam", type=int, default=BEAM_SIZE,
                    help=f"beam size (1 = greedy; default {BEAM_SIZE})")
     e.add_argument("--batch-tokens", type=int, default=BATCH_TOKENS)

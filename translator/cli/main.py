@@ -41,10 +41,29 @@ def _test_beams(args: argparse.Namespace) -> list[int]:
     return [] if args.no_test else sorted({1, args.test_beam})
 
 
+def _languages(args: argparse.Namespace, cfg) -> tuple:
+    """(config, source, target) of `translator train`: one pair (--src, --tgt: de-en by
+    default), or with --langs a multilingual run (translator/data/multilingual.py)."""
+    from translator.data.multilingual import multilingual_config, resolve_directions
+
+    if not args.langs:
+        if args.directions or args.english_centric:
+            raise UserError("--directions and --english-centric choose among the languages of "
+                            "--langs: give --langs too")
+        return cfg, args.src or "de", args.tgt or "en"
+    if args.src or args.tgt:
+        raise UserError("--langs trains every direction among its languages: leave out --src "
+                        "and --tgt (they train one pair)")
+    langs = [lang.strip().lower() for lang in args.langs.split(",") if lang.strip()]
+    directions = resolve_directions(langs, args.directions, args.english_centric)
+    return multilingual_config(cfg, langs, directions), None, None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from translator.training.pairs import train_run
 
-    summary = train_run(build_config(args), args.data, args.src, args.tgt, args.out,
+    cfg, src, tgt = _languages(args, build_config(args))
+    summary = train_run(cfg, args.data, src, tgt, args.out,
                         resume=args.resume, progress=not args.quiet,
                         overrides=train_overrides(args), test_beams=_test_beams(args),
                         cache_dir=args.cache_dir, prepare_processes=args.prepare_processes)
@@ -92,7 +111,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
         raise UserError("choose --int8 or --bf16, not both")
     file_format = _file_format(args.input)
     translator = Translator.from_checkpoint(args.checkpoint, threads=args.threads,
-                                            int8=args.int8, bf16=args.bf16)
+                                            int8=args.int8, bf16=args.bf16
+                                            ).for_options(args.src, args.tgt)
     progress = bool(args.input) and not args.quiet
     options = dict(beam_size=args.beam, batch_tokens=args.batch_tokens, alpha=args.alpha)
     if file_format is not None:
@@ -204,9 +224,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a model on a parallel corpus")
-    t.add_argument("--src", default="de", help="source language code (default: de)")
-    t.add_argument("--tgt", default="en", help="target language code (default: en)")
+    t = sub.add_parser("train", help="train a model on a parallel corpus (one pair, or every "
+                                     "direction among --langs)")
+    t.add_argument("--src", help="source language code (default: de)")
+    t.add_argument("--tgt", help="target language code (default: en)")
+    t.add_argument("--langs", metavar="L1,L2,...",
+                   help="a multilingual model of every direction among these languages of a "
+                        "multi-way corpus (train.<lang> files aligned line by line), e.g. "
+                        "en,de,fr,cs; excludes --src/--tgt")
+    t.add_argument("--directions", metavar="S-T,...",
+                   help="with --langs: train these directions only, e.g. de-en,en-de,fr-en")
+    t.add_argument("--english-centric", action="store_true",
+                   help="with --langs: only the directions to and from English")
     t.add_argument("--out", required=True, help="run directory for checkpoints and logs")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     add_training_options(t)
@@ -237,6 +266,9 @@ def parser() -> argparse.ArgumentParser:
                                           "file (.docx, .odt, .pptx, .html, .md, .srt, .vtt, "
                                           ".xlf, .po) into a copy of the same format")
     tr.add_argument("--checkpoint", required=True, help="a.pt, or a.pt+b.pt: an ensemble")
+    tr.add_argument("--src", help="source language (a multilingual model's direction; "
+                                  "checked against a model of one pair)")
+    tr.add_argument("--tgt", help="target language (a multilingual model's direction)")
     tr.add_argument("-i", "--input", help="input file (default: stdin); a document format's "
                                           "extension translates the file as that format")
     tr.add_argument("-o", "--output", help="output file (default: stdout; required for a "

@@ -84,6 +84,8 @@ class Prepared:
     directory: Path  # the corpus' cache entry
     from_cache: bool
     record: dict  # what checkpoints record of the corpus (translator/data/corpus_record.py)
+    # a multilingual run's casing table per source language (translator/data/multilingual.py)
+    casings: dict[str, CasingTable] | None = None
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:

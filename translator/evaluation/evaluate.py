@@ -57,10 +57,13 @@ def evaluate_checkpoints(checkpoints: list[str], src: list[str], refs: list[str]
 
 def translate_checkpoints(checkpoints: Sequence[str | Path], src: list[str],
                           beam_size: int = BEAM_SIZE, batch_tokens: int = BATCH_TOKENS,
-                          threads: int | None = None) -> list[tuple[list[str], list[float]]]:
+                          threads: int | None = None,
+                          direction: tuple[str, str] | None = None
+                          ) -> list[tuple[list[str], list[float]]]:
     """Each checkpoint's translation of `src` and the model's confidence in each segment
     (0..1; a checkpoint named twice is translated once). A checkpoint may be an ensemble,
-    `a.pt+b.pt`: one system."""
+    `a.pt+b.pt`: one system. `direction` (source, target) is the one a multilingual
+    checkpoint translates (required for one)."""
     from translator.inference.translator import Translator
 
     def same(path) -> tuple[Path, ...]:
@@ -71,6 +74,8 @@ def translate_checkpoints(checkpoints: Sequence[str | Path], src: list[str],
         key = same(path)
         if key not in done:
             translator = Translator.from_checkpoint(path, threads=threads)
+            if translator.multilingual:
+                translator = translator.for_options(*(direction or (None, None)))
             log.info("translating %d segments with %s (beam %d)", len(src), path, beam_size)
             scored = translator.translate_scored(src, beam_size=beam_size,
                                                  batch_tokens=batch_tokens)

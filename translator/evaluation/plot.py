@@ -29,8 +29,18 @@ def plot_metrics(metrics_path: str | Path, out_path: str | Path) -> Path:
     ax_loss.plot([r["step"] for r in valid], [r["loss"] for r in valid], "o-", label="validation")
     ax_loss.set(xlabel="step", ylabel="loss per target token", title="Loss")
     ax_loss.legend()
-    ax_bleu.plot([r["step"] for r in valid], [r["bleu"] for r in valid], "o-", color="C2")
-    ax_bleu.set(xlabel="step", ylabel="BLEU", title="Validation BLEU (greedy)")
+    directions = list(dict.fromkeys(d for r in valid for d in r.get("directions", {})))
+    for i, direction in enumerate(directions):  # a multilingual run's, thin, under the mean
+        points = [(r["step"], r["directions"][direction]) for r in valid
+                  if direction in r.get("directions", {})]
+        ax_bleu.plot(*zip(*points), "-", lw=1, alpha=0.8, label=direction,
+                     color=plt.get_cmap("tab20")(i % 20))
+    ax_bleu.plot([r["step"] for r in valid], [r["bleu"] for r in valid], "o-", color="black"
+                 if directions else "C2", lw=2, label="mean" if directions else None)
+    ax_bleu.set(xlabel="step", ylabel="BLEU", title="Validation BLEU (greedy)"
+                + (", per direction" if directions else ""))
+    if directions:
+        ax_bleu.legend(fontsize="small", ncol=2)
     for ax in (ax_loss, ax_bleu):
         ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -71,7 +71,10 @@ def check_members(paths: Sequence[str], payloads: Sequence[dict]) -> None:
 
 
 def _pair(data: dict) -> str:
+    """The language pair of a member, or a multilingual member's directions."""
     meta = data.get("meta") or {}
+    if meta.get("directions"):
+        return ",".join(meta["directions"])
     return f"{meta.get('src_lang') or '?'}-{meta.get('tgt_lang') or '?'}"
 
 
@@ -143,6 +146,10 @@ def ensemble_calibration(translator, paths: Sequence[str], corpus_dir: str | Non
         log.warning("ensemble %s: ignoring its calibration %s, fitted when a member's contents "
                     "were different", spec, old)
     hint = f"`translator calibrate --checkpoint {spec} --data DIR` fits one"
+    if translator.multilingual:
+        log.info("ensemble %s of multilingual models: its confidence is uncalibrated (an "
+                 "ensemble's calibration is fitted for one pair)", spec)
+        return None
     if not fit_missing:
         log.info("ensemble %s has no calibration: its confidence is uncalibrated (%s)",
                  spec, hint)

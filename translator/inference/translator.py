@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import sys
@@ -19,12 +20,14 @@ from translator.data.batching import source_tensors, token_budget_batches
 from translator.data.casing import CasingTable
 from translator.data.vocab import Tokenizer
 from translator.defaults import BATCH_TOKENS, BEAM_SIZE
+from translator.errors import UserError
 from translator.inference.align import output_alignment
 from translator.inference.confidence import Calibration, mean_log_prob, uncalibrated
 from translator.inference.ensemble import check_members, ensemble_calibration
 from translator.inference.pipeline import finish, prepare
 from translator.inference.precision import require_bf16
 from translator.inference.search import Hypothesis, SearchConfig, search
+from translator.languages import lang_token
 from translator.model.ensemble import Ensemble
 from translator.model.quantize import quantize_int8
 from translator.model.seq2seq import Seq2Seq
@@ -56,13 +59,20 @@ class Translator:
     and numbers, URLs, e-mail addresses, out-of-vocabulary characters and unknown names are
     carried through by attention alignment (`recase=False` and `protect=False` turn these
     off).
+
+    A multilingual model (translator/data/multilingual.py) translates the directions its
+    `meta["directions"]` lists: `for_pair(src, tgt)` gives the view of one of them (the same
+    model in memory), which ends every source with the target language's token and uses the
+    source language's casing table and the direction's calibration (`casings`,
+    `calibrations`).
     """
 
     def __init__(self, model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, config: Config,
                  meta: dict | None = None, device: str = "cpu", max_src_tokens: int = 250,
                  bf16: bool = False, casing: CasingTable | None = None,
                  calibration: Calibration | None = None, protect: bool = True,
-                 recase: bool = True):
+                 recase: bool = True, casings: dict[str, CasingTable] | None = None,
+                 calibrations: dict[str, Calibration] | None = None):
         if bf16:  # from_checkpoint asked before loading; a model built here is asked now
             require_bf16(device)
         self.model = (model.prepare_inference() if isinstance(model, (Seq2Seq, Ensemble))
@@ -75,6 +85,8 @@ class Translator:
         self.casing, self.calibration = casing, calibration
         self.protect, self.recase = protect, recase
         self.members: list[str] = []  # the checkpoints loaded (from_checkpoint), in spec order
+        self.casings, self.calibrations = casings or {}, calibrations or {}
+        self.lang_id: int | None = None  # a multilingual view's target-language token
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu",
@@ -108,18 +120,19 @@ class Translator:
         if len(paths) > 1:
             check_members(paths, payloads)
         loaded = [_build(p, data, device) for p, data in zip(paths, payloads)]
-        config, src_tok, tgt_tok, model, casing, calibration = loaded[0]
+        config, src_tok, tgt_tok, model, casing, calibration, casings, calibrations = loaded[0]
         if len(loaded) == 1:
             translator = cls(quantize_int8(model) if int8 else model, src_tok, tgt_tok, config,
                              payloads[0].get("meta", {}), device, bf16=bf16, casing=casing,
-                             calibration=calibration)
+                             calibration=calibration, casings=casings,
+                             calibrations=calibrations)
             translator.members = paths
             return translator
-        models = [m for _, _, _, m, _, _ in loaded]
+        models = [member[3] for member in loaded]
         meta, corpus = payloads[0].get("meta", {}), payloads[0].get("corpus") or {}
         del loaded, payloads  # the members' weights are in `models`
         translator = cls(Ensemble(models), src_tok, tgt_tok, config, meta, device,
-                         casing=casing)
+                         casing=casing, casings=casings)
         translator.members = paths
         translator.calibration = ensemble_calibration(  # fitted in fp32, before int8 / bf16
             translator, paths, corpus.get("data"), calibrate)
@@ -135,6 +148,64 @@ class Translator:
     @property
     def tgt_lang(self) -> str | None:
         return self.meta.get("tgt_lang")
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.meta.get("directions"))
+
+    @property
+    def directions(self) -> list[str]:
+        """The directions the model translates ("de-en", ...): a multilingual model's, else its
+        one pair's (none when the checkpoint does not name its languages)."""
+        if self.multilingual:
+            return list(self.meta["directions"])
+        return [f"{self.src_lang}-{self.tgt_lang}"] if self.src_lang and self.tgt_lang else []
+
+    def for_pair(self, src: str, tgt: str) -> Translator:
+        """This model translating `src` -> `tgt`: for a multilingual model, a view of one of its
+        directions that shares the model in memory; a model of one pair returns itself for that
+        pair. UserError for a direction the model does not translate."""
+        direction = f"{src}-{tgt}"
+        if not self.multilingual:
+            if self.directions in ([], [direction]):
+                return self
+            raise UserError(f"this model translates {self.directions[0]}, not {direction}")
+        if direction not in self.directions:
+            raise UserError(f"this multilingual model translates {', '.join(self.directions)}; "
+                            f"not {direction}")
+        view = copy.copy(self)
+        view.meta = {**self.meta, "src_lang": src, "tgt_lang": tgt}
+        view.lang_id = self.src_tok.sp.piece_to_id(lang_token(tgt))
+        view.casing = self.casings.get(src)
+        view.calibration = self.calibrations.get(direction)
+        return view
+
+    def for_options(self, src: str | None, tgt: str | None) -> Translator:
+        """The direction a command's `--src`/`--tgt` name: both required for a multilingual
+        model; for a model of one pair, either may be left out (and must match if given)."""
+        if not src and not tgt:
+            self._check_direction()
+            return self
+        if self.multilingual and not (src and tgt):
+            raise UserError("a multilingual model needs both --src and --tgt (it translates "
+                            f"{', '.join(self.directions)})")
+        return self.for_pair(src or self.src_lang, tgt or self.tgt_lang)
+
+    def source_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """The model's source ids of plain `texts` (no casing or protection: what training and
+        validation read), a multilingual view's target-language token at the end."""
+        ids = self.src_tok.encode(texts)
+        return [seq + [self.lang_id] for seq in ids] if self._check_direction() else ids
+
+    def _check_direction(self) -> bool:
+        """Whether sources end in a language token; UserError for a multilingual model whose
+        direction was not chosen."""
+        if self.lang_id is not None:
+            return True
+        if self.multilingual:
+            raise UserError(f"this multilingual model translates {', '.join(self.directions)}: "
+                            f"choose the direction (--src and --tgt; for_pair(src, tgt))")
+        return False
 
     def translate(self, texts: Sequence[str], beam_size: int = BEAM_SIZE,
                   batch_tokens: int = BATCH_TOKENS,
@@ -176,6 +247,8 @@ class Translator:
                 continue
             output, hyp = hyps[0]
             attention = hyp.attention.tolist() if hyp.attention is not None else None
+            if self.lang_id is not None:
+                src_ids = src_ids[:-1]  # the language token is no source word
             alignment = output_alignment(output, text, self.src_tok.id_pieces(src_ids),
                                          self.tgt_tok.id_pieces(hyp.tokens), attention)
             out.append(Aligned(output, self.confidence(hyp), alignment))
@@ -213,16 +286,36 @@ class Translator:
         prepared, ids = self._prepare(texts)
         return self._search(prepared, ids, cfg, batch_tokens, progress, on_batch)
 
+    def translate_directions(self, items: Sequence[tuple[str, str]], beam_size: int = BEAM_SIZE,
+                             n_best: int = 1, batch_tokens: int = BATCH_TOKENS,
+                             **search_options) -> list[list[tuple[str, Hypothesis]]]:
+        """`translate_hypotheses` of (direction, text) items, each in its own direction
+        ("de-fr") of this multilingual model, decoded in shared batches (a micro-batch of
+        several directions); each item prepared by its direction's view (`for_pair`)."""
+        prepared: list = [None] * len(items)
+        ids: list = [None] * len(items)
+        for direction in dict.fromkeys(d for d, _ in items):
+            rows = [i for i, (d, _) in enumerate(items) if d == direction]
+            view = self.for_pair(*direction.split("-", 1))
+            for i, p, seq in zip(rows, *view._prepare([items[i][1] for i in rows])):
+                prepared[i], ids[i] = p, seq
+        cfg = SearchConfig(beam_size=beam_size, n_best=n_best, **search_options)
+        return self._search(prepared, ids, cfg, batch_tokens, False, None)
+
     def _prepare(self, texts: Sequence[str]) -> tuple[list, list[list[int]]]:
         """The inputs through translator/inference/pipeline.py, and their source ids (truncated to
         the model's longest source)."""
+        token = self._check_direction()
         prepared = prepare(texts, self.src_tok, self.casing, self.protect, self.recase)
         ids = [p.ids for p in prepared]
+        longest = self.max_src_tokens - token
         for i, seq in enumerate(ids):
-            if len(seq) > self.max_src_tokens:
+            if len(seq) > longest:
                 log.warning("input %d has %d subword tokens; truncated to %d",
-                            i, len(seq), self.max_src_tokens)
-                ids[i] = seq[: self.max_src_tokens]
+                            i, len(seq), longest)
+                ids[i] = seq = seq[:longest]
+            if token:
+                ids[i] = [*seq, self.lang_id]
         return prepared, ids
 
     def _search(self, prepared: list, ids: list[list[int]], cfg: SearchConfig,
@@ -266,7 +359,8 @@ class Translator:
 
 def _build(path: str, data: dict, device: str) -> tuple:
     """(config, source and target tokenizers, fp32 model on `device`, casing table,
-    calibration) of a loaded checkpoint; CheckpointError naming `path` if unusable."""
+    calibration, a multilingual model's casing tables per source language and calibrations
+    per direction) of a loaded checkpoint; CheckpointError naming `path` if unusable."""
     try:
         config = Config.from_dict(data["config"])
         src_tok = Tokenizer(data["spm"]["src"])
@@ -274,8 +368,14 @@ def _build(path: str, data: dict, device: str) -> tuple:
         model = Seq2Seq(config.model, len(src_tok), len(tgt_tok))
         model.load_state_dict(data["model"])
         casing = CasingTable.from_dict(data["casing"]["src"]) if data.get("casing") else None
-        calibration = (Calibration.from_dict(data["confidence"])
-                       if data.get("confidence") else None)
+        casings = {lang: CasingTable.from_dict(table)
+                   for lang, table in (data.get("casing") or {}).get("langs", {}).items()}
+        confidence = data.get("confidence") or {}
+        calibrations = {d: Calibration.from_dict(fitted)
+                        for d, fitted in confidence.get("directions", {}).items()}
+        calibration = (Calibration.from_dict(confidence)
+                       if confidence and not calibrations else None)
     except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path} cannot be loaded: {str(exc).splitlines()[0]}") from None
-    return config, src_tok, tgt_tok, model.to(device).eval(), casing, calibration
+    return (config, src_tok, tgt_tok, model.to(device).eval(), casing, calibration, casings,
+            calibrations)

@@ -44,13 +44,15 @@ def average_periodic(run_dir: Path, last: int, model: torch.nn.Module,
 
 
 def calibrate_best(run_dir: Path, data_dir: Path, val_pairs: int, casing: CasingTable,
-                   state: TrainState, write_record: Callable[[dict], None]) -> dict | None:
+                   state: TrainState, write_record: Callable[[dict], None],
+                   casings: dict[str, CasingTable] | None = None) -> dict | None:
     """Fit best.pt's confidence calibration on the validation set of `val_pairs` pairs
-    (translator/training/calibrate.py); None without best.pt or with under two pairs."""
+    (translator/training/calibrate.py; `casings`: a multilingual run's tables per source
+    language); None without best.pt or with under two pairs."""
     best = run_dir / "best.pt"
     if not best.exists() or val_pairs < 2:
         return None
-    result = calibrate_checkpoint(best, data_dir, table=casing)
+    result = calibrate_checkpoint(best, data_dir, table=casing, tables=casings)
     write_record({"type": "calibration", "step": state.step, **result["confidence"]})
     return result
 

@@ -4,6 +4,11 @@ reads (MODELS=models/) to know which pairs it serves and their test scores. No t
     models/de-en/best.pt  models/de-en/summary.json  ...
     models/index.json     {"models": [{"pair": "de-en", "checkpoint": "de-en/best.pt",
                                        "test": {...}, "date": ...}, ...]}
+
+A multilingual run in the directory (`translator train --langs ... --out models/multi`) is one
+entry with its `directions` instead of a `pair` and its test scores per direction; reading the
+index gives each of its directions an entry of its own ("multilingual": true), which a model
+of that pair in the same directory outranks.
 """
 
 from __future__ import annotations
@@ -38,10 +43,13 @@ def write_index(out: Path) -> dict:
             continue
         with open(run_dir / SUMMARY) as f:
             summary = json.load(f)
+        directions = summary.get("directions")
+        names = ({"directions": list(directions)} if directions else {"pair": run_dir.name})
         models.append({
-            "pair": run_dir.name,
+            **names,
             "checkpoint": f"{run_dir.name}/best.pt",
-            "test": summary_scores(summary),
+            "test": ({d: summary_scores(s) for d, s in directions.items()} if directions
+                     else summary_scores(summary)),
             "test_set": TEST_SPLIT,
             "steps": summary.get("step"),
             "minutes": round(summary.get("elapsed_minutes", 0.0), 1),
@@ -67,9 +75,15 @@ def read_index(directory: str | Path) -> dict[str, dict]:
     try:
         with open(directory / INDEX) as f:
             index = json.load(f)
-        entries = index["models"]
-        return {e["pair"]: {**e, "checkpoint": str((directory / e["checkpoint"]).resolve())}
-                for e in entries}
+        out: dict[str, dict] = {}
+        for e in sorted(index["models"], key=lambda e: "directions" not in e):
+            path = str((directory / e["checkpoint"]).resolve())
+            for pair in e.get("directions") or []:  # first: a pair's own model outranks them
+                out[pair] = {**e, "pair": pair, "checkpoint": path, "multilingual": True,
+                             "test": e["test"].get(pair, {})}
+            if "pair" in e:
+                out[e["pair"]] = {**e, "checkpoint": path}
+        return out
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{directory / INDEX} is not a models index "
                         f"(translator train-pairs writes one): {exc}") from None

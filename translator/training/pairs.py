@@ -23,40 +23,68 @@ from translator.errors import UserError
 from translator.training.index import SUMMARY, run_state, write_index
 
 
-def score_test_split(run_dir: Path, data_dir: str | Path, src: str, tgt: str,
-                beams: Sequence[int]) -> dict:
+def score_test_split(run_dir: Path, data_dir: str | Path, src: str | None, tgt: str | None,
+                     beams: Sequence[int]) -> dict:
     """The test split scored with the run's best.pt at each beam size ({} without a test
     split): `test_2016_flickr_bleu_beam5` and the like, the sacreBLEU signatures, and the
-    hypotheses written next to the checkpoint."""
-    from translator.data.corpus import find_split_file, read_split
-    from translator.evaluation.evaluate import score
+    hypotheses written next to the checkpoint. A multilingual model (`src` and `tgt` None)
+    is scored in every direction: each direction's scores under "directions", their means
+    at the top."""
     from translator.inference.translator import Translator
 
+    best = Translator.from_checkpoint(run_dir / "best.pt")
+    if not best.multilingual:
+        return _score_direction(best, run_dir, data_dir, beams, suffix=tgt or "")
+    scores = {d: _score_direction(best.for_pair(*d.split("-", 1)), run_dir, data_dir, beams,
+                                  suffix=f"{d}.{d.split('-', 1)[1]}")
+              for d in best.directions}
+    scores = {d: s for d, s in scores.items() if s}
+    if not scores:
+        return {}
+    first = next(iter(scores.values()))
+    out: dict = {k: round(sum(s[k] for s in scores.values()) / len(scores), 2)
+                 for k in first if k.startswith(TEST_SPLIT)}
+    out["signatures"] = first["signatures"]
+    out["bleu_signature"] = first["bleu_signature"]
+    out["directions"] = {d: {k: v for k, v in s.items() if k.startswith(TEST_SPLIT)}
+                         for d, s in scores.items()}
+    return out
+
+
+def _score_direction(translator, run_dir: Path, data_dir: str | Path, beams: Sequence[int],
+                     suffix: str) -> dict:
+    """`score_test_split` of one direction; its hypotheses in `<split>.<beam>.<suffix>`."""
+    from translator.data.corpus import find_split_file, read_split
+    from translator.evaluation.evaluate import score
+
+    src, tgt = translator.src_lang, translator.tgt_lang
     try:
         find_split_file(data_dir, TEST_SPLIT, src)
         find_split_file(data_dir, TEST_SPLIT, tgt)
     except CorpusError:
         return {}
     test = read_split(data_dir, TEST_SPLIT, src, tgt)
-    best = Translator.from_checkpoint(run_dir / "best.pt")
     out: dict = {}
     for beam in sorted(set(beams)):
-        hyps = best.translate(test.src, beam_size=beam)
+        hyps = translator.translate(test.src, beam_size=beam)
         scores = score(hyps, test.tgt)
         name = "greedy" if beam == 1 else f"beam{beam}"
         for metric in ("bleu", "chrf", "ter"):
             out[f"{TEST_SPLIT}_{metric}_{name}"] = round(scores[metric], 2)
         out["bleu_signature"] = scores["signatures"]["bleu"]
         out["signatures"] = scores["signatures"]
-        (run_dir / f"{TEST_SPLIT}.{name}.{tgt}").write_text("\n".join(hyps) + "\n")
+        (run_dir / f"{TEST_SPLIT}.{name}.{suffix}").write_text("\n".join(hyps) + "\n")
     return out
 
 
-def train_run(cfg: Config, data_dir: str | Path, src: str, tgt: str, out: str | Path,
+def train_run(cfg: Config, data_dir: str | Path, src: str | None, tgt: str | None,
+              out: str | Path,
               resume: bool = False, progress: bool = True, overrides: dict | None = None,
               test_beams: Sequence[int] = (), echo: Callable[[str], None] | None = None,
               cache_dir: str | Path | None = None, prepare_processes: int = 0) -> dict:
-    """Train one pair into `out`, score the test split and write summary.json; the summary
+    """Train one pair (or, with `data.langs` and no `src`/`tgt`, a multilingual model:
+    translator/data/multilingual.py) into `out`, score the test split and write
+    summary.json; the summary
     (stop_reason "interrupted" and no summary.json when the run was interrupted). Under
     torchrun, rank 0 scores and writes; the other ranks' summaries carry their "rank"."""
     from translator.training.trainer import Trainer
@@ -79,8 +107,9 @@ def train_run(cfg: Config, data_dir: str | Path, src: str, tgt: str, out: str | 
     return summary
 
 
-def _score_and_write_summary(summary: dict, run_dir: Path, data_dir: str | Path, src: str,
-                             tgt: str, test_beams: Sequence[int]) -> None:
+def _score_and_write_summary(summary: dict, run_dir: Path, data_dir: str | Path,
+                             src: str | None, tgt: str | None,
+                             test_beams: Sequence[int]) -> None:
     summary.update(score_test_split(run_dir, data_dir, src, tgt, test_beams))
     with open(run_dir / SUMMARY, "w") as f:
         json.dump(summary, f, indent=2)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import torch
 
 from translator.config import Config, TrainConfig
+from translator.errors import UserError
 from translator.training.distributed import Ranks
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,12 @@ def resume_config(saved: Config, requested: Config, overrides: dict | None = Non
     `overrides` holds the options given explicitly (the CLI passes only those, so a resumed
     60-minute run stays a 60-minute run); without it, the budget of `requested` applies.
     """
+    if requested.data.langs and (requested.data.langs, requested.data.directions) != (
+            saved.data.langs, saved.data.directions):
+        raise UserError("--resume goes on with the run's own languages: its checkpoint has "
+                        + (f"the directions {', '.join(saved.data.directions)}"
+                           if saved.data.langs else "one pair")
+                        + "; start a new run in another --out for other languages")
     if overrides is None:
         overrides = {k: getattr(requested.train, k) for k in RESUME_OPTIONS}
     return saved.override("train", **{k: v for k, v in overrides.items() if k in RESUME_OPTIONS})

@@ -20,8 +20,14 @@ import torch
 
 from translator.checkpoint import load_checkpoint, periodic_name, periodic_step, save_checkpoint
 from translator.config import Config
-from translator.data.corpus import CorpusError, ParallelCorpus, read_split
+from translator.data.corpus import CorpusError, ParallelCorpus
 from translator.data.mixing import prepare_mixed
+from translator.data.multilingual import (
+    casing_entry,
+    prepare_multilingual,
+    run_languages,
+    run_validation_sets,
+)
 from translator.data.vocab import PAD_ID, Tokenizer
 from translator.errors import UserError
 from translator.evaluation.metrics import corpus_bleu
@@ -41,16 +47,19 @@ from translator.training.state import (
     rng_state,
     to_checkpoint,
 )
-from translator.training.validation import record_validation, teacher_forced_loss
+from translator.training.validation import evaluate_directions, record_validation
 
 log = logging.getLogger(__name__)
 
 class Trainer:
     """One training run; under torchrun, one rank of a data parallel run (translator/
     distributed.py): every rank trains on its share of each epoch's batches, rank 0 alone
-    validates and writes the run directory."""
+    validates and writes the run directory. A run of one pair (`src_lang`, `tgt_lang`), or,
+    with `data.langs` in the config, a multilingual run of its `data.directions` (the
+    languages None: translator/data/multilingual.py)."""
 
-    def __init__(self, cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: str,
+    def __init__(self, cfg: Config, data_dir: str | Path, src_lang: str | None,
+                 tgt_lang: str | None,
                  out_dir: str | Path, resume: bool = False, progress: bool = True,
                  on_step: Callable[[int, float], None] | None = None,
                  resume_overrides: dict | None = None, cache_dir: str | Path | None = None,
@@ -129,7 +138,7 @@ class Trainer:
 
     def _build(self, tokenizers: tuple[Tokenizer, Tokenizer] | None = None) -> None:
         """The validation pairs, the training data and a model (initialised from torch's seed)."""
-        self.val = read_split(self.data_dir, "val", self.src_lang, self.tgt_lang)
+        self.val = run_validation_sets(self.cfg, self.data_dir, self.src_lang, self.tgt_lang)
         self._prepare_train(tokenizers)
         self.model = Seq2Seq(self.cfg.model, len(self.src_tok), len(self.tgt_tok)).to(self.device)
 
@@ -137,9 +146,15 @@ class Trainer:
         """The training pairs from the cache (translator/data/prepare.py), prepared there first if
         need be: by the first rank of each machine, while the others wait for it."""
         start = time.perf_counter()
-        prepared = prepare_mixed(self.cfg, self.data_dir, self.src_lang, self.tgt_lang,
-                           self.cache_dir, self.prepare_processes, tokenizers=tokenizers,
-                           build=self.ranks.local_rank == 0, progress=self.progress)
+        build = self.ranks.local_rank == 0
+        if self.cfg.data.langs:
+            prepared = prepare_multilingual(self.cfg, self.data_dir, self.cache_dir,
+                                            self.prepare_processes, tokenizers, build,
+                                            self.progress)
+        else:
+            prepared = prepare_mixed(self.cfg, self.data_dir, self.src_lang, self.tgt_lang,
+                                     self.cache_dir, self.prepare_processes,
+                                     tokenizers=tokenizers, build=build, progress=self.progress)
         self.src_tok, self.tgt_tok = prepared.src_tok, prepared.tgt_tok
         if self.ranks.distributed:
             digests = self.ranks.gather(hashlib.sha256(self.src_tok.model_bytes
@@ -149,6 +164,7 @@ class Trainer:
                                   "their own): share the cache directory between the machines, "
                                   "or copy one machine's entry to the others")
         self.casing, self.filter_report = prepared.casing, prepared.report
+        self.casings = prepared.casings or {}
         self.train_data, self.corpus_record = prepared.corpus, prepared.record
         self.batch_lengths = prepared.corpus.batch_lengths()
         if not len(self.train_data):
@@ -309,17 +325,16 @@ class Trainer:
     # ------------------------------------------------------------------------- validation
     def translator(self) -> Translator:
         return Translator(self.model, self.src_tok, self.tgt_tok, self.cfg, self._meta(),
-                          device=str(self.device), casing=self.casing)
+                          device=str(self.device), casing=self.casing, casings=self.casings)
 
-    def evaluate(self, corpus: ParallelCorpus, beam_size: int = 1, limit: int = 0) -> dict:
+    def evaluate(self, sets: dict[str, ParallelCorpus], beam_size: int = 1,
+                 limit: int = 0) -> dict:
         """Loss per token (teacher forcing) and BLEU (sacreBLEU's, alone: no chrF or TER
-        during training) of the decoded output on `corpus`."""
-        src, tgt = corpus.src[: limit or None], corpus.tgt[: limit or None]
+        during training) of the decoded output on each direction's pairs of `sets`, and
+        their means (validation.py, `evaluate_directions`)."""
         self.model.eval()
-        loss = teacher_forced_loss(self._loss, self.src_tok.encode(src), self.tgt_tok.encode(tgt),
-                                   self.cfg.train.batch_tokens, self.device)
-        hyps = self.translator().translate(src, beam_size=beam_size)
-        return {"loss": loss, "bleu": corpus_bleu(hyps, tgt), "hyps": hyps}
+        return evaluate_directions(self.translator(), self._loss, sets, corpus_bleu,
+                                   self.cfg.train.batch_tokens, self.device, beam_size, limit)
 
     def _validate(self) -> None:
         """Rank 0: validate the model as it is (validation.py); best.pt if it is the best."""
@@ -331,8 +346,9 @@ class Trainer:
 
     # ------------------------------------------------------------------------- checkpoints
     def _meta(self) -> dict:
-        return {"src_lang": self.src_lang, "tgt_lang": self.tgt_lang,
-                "torch": str(torch.__version__), "params": count_parameters(self.model)}
+        return {**run_languages(self.cfg, self.src_lang, self.tgt_lang),
+                "torch": str(torch.__version__),
+                "params": count_parameters(self.model)}
 
     def _save_last(self) -> None:
         """last.pt, with every rank's random state (so a resumed run continues each rank's
@@ -350,7 +366,7 @@ class Trainer:
         return save_checkpoint(self.out / name, {
             "config": self.cfg.for_checkpoint(),
             "spm": {"src": self.src_tok.model_bytes, "tgt": self.tgt_tok.model_bytes},
-            "casing": {"src": self.casing.to_dict()},
+            "casing": casing_entry(self.casing, self.casings),
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "train_state": train_state,
             "metrics": {"step": st.step, "best_bleu": st.best_bleu, "best_step": st.best_step,
@@ -377,8 +393,8 @@ class Trainer:
         st = self.state
         averaged = average_periodic(self.out, self.cfg.train.average_last, self.model,
                                     lambda: self.evaluate(self.val), st, self.metrics.write)
-        calibration = calibrate_best(self.out, self.data_dir, len(self.val), self.casing, st,
-                                     self.metrics.write)
+        calibration = calibrate_best(self.out, self.data_dir, len(next(iter(self.val.values()))),
+                                     self.casing, st, self.metrics.write, self.casings)
         plot_metrics(self.metrics_path, self.out / "metrics.png")
         summary = run_summary(st, averaged, calibration)
         self.metrics.write({"type": "end", "step": st.step, **summary})

@@ -1,6 +1,8 @@
-"""Validation during training: the loss per target token under teacher forcing, and what a
-validation's result does to the run (its place in the training state: the best BLEU so far,
-the validations without gain that early stopping counts; the log record and the line shown)."""
+"""Validation during training: the loss per target token under teacher forcing and the BLEU of
+each direction (one for a run of one pair, every direction of a multilingual run, whose means
+decide), and what a validation's result does to the run (its place in the training state: the
+best BLEU so far, the validations without gain that early stopping counts; the log record and
+the line shown)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,27 @@ def teacher_forced_loss(loss: Callable[[dict], tuple[torch.Tensor, int]],
     return total / max(1, ntok)
 
 
+def evaluate_directions(translator, loss: Callable[[dict], tuple[torch.Tensor, int]],
+                        sets: dict, bleu: Callable[[list[str], list[str]], float],
+                        batch_tokens: int, device: torch.device, beam_size: int = 1,
+                        limit: int = 0) -> dict:
+    """{"loss", "bleu"} of `translator` on every direction's pairs of `sets` ({"de-en":
+    ParallelCorpus}, the first `limit` of each), the means over directions; with several,
+    each direction's BLEU under "directions" too."""
+    losses, scores = {}, {}
+    for direction, corpus in sets.items():
+        view = translator.for_pair(*direction.split("-", 1))
+        src, tgt = corpus.src[: limit or None], corpus.tgt[: limit or None]
+        losses[direction] = teacher_forced_loss(loss, view.source_ids(src),
+                                                view.tgt_tok.encode(tgt), batch_tokens, device)
+        scores[direction] = bleu(view.translate(src, beam_size=beam_size), tgt)
+    result = {"loss": sum(losses.values()) / len(losses),
+              "bleu": sum(scores.values()) / len(scores)}
+    if len(scores) > 1:
+        result["directions"] = {d: round(b, 2) for d, b in scores.items()}
+    return result
+
+
 def record_validation(state: TrainState, result: dict, seconds: float,
                       write_record: Callable[[dict], None]) -> bool:
     """Book a validation `result` ({"loss", "bleu"}) of the state's step, `seconds` long: a
@@ -41,9 +64,14 @@ def record_validation(state: TrainState, result: dict, seconds: float,
         state.best_bleu, state.best_step, state.bad_evals = result["bleu"], state.step, 0
     else:
         state.bad_evals += 1
+    directions = result.get("directions")
     write_record({"type": "valid", "step": state.step, "epoch": state.epoch,
                   "loss": result["loss"], "bleu": result["bleu"], "best_bleu": state.best_bleu,
-                  "elapsed": state.elapsed, "seconds": seconds})
-    tqdm.write(f"step {state.step}: val loss {result['loss']:.3f} BLEU {result['bleu']:.2f}"
-               f"{' (best)' if improved else ''}", file=sys.stderr)
+                  "elapsed": state.elapsed, "seconds": seconds,
+                  **({"directions": directions} if directions else {})})
+    each = (" (" + ", ".join(f"{d} {b:.1f}" for d, b in directions.items()) + ")"
+            if directions else "")
+    tqdm.write(f"step {state.step}: val loss {result['loss']:.3f} "
+               f"{'mean ' if directions else ''}BLEU {result['bleu']:.2f}"
+               f"{' (best)' if improved else ''}{each}", file=sys.stderr)
     return improved

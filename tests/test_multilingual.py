@@ -1,0 +1,197 @@
+"""One model for every direction (translator/data/multilingual.py): the directions a run trains,
+its data, and a tiny multilingual model of the three-way synthetic task (conftest's
+`multilingual_run`: xx, yy and zz, each a deterministic transform of a shared sentence)
+trained once and then translating, evaluating, calibrating and back-translating per
+direction."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from helpers import LANGS, three_way
+
+from translator.checkpoint import load_checkpoint
+from translator.cli.main import main
+from translator.config import ConfigError
+from translator.data.multilingual import resolve_directions, validation_sets
+from translator.errors import UserError
+from translator.inference.translator import Translator
+from translator.languages import lang_token
+
+DIRECTIONS = [f"{s}-{t}" for s in LANGS for t in LANGS if s != t]
+
+
+# ----------------------------------------------------------------------------- directions
+def test_every_direction_among_the_languages_or_english_centric_or_a_subset():
+    assert resolve_directions(["en", "de", "fr", "cs"]) == [
+        "en-de", "en-fr", "en-cs", "de-en", "de-fr", "de-cs", "fr-en", "fr-de", "fr-cs",
+        "cs-en", "cs-de", "cs-fr"]
+    assert resolve_directions(["en", "de", "fr"], english_centric=True) == [
+        "de-en", "en-de", "fr-en", "en-fr"]
+    assert resolve_directions(["en", "de", "fr"], "de-fr,fr-de") == ["de-fr", "fr-de"]
+
+
+@pytest.mark.parametrize("langs, directions, centric, message", [
+    (["en"], None, False, "at least two"),
+    (["en", "en"], None, False, "at least two different"),
+    (["en", "d3"], None, False, "not a language code"),
+    (["en", "de"], "de-fr", False, "not a pair of --langs"),
+    (["de", "fr"], None, True, "needs en"),
+    (["en", "de"], "de-en", True, "not both"),
+])
+def test_bad_language_choices_are_refused_clearly(langs, directions, centric, message):
+    with pytest.raises((ConfigError, UserError), match=message):
+        resolve_directions(langs, directions, centric)
+
+
+def test_langs_excludes_src_and_tgt_on_the_command_line(three_way_corpus, tmp_path, capsys):
+    code = main(["train", "--data", str(three_way_corpus), "--langs", "xx,yy", "--src", "xx",
+                 "--out", str(tmp_path / "run"), "--preset", "tiny", "--max-steps", "1"])
+    assert code != 0
+    assert "--langs trains every direction" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "last.pt").exists()
+    code = main(["train", "--data", str(three_way_corpus), "--directions", "xx-yy",
+                 "--out", str(tmp_path / "run"), "--preset", "tiny", "--max-steps", "1"])
+    assert code != 0
+    assert "give --langs too" in capsys.readouterr().err
+
+
+def test_the_validation_sample_is_the_same_lines_in_every_direction(three_way_corpus):
+    sets = validation_sets(three_way_corpus, ["xx-yy", "zz-xx"], limit=10)
+    assert all(len(c) == 10 for c in sets.values())
+    # the xx side of both directions: the same sentences, in the same order
+    assert sets["xx-yy"].src == sets["zz-xx"].tgt
+    for xx, yy in zip(sets["xx-yy"].src, sets["xx-yy"].tgt):
+        assert three_way(xx.split())["yy"] == yy
+    assert validation_sets(three_way_corpus, ["xx-yy"], limit=10)["xx-yy"].src == \
+        sets["xx-yy"].src  # fixed: drawn with the same seed every time
+
+
+# ----------------------------------------------------------------------------- the model
+def test_the_run_trains_every_direction_and_logs_each(multilingual_run):
+    summary = multilingual_run["summary"]
+    assert set(summary["directions"]) == set(DIRECTIONS)
+    for direction, scores in summary["directions"].items():
+        assert scores["test_2016_flickr_bleu_beam5"] >= 85, (direction, scores)
+    records = [json.loads(line) for line in
+               (multilingual_run["dir"] / "metrics.jsonl").read_text().splitlines()]
+    valid = [r for r in records if r["type"] == "valid"]
+    assert set(valid[-1]["directions"]) == set(DIRECTIONS)
+    mean = sum(valid[-1]["directions"].values()) / len(DIRECTIONS)
+    assert valid[-1]["bleu"] == pytest.approx(mean, abs=0.01)
+    for direction in DIRECTIONS:
+        target = direction.split("-")[1]
+        assert (multilingual_run["dir"] / f"test_2016_flickr.beam5.{direction}.{target}"
+                ).is_file()
+
+
+def test_the_checkpoint_names_its_directions_casings_and_calibrations(multilingual_run):
+    data = load_checkpoint(multilingual_run["dir"] / "best.pt")
+    assert data["meta"]["langs"] == list(LANGS)
+    assert data["meta"]["directions"] == DIRECTIONS
+    assert "src_lang" not in data["meta"]
+    assert set(data["casing"]["langs"]) == set(LANGS)
+    assert set(data["confidence"]["directions"]) == set(DIRECTIONS)
+    assert data["config"]["vocab"]["symbols"] == [lang_token(lang) for lang in LANGS]
+
+
+def test_the_language_token_steers_the_output(multilingual_run):
+    model = Translator.from_checkpoint(multilingual_run["dir"] / "best.pt")
+    words = ["cat", "dog", "sun", "tree"]
+    source = " ".join(words)
+    into_yy = model.for_pair("xx", "yy").translate([source])[0]
+    into_zz = model.for_pair("xx", "zz").translate([source])[0]
+    assert into_yy == three_way(words)["yy"]
+    assert into_zz == three_way(words)["zz"]
+    # from another language, into the same two
+    assert model.for_pair("zz", "xx").translate([three_way(words)["zz"]])[0] == source
+    assert model.for_pair("zz", "yy").translate([three_way(words)["zz"]])[0] == \
+        three_way(words)["yy"]
+
+
+def test_a_direction_must_be_chosen_and_must_be_one_of_the_model(multilingual_run):
+    model = Translator.from_checkpoint(multilingual_run["dir"] / "best.pt")
+    assert model.multilingual and model.directions == DIRECTIONS
+    with pytest.raises(UserError, match="choose the direction"):
+        model.translate(["cat dog"])
+    with pytest.raises(UserError, match="not xx-qq"):
+        model.for_pair("xx", "qq")
+    with pytest.raises(UserError, match="needs both --src and --tgt"):
+        model.for_options(None, "yy")
+    view = model.for_pair("xx", "yy")
+    assert view.model is model.model  # one model in memory
+    assert (view.src_lang, view.tgt_lang) == ("xx", "yy")
+    assert view.calibration is not None and view.casing is not None
+
+
+def test_confidence_alignment_and_protected_spans_work_per_direction(multilingual_run):
+    model = Translator.from_checkpoint(multilingual_run["dir"] / "best.pt")
+    view = model.for_pair("xx", "zz")
+    aligned = view.translate_aligned(["cat dog sun"])[0]
+    assert aligned.text == "katze hund sonne"
+    assert aligned.alignment == [0, 1, 2]
+    assert 0 < aligned.confidence <= 1
+    # a number is carried through by attention (translator/inference/protect.py)
+    out = view.translate(["cat 1234 dog"])[0]
+    assert "1234" in out.split() and out.replace(" 1234", "") == "katze hund"
+
+
+def test_an_ensemble_of_multilingual_checkpoints_translates_a_direction(multilingual_run):
+    run = multilingual_run["dir"]
+    ensemble = Translator.from_checkpoint(f"{run / 'best.pt'}+{run / 'last.pt'}")
+    assert ensemble.directions == DIRECTIONS
+    assert ensemble.for_pair("zz", "xx").translate(["katze hund"])[0] == "cat dog"
+
+
+def test_translate_and_evaluate_from_the_command_line(multilingual_run, three_way_corpus,
+                                                      tmp_path):
+    best = str(multilingual_run["dir"] / "best.pt")
+    source = tmp_path / "in.xx"
+    source.write_text("cat dog sun\n")
+    run = [sys.executable, "-m", "translator"]
+    out = subprocess.run([*run, "translate", "--checkpoint", best, "--src", "xx", "--tgt",
+                          "zz", "-i", str(source), "-q"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "katze hund sonne\n"
+    missing = subprocess.run([*run, "translate", "--checkpoint", best, "-i", str(source)],
+                             capture_output=True, text=True)
+    assert missing.returncode != 0
+    assert "choose the direction" in missing.stderr and "Traceback" not in missing.stderr
+    table = subprocess.run([*run, "evaluate", "--checkpoint", best, "--data",
+                            str(three_way_corpus), "--all-directions", "--bootstrap", "0"],
+                           capture_output=True, text=True)
+    assert table.returncode == 0, table.stderr
+    rows = {line.split()[0]: line.split() for line in table.stdout.splitlines()
+            if line.split() and line.split()[0] in [*DIRECTIONS, "mean"]}
+    assert set(rows) == {*DIRECTIONS, "mean"}
+    assert all(float(row[2]) >= 85 for row in rows.values())  # BLEU
+    one = subprocess.run([*run, "evaluate", "--checkpoint", best, "--data",
+                          str(three_way_corpus), "--src", "yy", "--tgt", "xx", "--json"],
+                         capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr
+    bleu = json.loads(one.stdout)["results"][0]["bleu"]
+    assert bleu == pytest.approx(float(rows["yy-xx"][2]), abs=0.01)
+
+
+def test_backtranslate_with_a_multilingual_model(multilingual_run, tmp_path):
+    mono = tmp_path / "mono.zz"
+    mono.write_text("katze hund\nsonne baum fisch\n")
+    code = main(["backtranslate", "--checkpoint", str(multilingual_run["dir"] / "best.pt"),
+                 "-i", str(mono), "--tgt", "yy", "--out", str(tmp_path / "synth"),
+                 "--precision", "fp32", "-q", "--data", str(tmp_path)])
+    assert code == 0
+    import gzip
+
+    out = gzip.decompress((tmp_path / "synth" / "train.yy.gz").read_bytes()).decode()
+    assert out.splitlines() == ["perro gato", "pez arbol sol"]
+
+
+def test_resuming_with_other_languages_is_refused(multilingual_run, three_way_corpus,
+                                                   capsys):
+    code = main(["train", "--data", str(three_way_corpus), "--langs", "xx,yy",
+                 "--out", str(multilingual_run["dir"]), "--resume", "--preset", "tiny"])
+    assert code != 0
+    assert "--resume goes on with the run's own languages" in capsys.readouterr().err

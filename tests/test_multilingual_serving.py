@@ -1,0 +1,163 @@
+"""Serving one multilingual model (worker/models.py, worker/runtime.py): a checkpoint named
+without a pair serves every direction it translates, one model in memory; a pair's own model
+wins for its pair; a models directory lists a multilingual run; and `translator serve`
+answers every direction through LibreTranslate's API and its own client library."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from helpers import LANGS, ROOT, three_way
+
+from translator.checkpoint_file import read_meta, spec_directions
+from translator.inference.translator import Translator
+from translator.training.index import read_index, write_index
+from worker.models import directions, read_models
+from worker.redis_server import free_port
+from worker.settings import SettingsError
+
+DIRECTIONS = [f"{s}-{t}" for s in LANGS for t in LANGS if s != t]
+
+
+def test_the_languages_are_read_from_the_checkpoint_without_torch(multilingual_run,
+                                                                   trained_run):
+    best = multilingual_run["dir"] / "best.pt"
+    code = ("import sys; from translator.checkpoint_file import spec_directions; "
+            f"print(spec_directions({str(best)!r})); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    assert out.stdout.split("\n")[:2] == [repr(DIRECTIONS), "False"]
+    assert spec_directions(trained_run["dir"] / "best.pt") == []
+    assert read_meta(trained_run["dir"] / "best.pt")["src_lang"] == "xx"
+
+
+def test_a_checkpoint_without_a_pair_serves_every_direction(multilingual_run, trained_run):
+    best = str(multilingual_run["dir"] / "best.pt")
+    models = read_models(best, scores=True)
+    assert sorted(models) == sorted(DIRECTIONS)
+    assert {m["checkpoint"] for m in models.values()} == {best}
+    assert all(m["multilingual"] for m in models.values())
+    summary = multilingual_run["summary"]["directions"]
+    assert models["zz-xx"]["test"]["bleu_beam5"] == summary["zz-xx"][
+        "test_2016_flickr_bleu_beam5"]
+    # every direction is direct: nothing pivots
+    assert all(via is None for targets in directions(
+        {p: m["checkpoint"] for p, m in models.items()}, "xx").values()
+        for via in targets.values())
+    # a model of one pair named without its pair serves that pair
+    reverse = str(trained_run["dir"] / "best.pt")
+    assert list(read_models(reverse, scores=False)) == ["xx-yy"]
+
+
+@pytest.mark.parametrize("order", ["pair first", "pair last"])
+def test_a_pairs_own_model_wins_over_the_multilingual_direction(multilingual_run, trained_run,
+                                                                 order):
+    multi, reverse = multilingual_run["dir"] / "best.pt", trained_run["dir"] / "best.pt"
+    entries = [f"xx-yy={reverse}", str(multi)]
+    models = read_models(",".join(entries if order == "pair first" else entries[::-1]),
+                         scores=False)
+    assert models["xx-yy"]["checkpoint"] == str(reverse)
+    assert models["yy-xx"]["checkpoint"] == str(multi)
+
+
+def test_a_file_that_is_no_checkpoint_is_refused_clearly(tmp_path):
+    bad = tmp_path / "notes.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(SettingsError, match="not a readable checkpoint"):
+        read_models(str(bad), scores=False)
+    with pytest.raises(SettingsError, match="neither `src-tgt=path` nor a models directory"):
+        read_models(str(tmp_path / "nothing"), scores=False)
+
+
+def test_a_models_directory_lists_a_multilingual_run(multilingual_run, trained_run, tmp_path):
+    models = tmp_path / "models"
+    for name, run in (("multi", multilingual_run["dir"]), ("xx-yy", trained_run["dir"])):
+        (models / name).mkdir(parents=True)
+        for file in ("best.pt", "summary.json"):
+            shutil.copy(run / file, models / name / file)
+    index = write_index(models)
+    multi = next(e for e in index["models"] if "directions" in e)
+    assert multi["directions"] == DIRECTIONS and multi["checkpoint"] == "multi/best.pt"
+    read = read_index(models)
+    assert sorted(read) == sorted(DIRECTIONS)
+    assert read["xx-yy"]["checkpoint"].endswith("xx-yy/best.pt")  # the pair's own model
+    assert read["zz-yy"]["checkpoint"].endswith("multi/best.pt")
+    assert read["zz-yy"]["test"]["bleu_beam5"] >= 85
+    assert sorted(read_models(str(models), scores=True)) == sorted(DIRECTIONS)
+
+
+def test_directions_decoded_in_one_batch_equal_each_decoded_alone(multilingual_run):
+    model = Translator.from_checkpoint(multilingual_run["dir"] / "best.pt")
+    items = [("xx-yy", "cat dog sun"), ("zz-xx", "katze baum"), ("xx-zz", "red fish"),
+             ("yy-zz", "gato perro"), ("xx-yy", ""), ("zz-xx", "fisch vogel stern")]
+    together = model.translate_directions(items, beam_size=3)
+    for (direction, text), hyps in zip(items, together):
+        alone = model.for_pair(*direction.split("-")).translate_hypotheses([text],
+                                                                           beam_size=3)[0]
+        assert [t for t, _ in hyps] == [t for t, _ in alone]
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.load(answer)
+
+
+def test_serve_answers_every_direction_through_libretranslate(multilingual_run, trained_run,
+                                                             tmp_path):
+    from libretranslatepy import LibreTranslateAPI
+
+    multi, reverse = multilingual_run["dir"] / "best.pt", trained_run["dir"] / "best.pt"
+    env = {**os.environ, "STATE_DIR": str(tmp_path / "state"), "REDIS_URL": "",
+           "PYTHONPATH": str(ROOT), "PRECISION": "fp32", "TORCH_THREADS": "1"}
+    env.pop("MODELS", None)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "translator", "serve", "--port", str(port),
+                             "--text-threads", "4", "--model", str(multi), "--model",
+                             f"xx-yy={reverse}"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180  # slow on a loaded machine, not dead
+        while True:
+            try:
+                with urllib.request.urlopen(server + "/healthz") as r:
+                    health = json.load(r)
+                if health.get("models") == "ready":
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.3)
+        client = LibreTranslateAPI(server + "/")
+        languages = {lang["code"]: set(lang["targets"]) for lang in client.languages()}
+        assert {code: languages.get(code) for code in LANGS} == {
+            code: set(LANGS) - {code} for code in LANGS}
+        words = ["cat", "dog", "sun"]
+        sentence = three_way(words)
+        for direction in DIRECTIONS:
+            src, tgt = direction.split("-")
+            expected = (" ".join(reversed(words)) if direction == "xx-yy"  # the pair's own
+                        else sentence[tgt])
+            assert client.translate(sentence[src], src, tgt) == expected, direction
+        html = _post(server + "/translate", {"q": "<p>katze <b>hund</b></p>", "source": "zz",
+                                             "target": "xx", "format": "html"})
+        assert html["translatedText"] == "<p>cat <b>dog</b></p>"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    # one model in memory per worker process, not one per direction
+    loads = re.findall(rf"pid=(\d+) .*msg='loaded {re.escape(str(multi))} ", output)
+    assert loads and len(loads) == len(set(loads)), output
+    assert "Traceback" not in output

@@ -1,0 +1,80 @@
+"""`translator evaluate --all-directions`: multilingual checkpoints scored in every direction
+they translate on a split of a multi-way corpus, one table (a row per direction and system,
+each later system tested against the first within its direction), or one JSON document."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from translator.checkpoint import load_checkpoint
+from translator.checkpoint_file import spec_members
+from translator.data.corpus import read_split
+from translator.errors import UserError
+from translator.evaluation.evaluate import (
+    DEFAULT_SPLIT,
+    METRICS,
+    score_systems,
+    translate_checkpoints,
+)
+
+
+def checkpoint_directions(spec: str) -> list[str]:
+    """The directions a (multilingual) model spec's first member translates."""
+    meta = load_checkpoint(spec_members(spec)[0]).get("meta") or {}
+    if not meta.get("directions"):
+        raise UserError(f"--all-directions is for multilingual checkpoints; {spec} translates "
+                        f"one pair (evaluate it with --src and --tgt)")
+    return list(meta["directions"])
+
+
+def evaluate_directions(args: argparse.Namespace) -> int:
+    if args.data is None or not args.checkpoint or args.hyp or args.src or args.tgt \
+            or args.direction:
+        raise UserError("--all-directions takes --data DIR and --checkpoint CKPT [...] (no "
+                        "--src, --tgt, --direction or --hyp: every direction is scored)")
+    split = args.split or DEFAULT_SPLIT
+    directions = checkpoint_directions(args.checkpoint[0])
+    names = [str(c) for c in args.checkpoint]
+    scores: dict[str, list[dict]] = {}
+    for direction in directions:
+        src, tgt = direction.split("-", 1)
+        corpus = read_split(args.data, split, src, tgt)
+        translated = translate_checkpoints(args.checkpoint, corpus.src, args.beam,
+                                           args.batch_tokens, args.threads, (src, tgt))
+        scores[direction] = score_systems(names, [h for h, _ in translated], [corpus.tgt],
+                                          bootstrap=args.bootstrap, seed=args.seed,
+                                          confidences=[c for _, c in translated])
+    if args.json or args.format == "json":
+        print(json.dumps({"data": str(args.data), "split": split, "beam": args.beam,
+                          "directions": {d: [_brief(r) for r in results]
+                                         for d, results in scores.items()}}, indent=2))
+    else:
+        print(direction_table(scores))
+    return 0
+
+
+def _brief(result: dict) -> dict:
+    return {k: result[k] for k in ("system", *METRICS, "p_values", "difference", "signatures")}
+
+
+def direction_table(scores: dict[str, list[dict]]) -> str:
+    """Rows of direction, system, BLEU, chrF, TER (and p of BLEU against the first system),
+    then each system's mean over the directions."""
+    names = [r["system"] for r in next(iter(scores.values()))]
+    header = ["direction", "system", "BLEU", "chrF", "TER", "p(BLEU)"]
+    rows = []
+    for direction, results in scores.items():
+        for i, r in enumerate(results):
+            p = r["p_values"]["bleu"] if r.get("p_values") else None
+            rows.append([direction, r["system"], *(f"{r[k]:.2f}" for k in METRICS),
+                         "" if i == 0 else ("-" if p is None else f"{p:.4f}")])
+    for i, name in enumerate(names):
+        rows.append(["mean", name, *(f"{sum(rs[i][k] for rs in scores.values()) / len(scores):.2f}"
+                                     for k in METRICS), ""])
+    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if c < 2 else cell.rjust(w)
+                       for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
+             for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + f"\n\nBLEU  {next(iter(scores.values()))[0]['signatures']['bleu']}"
