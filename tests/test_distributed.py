@@ -273,3 +273,23 @@ def test_train_pairs_refuses_to_run_under_torchrun(monkeypatch, tmp_path):
     with pytest.raises(UserError, match="does not run under torchrun"):
         train_pairs(tiny_config(), tmp_path, [(SRC, TGT)], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_multilingual_run_under_torchrun(three_way_corpus, tmp_path):
+    """Two ranks of `translator train --langs`: rank 0 prepares the shared vocabulary and
+    every direction's entries in a new cache while rank 1 waits for them; rank 0 alone
+    validates each direction and writes; the checkpoint names its directions."""
+    write_config(tmp_path)
+    run = tmp_path / "multi"
+    env_cache = tmp_path / "cache"
+    done = torchrun(["-m", "translator", "train", "--data", str(three_way_corpus), "--langs",
+                     "xx,yy,zz", "--directions", "xx-yy,zz-xx", "--preset", "tiny", "--config", str(tmp_path / "cfg.yaml"),
+                     "--out", str(run), "--max-steps", "10", "--threads", "1", "-q",
+                     "--no-test", "--cache-dir", str(env_cache)], tmp_path)
+    assert done.stdout.count('"stop_reason"') == 1
+    assert [r["step"] for r in train_records(run)] == list(range(1, 11))
+    valid = train_records(run, "valid")
+    assert valid and set(valid[-1]["directions"]) == {"xx-yy", "zz-xx"}
+    meta = load_checkpoint(run / "best.pt")["meta"]
+    assert meta["directions"] == ["xx-yy", "zz-xx"]
+    assert len(list((env_cache / "multi").iterdir())) == 1  # prepared once

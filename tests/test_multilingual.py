@@ -195,3 +195,16 @@ def test_resuming_with_other_languages_is_refused(multilingual_run, three_way_co
                  "--out", str(multilingual_run["dir"]), "--resume", "--preset", "tiny"])
     assert code != 0
     assert "--resume goes on with the run's own languages" in capsys.readouterr().err
+
+
+def test_casing_and_documents_use_the_directions_own_languages(multilingual_run):
+    """An ALL-CAPS input is truecased with its source language's table and comes back in
+    capitals; a document is split into sentences and put back together per direction."""
+    model = Translator.from_checkpoint(multilingual_run["dir"] / "best.pt")
+    zz_xx = model.for_pair("zz", "xx")
+    assert zz_xx.casing is model.casings["zz"]
+    assert zz_xx.translate(["KATZE HUND SONNE"])[0] == "CAT DOG SUN"
+    assert model.for_pair("xx", "yy").casing is model.casings["xx"]
+    document = "cat dog sun\n\nred fish\n"
+    assert model.for_pair("xx", "zz").translate_document(document) == \
+        "katze hund sonne\n\nrot fisch\n"

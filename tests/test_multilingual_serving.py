@@ -161,3 +161,29 @@ def test_serve_answers_every_direction_through_libretranslate(multilingual_run, 
     loads = re.findall(rf"pid=(\d+) .*msg='loaded {re.escape(str(multi))} ", output)
     assert loads and len(loads) == len(set(loads)), output
     assert "Traceback" not in output
+
+
+def test_a_multilingual_checkpoint_is_evaluated_in_the_chosen_direction(multilingual_run,
+                                                                        client, job_store):
+    """The evaluation queue scores a multilingual checkpoint (listed from CHECKPOINT_DIRS) in
+    the direction `pair` names; without one it fails with a clear error, not a crash."""
+    from helpers import wait_for_job
+
+    name = f"{multilingual_run['dir'].name}/best.pt"
+    sentences = [three_way(words.split()) for words in (
+        "cat dog sun tree fish", "red bird moon star rock leaf", "blue fish cat dog sun")]
+    body = {"checkpoint": name, "beam_size": 2,
+            "source": "".join(s["zz"] + "\n" for s in sentences),
+            "reference": "".join(s["xx"] + "\n" for s in sentences)}
+    answer = client.post("/api/v1/evaluations", json={**body, "pair": "zz-xx"})
+    assert answer.status_code == 202, answer.get_json()
+    job = wait_for_job(job_store, answer.get_json()["id"], timeout=120)
+    assert job["status"] == "done", job
+    assert job["pair"] == "zz-xx"
+    assert job_store.get_result(job["id"])["hypotheses"] == [s["xx"] for s in sentences]
+    assert job["scores"]["bleu"] == pytest.approx(100)
+    missing = client.post("/api/v1/evaluations", json=body)
+    assert missing.status_code == 202
+    failed = wait_for_job(job_store, missing.get_json()["id"], timeout=120)
+    assert failed["status"] == "failed"
+    assert "choose the pair" in failed["error"] and "Traceback" not in failed["error"]

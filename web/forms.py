@@ -36,7 +36,8 @@ class EvaluateForm(FlaskForm):
                            validators=[Optional()])
     system = StringField("…or a system's name", validators=[Optional()])
     hypotheses_file = FileField("and its output .txt (one line per segment)")
-    pair = StringField("Its language pair (e.g. de-en)", validators=[Optional()])
+    pair = StringField("Language pair (a system's, or a multilingual checkpoint's direction)",
+                       validators=[Optional()])
     testset = StringField("Named test set", default=TEST_SPLIT,
                           validators=[Optional()])
     source_file = FileField("…or source .txt")

@@ -256,9 +256,10 @@ def checkpoints():
                 raise InputError("upload both a source and a reference file")
             return intake().submit_evaluation(checkpoint, source=src.read(),
                                               reference=refs, beam_size=form.beam_size.data,
-                                              by=submitter())
+                                              by=submitter(), pair=form.pair.data or None)
         return intake().submit_evaluation(checkpoint, testset=form.testset.data or None,
-                                          beam_size=form.beam_size.data, by=submitter())
+                                          beam_size=form.beam_size.data, by=submitter(),
+                                          pair=form.pair.data or None)
 
     baseline = request.args.get("baseline")
 

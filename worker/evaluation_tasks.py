@@ -38,7 +38,8 @@ def evaluate_checkpoint(self, job_id: str, checkpoint: str) -> dict:
 def _evaluate(running: Running, checkpoint: str) -> Finished:
     state, store, job = worker_state(), running.store, running.job
     check_beam(job.beam, task=True)
-    translator = state.evaluation_translator(resolve_checkpoint(state.settings, checkpoint))
+    translator = _direction(state.evaluation_translator(
+        resolve_checkpoint(state.settings, checkpoint)), job.pair)
     store.update(job.id, pair=f"{translator.src_lang}-{translator.tgt_lang}")
     src, refs = _test_set(running, translator.src_lang, translator.tgt_lang)
     if src is None:
@@ -50,6 +51,22 @@ def _evaluate(running: Running, checkpoint: str) -> Finished:
     hyps = [s.text for s in scored]
     log.info("job %s: %s translated %d segments", job.id, checkpoint, len(src))
     return _scored(hyps, refs, src, [s.confidence for s in scored])
+
+
+def _direction(translator, pair: str | None):
+    """A multilingual checkpoint's view of the evaluation's `pair` (InputError without one,
+    or for a direction it does not translate); a model of one pair as it is."""
+    if not translator.multilingual:
+        return translator
+    from translator.errors import UserError
+
+    if not pair:
+        raise InputError(f"this multilingual checkpoint translates "
+                         f"{', '.join(translator.directions)}: choose the pair to evaluate")
+    try:
+        return translator.for_pair(*pair.split("-", 1))
+    except UserError as exc:
+        raise InputError(str(exc)) from None
 
 
 @shared_task(name=SCORE_TASK, bind=True, base=JobTask)

@@ -82,7 +82,8 @@ class Workbench:
                           pair: str | None = None) -> Job:
         """Queue an evaluation: of a known checkpoint (by name), or of an uploaded system's
         `hypotheses` (one line per segment) named `system`; on a named test set (of the
-        checkpoint's pair, or of `pair` for a system), or on an uploaded source and one or
+        checkpoint's pair, or of `pair` for a system and for a multilingual checkpoint, which
+        is evaluated in that direction), or on an uploaded source and one or
         several references (`reference`: a text or a list of up to MAX_REFERENCES). Bad input
         raises InputError and stores nothing."""
         from .checks import MAX_MEMBERS, decode_document, known_checkpoints, listed_members
@@ -137,7 +138,7 @@ class Workbench:
             fields["total"] = len(hyps)
             return self._queue(Kind.EVALUATION, pair or "", lambda job_id: TaskSpec(
                 SCORE_TASK, [job_id], EVAL_QUEUE), blobs=blobs, by=by, **fields)
-        return self._queue(Kind.EVALUATION, "", lambda job_id: TaskSpec(
+        return self._queue(Kind.EVALUATION, pair or "", lambda job_id: TaskSpec(
             EVALUATE_TASK, [job_id, checkpoint], EVAL_QUEUE), beam=beam, blobs=blobs or None,
             by=by, **fields)
 
