@@ -283,7 +283,8 @@ def test_a_multilingual_run_under_torchrun(three_way_corpus, tmp_path):
     run = tmp_path / "multi"
     env_cache = tmp_path / "cache"
     done = torchrun(["-m", "translator", "train", "--data", str(three_way_corpus), "--langs",
-                     "xx,yy,zz", "--directions", "xx-yy,zz-xx", "--preset", "tiny", "--config", str(tmp_path / "cfg.yaml"),
+                     "xx,yy,zz", "--directions", "xx-yy,zz-xx", "--preset", "tiny",
+                     "--config", str(tmp_path / "cfg.yaml"),
                      "--out", str(run), "--max-steps", "10", "--threads", "1", "-q",
                      "--no-test", "--cache-dir", str(env_cache)], tmp_path)
     assert done.stdout.count('"stop_reason"') == 1
