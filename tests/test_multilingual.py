@@ -51,7 +51,7 @@ def test_langs_excludes_src_and_tgt_on_the_command_line(three_way_corpus, tmp_pa
     code = main(["train", "--data", str(three_way_corpus), "--langs", "xx,yy", "--src", "xx",
                  "--out", str(tmp_path / "run"), "--preset", "tiny", "--max-steps", "1"])
     assert code != 0
-    assert "--langs trains every direction" in capsys.readouterr().err
+    assert "trains every direction among its languages" in capsys.readouterr().err
     assert not (tmp_path / "run" / "last.pt").exists()
     code = main(["train", "--data", str(three_way_corpus), "--directions", "xx-yy",
                  "--out", str(tmp_path / "run"), "--preset", "tiny", "--max-steps", "1"])

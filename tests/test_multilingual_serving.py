@@ -187,3 +187,28 @@ def test_a_multilingual_checkpoint_is_evaluated_in_the_chosen_direction(multilin
     failed = wait_for_job(job_store, missing.get_json()["id"], timeout=120)
     assert failed["status"] == "failed"
     assert "choose the pair" in failed["error"] and "Traceback" not in failed["error"]
+
+
+def test_a_worker_holds_the_multilingual_model_once_and_batches_its_directions(
+        multilingual_run, trained_run, tmp_path):
+    """Every direction a view of one model (MAX_MODELS=1 is enough for all of them); a
+    micro-batch of several directions decodes together, and a pair whose model cannot load
+    fails its own items only."""
+    from types import SimpleNamespace
+
+    from worker.runtime import WorkerState
+    from worker.settings import Settings
+
+    multi = multilingual_run["dir"] / "best.pt"
+    missing = tmp_path / "missing.pt"
+    settings = Settings.from_env({"MODELS": f"{multi},aa-bb={missing}", "MAX_MODELS": "1",
+                                  "PRECISION": "fp32", "TORCH_THREADS": "1"}, dotenv=None)
+    state = WorkerState(SimpleNamespace(settings=settings))
+    views = [state.translator_for(d) for d in DIRECTIONS]
+    assert len(state._models) == 1 and all(v.model is views[0].model for v in views)
+    assert [(v.src_lang, v.tgt_lang) for v in views] == [tuple(d.split("-")) for d in DIRECTIONS]
+    out = state._run_batch((str(multi), 2, 1), [("zz-xx", "katze hund"), ("xx-zz", "cat sun"),
+                                                ("aa-bb", "anything")])
+    assert [o.text for o in out[:2]] == ["cat dog", "katze sonne"]
+    assert all(0 < o.confidence <= 1 for o in out[:2])
+    assert isinstance(out[2], Exception) and "missing.pt" in str(out[2])

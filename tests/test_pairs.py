@@ -91,5 +91,5 @@ def test_a_worker_keeps_at_most_max_models(trained_run, tmp_path):
     state.translator_for("cc-dd")
     assert state.translator_for("aa-bb") is first  # kept, and now the most recent
     state.translator_for("ee-ff")  # drops cc-dd, the least recently used
-    assert list(state._models) == ["aa-bb", "ee-ff"]
+    assert list(state._models) == [str(paths[p].resolve()) for p in ("aa-bb", "ee-ff")]
     assert state.translator_for("cc-dd") is not None and len(state._models) == 2

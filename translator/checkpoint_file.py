@@ -62,7 +62,12 @@ class _WithoutTensors(pickle.Unpickler):
 
 _PLAIN = {("collections", "OrderedDict"): collections.OrderedDict,
           ("_codecs", "encode"): codecs.encode,  # bytes, as pickle protocol 2 writes them
-          **{("builtins", t.__name__): t for t in (set, frozenset, bytearray, complex, slice)}}
+          **{(module, t.__name__): t for t in (set, frozenset)
+             for module in ("builtins", "__builtin__")}}  # protocol 2 names the second
+
+MAX_META_PICKLE = 64 << 20
+"""The largest `data.pkl` `read_meta` reads (a checkpoint's holds its SentencePiece models and
+the tensors' names: a few megabytes); a larger one is no checkpoint of ours."""
 
 
 def _nothing(*args, **kwargs) -> None:
@@ -85,9 +90,11 @@ def read_meta(path: str | Path) -> dict:
 def _read_meta(path: str, size: int, mtime_ns: int) -> dict:
     try:
         with zipfile.ZipFile(path) as archive:
-            name = next(n for n in archive.namelist()
-                        if n.endswith("/data.pkl") or n == "data.pkl")
-            with archive.open(name) as f:
+            info = next(i for i in archive.infolist()
+                        if i.filename.endswith("/data.pkl") or i.filename == "data.pkl")
+            if info.file_size > MAX_META_PICKLE:
+                raise ValueError("data.pkl too large")
+            with archive.open(info) as f:
                 data = _WithoutTensors(f).load()
         meta = data.get("meta") if isinstance(data, dict) else None
     except Exception:  # noqa: BLE001 (a damaged file raises many types)

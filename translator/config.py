@@ -102,6 +102,9 @@ class DataConfig(_Section):
             raise ConfigError(f"{section}.extra_ratio must be positive, got {self.extra_ratio}")
         if self.directions and not self.langs:
             raise ConfigError(f"{section}.directions needs {section}.langs")
+        if self.langs and (len(set(self.langs)) < 2 or not self.directions):
+            raise ConfigError(f"{section}.langs needs two languages or more and "
+                              f"{section}.directions (`translator train --langs` sets both)")
         for direction in self.directions:
             src, _, tgt = direction.partition("-")
             if src == tgt or src not in self.langs or tgt not in self.langs:

@@ -193,7 +193,8 @@ def api_paths() -> dict:
                     "hypotheses": {"type": "string",
                                    "description": "its output, one segment per line"},
                     "pair": {"type": "string", "example": "de-en", "description": "the "
-                             "hypotheses' pair, for a named test set"},
+                             "hypotheses' pair, for a named test set; the direction a "
+                             "multilingual checkpoint is evaluated in"},
                     "testset": {"type": "string", "example": TEST_SPLIT},
                     "source": {"type": "string"},
                     "reference": {"oneOf": [{"type": "string"}, {

@@ -283,7 +283,7 @@ def evaluate_history(run: str):
         abort(404, "no such run")
     try:
         jobs = intake().submit_history(run, request.form.get("testset") or TEST_SPLIT,
-                                       by=submitter())
+                                       by=submitter(), pair=request.form.get("pair") or None)
         flash(f"{len(jobs)} evaluations of {run}'s checkpoints queued; the history chart "
               f"fills in as they finish.")
     except (InputError, LimitError) as exc:

@@ -139,12 +139,16 @@ def listed_members(known: dict[str, str], name: Any) -> list[str] | None:
     return members if members and len(members) <= MAX_MEMBERS else None
 
 
+def served_name(pair: str, path: str) -> str:
+    """The listed name of a served model: `de-en (best.pt)`, `de-en (best.pt+best.pt)`."""
+    return f"{pair} ({MEMBER_SEPARATOR.join(Path(m).name for m in spec_members(path))})"
+
+
 def known_checkpoints(settings: Settings) -> dict[str, str]:
     """{name: path} of the checkpoints that can be evaluated: the served models (named by
-    pair) and `*.pt` files in the run directories of CHECKPOINT_DIRS (named `run/file.pt`).
-    Only these names are accepted, so no path comes from a user."""
-    out = {f"{pair} ({MEMBER_SEPARATOR.join(Path(m).name for m in spec_members(path))})": path
-           for pair, path in settings.model_paths().items()}
+    pair, `served_name`) and `*.pt` files in the run directories of CHECKPOINT_DIRS (named
+    `run/file.pt`). Only these names are accepted, so no path comes from a user."""
+    out = {served_name(pair, path): path for pair, path in settings.model_paths().items()}
     for root in settings.checkpoint_roots():
         if root.is_dir():
             for path in sorted(root.glob("*/*.pt")):

@@ -200,7 +200,9 @@ def _frequencies(jobs, refs: list[list[str]]) -> tuple[list[str], dict]:
             checkpoint = resolve_checkpoint(worker_state().settings, model)
         except InputError:  # no longer listed: the references' frequencies
             pass
-    lines, frequencies = analysis_frequencies(refs, None, checkpoint)
+    pair = next((job.pair for job in jobs if job.pair), "")
+    lines, frequencies = analysis_frequencies(refs, None, checkpoint,
+                                              pair.partition("-")[2] or None)
     if model is None:
         frequencies["reason"] = "uploaded systems record no training corpus"
     return lines, frequencies

@@ -49,11 +49,13 @@ def read_models(spec: str, scores: bool) -> dict[str, dict]:
 
 def _names_checkpoint(item: str) -> bool:
     """Whether a MODELS entry without a pair is a checkpoint (or an ensemble of them) rather
-    than a models directory: its (first) member is a file."""
+    than a models directory: its (first) member is a file, or is named like one (`.pt`,
+    which `read_meta` then reports missing)."""
     try:
-        return Path(spec_members(item)[0]).is_file()
+        first = Path(spec_members(item)[0])
     except CheckpointError:
         return False
+    return first.is_file() or (first.suffix == ".pt" and not first.is_dir())
 
 
 def _checkpoint_directions(item: str, scores: bool) -> dict[str, dict]:
@@ -73,10 +75,13 @@ def _checkpoint_directions(item: str, scores: bool) -> dict[str, dict]:
     if not pairs:
         raise SettingsError(f"MODELS entry {item!r}: the checkpoint does not name its "
                             f"languages; give its pair (`src-tgt={item}`)")
-    spec = join_spec(members)
-    test = _run_scores(members[0], directions=True) if scores and len(members) == 1 else {}
+    spec, multilingual = join_spec(members), bool(meta.get("directions"))
+    test: dict = {}
+    if scores and len(members) == 1:
+        test = (_run_scores(members[0], directions=True) if multilingual
+                else {pairs[0]: _run_scores(members[0])})
     return {pair: {"pair": pair, "checkpoint": spec, "test": test.get(pair, {}),
-                   "multilingual": bool(meta.get("directions"))} for pair in pairs}
+                   "multilingual": multilingual} for pair in pairs}
 
 
 def _members(item: str, path: str) -> list[str]:

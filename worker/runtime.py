@@ -52,16 +52,24 @@ class WorkerState:
         if path is None or pair not in self.settings.served_pairs():
             raise CheckpointError(f"this worker does not serve the pair {pair}")
         model = self._model(path)
-        return model.for_pair(*pair.split("-", 1)) if model.multilingual else model
+        if not model.multilingual:
+            return model
+        from translator.errors import UserError
+
+        try:
+            return model.for_pair(*pair.split("-", 1))
+        except UserError as exc:  # MODELS names it for a direction it did not learn
+            raise CheckpointError(f"{path}: {exc}") from None
 
     def _model(self, path: str):
         """The model of the spec `path` (a checkpoint or an ensemble), loaded on first use; one
-        per model, however many pairs it serves. With MAX_MODELS, loading one more drops the
-        least recently used."""
+        per model, however many pairs it serves and however MODELS spells its path. With
+        MAX_MODELS, loading one more drops the least recently used."""
+        key = model_key(path)
         with self._models_lock:
-            if path in self._models:
-                self._models.move_to_end(path)
-                return self._models[path]
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
             limit = self.settings.max_models
             while limit and len(self._models) >= limit:
                 dropped, _ = self._models.popitem(last=False)
@@ -70,20 +78,33 @@ class WorkerState:
 
             started = time.perf_counter()
             precision = self.settings.decode_precision()
-            self._models[path] = Translator.from_checkpoint(
+            self._models[key] = Translator.from_checkpoint(
                 path, device=self.settings.device, threads=self.settings.torch_threads,
                 int8=precision == "int8", bf16=precision == "bf16")
             release_freed_memory()  # the fp32 copy int8 quantization replaced
             log.info("loaded %s in %.1f s", path, time.perf_counter() - started)
-            return self._models[path]
+            return self._models[key]
 
     def translate_batched(self, pair: str, beam: int, n: int, sentences: list[str]
                           ) -> list[Translated]:
         """`sentences` of `pair` translated in the process's micro-batches: requests for one
-        model, beam and n-best share a batch, whatever their direction (a multilingual
-        model's directions decode together)."""
-        key = (self.settings.model_paths().get(pair, pair), beam, n)
-        return self.batcher().translate(key, [(pair, s) for s in sentences])
+        pair, beam and n-best share a batch; for a multilingual model, requests for any of its
+        directions do (they decode together). A pair whose model fails fails its own
+        requests, not the others' in the batch."""
+        from translator.checkpoint_file import spec_directions
+        from translator.errors import CheckpointError
+
+        path = self.settings.model_paths().get(pair)
+        try:
+            shared = path is not None and bool(spec_directions(path))
+        except CheckpointError:
+            shared = False  # loading it reports what is wrong
+        key = (model_key(path) if shared else pair, beam, n)
+        out = self.batcher().translate(key, [(pair, s) for s in sentences])
+        failed = next((o for o in out if isinstance(o, BaseException)), None)
+        if failed is not None:
+            raise failed
+        return out
 
     def evaluation_translator(self, checkpoint: str):
         """A Translator for `checkpoint` on DEVICE in fp32 (a leaderboard compares models, not
@@ -112,16 +133,28 @@ class WorkerState:
         """(text, confidence, alternatives) per (pair, segment) item of one model: the n-1
         other hypotheses of an n-best search (a segment with fewer repeats its best)."""
         _, beam, n = key
-        views = {pair: self.translator_for(pair) for pair in dict.fromkeys(p for p, _ in items)}
+        views, failed = {}, {}
+        for pair in dict.fromkeys(p for p, _ in items):
+            try:
+                views[pair] = self.translator_for(pair)
+            except Exception as exc:  # noqa: BLE001 (that pair's requests report it)
+                failed[pair] = exc
+        if not views:
+            raise next(iter(failed.values()))
+        todo = [(pair, text) for pair, text in items if pair in views]
         options = dict(beam_size=beam, n_best=n, batch_tokens=self.settings.batch_tokens)
+        first = next(iter(views.values()))
         if len(views) == 1:
-            n_best = next(iter(views.values())).translate_hypotheses(
-                [text for _, text in items], **options)
-        else:  # one multilingual model, several directions
-            n_best = self._model(key[0]).translate_directions(items, **options)
-        out = []
-        for (pair, _), hyps in zip(items, n_best):
-            translator = views[pair]
+            n_best = first.translate_hypotheses([text for _, text in todo], **options)
+        else:  # one multilingual model (the views share it), several directions
+            n_best = first.translate_directions(todo, **options)
+        decoded = iter(n_best)
+        out: list = []
+        for pair, _ in items:
+            if pair in failed:
+                out.append(failed[pair])
+                continue
+            translator, hyps = views[pair], next(decoded)
             if not hyps:
                 out.append(Translated("", 1.0, [""] * (n - 1)))
                 continue
@@ -130,6 +163,16 @@ class WorkerState:
                                   [texts[j] if j < len(texts) else texts[0]
                                    for j in range(1, n)]))
         return out
+
+
+def model_key(path: str) -> str:
+    """One name per model, however MODELS spells its path (a models directory's index gives
+    absolute paths, a `pair=path` entry the path as written): its members resolved."""
+    from pathlib import Path
+
+    from translator.checkpoint_file import join_spec, spec_members
+
+    return join_spec([str(Path(m).resolve()) for m in spec_members(path)])
 
 
 def release_freed_memory() -> None:

@@ -14,9 +14,11 @@ import re
 from typing import Any
 
 from translator.checkpoint_file import periodic_step
+from translator.errors import CheckpointError
 from translator.languages import valid_pair
 
 from .celery_app import COMPARE_TASK, EVAL_QUEUE, EVALUATE_TASK, SCORE_TASK
+from .checks import served_name
 from .dispatch import TaskSpec
 from .errors import InputError, JobNotFound, JobStateError
 from .records import Job, Kind, Status, Submitter
@@ -100,6 +102,7 @@ class Workbench:
         fields: dict[str, Any] = {"testset": testset or "upload",
                                   "references": max(len(refs), 1)}
         if checkpoint is not None:
+            pair = self._served_pair(checkpoint, pair)
             if listed_members(known_checkpoints(self.settings), checkpoint) is None:
                 raise InputError(f"unknown checkpoint {str(checkpoint)[:100]!r}: choose one of "
                                  f"the listed checkpoints, or up to {MAX_MEMBERS} of them "
@@ -193,12 +196,16 @@ class Workbench:
         return blobs
 
     def submit_history(self, run: str, testset: str, beam_size: int | None = None,
-                       by: Submitter | None = None) -> list[Job]:
+                       by: Submitter | None = None, pair: str | None = None) -> list[Job]:
         """Queue an evaluation of every periodic checkpoint of a listed run (`run/step*.pt`,
-        step order) on a named test set: the run's history, test BLEU over updates."""
+        step order) on a named test set: the run's history, test BLEU over updates (of one
+        direction, `pair`, for a multilingual run)."""
+        from translator.checkpoint_file import spec_directions
+
         from .checks import known_checkpoints
 
-        steps = history_checkpoints(known_checkpoints(self.settings), run)
+        known = known_checkpoints(self.settings)
+        steps = history_checkpoints(known, run)
         if not steps:
             raise InputError(f"the run {str(run)[:100]!r} has no periodic checkpoints "
                              f"(train.save_every writes them; train.keep_every keeps a longer "
@@ -207,8 +214,26 @@ class Workbench:
             raise InputError(f"the run {run[:100]!r} has {len(steps)} periodic checkpoints; "
                              f"one click evaluates at most {MAX_HISTORY} (keep fewer with "
                              f"train.keep_every, or evaluate them through the API)")
-        return [self.submit_evaluation(name, testset=testset, beam_size=beam_size, by=by)
+        try:
+            directions = spec_directions(known[steps[0][1]])
+        except CheckpointError:
+            directions = []  # each evaluation reports its unreadable checkpoint
+        if directions and pair not in directions:
+            raise InputError(f"the run {run[:100]!r} is multilingual ({', '.join(directions)}): "
+                             f"its history is of one direction; choose the pair")
+        return [self.submit_evaluation(name, testset=testset, beam_size=beam_size, by=by,
+                                       pair=pair if directions else None)
                 for _, name in steps]
+
+    def _served_pair(self, checkpoint: str, pair: str | None) -> str | None:
+        """The pair a served model's listed name says (`de-en (best.pt)`, what the form lists
+        for MODELS), which a multilingual model is evaluated in; `pair` if it names none;
+        InputError when the two disagree."""
+        named = next((p for p, path in self.settings.model_paths().items()
+                      if checkpoint == served_name(p, path)), None)
+        if named and pair and pair != named:
+            raise InputError(f"{checkpoint[:100]!r} is the model of {named}, not of {pair}")
+        return named or pair
 
     # ------------------------------------------------------------------ comparisons
     def comparison(self, baseline_id: str, system_ids: list[str], detail: bool = True) -> dict:

@@ -93,7 +93,7 @@ def _evaluate_run(args: argparse.Namespace) -> int:
                         "train.save_every (and train.keep_every to keep a longer history)")
     src, refs, source = _evaluation_data(argparse.Namespace(**{**vars(args), "checkpoint": True}))
     translated = translate_checkpoints(checkpoints, src, args.beam, args.batch_tokens,
-                                       args.threads)
+                                       args.threads, _direction(args))
     results = score_systems([str(c) for c in checkpoints], [h for h, _ in translated], refs,
                             bootstrap=0, confidences=[c for _, c in translated])
     split = source.get("split", "test")
@@ -111,8 +111,8 @@ def _evaluate_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analysis(src: list[str] | None, refs: list[list[str]], names: list[str],
-              systems: list[list[str]], train_target: str | None,
+def _analysis(args: argparse.Namespace, src: list[str] | None, refs: list[list[str]],
+              names: list[str], systems: list[list[str]], train_target: str | None,
               checkpoint: str | None = None) -> dict:
     """compare-mt's analyses (translator/evaluation/analysis.py) of every system, the n-gram
     differences of each against the first; word frequencies from the training targets
@@ -120,7 +120,9 @@ def _analysis(src: list[str] | None, refs: list[list[str]], names: list[str],
     references: the document and a line on stderr say which, and why."""
     from translator.evaluation.comparison import analyse
 
-    lines, frequencies = analysis_frequencies(refs, train_target, checkpoint)
+    direction = _direction(args)
+    lines, frequencies = analysis_frequencies(refs, train_target, checkpoint,
+                                              direction[1] if direction else None)
     print(frequency_line(frequencies), file=sys.stderr)
     out = {"systems": names, "frequencies": frequencies,
            **analyse(refs, systems, src, lines, frequencies["file"] or "the references")}
@@ -189,7 +191,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     "results": [{k: v for k, v in r.items() if k != "hypotheses"}
                                 for r in results]}
         if args.analysis:
-            document["analysis"] = _analysis(src, refs, names, systems, args.train_target,
+            document["analysis"] = _analysis(args, src, refs, names, systems, args.train_target,
                                              args.checkpoint[0] if args.checkpoint else None)
         print(json.dumps(document, indent=2))
     elif args.format == "csv":

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from translator.checkpoint import load_checkpoint
-from translator.checkpoint_file import spec_members
-from translator.data.corpus import read_split
+from translator.checkpoint_file import spec_directions
+from translator.data.corpus import CorpusError, read_split
 from translator.errors import UserError
 from translator.evaluation.evaluate import (
     DEFAULT_SPLIT,
@@ -19,13 +19,20 @@ from translator.evaluation.evaluate import (
 )
 
 
-def checkpoint_directions(spec: str) -> list[str]:
-    """The directions a (multilingual) model spec's first member translates."""
-    meta = load_checkpoint(spec_members(spec)[0]).get("meta") or {}
-    if not meta.get("directions"):
-        raise UserError(f"--all-directions is for multilingual checkpoints; {spec} translates "
-                        f"one pair (evaluate it with --src and --tgt)")
-    return list(meta["directions"])
+def checkpoint_directions(specs: list[str]) -> list[str]:
+    """The directions the first of the (multilingual) model specs translates, which every
+    other must translate too (read without loading the models)."""
+    found = [(spec, spec_directions(spec)) for spec in specs]
+    for spec, directions in found:
+        if not directions:
+            raise UserError(f"--all-directions is for multilingual checkpoints; {spec} "
+                            f"translates one pair (evaluate it with --src and --tgt)")
+        missing = [d for d in found[0][1] if d not in directions]
+        if missing:
+            raise UserError(f"{spec} does not translate {', '.join(missing)}, which "
+                            f"{specs[0]} does: --all-directions compares models of the same "
+                            f"directions")
+    return found[0][1]
 
 
 def evaluate_directions(args: argparse.Namespace) -> int:
@@ -34,17 +41,23 @@ def evaluate_directions(args: argparse.Namespace) -> int:
         raise UserError("--all-directions takes --data DIR and --checkpoint CKPT [...] (no "
                         "--src, --tgt, --direction or --hyp: every direction is scored)")
     split = args.split or DEFAULT_SPLIT
-    directions = checkpoint_directions(args.checkpoint[0])
+    directions = checkpoint_directions([str(c) for c in args.checkpoint])
     names = [str(c) for c in args.checkpoint]
     scores: dict[str, list[dict]] = {}
     for direction in directions:
         src, tgt = direction.split("-", 1)
-        corpus = read_split(args.data, split, src, tgt)
+        try:
+            corpus = read_split(args.data, split, src, tgt)
+        except CorpusError as exc:
+            print(f"{direction}: skipped ({exc})", file=sys.stderr)
+            continue
         translated = translate_checkpoints(args.checkpoint, corpus.src, args.beam,
                                            args.batch_tokens, args.threads, (src, tgt))
         scores[direction] = score_systems(names, [h for h, _ in translated], [corpus.tgt],
                                           bootstrap=args.bootstrap, seed=args.seed,
                                           confidences=[c for _, c in translated])
+    if not scores:
+        raise UserError(f"{args.data} has the split {split} in none of the directions")
     if args.json or args.format == "json":
         print(json.dumps({"data": str(args.data), "split": split, "beam": args.beam,
                           "directions": {d: [_brief(r) for r in results]

@@ -46,23 +46,28 @@ def _languages(args: argparse.Namespace, cfg) -> tuple:
     default), or with --langs a multilingual run (translator/data/multilingual.py)."""
     from translator.data.multilingual import multilingual_config, resolve_directions
 
-    if not args.langs:
+    if not args.langs and not cfg.data.langs:
         if args.directions or args.english_centric:
             raise UserError("--directions and --english-centric choose among the languages of "
                             "--langs: give --langs too")
         return cfg, args.src or "de", args.tgt or "en"
     if args.src or args.tgt:
-        raise UserError("--langs trains every direction among its languages: leave out --src "
-                        "and --tgt (they train one pair)")
-    langs = [lang.strip().lower() for lang in args.langs.split(",") if lang.strip()]
-    directions = resolve_directions(langs, args.directions, args.english_centric)
+        raise UserError("--langs (or data.langs in --config) trains every direction among its "
+                        "languages: leave out --src and --tgt (they train one pair)")
+    if args.langs:
+        langs = [lang.strip().lower() for lang in args.langs.split(",") if lang.strip()]
+        directions = resolve_directions(langs, args.directions, args.english_centric)
+    else:  # the config file's
+        langs = cfg.data.langs
+        directions = resolve_directions(langs, args.directions or ",".join(cfg.data.directions),
+                                        args.english_centric)
     return multilingual_config(cfg, langs, directions), None, None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from translator.training.pairs import train_run
 
-    cfg, src, tgt = _languages(args, build_config(args))
+    cfg, src, tgt = _languages(args, build_config(args, multilingual=True))
     summary = train_run(cfg, args.data, src, tgt, args.out,
                         resume=args.resume, progress=not args.quiet,
                         overrides=train_overrides(args), test_beams=_test_beams(args),

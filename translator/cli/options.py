@@ -8,6 +8,7 @@ import os
 
 from translator.config import Config, load_config, preset
 from translator.defaults import BEAM_SIZE, MULTI30K_DIR
+from translator.errors import UserError
 
 DEFAULT_DATA = os.environ.get("MULTI30K_DIR", MULTI30K_DIR)
 
@@ -21,12 +22,17 @@ def train_overrides(args: argparse.Namespace) -> dict:
     }.items() if v is not None}
 
 
-def build_config(args: argparse.Namespace) -> Config:
+def build_config(args: argparse.Namespace, multilingual: bool = False) -> Config:
+    """The configuration of a command; `multilingual`: whether it may train a multilingual
+    model (`translator train`), which a config file's `data.langs` asks for."""
     cfg = preset(args.preset)
     if args.config:
         cfg = load_config(args.config, base=cfg)
     overrides = train_overrides(args)
     cfg = cfg.override("train", **overrides) if overrides else cfg
+    if cfg.data.langs and not multilingual:
+        raise UserError(f"data.langs in {args.config} trains a multilingual model: that is "
+                        f"`translator train` (with --langs, or this config)")
     return with_extra(cfg, getattr(args, "extra", None), getattr(args, "extra_ratio", None))
 
 

@@ -127,8 +127,10 @@ def corpus_entry(root: Path, files: tuple[Path, Path], src_tok: Tokenizer, tgt_t
 
 def filters(data: DataConfig) -> dict:
     """The data section's settings that shape one corpus' entry (its filters; not the mixing
-    of extra corpora, which has entries of its own: translator/data/mixing.py)."""
-    return {k: v for k, v in asdict(data).items() if k not in ("extra", "extra_ratio")}
+    of extra corpora, nor a multilingual run's languages, which have entries of their own:
+    translator/data/mixing.py, translator/data/multilingual.py)."""
+    return {k: v for k, v in asdict(data).items()
+            if k not in ("extra", "extra_ratio", "langs", "directions")}
 
 
 def prepare(cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: str,

@@ -102,15 +102,18 @@ def word_frequencies(lines: Iterable[str]) -> Counter:
 NO_RECORD = "checkpoint records no corpus (trained before 0.3.0)"
 
 
-def training_target(record: dict | None) -> tuple[list[str] | None, str]:
+def training_target(record: dict | None, tgt: str | None = None
+                    ) -> tuple[list[str] | None, str]:
     """The target side of the training corpus a checkpoint's `corpus` entry records, read
     again: (lines, the file's path) while every recorded file is there with its recorded
     SHA-256; else (None, a one-line reason: `NO_RECORD`, "data directory not found: DIR",
-    "train.en.gz not found in DIR", "train.en.gz changed since training", ...)."""
+    "train.en.gz not found in DIR", "train.en.gz changed since training", ...). `tgt`: the
+    target language evaluated (a multilingual model's record has several)."""
     if record is None:
         return None, NO_RECORD
     try:
-        data, tgt, files = Path(record["data"]), str(record["tgt"]), dict(record["files"])
+        data, files = Path(record["data"]), dict(record["files"])
+        tgt = str(tgt or record["tgt"])
     except (TypeError, KeyError, ValueError):
         return None, "the checkpoint's corpus record is malformed"
     if any(not isinstance(n, str) or n != Path(n).name or n in ("", ".", "..") for n in files):

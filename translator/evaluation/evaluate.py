@@ -173,7 +173,8 @@ def format_table(results: list[dict]) -> str:
 
 
 def analysis_frequencies(refs: Sequence[Sequence[str]], train_target: str | Path | None = None,
-                         checkpoint: str | Path | None = None) -> tuple[list[str], dict]:
+                         checkpoint: str | Path | None = None, tgt: str | None = None
+                         ) -> tuple[list[str], dict]:
     """The lines whose word frequencies `--analysis` buckets words by, and where they came
     from: the file `train_target` when given; else the training targets `checkpoint` (the
     first evaluated) records (its `corpus` entry, translator/data/corpus_record.py) while its
@@ -185,7 +186,7 @@ def analysis_frequencies(refs: Sequence[Sequence[str]], train_target: str | Path
     reason = "no --train-target and no checkpoint evaluated"
     if checkpoint is not None:
         first = spec_members(checkpoint)[0]  # an ensemble's: its first member's
-        lines, said = training_target(load_checkpoint(first).get("corpus"))
+        lines, said = training_target(load_checkpoint(first).get("corpus"), tgt)
         if lines is not None:
             return lines, {"from": "training target", "file": said,
                            "reason": f"the corpus {checkpoint} was trained on, unchanged"}

@@ -204,7 +204,8 @@ class Translator:
             return True
         if self.multilingual:
             raise UserError(f"this multilingual model translates {', '.join(self.directions)}: "
-                            f"choose the direction (--src and --tgt; for_pair(src, tgt))")
+                            f"choose the direction (--src and --tgt on the command line, "
+                            f"Translator.for_pair(src, tgt) in Python)")
         return False
 
     def translate(self, texts: Sequence[str], beam_size: int = BEAM_SIZE,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from translator.defaults import TEST_SPLIT
 from translator.errors import UserError
+from translator.languages import valid_pair
 
 INDEX = "index.json"
 """The models directory's index file."""
@@ -44,6 +45,8 @@ def write_index(out: Path) -> dict:
         with open(run_dir / SUMMARY) as f:
             summary = json.load(f)
         directions = summary.get("directions")
+        if not directions and not valid_pair(run_dir.name):
+            continue  # neither a pair's run nor a multilingual one
         names = ({"directions": list(directions)} if directions else {"pair": run_dir.name})
         models.append({
             **names,
@@ -81,7 +84,7 @@ def read_index(directory: str | Path) -> dict[str, dict]:
             for pair in e.get("directions") or []:  # first: a pair's own model outranks them
                 out[pair] = {**e, "pair": pair, "checkpoint": path, "multilingual": True,
                              "test": e["test"].get(pair, {})}
-            if "pair" in e:
+            if valid_pair(str(e.get("pair", ""))):
                 out[e["pair"]] = {**e, "checkpoint": path}
         return out
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -20,7 +20,7 @@ from translator.config import Config
 from translator.data.corpus import CorpusError
 from translator.defaults import TEST_SPLIT
 from translator.errors import UserError
-from translator.training.index import SUMMARY, run_state, write_index
+from translator.training.index import INDEX, SUMMARY, run_state, write_index
 
 
 def score_test_split(run_dir: Path, data_dir: str | Path, src: str | None, tgt: str | None,
@@ -32,6 +32,8 @@ def score_test_split(run_dir: Path, data_dir: str | Path, src: str | None, tgt: 
     at the top."""
     from translator.inference.translator import Translator
 
+    if not beams:
+        return {}
     best = Translator.from_checkpoint(run_dir / "best.pt")
     if not best.multilingual:
         return _score_direction(best, run_dir, data_dir, beams, suffix=tgt or "")
@@ -98,7 +100,8 @@ def train_run(cfg: Config, data_dir: str | Path, src: str | None, tgt: str | Non
             (echo or _stderr)(trainer.filter_report.summary())
         summary = trainer.run()
         if trainer.ranks.main and summary.get("stop_reason") != "interrupted":
-            _score_and_write_summary(summary, Path(out), data_dir, src, tgt, test_beams)
+            _score_and_write_summary(summary, Path(out), data_dir, src, tgt, test_beams,
+                                     trainer.cfg.data.directions)
         finished = True
     finally:
         # without an exception (an interrupt included), every rank waits there for rank 0's
@@ -108,11 +111,19 @@ def train_run(cfg: Config, data_dir: str | Path, src: str | None, tgt: str | Non
 
 
 def _score_and_write_summary(summary: dict, run_dir: Path, data_dir: str | Path,
-                             src: str | None, tgt: str | None,
-                             test_beams: Sequence[int]) -> None:
+                             src: str | None, tgt: str | None, test_beams: Sequence[int],
+                             directions: Sequence[str] = ()) -> None:
+    """summary.json with the test scores; a multilingual run's `directions` always (each
+    with its scores, {} without a test split), which is how a models directory's index knows
+    it; the index of the directory the run is in rewritten, when it has one."""
     summary.update(score_test_split(run_dir, data_dir, src, tgt, test_beams))
+    if directions:
+        scored = summary.get("directions") or {}
+        summary["directions"] = {d: scored.get(d, {}) for d in directions}
     with open(run_dir / SUMMARY, "w") as f:
         json.dump(summary, f, indent=2)
+    if (run_dir.parent / INDEX).is_file():  # `--out models/multi` beside train-pairs' runs
+        write_index(run_dir.parent)
 
 
 def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, str]],

@@ -140,8 +140,8 @@ def resume_config(saved: Config, requested: Config, overrides: dict | None = Non
     `overrides` holds the options given explicitly (the CLI passes only those, so a resumed
     60-minute run stays a 60-minute run); without it, the budget of `requested` applies.
     """
-    if requested.data.langs and (requested.data.langs, requested.data.directions) != (
-            saved.data.langs, saved.data.directions):
+    if requested.data.langs and (set(requested.data.langs), set(requested.data.directions)) \
+            != (set(saved.data.langs), set(saved.data.directions)):
         raise UserError("--resume goes on with the run's own languages: its checkpoint has "
                         + (f"the directions {', '.join(saved.data.directions)}"
                            if saved.data.langs else "one pair")
