@@ -1,0 +1,152 @@
+"""Back-translation, forward translation (self-training) and ensembling against a plain model
+at the same updates of the final model, De->En (or any pair with monolingual text on both
+sides), on test_2016_flickr (beam 5, cased sacreBLEU, paired bootstrap against the baseline):
+
+- baseline:  `translator train` on the real pairs, U updates;
+- +BT:       a reverse model (R updates) back-translates the target-language captions
+             (greedy, int8), then U updates on the real pairs and the tagged (<bt>)
+             synthetic ones, one per real pair;
+- +FT:       the baseline translates the source-language captions (greedy, int8), then U
+             updates on the real pairs and the tagged (<ft>) synthetic ones;
+- ensembles: baseline + BT model, and BT + FT models (each twice the decode cost).
+
+Every arm's final model gets U updates; the report gives each arm's updates in all (the BT
+arm's reverse model included, the FT arm's baseline included) and the sentences decoded to make
+its data, so the gains can be read per update of the final model and per CPU spent. Each step
+resumes where it stopped (run the same command again in a later session).
+
+    python benchmarks/backtranslation.py train --updates 3000 --reverse 1500 \\
+        --work runs/exp/bt --threads 1
+    python benchmarks/backtranslation.py score --work runs/exp/bt --json runs/exp/bt.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def run(*args: str) -> None:
+    command = [sys.executable, "-m", "translator", *args]
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True)
+
+
+def train_arm(work: Path, name: str, src: str, tgt: str, updates: int, args, *extra: str
+              ) -> None:
+    out = work / name
+    if (out / "summary.json").is_file():
+        return
+    resume = ["--resume"] if (out / "last.pt").is_file() else []
+    run("train", "--data", args.data, "--src", src, "--tgt", tgt, "--out", str(out),
+        "--max-steps", str(updates), "--threads", str(args.threads), "--no-test", "-q",
+        "--preset", args.preset, *extra, *resume)
+
+
+def translate_mono(work: Path, checkpoint: str, mono: Path, out: str, args) -> None:
+    if (work / out / "backtranslate.json").is_file():
+        return
+    run("backtranslate", "--checkpoint", str(work / checkpoint / "best.pt"), "-i", str(mono),
+        "--out", str(work / out), "--threads", str(args.threads), "--data", args.data, "-q",
+        "--limit", str(args.mono_lines))
+
+
+def mono_path(directory: str, lang: str) -> Path:
+    path = Path(directory) / f"train.{lang}.gz"
+    return path if path.is_file() else Path(directory) / f"train.{lang}"
+
+
+def train(args: argparse.Namespace) -> None:
+    work, (src, tgt) = Path(args.work), args.pair.split("-")
+    work.mkdir(parents=True, exist_ok=True)
+    # every model shares one vocabulary with both tags, so that any two can be ensembled
+    symbols = ["--extra-ratio", "1"]
+    train_arm(work, "baseline", src, tgt, args.updates, args, "--config", _config(work))
+    train_arm(work, "reverse", tgt, src, args.reverse, args, "--config", _config(work))
+    translate_mono(work, "reverse", mono_path(args.mono, tgt), "bt-data", args)
+    train_arm(work, "bt", src, tgt, args.updates, args, "--config", _config(work),
+              "--extra", f"{work / 'bt-data'}:<bt>", *symbols)
+    translate_mono(work, "baseline", mono_path(args.mono, src), "ft-data", args)
+    train_arm(work, "ft", src, tgt, args.updates, args, "--config", _config(work),
+              "--extra", f"{work / 'ft-data'}:<ft>", *symbols)
+
+
+def _config(work: Path) -> str:
+    path = work / "symbols.yaml"
+    path.write_text("vocab: {symbols: ['<bt>', '<ft>']}\n")
+    return str(path)
+
+
+def score(args: argparse.Namespace) -> None:
+    from translator.data.corpus import read_split
+    from translator.defaults import TEST_SPLIT
+    from translator.evaluation.significance import paired_test
+    from translator.inference.translator import Translator
+
+    work, (src, tgt) = Path(args.work), args.pair.split("-")
+    test = read_split(args.data, TEST_SPLIT, src, tgt)
+    best = {name: str(work / name / "best.pt") for name in ("baseline", "bt", "ft")}
+    systems = {"baseline": best["baseline"], "+BT": best["bt"], "+FT": best["ft"],
+               "baseline + BT model": f"{best['baseline']}+{best['bt']}",
+               "BT + FT models": f"{best['bt']}+{best['ft']}"}
+    outputs = []
+    for name, spec in systems.items():
+        translator = Translator.from_checkpoint(spec, threads=args.threads, calibrate=False)
+        outputs.append(translator.translate(test.src, beam_size=args.beam))
+        print(f"{name}: translated", flush=True)
+    rows = paired_test(outputs, [test.tgt])
+    steps = {name: _steps(work / name) for name in ("baseline", "reverse", "bt", "ft")}
+    decoded = {name: _decoded(work / f"{name}-data") for name in ("bt", "ft")}
+    updates_in_all = {"baseline": steps["baseline"], "+BT": steps["reverse"] + steps["bt"],
+                      "+FT": steps["baseline"] + steps["ft"],
+                      "baseline + BT model": steps["baseline"] + steps["reverse"] + steps["bt"],
+                      "BT + FT models": sum(steps.values())}
+    figures = {"pair": args.pair, "test_set": TEST_SPLIT, "beam": args.beam,
+               "updates": steps, "decoded_for_data": decoded,
+               "rows": [{"system": name, "bleu": round(row["bleu"]["score"], 2),
+                         "p_value": row["bleu"]["p_value"],
+                         "difference": row["bleu"]["difference"],
+                         "updates_in_all": updates_in_all[name]}
+                        for name, row in zip(systems, rows)],
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def _steps(run_dir: Path) -> int:
+    return json.loads((run_dir / "summary.json").read_text())["step"]
+
+
+def _decoded(out: Path) -> int:
+    return json.loads((out / "backtranslate.json").read_text())["lines"]
+
+
+def main() -> None:
+    from translator.defaults import MULTI30K_DIR
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("command", choices=["train", "score"])
+    p.add_argument("--work", required=True)
+    p.add_argument("--pair", default="de-en")
+    p.add_argument("--updates", type=int, default=3000, help="the final models' updates")
+    p.add_argument("--reverse", type=int, default=1500, help="the reverse model's updates")
+    p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
+    p.add_argument("--mono", default="../shared/data/multi30k-task2")
+    p.add_argument("--mono-lines", type=int, default=0, help="translate only the first N "
+                   "monolingual lines (default: all)")
+    p.add_argument("--preset", default="base")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--json")
+    args = p.parse_args()
+    {"train": train, "score": score}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
