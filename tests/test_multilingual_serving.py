@@ -212,3 +212,14 @@ def test_a_worker_holds_the_multilingual_model_once_and_batches_its_directions(
     assert [o.text for o in out[:2]] == ["cat dog", "katze sonne"]
     assert all(0 < o.confidence <= 1 for o in out[:2])
     assert isinstance(out[2], Exception) and "missing.pt" in str(out[2])
+
+
+def test_the_checkpoints_page_offers_a_multilingual_runs_directions(multilingual_run, client):
+    page = client.get("/checkpoints").get_data(as_text=True)
+    run = multilingual_run["dir"].name
+    section = page.split(f"Training run {run}")[1].split("Training run")[0]
+    assert '<select name="pair">' in section
+    assert [f"<option>{d}</option>" in section for d in DIRECTIONS] == [True] * len(DIRECTIONS)
+    others = [part for part in page.split("Training run")[1:]  # the tiny reverse model's
+              if not part.startswith(" multilingual_run")]
+    assert others and all('name="pair"' not in part.split("</form>")[0] for part in others)

@@ -269,9 +269,24 @@ def checkpoints():
                 "evaluation_days": round(settings().evaluation_ttl / 86400),
                 "histories": {run: bool(history_points(intake(), listed, run, TEST_SPLIT))
                               for run in runs},
+                "directions": {run: run_directions(path) for run, path in runs.items()},
                 "boards": leaderboard(intake(), listed, baseline), "run_form": CancelForm()}
 
     return form_page(form, submit, "checkpoints.html", context)
+
+
+def run_directions(run: Path) -> list[str]:
+    """The directions of a multilingual run (from a checkpoint's meta, read without torch);
+    [] for a run of one pair or one without a readable checkpoint."""
+    from translator.checkpoint_file import spec_directions
+    from translator.errors import CheckpointError
+
+    for name in ("last.pt", "best.pt"):
+        try:
+            return spec_directions(run / name)
+        except CheckpointError:
+            continue
+    return []
 
 
 @bp.post("/checkpoints/<run>/history")
