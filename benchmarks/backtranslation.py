@@ -34,7 +34,9 @@ from pathlib import Path
 def run(*args: str) -> None:
     command = [sys.executable, "-m", "translator", *args]
     print(" ".join(command), flush=True)
-    subprocess.run(command, check=True)
+    code = subprocess.run(command).returncode
+    if code:  # 130: interrupted (last.pt or the finished parts kept): the same command resumes
+        sys.exit(f"stopped ({code}); run the same command again to resume")
 
 
 def train_arm(work: Path, name: str, src: str, tgt: str, updates: int, args, *extra: str

@@ -61,7 +61,9 @@ def train(args: argparse.Namespace) -> None:
                 continue
             command = [*command, "--resume"]
         print(f"{name}: {' '.join(command)}", flush=True)
-        subprocess.run(command, check=True)
+        code = subprocess.run(command).returncode
+        if code:  # 130: interrupted (last.pt saved): the same command resumes
+            sys.exit(f"{name}: stopped ({code}); run the same command again to resume")
 
 
 def score(args: argparse.Namespace) -> None:
