@@ -30,7 +30,6 @@ from translator.data.multilingual import (
 )
 from translator.data.vocab import PAD_ID, Tokenizer
 from translator.errors import UserError
-from translator.evaluation.metrics import corpus_bleu
 from translator.evaluation.plot import plot_metrics
 from translator.inference.translator import Translator
 from translator.model.seq2seq import Seq2Seq, count_parameters
@@ -333,7 +332,7 @@ class Trainer:
         during training) of the decoded output on each direction's pairs of `sets`, and
         their means (validation.py, `evaluate_directions`)."""
         self.model.eval()
-        return evaluate_directions(self.translator(), self._loss, sets, corpus_bleu,
+        return evaluate_directions(self.translator(), self._loss, sets,
                                    self.cfg.train.batch_tokens, self.device, beam_size, limit)
 
     def _validate(self) -> None:

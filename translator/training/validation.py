@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from translator.data.batching import token_budget_batches, training_batch
+from translator.evaluation.metrics import corpus_bleu
 from translator.training.state import TrainState
 
 
@@ -33,8 +34,7 @@ def teacher_forced_loss(loss: Callable[[dict], tuple[torch.Tensor, int]],
 
 
 def evaluate_directions(translator, loss: Callable[[dict], tuple[torch.Tensor, int]],
-                        sets: dict, bleu: Callable[[list[str], list[str]], float],
-                        batch_tokens: int, device: torch.device, beam_size: int = 1,
+                        sets: dict, batch_tokens: int, device: torch.device, beam_size: int = 1,
                         limit: int = 0) -> dict:
     """{"loss", "bleu"} of `translator` on every direction's pairs of `sets` ({"de-en":
     ParallelCorpus}, the first `limit` of each), the means over directions; with several,
@@ -45,7 +45,7 @@ def evaluate_directions(translator, loss: Callable[[dict], tuple[torch.Tensor, i
         src, tgt = corpus.src[: limit or None], corpus.tgt[: limit or None]
         losses[direction] = teacher_forced_loss(loss, view.source_ids(src),
                                                 view.tgt_tok.encode(tgt), batch_tokens, device)
-        scores[direction] = bleu(view.translate(src, beam_size=beam_size), tgt)
+        scores[direction] = corpus_bleu(view.translate(src, beam_size=beam_size), tgt)
     result = {"loss": sum(losses.values()) / len(losses),
               "bleu": sum(scores.values()) / len(scores)}
     if len(scores) > 1:
