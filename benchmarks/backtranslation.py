@@ -17,6 +17,9 @@ resumes where it stopped (run the same command again in a later session).
 
     python benchmarks/backtranslation.py train --updates 3000 --reverse 1500 \\
         --work runs/exp/bt --threads 1
+    # or the two independent chains at once, one core each:
+    python benchmarks/backtranslation.py train --chain forward ... &
+    python benchmarks/backtranslation.py train --chain backward ...
     python benchmarks/backtranslation.py score --work runs/exp/bt --json runs/exp/bt.json
 """
 
@@ -68,14 +71,17 @@ def train(args: argparse.Namespace) -> None:
     work.mkdir(parents=True, exist_ok=True)
     # every model shares one vocabulary with both tags, so that any two can be ensembled
     symbols = ["--extra-ratio", "1"]
-    train_arm(work, "baseline", src, tgt, args.updates, args, "--config", _config(work))
-    train_arm(work, "reverse", tgt, src, args.reverse, args, "--config", _config(work))
-    translate_mono(work, "reverse", mono_path(args.mono, tgt), "bt-data", args)
-    train_arm(work, "bt", src, tgt, args.updates, args, "--config", _config(work),
-              "--extra", f"{work / 'bt-data'}:<bt>", *symbols)
-    translate_mono(work, "baseline", mono_path(args.mono, src), "ft-data", args)
-    train_arm(work, "ft", src, tgt, args.updates, args, "--config", _config(work),
-              "--extra", f"{work / 'ft-data'}:<ft>", *symbols)
+    if args.chain in ("both", "forward"):
+        train_arm(work, "baseline", src, tgt, args.updates, args, "--config", _config(work))
+    if args.chain in ("both", "backward"):
+        train_arm(work, "reverse", tgt, src, args.reverse, args, "--config", _config(work))
+        translate_mono(work, "reverse", mono_path(args.mono, tgt), "bt-data", args)
+        train_arm(work, "bt", src, tgt, args.updates, args, "--config", _config(work),
+                  "--extra", f"{work / 'bt-data'}:<bt>", *symbols)
+    if args.chain in ("both", "forward"):
+        translate_mono(work, "baseline", mono_path(args.mono, src), "ft-data", args)
+        train_arm(work, "ft", src, tgt, args.updates, args, "--config", _config(work),
+                  "--extra", f"{work / 'ft-data'}:<ft>", *symbols)
 
 
 def _config(work: Path) -> str:
@@ -142,6 +148,9 @@ def main() -> None:
     p.add_argument("--mono", default="../shared/data/multi30k-task2")
     p.add_argument("--mono-lines", type=int, default=0, help="translate only the first N "
                    "monolingual lines (default: all)")
+    p.add_argument("--chain", choices=["both", "forward", "backward"], default="both",
+                   help="forward: baseline, FT data, +FT; backward: reverse, BT data, +BT "
+                   "(independent: run one of each at once, a thread each, to use two cores)")
     p.add_argument("--preset", default="base")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--beam", type=int, default=5)

@@ -87,3 +87,44 @@ def test_a_rerun_with_other_settings_is_refused(tmp_path, capsys):
     assert recipe(data, mono, out, tmp_path / "cache") != 0
     assert "holds a recipe with other settings" in capsys.readouterr().err
     assert not (out / "baseline").exists()
+
+
+def test_train_pairs_builds_a_pair_with_monolingual_text_by_the_recipe(tmp_path, capsys):
+    """`train-pairs --mono`: the pair whose target language has text there goes through the
+    recipe (within its --max-steps), the other is trained plainly; the index serves the
+    recipe's final system, and a rerun trains nothing."""
+    from translator.inference.translator import Translator
+    from translator.training.index import read_index
+
+    data = write_reverse_corpus(tmp_path / "data")
+    mono = write_mono(tmp_path / "mono", mono_lines(100, data))  # text in TGT only
+    models = tmp_path / "models"
+    command = ["train-pairs", "--pairs", f"{SRC}-{TGT},{TGT}-{SRC}", "--data", str(data),
+               "--out", str(models), "--mono", str(mono), "--max-steps", "30",
+               "--preset", "tiny", "--cache-dir", str(tmp_path / "cache"), "-q"]
+    assert main(command) == 0
+    report = json.loads((models / f"{SRC}-{TGT}" / "report.json").read_text())
+    assert sum(s["updates"] for s in report["stages"]) == 30
+    assert not (models / f"{TGT}-{SRC}" / "report.json").exists()  # no SRC text: plain
+    assert json.loads((models / f"{TGT}-{SRC}" / "summary.json").read_text())["step"] == 30
+    index = read_index(models)
+    entry = index[f"{SRC}-{TGT}"]
+    members = entry["checkpoint"].split("+")
+    expected = {"backtranslated": 1, "backtranslated+baseline": 2}[report["final"]["system"]]
+    assert len(members) == expected and members[0].endswith("backtranslated/best.pt")
+    assert entry["test"] == {"bleu_beam5": report["final_bleu"]} and entry["steps"] == 30
+    assert Translator.from_checkpoint(entry["checkpoint"]).translate(["a b"])[0] is not None
+    capsys.readouterr()
+    before = {p: p.stat().st_mtime_ns for p in models.rglob("*.pt")}
+    assert main(command) == 0
+    assert "finished earlier, skipped" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in models.rglob("*.pt")} == before
+
+
+def test_train_pairs_with_monolingual_text_needs_a_budget(tmp_path, capsys):
+    data = write_reverse_corpus(tmp_path / "data")
+    mono = write_mono(tmp_path / "mono", mono_lines(20, data))
+    assert main(["train-pairs", "--pairs", f"{SRC}-{TGT}", "--data", str(data), "--out",
+                 str(tmp_path / "models"), "--mono", str(mono), "--preset", "tiny",
+                 "--cache-dir", str(tmp_path / "cache"), "-q"]) != 0
+    assert "needs --max-steps" in capsys.readouterr().err

@@ -87,7 +87,7 @@ def cmd_train_pairs(args: argparse.Namespace) -> int:
     index = train_pairs(build_config(args), args.data, parse_pairs(args.pairs), args.out,
                         progress=not args.quiet, overrides=train_overrides(args),
                         cache_dir=args.cache_dir, prepare_processes=args.prepare_processes,
-                        test_beams=_test_beams(args))
+                        test_beams=_test_beams(args), mono=args.mono)
     print(json.dumps(index, indent=2))
     return 0
 
@@ -251,6 +251,10 @@ def parser() -> argparse.ArgumentParser:
     tp.add_argument("--pairs", required=True,
                     help="comma-separated directions, e.g. de-en,en-de,fr-en,en-fr,cs-en,en-cs")
     tp.add_argument("--out", required=True, help="models directory")
+    tp.add_argument("--mono", help="monolingual text (train.<lang>.gz, e.g. "
+                    "../shared/data/multi30k-task2): a pair whose target language has text "
+                    "there is built by `translator recipe` (back-translation) within its "
+                    "--max-steps updates in all; the others are trained plainly")
     add_training_options(tp)
     tp.set_defaults(func=cmd_train_pairs)
 

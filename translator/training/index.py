@@ -5,6 +5,8 @@ reads (MODELS=models/) to know which pairs it serves and their test scores. No t
     models/index.json     {"models": [{"pair": "de-en", "checkpoint": "de-en/best.pt",
                                        "test": {...}, "date": ...}, ...]}
 
+A recipe's directory (`translator recipe`, or `train-pairs --mono`) is a pair's entry too, its
+checkpoint the final system the recipe chose (one model, or an ensemble `a.pt+b.pt`).
 A multilingual run in the directory (`translator train --langs ... --out models/multi`) is one
 entry with its `directions` instead of a `pair` and its test scores per direction; reading the
 index gives each of its directions an entry of its own ("multilingual": true), which a model
@@ -18,6 +20,7 @@ import os
 import time
 from pathlib import Path
 
+from translator.checkpoint_file import CheckpointError, join_spec, spec_members
 from translator.defaults import TEST_SPLIT
 from translator.errors import UserError
 from translator.languages import valid_pair
@@ -30,10 +33,32 @@ SUMMARY = "summary.json"
 
 
 def run_state(run_dir: Path) -> str:
-    """"finished" (summary.json and best.pt), "interrupted" (last.pt only) or "new"."""
-    if (run_dir / SUMMARY).is_file() and (run_dir / "best.pt").is_file():
+    """"finished" (summary.json and its checkpoints), "interrupted" (last.pt only) or
+    "new"."""
+    if (run_dir / SUMMARY).is_file() and all(
+            (run_dir / m).is_file() for m in spec_members(run_checkpoint(run_dir))):
         return "finished"
     return "interrupted" if (run_dir / "last.pt").is_file() else "new"
+
+
+def run_checkpoint(run_dir: Path) -> str:
+    """The model spec a finished run serves, relative to its directory: "best.pt" for a
+    training run; a recipe (translator/training/recipe.py) names its final system in its
+    summary.json's `checkpoint` ("backtranslated/best.pt+baseline/best.pt")."""
+    try:
+        with open(run_dir / SUMMARY) as f:
+            spec = json.load(f).get("checkpoint") or "best.pt"
+        if not isinstance(spec, str):
+            return "best.pt"
+        spec_members(spec)
+    except (OSError, ValueError, AttributeError, TypeError, CheckpointError):
+        return "best.pt"
+    return spec
+
+
+def _under(directory: Path, spec: str) -> str:
+    """`spec`'s members joined to `directory` ("de-en" + "a.pt+b.pt": "de-en/a.pt+de-en/b.pt")."""
+    return join_spec([str(directory / m) for m in spec_members(spec)])
 
 
 def write_index(out: Path) -> dict:
@@ -50,7 +75,7 @@ def write_index(out: Path) -> dict:
         names = ({"directions": list(directions)} if directions else {"pair": run_dir.name})
         models.append({
             **names,
-            "checkpoint": f"{run_dir.name}/best.pt",
+            "checkpoint": _under(Path(run_dir.name), run_checkpoint(run_dir)),
             "test": ({d: summary_scores(s) for d, s in directions.items()} if directions
                      else summary_scores(summary)),
             "test_set": TEST_SPLIT,
@@ -80,13 +105,14 @@ def read_index(directory: str | Path) -> dict[str, dict]:
             index = json.load(f)
         out: dict[str, dict] = {}
         for e in sorted(index["models"], key=lambda e: "directions" not in e):
-            path = str((directory / e["checkpoint"]).resolve())
+            path = join_spec([str((directory / m).resolve())
+                              for m in spec_members(e["checkpoint"])])
             for pair in e.get("directions") or []:  # first: a pair's own model outranks them
                 out[pair] = {**e, "pair": pair, "checkpoint": path, "multilingual": True,
                              "test": e["test"].get(pair, {})}
             if valid_pair(str(e.get("pair", ""))):
                 out[e["pair"]] = {**e, "checkpoint": path}
         return out
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, CheckpointError) as exc:
         raise UserError(f"{directory / INDEX} is not a models index "
                         f"(translator train-pairs writes one): {exc}") from None

@@ -129,9 +129,15 @@ def _score_and_write_summary(summary: dict, run_dir: Path, data_dir: str | Path,
 def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, str]],
                 out: str | Path, progress: bool = True, overrides: dict | None = None,
                 test_beams: Sequence[int] = (), echo: Callable[[str], None] | None = None,
-                cache_dir: str | Path | None = None, prepare_processes: int = 0) -> dict:
+                cache_dir: str | Path | None = None, prepare_processes: int = 0,
+                mono: str | Path | None = None) -> dict:
     """Train each pair in turn into `out/<src>-<tgt>/` (the module docstring's rules) and
-    rewrite the index after each; the index. Stops at the first interrupted run."""
+    rewrite the index after each; the index. Stops at the first interrupted run.
+
+    With `mono` (a directory of monolingual text, train.<lang>.gz), a pair whose target
+    language has text there is built by the recipe (translator/training/recipe.py: baseline,
+    reverse model, back-translation, final system) within the same `max_steps` updates in
+    all; the others are trained plainly."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise UserError("train-pairs does not run under torchrun (its ranks would each write "
                         "the index and score the test sets); run `torchrun ... -m translator "
@@ -145,6 +151,11 @@ def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, st
         if state == "finished":
             say(f"{pair}: finished earlier, skipped")
             continue
+        if mono is not None and recipe_applies(Path(mono), tgt):
+            say(f"{pair}: the recipe (back-translation of {tgt} text in {mono}) into {run_dir}")
+            _run_recipe(cfg, data_dir, Path(mono), src, tgt, run_dir, progress, say, cache_dir)
+            write_index(out)
+            continue
         say(f"{pair}: {'resuming' if state == 'interrupted' else 'training'} into {run_dir}")
         summary = train_run(cfg, data_dir, src, tgt, run_dir, resume=state == "interrupted",
                             progress=progress, overrides=overrides, test_beams=test_beams,
@@ -157,6 +168,30 @@ def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, st
                         and "_bleu_" in k))
         write_index(out)
     return write_index(out)
+
+
+def recipe_applies(mono: Path, lang: str) -> bool:
+    """Whether `mono` has monolingual text of `lang` for the recipe."""
+    from translator.training.recipe import mono_file
+
+    return mono_file(mono, lang).is_file()
+
+
+def _run_recipe(cfg: Config, data_dir: str | Path, mono: Path, src: str, tgt: str,
+                run_dir: Path, progress: bool, say: Callable[[str], None],
+                cache_dir: str | Path | None) -> None:
+    from translator.training.recipe import Recipe, check_inputs
+
+    if not cfg.train.max_steps:
+        raise UserError("train-pairs with --mono needs --max-steps: each recipe's budget in "
+                        "updates (all its stages together)")
+    check_inputs(Path(data_dir), mono, src, tgt)
+    report = Recipe(cfg, Path(data_dir), mono, src, tgt, run_dir, cfg.train.max_steps,
+                    progress=progress, echo=say,
+                    cache_dir=Path(cache_dir) if cache_dir else None).run()
+    say(f"{src}-{tgt}: recipe finished; {report['test_set']} beam {report['beam']} BLEU "
+        f"{report['final_bleu']} ({report['final']['system']}; baseline "
+        f"{report['baseline_bleu']})")
 
 
 def _stderr(message: str) -> None:

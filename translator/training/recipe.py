@@ -66,7 +66,29 @@ class Recipe:
                   "stages": [*stages, stages_final], "final": final, **self.score(final)}
         (self.out / REPORT).write_text(json.dumps(report, indent=2) + "\n")
         (self.out / "report.md").write_text(markdown(report))
+        self._write_summary(report)
         return report
+
+    def _write_summary(self, report: dict) -> None:
+        """summary.json naming the final system (its checkpoints relative to `out`) with its
+        test score, so the recipe's directory is a run of a models directory
+        (translator/training/index.py): MODELS=models/ serves it, `train-pairs` skips it;
+        the index of the directory it is in rewritten, when it has one."""
+        from translator.checkpoint_file import join_spec
+        from translator.training.index import INDEX, SUMMARY, write_index
+
+        stages = report["stages"]
+        summary = {"checkpoint": join_spec([f"{name}/best.pt"
+                                            for name in report["final"]["system"].split("+")]),
+                   "recipe": REPORT, "stop_reason": "recipe",
+                   "step": sum(s["updates"] for s in stages),
+                   "elapsed_minutes": sum(s["minutes"] or 0 for s in stages),
+                   f"{TEST_SPLIT}_bleu_{'greedy' if self.beam == 1 else f'beam{self.beam}'}":
+                       report["final_bleu"],
+                   "bleu_signature": report["signature"]}
+        (self.out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        if (self.out.parent / INDEX).is_file():
+            write_index(self.out.parent)
 
     def _claim(self) -> None:
         """Record this recipe's settings in out/recipe.json; a rerun with other settings is
