@@ -2,6 +2,15 @@
 machine's fp32 matmul peak measured in the same run.
 
     python benchmarks/throughput.py [--data DIR] [--preset base] [--threads 2] [--steps 30]
+        [--profile]
+
+`--profile` adds where the time goes: torch.profiler over the measured steps, the operators by
+self CPU time (their share of the steps' time), and the matrix products' share. To see a CPU
+without AVX-512 on one that has it, cap every library's instruction set before torch loads
+(the output says what was in effect):
+
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+        python benchmarks/throughput.py --profile
 
 FLOPs per target token are counted analytically from the model's matrix products (LSTM gates,
 attention, projections, output layer; forward x 3 for forward + backward), using the measured
@@ -11,6 +20,7 @@ source/target token ratio of the training data. Only real (non-padding) target t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import time
@@ -68,6 +78,8 @@ def main() -> None:
     p.add_argument("--config", help="YAML overrides on top of the preset")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--profile", action="store_true", help="operators by self CPU time")
+    p.add_argument("--top", type=int, default=15, help="operators listed with --profile")
     args = p.parse_args()
 
     cfg = preset(args.preset)
@@ -105,8 +117,9 @@ def main() -> None:
     for idx in batches[:3]:
         step(idx)
     tokens, start = 0, time.perf_counter()
-    for idx in batches[3: 3 + args.steps]:
-        tokens += step(idx)
+    with profiled(args.profile) as prof:
+        for idx in batches[3: 3 + args.steps]:
+            tokens += step(idx)
     seconds = time.perf_counter() - start
     speed = tokens / seconds
     achieved = speed * flops / 1e9
@@ -118,6 +131,42 @@ def main() -> None:
     print(f"real target tokens/s:        {speed:8.0f}")
     print(f"achieved:                    {achieved:8.1f} GFLOP/s = {100 * achieved / peak:.1f}% "
           f"of peak")
+    print(f"instruction sets:            aten {torch.backends.cpu.get_cpu_capability()}, "
+          + ", ".join(f"{k}={os.environ.get(k, '-')}" for k in ISA_CAPS))
+    if prof is not None:
+        print_profile(prof, seconds, args.top)
+
+
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+"""The variables that cap the instruction set of torch's own kernels, oneDNN and MKL."""
+
+MATRIX_PRODUCTS = ("aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm",
+                   "aten::matmul", "aten::mkldnn_rnn", "aten::mkldnn_rnn_layer",
+                   "aten::mkldnn_rnn_layer_backward")
+"""Operators whose time is (mostly) matrix products: the LSTMs run as oneDNN kernels."""
+
+
+@contextlib.contextmanager
+def profiled(enabled: bool):
+    if not enabled:
+        yield None
+        return
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        yield prof
+
+
+def print_profile(prof, seconds: float, top: int) -> None:
+    """Operators by self CPU time, each as a share of the measured steps' wall time."""
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = seconds * 1e6  # microseconds
+    print(f"\n{'operator':<40} {'calls':>7} {'self ms':>9} {'share':>7}")
+    for e in events[:top]:
+        print(f"{e.key:<40} {e.count:>7} {e.self_cpu_time_total / 1e3:>9.1f} "
+              f"{100 * e.self_cpu_time_total / total:>6.1f}%")
+    products = sum(e.self_cpu_time_total for e in events if e.key in MATRIX_PRODUCTS)
+    print(f"matrix products and LSTM kernels: {100 * products / total:.1f}% of the steps' time")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from translator.config import ModelConfig
 from translator.data.vocab import PAD_ID
+from translator.model.dropout import Dropout
 from translator.model.fused import FusedDecoder
 from translator.model.input_feeding import InputFeedingDecoder
 
@@ -71,8 +72,8 @@ class Seq2Seq(nn.Module):
         self.combine = nn.Linear(D + 2 * H, A)  # attentional vector tanh(W [h; ctx])
         self.out_bias = nn.Parameter(torch.zeros(tgt_vocab))
         self.out_proj = None if cfg.tie_embeddings else nn.Linear(A, tgt_vocab, bias=False)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.emb_drop = nn.Dropout(cfg.emb_dropout)
+        self.drop = Dropout(cfg.dropout)
+        self.emb_drop = Dropout(cfg.emb_dropout)
         self.gate_table: Tensor | None = None  # see `prepare_inference`
         self._init_weights()
 
