@@ -8,7 +8,9 @@ sides), on test_2016_flickr (beam 5, cased sacreBLEU, paired bootstrap against t
              synthetic ones, one per real pair;
 - +FT:       the baseline translates the source-language captions (greedy, int8), then U
              updates on the real pairs and the tagged (<ft>) synthetic ones;
-- ensembles: baseline + BT model, and BT + FT models (each twice the decode cost).
+- ensembles: baseline + BT model, and BT + FT models (each twice the decode cost);
+- with `--bt-decoding sampling,beam`: +BT arms whose synthetic sources were sampled
+  (temperature 1) or decoded with beam 5 instead of greedy, the same reverse model.
 
 Every arm's final model gets U updates; the report gives each arm's updates in all (the BT
 arm's reverse model included, the FT arm's baseline included) and the sentences decoded to make
@@ -53,12 +55,23 @@ def train_arm(work: Path, name: str, src: str, tgt: str, updates: int, args, *ex
         "--preset", args.preset, *extra, *resume)
 
 
-def translate_mono(work: Path, checkpoint: str, mono: Path, out: str, args) -> None:
+DECODINGS = {"greedy": [], "sampling": ["--temperature", "1"], "beam": ["--beam", "5"]}
+"""How the reverse model back-translates (`--bt-decoding`): greedy (the recipe's), unrestricted
+sampling at temperature 1 (Edunov et al. 2018), or beam 5."""
+
+
+def bt_arm(decoding: str) -> str:
+    """The +BT arm's directory for a decoding: "bt" (greedy), "bt-sampling", "bt-beam"."""
+    return "bt" if decoding == "greedy" else f"bt-{decoding}"
+
+
+def translate_mono(work: Path, checkpoint: str, mono: Path, out: str, args,
+                   *decoding: str) -> None:
     if (work / out / "backtranslate.json").is_file():
         return
     run("backtranslate", "--checkpoint", str(work / checkpoint / "best.pt"), "-i", str(mono),
         "--out", str(work / out), "--threads", str(args.threads), "--data", args.data, "-q",
-        "--limit", str(args.mono_lines))
+        "--limit", str(args.mono_lines), *decoding)
 
 
 def mono_path(directory: str, lang: str) -> Path:
@@ -75,9 +88,15 @@ def train(args: argparse.Namespace) -> None:
         train_arm(work, "baseline", src, tgt, args.updates, args, "--config", _config(work))
     if args.chain in ("both", "backward"):
         train_arm(work, "reverse", tgt, src, args.reverse, args, "--config", _config(work))
-        translate_mono(work, "reverse", mono_path(args.mono, tgt), "bt-data", args)
-        train_arm(work, "bt", src, tgt, args.updates, args, "--config", _config(work),
-                  "--extra", f"{work / 'bt-data'}:<bt>", *symbols)
+        decodings = list(dict.fromkeys(["greedy", *args.bt_decoding.split(",")]))
+        if unknown := [d for d in decodings if d not in DECODINGS]:
+            sys.exit(f"--bt-decoding: unknown {', '.join(unknown)} (greedy, sampling, beam)")
+        for decoding in decodings:
+            arm = bt_arm(decoding)
+            translate_mono(work, "reverse", mono_path(args.mono, tgt), f"{arm}-data", args,
+                           *DECODINGS[decoding])
+            train_arm(work, arm, src, tgt, args.updates, args, "--config", _config(work),
+                      "--extra", f"{work / f'{arm}-data'}:<bt>", *symbols)
     if args.chain in ("both", "forward"):
         translate_mono(work, "baseline", mono_path(args.mono, src), "ft-data", args)
         train_arm(work, "ft", src, tgt, args.updates, args, "--config", _config(work),
@@ -102,20 +121,31 @@ def score(args: argparse.Namespace) -> None:
     systems = {"baseline": best["baseline"], "+BT": best["bt"], "+FT": best["ft"],
                "baseline + BT model": f"{best['baseline']}+{best['bt']}",
                "BT + FT models": f"{best['bt']}+{best['ft']}"}
+    for decoding in ("sampling", "beam"):  # the other back-translations, where trained
+        if (work / bt_arm(decoding) / "summary.json").is_file():
+            systems[f"+BT ({decoding})"] = str(work / bt_arm(decoding) / "best.pt")
     outputs = []
     for name, spec in systems.items():
         translator = Translator.from_checkpoint(spec, threads=args.threads, calibrate=False)
         outputs.append(translator.translate(test.src, beam_size=args.beam))
         print(f"{name}: translated", flush=True)
     rows = paired_test(outputs, [test.tgt])
-    steps = {name: _steps(work / name) for name in ("baseline", "reverse", "bt", "ft")}
-    decoded = {name: _decoded(work / f"{name}-data") for name in ("bt", "ft")}
+    arms = ["baseline", "reverse", "bt", "ft",
+            *(bt_arm(d) for d in ("sampling", "beam") if f"+BT ({d})" in systems)]
+    steps = {name: _steps(work / name) for name in arms}
+    decoded = {name: _decoded(work / f"{name}-data") for name in arms
+               if name not in ("baseline", "reverse")}
+    seconds = {name: _seconds(work / f"{name}-data") for name in decoded}
     updates_in_all = {"baseline": steps["baseline"], "+BT": steps["reverse"] + steps["bt"],
                       "+FT": steps["baseline"] + steps["ft"],
                       "baseline + BT model": steps["baseline"] + steps["reverse"] + steps["bt"],
-                      "BT + FT models": sum(steps.values())}
+                      "BT + FT models": sum(steps[a] for a in ("baseline", "reverse", "bt",
+                                                               "ft")),
+                      **{f"+BT ({d})": steps["reverse"] + steps[bt_arm(d)]
+                         for d in ("sampling", "beam") if f"+BT ({d})" in systems}}
     figures = {"pair": args.pair, "test_set": TEST_SPLIT, "beam": args.beam,
                "updates": steps, "decoded_for_data": decoded,
+               "decoding_seconds": seconds,
                "rows": [{"system": name, "bleu": round(row["bleu"]["score"], 2),
                          "p_value": row["bleu"]["p_value"],
                          "difference": row["bleu"]["difference"],
@@ -135,6 +165,10 @@ def _decoded(out: Path) -> int:
     return json.loads((out / "backtranslate.json").read_text())["lines"]
 
 
+def _seconds(out: Path) -> float:
+    return json.loads((out / "backtranslate.json").read_text())["seconds"]
+
+
 def main() -> None:
     from translator.defaults import MULTI30K_DIR
 
@@ -151,6 +185,9 @@ def main() -> None:
     p.add_argument("--chain", choices=["both", "forward", "backward"], default="both",
                    help="forward: baseline, FT data, +FT; backward: reverse, BT data, +BT "
                    "(independent: run one of each at once, a thread each, to use two cores)")
+    p.add_argument("--bt-decoding", default="greedy",
+                   help="how the reverse model back-translates, one +BT arm each: greedy, "
+                   "sampling, beam or a list (sampling,beam); greedy is always the first")
     p.add_argument("--preset", default="base")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--beam", type=int, default=5)
