@@ -267,7 +267,7 @@ def test_resuming_needs_last_pt_on_every_machine(tmp_path):
 
 def test_train_pairs_refuses_to_run_under_torchrun(monkeypatch, tmp_path):
     from translator.errors import UserError
-    from translator.training.pairs import train_pairs
+    from translator.training.train_pairs import train_pairs
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(UserError, match="does not run under torchrun"):

@@ -1,6 +1,6 @@
-"""`translator train-pairs` (translator/training/pairs.py): several directions in turn, a finished
-pair skipped, an interrupted one resumed, the models index; MODELS naming the directory; the
-worker's model cache (MAX_MODELS)."""
+"""`translator train-pairs` (translator/training/train_pairs.py): several directions in turn,
+a finished pair skipped, an interrupted one resumed, the models index; MODELS naming the
+directory; the worker's model cache (MAX_MODELS)."""
 
 from __future__ import annotations
 

@@ -265,25 +265,30 @@ def checkpoints():
 
     def context() -> dict:
         runs = run_dirs(settings())
+        directions = {run: run_directions(path) for run, path in runs.items()}
         return {"known": known, "runs": runs, "baseline": baseline, "test_split": TEST_SPLIT,
                 "evaluation_days": round(settings().evaluation_ttl / 86400),
-                "histories": {run: bool(history_points(intake(), listed, run, TEST_SPLIT))
+                "histories": {run: [pair for pair in directions[run] or [None]
+                                    if history_points(intake(), listed, run, TEST_SPLIT, pair)]
                               for run in runs},
-                "directions": {run: run_directions(path) for run, path in runs.items()},
+                "directions": directions,
                 "boards": leaderboard(intake(), listed, baseline), "run_form": CancelForm()}
 
     return form_page(form, submit, "checkpoints.html", context)
 
 
 def run_directions(run: Path) -> list[str]:
-    """The directions of a multilingual run (from a checkpoint's meta, read without torch);
-    [] for a run of one pair or one without a readable checkpoint."""
-    from translator.checkpoint_file import spec_directions
+    """The directions of a multilingual run (from a checkpoint's meta, read without torch:
+    last.pt, best.pt or its latest periodic checkpoint); [] for a run of one pair or one
+    without a readable checkpoint."""
+    from translator.checkpoint_file import periodic_step, spec_directions
     from translator.errors import CheckpointError
 
-    for name in ("last.pt", "best.pt"):
+    periodic = sorted((p for p in run.glob("step*.pt") if periodic_step(p.name) is not None),
+                      key=lambda p: periodic_step(p.name))[-1:]  # periodic checkpoints only
+    for path in (run / "last.pt", run / "best.pt", *periodic):
         try:
-            return spec_directions(run / name)
+            return spec_directions(path)
         except CheckpointError:
             continue
     return []
@@ -314,7 +319,10 @@ def history_chart(run: str):
     if run not in runs:
         abort(404, "no such run")
     testset = request.args.get("testset") or TEST_SPLIT
-    points = history_points(intake(), listed, run, testset)
+    pair, directions = request.args.get("pair") or None, run_directions(runs[run])
+    if (pair is not None or directions) and pair not in directions:
+        abort(404, "no such direction in this run")  # a multilingual run's: one direction
+    points = history_points(intake(), listed, run, testset, pair)
     if not points:
         abort(404, "no evaluated periodic checkpoints")
     from translator.evaluation.plot import plot_history
@@ -323,7 +331,7 @@ def history_chart(run: str):
     label = f"{testset} (beam {', '.join(map(str, beams))})"
     with tempfile.TemporaryDirectory() as tmp:
         out = plot_history(runs[run] / "metrics.jsonl", [(s, b) for s, b, _ in points], label,
-                           Path(tmp) / "history.png")
+                           Path(tmp) / "history.png", direction=pair)
         data = out.read_bytes()
     return Response(data, mimetype="image/png", headers={"Cache-Control": "max-age=10"})
 

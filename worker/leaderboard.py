@@ -106,10 +106,11 @@ def mark_significance(intake: Intake, rows: list[dict], baseline: str) -> str:
     return "done"
 
 
-def history_points(intake: Intake, visible: Callable[[Job], bool], run: str, testset: str
-                   ) -> list[tuple[int, float, int]]:
+def history_points(intake: Intake, visible: Callable[[Job], bool], run: str, testset: str,
+                   pair: str | None = None) -> list[tuple[int, float, int]]:
     """[(step, BLEU, beam)] of a run's history: the latest `visible` evaluation of each of its
-    periodic checkpoints on `testset`, in step order."""
+    periodic checkpoints on `testset` (in the direction `pair`, for a multilingual run), in
+    step order."""
     from .checks import known_checkpoints
     from .workbench import history_checkpoints
 
@@ -117,6 +118,7 @@ def history_points(intake: Intake, visible: Callable[[Job], bool], run: str, tes
              history_checkpoints(known_checkpoints(intake.settings), run)}
     latest: dict[str, Job] = {}
     for ev in filter(visible, intake.store.list_evaluations()):  # newest first
-        if ev.model in steps and ev.testset == testset and not ev.system and ev.scores:
+        if ev.model in steps and ev.testset == testset and not ev.system and ev.scores \
+                and (pair is None or ev.pair == pair):
             latest.setdefault(ev.model, ev)
     return sorted((steps[name], ev.scores["bleu"], ev.beam or 0) for name, ev in latest.items())

@@ -82,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_train_pairs(args: argparse.Namespace) -> int:
     from translator.languages import parse_pairs
-    from translator.training.pairs import train_pairs
+    from translator.training.train_pairs import train_pairs
 
     index = train_pairs(build_config(args), args.data, parse_pairs(args.pairs), args.out,
                         progress=not args.quiet, overrides=train_overrides(args),

@@ -50,18 +50,23 @@ def plot_metrics(metrics_path: str | Path, out_path: str | Path) -> Path:
 
 
 def plot_history(metrics_path: str | Path, points: list[tuple[int, float]], label: str,
-                 out_path: str | Path) -> Path:
+                 out_path: str | Path, direction: str | None = None) -> Path:
     """Test BLEU of the periodic checkpoints (`points`: (step, BLEU)) over updates, beside the
-    validation BLEU the run logged (none when the log is missing)."""
+    validation BLEU the run logged (none when the log is missing); a multilingual run's
+    `direction`: that direction's test and validation BLEU."""
     valid = []
     if Path(metrics_path).is_file():
         valid = [r for r in read_metrics(metrics_path) if r.get("type") == "valid"]
+    if direction:
+        valid = [{"step": r["step"], "bleu": r["directions"][direction]} for r in valid
+                 if direction in (r.get("directions") or {})]
     fig, ax = plt.subplots(figsize=(7, 4))
     if valid:
         ax.plot([r["step"] for r in valid], [r["bleu"] for r in valid], "o-", color="C2",
                 label="validation (greedy, during training)")
     ax.plot([s for s, _ in points], [b for _, b in points], "s-", color="C1", label=label)
-    ax.set(xlabel="update", ylabel="BLEU", title="The run's history")
+    ax.set(xlabel="update", ylabel="BLEU",
+           title=f"The run's history, {direction}" if direction else "The run's history")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

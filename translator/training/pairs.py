@@ -1,17 +1,10 @@
-"""Training runs: one pair (`train_run`: train, then score the test split and write
-summary.json) and a set of pairs (`train_pairs`: sequential and resumable, with the models
-directory's index of translator/training/index.py).
-
-`train_pairs` skips a pair whose run finished (summary.json written and best.pt there), resumes
-one that was interrupted (last.pt there, no summary.json) and starts the others, so a set of
-models can be built over several sessions with the same command. The worker reads the index
-(MODELS=models/) to know which pairs it serves and their test scores.
+"""A training run (`train_run`: train one pair or a multilingual model, then score the test
+split and write summary.json); translator/training/train_pairs.py runs a set of them.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,8 +12,7 @@ from pathlib import Path
 from translator.config import Config
 from translator.data.corpus import CorpusError
 from translator.defaults import TEST_SPLIT
-from translator.errors import UserError
-from translator.training.index import INDEX, SUMMARY, run_state, write_index
+from translator.training.index import INDEX, SUMMARY, write_index
 
 
 def score_test_split(run_dir: Path, data_dir: str | Path, src: str | None, tgt: str | None,
@@ -97,7 +89,7 @@ def train_run(cfg: Config, data_dir: str | Path, src: str | None, tgt: str | Non
     finished = False
     try:
         if trainer.ranks.main:
-            (echo or _stderr)(trainer.filter_report.summary())
+            (echo or say_on_stderr)(trainer.filter_report.summary())
         summary = trainer.run()
         if trainer.ranks.main and summary.get("stop_reason") != "interrupted":
             _score_and_write_summary(summary, Path(out), data_dir, src, tgt, test_beams,
@@ -126,73 +118,5 @@ def _score_and_write_summary(summary: dict, run_dir: Path, data_dir: str | Path,
         write_index(run_dir.parent)
 
 
-def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, str]],
-                out: str | Path, progress: bool = True, overrides: dict | None = None,
-                test_beams: Sequence[int] = (), echo: Callable[[str], None] | None = None,
-                cache_dir: str | Path | None = None, prepare_processes: int = 0,
-                mono: str | Path | None = None) -> dict:
-    """Train each pair in turn into `out/<src>-<tgt>/` (the module docstring's rules) and
-    rewrite the index after each; the index. Stops at the first interrupted run.
-
-    With `mono` (a directory of monolingual text, train.<lang>.gz), a pair whose target
-    language has text there is built by the recipe (translator/training/recipe.py: baseline,
-    reverse model, back-translation, final system) within the same `max_steps` updates in
-    all; the others are trained plainly."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise UserError("train-pairs does not run under torchrun (its ranks would each write "
-                        "the index and score the test sets); run `torchrun ... -m translator "
-                        "train` for each pair, into out/<src>-<tgt>")
-    say = echo or _stderr
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for src, tgt in pairs:
-        pair, run_dir = f"{src}-{tgt}", out / f"{src}-{tgt}"
-        state = run_state(run_dir)
-        if state == "finished":
-            say(f"{pair}: finished earlier, skipped")
-            continue
-        if mono is not None and recipe_applies(Path(mono), tgt):
-            say(f"{pair}: the recipe (back-translation of {tgt} text in {mono}) into {run_dir}")
-            _run_recipe(cfg, data_dir, Path(mono), src, tgt, run_dir, progress, say, cache_dir)
-            write_index(out)
-            continue
-        say(f"{pair}: {'resuming' if state == 'interrupted' else 'training'} into {run_dir}")
-        summary = train_run(cfg, data_dir, src, tgt, run_dir, resume=state == "interrupted",
-                            progress=progress, overrides=overrides, test_beams=test_beams,
-                            echo=say, cache_dir=cache_dir, prepare_processes=prepare_processes)
-        if summary.get("stop_reason") == "interrupted":
-            write_index(out)
-            raise KeyboardInterrupt
-        say(f"{pair}: {summary.get('stop_reason')}; "
-            + ", ".join(f"{k} {v}" for k, v in summary.items() if k.startswith(TEST_SPLIT)
-                        and "_bleu_" in k))
-        write_index(out)
-    return write_index(out)
-
-
-def recipe_applies(mono: Path, lang: str) -> bool:
-    """Whether `mono` has monolingual text of `lang` for the recipe."""
-    from translator.training.recipe import mono_file
-
-    return mono_file(mono, lang).is_file()
-
-
-def _run_recipe(cfg: Config, data_dir: str | Path, mono: Path, src: str, tgt: str,
-                run_dir: Path, progress: bool, say: Callable[[str], None],
-                cache_dir: str | Path | None) -> None:
-    from translator.training.recipe import Recipe, check_inputs
-
-    if not cfg.train.max_steps:
-        raise UserError("train-pairs with --mono needs --max-steps: each recipe's budget in "
-                        "updates (all its stages together)")
-    check_inputs(Path(data_dir), mono, src, tgt)
-    report = Recipe(cfg, Path(data_dir), mono, src, tgt, run_dir, cfg.train.max_steps,
-                    progress=progress, echo=say,
-                    cache_dir=Path(cache_dir) if cache_dir else None).run()
-    say(f"{src}-{tgt}: recipe finished; {report['test_set']} beam {report['beam']} BLEU "
-        f"{report['final_bleu']} ({report['final']['system']}; baseline "
-        f"{report['baseline_bleu']})")
-
-
-def _stderr(message: str) -> None:
+def say_on_stderr(message: str) -> None:
     print(message, file=sys.stderr)
