@@ -69,6 +69,24 @@ def test_a_pairs_own_model_wins_over_the_multilingual_direction(multilingual_run
     assert models["yy-xx"]["checkpoint"] == str(multi)
 
 
+def test_a_checkpoint_damaged_after_it_was_read_keeps_its_directions_listed(
+        multilingual_run, trained_run, tmp_path):
+    """Replaced or damaged while serving: the other pairs still route, and its own
+    directions stay listed (their requests then fail alone, at load time)."""
+    multi = tmp_path / "multi.pt"
+    multi.write_bytes((multilingual_run["dir"] / "best.pt").read_bytes())
+    spec = f"{multi},xx-yy={trained_run['dir'] / 'best.pt'}"
+    before = read_models(spec, scores=False)
+    multi.write_bytes(b"half a checkpoint")
+    assert read_models(spec, scores=False) == before
+    multi.unlink()
+    assert read_models(spec, scores=False) == before
+    fresh = tmp_path / "never_read.pt"
+    fresh.write_bytes(b"half a checkpoint")
+    with pytest.raises(SettingsError, match="not a readable checkpoint"):
+        read_models(f"{fresh}", scores=False)
+
+
 def test_a_file_that_is_no_checkpoint_is_refused_clearly(tmp_path):
     bad = tmp_path / "notes.pt"
     bad.write_bytes(b"not a checkpoint")

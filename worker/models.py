@@ -67,6 +67,10 @@ def _checkpoint_directions(item: str, scores: bool) -> dict[str, dict]:
     try:
         meta = read_meta(members[0])
     except CheckpointError as exc:
+        # unreadable now but read before (being replaced, or damaged since): its directions
+        # stay listed, and loading it fails those directions' requests alone, not every pair's
+        if (scores, item) in _LAST_READ:
+            return _LAST_READ[scores, item]
         raise SettingsError(f"MODELS entry {item!r}: {exc}") from None
     pairs = list(meta.get("directions") or [])
     if not pairs and meta.get("src_lang") and meta.get("tgt_lang"):
@@ -80,8 +84,14 @@ def _checkpoint_directions(item: str, scores: bool) -> dict[str, dict]:
     if scores and len(members) == 1:
         test = (_run_scores(members[0], directions=True) if multilingual
                 else {pairs[0]: _run_scores(members[0])})
-    return {pair: {"pair": pair, "checkpoint": spec, "test": test.get(pair, {}),
-                   "multilingual": multilingual} for pair in pairs}
+    entries = {pair: {"pair": pair, "checkpoint": spec, "test": test.get(pair, {}),
+                      "multilingual": multilingual} for pair in pairs}
+    _LAST_READ[scores, item] = entries
+    return entries
+
+
+_LAST_READ: dict[tuple[bool, str], dict[str, dict]] = {}
+"""The directions last read of each checkpoint named without a pair (this process's)."""
 
 
 def _members(item: str, path: str) -> list[str]:
