@@ -121,6 +121,9 @@ def score(args: argparse.Namespace) -> None:
     systems = {"baseline": best["baseline"], "+BT": best["bt"], "+FT": best["ft"],
                "baseline + BT model": f"{best['baseline']}+{best['bt']}",
                "BT + FT models": f"{best['bt']}+{best['ft']}"}
+    for item in args.system:  # more systems, e.g. the baseline trained with another seed
+        name, _, spec = item.partition("=")
+        systems[name] = spec
     for decoding in ("sampling", "beam"):  # the other back-translations, where trained
         if (work / bt_arm(decoding) / "summary.json").is_file():
             systems[f"+BT ({decoding})"] = str(work / bt_arm(decoding) / "best.pt")
@@ -142,11 +145,16 @@ def score(args: argparse.Namespace) -> None:
                       "BT + FT models": sum(steps[a] for a in ("baseline", "reverse", "bt",
                                                                "ft")),
                       **{f"+BT ({d})": steps["reverse"] + steps[bt_arm(d)]
-                         for d in ("sampling", "beam") if f"+BT ({d})" in systems}}
+                         for d in ("sampling", "beam") if f"+BT ({d})" in systems},
+                      **{item.partition("=")[0]: None for item in args.system}}
     figures = {"pair": args.pair, "test_set": TEST_SPLIT, "beam": args.beam,
                "updates": steps, "decoded_for_data": decoded,
+               "best_val_bleu": {name: round(json.loads((work / name / "summary.json")
+                                                        .read_text())["best_val_bleu"], 2)
+                                 for name in arms},
                "decoding_seconds": seconds,
                "rows": [{"system": name, "bleu": round(row["bleu"]["score"], 2),
+                         "chrf": round(row["chrf"]["score"], 2),
                          "p_value": row["bleu"]["p_value"],
                          "difference": row["bleu"]["difference"],
                          "updates_in_all": updates_in_all[name]}
@@ -191,6 +199,9 @@ def main() -> None:
     p.add_argument("--preset", default="base")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--system", action="append", default=[], metavar="NAME=SPEC",
+                   help="score: one more system (a checkpoint, or a+b.pt), e.g. the baseline "
+                   "trained with another seed")
     p.add_argument("--json")
     args = p.parse_args()
     {"train": train, "score": score}[args.command](args)
