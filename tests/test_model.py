@@ -39,9 +39,10 @@ def random_ids(gen: torch.Generator, lengths: list[int], vocab: int) -> list[lis
         {"decoder": "input_feeding", "dec_layers": 1},
         {"decoder": "fused", "dec_layers": 2, "emb_scale": True},
         {"decoder": "input_feeding", "dec_layers": 1, "emb_scale": True},
+        {"decoder": "fused", "dec_layers": 1, "emb_scale": True, "emb_scale_factor": 4.0},
     ],
     ids=["fused-1", "fused-2", "fused-3", "input_feeding", "fused-2-scaled",
-         "input_feeding-scaled"],
+         "input_feeding-scaled", "fused-scaled-by-4"],
 )
 @pytest.mark.parametrize("gate_table", [False, True], ids=["", "gate-table"])
 def test_decode_step_matches_teacher_forcing(overrides, gate_table):
@@ -174,3 +175,16 @@ def test_untied_output_layer_is_separate():
     model = small_model(tie_embeddings=False)
     weight, _ = model.output_layer()
     assert weight is model.out_proj.weight and weight is not model.tgt_emb.weight
+
+
+def test_the_embedding_scale_factor_is_sqrt_emb_dim_unless_given():
+    assert small_model(emb_scale=True).emb_scale == pytest.approx(small_model().cfg.emb_dim ** 0.5)
+    assert small_model(emb_scale=True, emb_scale_factor=4.0).emb_scale == 4.0
+    assert small_model(emb_scale_factor=4.0).emb_scale == 1.0  # only with emb_scale
+
+
+def test_a_negative_embedding_scale_factor_is_refused():
+    from translator.config import ConfigError, ModelConfig
+
+    with pytest.raises(ConfigError, match="emb_scale_factor"):
+        ModelConfig.from_dict({"emb_scale": True, "emb_scale_factor": -1.0}, "model")

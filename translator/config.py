@@ -148,6 +148,10 @@ class ModelConfig(_Section):
     # At 550 updates it took test BLEU from 15.6 to 26.7; at 1,700 it cost 1.1 (37.75 -> 36.65,
     # benchmarks/RESULTS.md), so the base model keeps it off, as do checkpoints without the key.
     emb_scale: bool = False
+    # The factor `emb_scale` multiplies by; 0: sqrt(emb_dim) (16 at the base size). A smaller
+    # one (4, say) is the middle way between unscaled embeddings, whose runs learn to read the
+    # source late and by chance of the seed, and the full scale, which loses at long budgets.
+    emb_scale_factor: float = 0.0
 
     _choices = {"decoder": ("fused", "input_feeding")}
 
@@ -155,6 +159,8 @@ class ModelConfig(_Section):
         super().validate(section)
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.emb_dropout < 1.0:
             raise ConfigError(f"{section}.dropout values must be in [0, 1)")
+        if self.emb_scale_factor < 0:
+            raise ConfigError(f"{section}.emb_scale_factor must be positive (0: sqrt(emb_dim))")
         if self.tie_embeddings and self.attn_dim != self.emb_dim:
             raise ConfigError(f"{section}: tie_embeddings needs attn_dim == emb_dim")
 
@@ -213,7 +219,7 @@ LATER_TRAIN_KEYS = ("accum_steps", "dist_timeout_minutes", "decay_fraction", "ke
 whose workers a rolling upgrade still runs): see `Config.for_checkpoint`. (The "wsd" schedule
 is as new: a run that uses it, the base preset's default since 0.3.0, does not load in 0.1.0.)"""
 
-LATER_MODEL_KEYS = ("emb_scale",)
+LATER_MODEL_KEYS = ("emb_scale", "emb_scale_factor")
 """Model keys added since 0.1.0, whose default is the model 0.1.0 built: left out of a
 checkpoint while at their default, like `LATER_TRAIN_KEYS`, so such a model still loads in 0.1.0
 workers. A model trained with `emb_scale: true` (the quick preset, 0.3.0) does not."""

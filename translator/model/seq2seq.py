@@ -58,7 +58,7 @@ class Seq2Seq(nn.Module):
         # Embeddings are initialised small (std E^-1/2: they are tied to the output layer);
         # with `emb_scale` they are multiplied by sqrt(E) where they enter an LSTM, so the
         # recurrent layers see inputs of unit scale from the first update.
-        self.emb_scale = math.sqrt(E) if cfg.emb_scale else 1.0
+        self.emb_scale = (cfg.emb_scale_factor or math.sqrt(E)) if cfg.emb_scale else 1.0
         self.src_emb = nn.Embedding(src_vocab, E, padding_idx=PAD_ID)
         self.tgt_emb = nn.Embedding(tgt_vocab, E, padding_idx=PAD_ID)
         # One fused unidirectional LSTM per direction and layer (see `encode`).
