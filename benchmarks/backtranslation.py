@@ -113,7 +113,6 @@ def score(args: argparse.Namespace) -> None:
     from translator.data.corpus import read_split
     from translator.defaults import TEST_SPLIT
     from translator.evaluation.significance import paired_test
-    from translator.inference.translator import Translator
 
     work, (src, tgt) = Path(args.work), args.pair.split("-")
     test = read_split(args.data, TEST_SPLIT, src, tgt)
@@ -127,11 +126,9 @@ def score(args: argparse.Namespace) -> None:
     for decoding in ("sampling", "beam"):  # the other back-translations, where trained
         if (work / bt_arm(decoding) / "summary.json").is_file():
             systems[f"+BT ({decoding})"] = str(work / bt_arm(decoding) / "best.pt")
-    outputs = []
-    for name, spec in systems.items():
-        translator = Translator.from_checkpoint(spec, threads=args.threads, calibrate=False)
-        outputs.append(translator.translate(test.src, beam_size=args.beam))
-        print(f"{name}: translated", flush=True)
+    if args.baseline:  # the paired tests against this system instead of the baseline arm
+        systems = {args.baseline: systems.pop(args.baseline), **systems}
+    outputs = [_hypotheses(work, name, spec, test.src, args) for name, spec in systems.items()]
     rows = paired_test(outputs, [test.tgt])
     arms = ["baseline", "reverse", "bt", "ft",
             *(bt_arm(d) for d in ("sampling", "beam") if f"+BT ({d})" in systems)]
@@ -163,6 +160,27 @@ def score(args: argparse.Namespace) -> None:
     print(json.dumps(figures, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def _hypotheses(work: Path, name: str, spec: str, sources: list[str], args) -> list[str]:
+    """The system's test translations, kept in WORK/hyps/ (keyed by its name, checkpoints
+    and beam) so that scoring again against another baseline decodes nothing."""
+    import hashlib
+
+    from translator.checkpoint_file import spec_members
+    from translator.inference.translator import Translator
+
+    stamp = [(m, Path(m).stat().st_mtime_ns) for m in spec_members(spec)]
+    key = hashlib.sha256(json.dumps([name, stamp, args.beam]).encode()).hexdigest()[:16]
+    path = work / "hyps" / f"{key}.txt"
+    if path.is_file():
+        return path.read_text().split("\n")[:-1]
+    translator = Translator.from_checkpoint(spec, threads=args.threads, calibrate=False)
+    hyps = translator.translate(sources, beam_size=args.beam)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("".join(h + "\n" for h in hyps))
+    print(f"{name}: translated", flush=True)
+    return hyps
 
 
 def _steps(run_dir: Path) -> int:
@@ -202,6 +220,8 @@ def main() -> None:
     p.add_argument("--system", action="append", default=[], metavar="NAME=SPEC",
                    help="score: one more system (a checkpoint, or a+b.pt), e.g. the baseline "
                    "trained with another seed")
+    p.add_argument("--baseline", help="score: the system the others are tested against "
+                   "(default: the baseline arm)")
     p.add_argument("--json")
     args = p.parse_args()
     {"train": train, "score": score}[args.command](args)
