@@ -104,8 +104,11 @@ def train(args: argparse.Namespace) -> None:
 
 
 def _config(work: Path) -> str:
-    path = work / "symbols.yaml"
-    path.write_text("vocab: {symbols: ['<bt>', '<ft>']}\n")
+    path, text = work / "symbols.yaml", "vocab: {symbols: ['<bt>', '<ft>']}\n"
+    if not path.is_file() or path.read_text() != text:  # both chains read it: write it whole
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
     return str(path)
 
 
@@ -168,10 +171,12 @@ def _hypotheses(work: Path, name: str, spec: str, sources: list[str], args) -> l
     import hashlib
 
     from translator.checkpoint_file import spec_members
+    from translator.defaults import LENGTH_PENALTY
     from translator.inference.translator import Translator
 
     stamp = [(m, Path(m).stat().st_mtime_ns) for m in spec_members(spec)]
-    key = hashlib.sha256(json.dumps([name, stamp, args.beam]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([name, stamp, args.beam, LENGTH_PENALTY]).encode()
+                         ).hexdigest()[:16]
     path = work / "hyps" / f"{key}.txt"
     if path.is_file():
         return path.read_text().split("\n")[:-1]

@@ -133,7 +133,8 @@ def main() -> None:
           f"of peak")
     print(f"instruction sets:            aten {torch.backends.cpu.get_cpu_capability()}, "
           + ", ".join(f"{k}={os.environ.get(k, '-')}" for k in ISA_CAPS))
-    if prof is not None:
+    if prof is not None:  # the profiler's own cost is in the tokens/s above
+        print("(measured with the profiler on: run without --profile for the speed figure)")
         print_profile(prof, seconds, args.top)
 
 

@@ -180,11 +180,15 @@ def test_untied_output_layer_is_separate():
 def test_the_embedding_scale_factor_is_sqrt_emb_dim_unless_given():
     assert small_model(emb_scale=True).emb_scale == pytest.approx(small_model().cfg.emb_dim ** 0.5)
     assert small_model(emb_scale=True, emb_scale_factor=4.0).emb_scale == 4.0
-    assert small_model(emb_scale_factor=4.0).emb_scale == 1.0  # only with emb_scale
 
 
-def test_a_negative_embedding_scale_factor_is_refused():
+@pytest.mark.parametrize("values", [{"emb_scale": True, "emb_scale_factor": -1.0},
+                                    {"emb_scale": True, "emb_scale_factor": float("nan")},
+                                    {"emb_scale": True, "emb_scale_factor": float("inf")},
+                                    {"emb_scale_factor": 4.0}],  # no effect without emb_scale
+                         ids=["negative", "nan", "inf", "without-emb_scale"])
+def test_a_meaningless_embedding_scale_factor_is_refused(values):
     from translator.config import ConfigError, ModelConfig
 
     with pytest.raises(ConfigError, match="emb_scale_factor"):
-        ModelConfig.from_dict({"emb_scale": True, "emb_scale_factor": -1.0}, "model")
+        ModelConfig.from_dict(values, "model")

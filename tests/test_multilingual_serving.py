@@ -76,9 +76,10 @@ def test_a_checkpoint_damaged_after_it_was_read_keeps_its_directions_listed(
     multi = tmp_path / "multi.pt"
     multi.write_bytes((multilingual_run["dir"] / "best.pt").read_bytes())
     spec = f"{multi},xx-yy={trained_run['dir'] / 'best.pt'}"
-    before = read_models(spec, scores=False)
+    before = read_models(spec, scores=False)  # what the service's start reads
     multi.write_bytes(b"half a checkpoint")
     assert read_models(spec, scores=False) == before
+    assert read_models(spec, scores=True).keys() == before.keys()  # the listings go on too
     multi.unlink()
     assert read_models(spec, scores=False) == before
     fresh = tmp_path / "never_read.pt"

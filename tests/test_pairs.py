@@ -93,3 +93,44 @@ def test_a_worker_keeps_at_most_max_models(trained_run, tmp_path):
     state.translator_for("ee-ff")  # drops cc-dd, the least recently used
     assert list(state._models) == [str(paths[p].resolve()) for p in ("aa-bb", "ee-ff")]
     assert state.translator_for("cc-dd") is not None and len(state._models) == 2
+
+
+def test_an_index_entry_may_be_an_ensemble_or_a_run_named_with_a_plus(trained_run, tmp_path):
+    """A recipe's summary names its final system (`a/best.pt+b/best.pt`, relative to its
+    directory); a run whose own name holds a `+` is one checkpoint, not an ensemble."""
+    from translator.training.index import write_index
+
+    models = tmp_path / "models"
+    recipe = models / f"{SRC}-{TGT}"
+    for stage in ("backtranslated", "baseline"):
+        (recipe / stage).mkdir(parents=True)
+        shutil.copy(trained_run["dir"] / "best.pt", recipe / stage / "best.pt")
+    (recipe / "summary.json").write_text(json.dumps({
+        "checkpoint": "backtranslated/best.pt+baseline/best.pt", "step": 30,
+        "test_2016_flickr_bleu_beam5": 50.0}))
+    plus = tmp_path / "plus+dir"
+    plus.mkdir()
+    shutil.copy(trained_run["dir"] / "best.pt", plus / "best.pt")
+    assert run_state(recipe) == "finished"
+    write_index(models)
+    entry = read_index(models)[f"{SRC}-{TGT}"]
+    assert entry["checkpoint"] == "+".join(str((recipe / s / "best.pt").resolve())
+                                           for s in ("backtranslated", "baseline"))
+    assert entry["test"] == {"bleu_beam5": 50.0}
+    (recipe / "baseline" / "best.pt").unlink()  # a member missing: the run is not finished
+    assert run_state(recipe) != "finished"
+    (tmp_path / "index.json").write_text(json.dumps({"models": [
+        {"pair": f"{SRC}-{TGT}", "checkpoint": "plus+dir/best.pt", "test": {}}]}))
+    assert read_index(tmp_path)[f"{SRC}-{TGT}"]["checkpoint"] == str((plus / "best.pt").resolve())
+
+
+@pytest.mark.parametrize("summary", ['{"checkpoint": 5}', "not json", '{"checkpoint": ""}',
+                                     '["a list"]'])
+def test_a_summary_without_a_usable_checkpoint_means_best_pt(summary, tmp_path):
+    from translator.training.index import run_checkpoint
+
+    (tmp_path / "summary.json").write_text(summary)
+    assert run_checkpoint(tmp_path) == "best.pt"
+    assert run_state(tmp_path) == "new"
+    (tmp_path / "best.pt").write_bytes(b"x")
+    assert run_state(tmp_path) == "finished"

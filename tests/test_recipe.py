@@ -128,3 +128,22 @@ def test_train_pairs_with_monolingual_text_needs_a_budget(tmp_path, capsys):
                  str(tmp_path / "models"), "--mono", str(mono), "--preset", "tiny",
                  "--cache-dir", str(tmp_path / "cache"), "-q"]) != 0
     assert "needs --max-steps" in capsys.readouterr().err
+
+
+def test_train_pairs_does_not_mix_a_plain_run_and_a_recipe(tmp_path, capsys):
+    data = write_reverse_corpus(tmp_path / "data")
+    mono = write_mono(tmp_path / "mono", mono_lines(20, data))
+    models = tmp_path / "models"
+    base = ["train-pairs", "--pairs", f"{SRC}-{TGT}", "--data", str(data), "--out",
+            str(models), "--max-steps", "10", "--preset", "tiny", "--cache-dir",
+            str(tmp_path / "cache"), "-q"]
+    (models / f"{SRC}-{TGT}").mkdir(parents=True)
+    (models / f"{SRC}-{TGT}" / "last.pt").write_bytes(b"an interrupted plain run")
+    assert main([*base, "--mono", str(mono)]) != 0
+    assert "holds an unfinished plain run" in capsys.readouterr().err
+    (models / f"{SRC}-{TGT}" / "last.pt").unlink()
+    (models / f"{SRC}-{TGT}" / "recipe.json").write_text("{}")
+    assert main(base) != 0
+    assert "holds an unfinished recipe" in capsys.readouterr().err
+    assert main([*base, "--mono", str(mono), "--extra", str(mono)]) != 0
+    assert "leave out --extra" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,8 +160,11 @@ class ModelConfig(_Section):
         super().validate(section)
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.emb_dropout < 1.0:
             raise ConfigError(f"{section}.dropout values must be in [0, 1)")
-        if self.emb_scale_factor < 0:
-            raise ConfigError(f"{section}.emb_scale_factor must be positive (0: sqrt(emb_dim))")
+        if not (math.isfinite(self.emb_scale_factor) and self.emb_scale_factor >= 0):
+            raise ConfigError(f"{section}.emb_scale_factor must be 0 (sqrt(emb_dim)) or a "
+                              f"positive number")
+        if self.emb_scale_factor and not self.emb_scale:
+            raise ConfigError(f"{section}.emb_scale_factor scales only with emb_scale: true")
         if self.tie_embeddings and self.attn_dim != self.emb_dim:
             raise ConfigError(f"{section}: tie_embeddings needs attn_dim == emb_dim")
 
@@ -222,7 +226,8 @@ is as new: a run that uses it, the base preset's default since 0.3.0, does not l
 LATER_MODEL_KEYS = ("emb_scale", "emb_scale_factor")
 """Model keys added since 0.1.0, whose default is the model 0.1.0 built: left out of a
 checkpoint while at their default, like `LATER_TRAIN_KEYS`, so such a model still loads in 0.1.0
-workers. A model trained with `emb_scale: true` (the quick preset, 0.3.0) does not."""
+workers. A model trained with `emb_scale: true` (the quick preset, 0.3.0) does not, nor one
+with `emb_scale_factor` in workers older than that key."""
 
 LATER_DATA_KEYS = ("extra", "extra_ratio", "langs", "directions")
 LATER_VOCAB_KEYS = ("symbols",)

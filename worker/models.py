@@ -69,8 +69,9 @@ def _checkpoint_directions(item: str, scores: bool) -> dict[str, dict]:
     except CheckpointError as exc:
         # unreadable now but read before (being replaced, or damaged since): its directions
         # stay listed, and loading it fails those directions' requests alone, not every pair's
-        if (scores, item) in _LAST_READ:
-            return _LAST_READ[scores, item]
+        if item in _LAST_READ:  # the scores, if asked for, are gone with the file
+            return {pair: {**entry, "test": entry["test"] if scores else {}}
+                    for pair, entry in _LAST_READ[item].items()}
         raise SettingsError(f"MODELS entry {item!r}: {exc}") from None
     pairs = list(meta.get("directions") or [])
     if not pairs and meta.get("src_lang") and meta.get("tgt_lang"):
@@ -86,11 +87,11 @@ def _checkpoint_directions(item: str, scores: bool) -> dict[str, dict]:
                 else {pairs[0]: _run_scores(members[0])})
     entries = {pair: {"pair": pair, "checkpoint": spec, "test": test.get(pair, {}),
                       "multilingual": multilingual} for pair in pairs}
-    _LAST_READ[scores, item] = entries
+    _LAST_READ[item] = entries
     return entries
 
 
-_LAST_READ: dict[tuple[bool, str], dict[str, dict]] = {}
+_LAST_READ: dict[str, dict[str, dict]] = {}
 """The directions last read of each checkpoint named without a pair (this process's)."""
 
 

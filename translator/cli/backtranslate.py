@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from translator.defaults import BATCH_TOKENS, MULTI30K_DIR
+from translator.defaults import BATCH_TOKENS, LENGTH_PENALTY, MULTI30K_DIR
 from translator.errors import UserError
 
 
@@ -53,6 +53,7 @@ def cmd_backtranslate(args: argparse.Namespace) -> int:
     summary = bt.backtranslate(translate, lines, Path(args.out), src, tgt,
                                on_part=bar.update, identity=bt.identity_of(
                                    args.checkpoint, beam=args.beam, precision=args.precision,
+                                   **({"alpha": LENGTH_PENALTY} if args.beam > 1 else {}),
                                    seed=args.seed, **direction, **sampling))
     bar.close()
     seconds = time.perf_counter() - start

@@ -84,6 +84,10 @@ def cmd_train_pairs(args: argparse.Namespace) -> int:
     from translator.languages import parse_pairs
     from translator.training.train_pairs import train_pairs
 
+    if args.mono and (args.extra or args.max_minutes):
+        raise UserError("--mono builds pairs by the recipe, whose budget is --max-steps and "
+                        "whose synthetic corpus is its own: leave out --extra and --max-minutes")
+
     index = train_pairs(build_config(args), args.data, parse_pairs(args.pairs), args.out,
                         progress=not args.quiet, overrides=train_overrides(args),
                         cache_dir=args.cache_dir, prepare_processes=args.prepare_processes,

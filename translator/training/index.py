@@ -36,7 +36,7 @@ def run_state(run_dir: Path) -> str:
     """"finished" (summary.json and its checkpoints), "interrupted" (last.pt only) or
     "new"."""
     if (run_dir / SUMMARY).is_file() and all(
-            (run_dir / m).is_file() for m in spec_members(run_checkpoint(run_dir))):
+            Path(m).is_file() for m in members_in(run_dir, run_checkpoint(run_dir))):
         return "finished"
     return "interrupted" if (run_dir / "last.pt").is_file() else "new"
 
@@ -54,6 +54,14 @@ def run_checkpoint(run_dir: Path) -> str:
     except (OSError, ValueError, AttributeError, TypeError, CheckpointError):
         return "best.pt"
     return spec
+
+
+def members_in(directory: Path, spec: str) -> list[str]:
+    """The checkpoint paths of `spec` relative to `directory`: one file whose name holds a `+`
+    (a run named `de+fr`) is one member; otherwise `a.pt+b.pt` is an ensemble's two."""
+    if (directory / spec).is_file():
+        return [str(directory / spec)]
+    return [str(directory / m) for m in spec_members(spec)]
 
 
 def _under(directory: Path, spec: str) -> str:
@@ -105,8 +113,8 @@ def read_index(directory: str | Path) -> dict[str, dict]:
             index = json.load(f)
         out: dict[str, dict] = {}
         for e in sorted(index["models"], key=lambda e: "directions" not in e):
-            path = join_spec([str((directory / m).resolve())
-                              for m in spec_members(e["checkpoint"])])
+            path = join_spec([str(Path(m).resolve())
+                              for m in members_in(directory, e["checkpoint"])])
             for pair in e.get("directions") or []:  # first: a pair's own model outranks them
                 out[pair] = {**e, "pair": pair, "checkpoint": path, "multilingual": True,
                              "test": e["test"].get(pair, {})}

@@ -46,7 +46,9 @@ def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, st
         if state == "finished":
             say(f"{pair}: finished earlier, skipped")
             continue
-        if mono is not None and recipe_applies(Path(mono), tgt):
+        by_recipe = mono is not None and recipe_applies(Path(mono), tgt)
+        _check_kind(run_dir, by_recipe)
+        if by_recipe:
             say(f"{pair}: the recipe (back-translation of {tgt} text in {mono}) into {run_dir}")
             _run_recipe(cfg, data_dir, Path(mono), src, tgt, run_dir, progress, say, cache_dir)
             write_index(out)
@@ -63,6 +65,17 @@ def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, st
                         and "_bleu_" in k))
         write_index(out)
     return write_index(out)
+
+
+def _check_kind(run_dir: Path, by_recipe: bool) -> None:
+    """Refuse to continue an unfinished run of the other kind in `run_dir` (a plain run's
+    last.pt under a recipe, or a recipe's stages under a plain run)."""
+    if by_recipe and (run_dir / "last.pt").is_file():
+        raise UserError(f"{run_dir} holds an unfinished plain run: finish it without --mono, "
+                        f"or move it away to build {run_dir.name} by the recipe")
+    if not by_recipe and (run_dir / "recipe.json").is_file():
+        raise UserError(f"{run_dir} holds an unfinished recipe: rerun with the same --mono to "
+                        f"finish it, or move it away to train {run_dir.name} plainly")
 
 
 def recipe_applies(mono: Path, lang: str) -> bool:
