@@ -8,9 +8,10 @@ then per configuration the mean, the spread and the runs that stalled.
 
 Each run is `translator train --preset base [--config CFG] --seed S --max-steps U --threads 1`
 into WORK/ARM-S (resumed from its last.pt when interrupted; finished runs are kept), at most
-`--parallel` at once, one thread each. A run "stalls" when its last validation BLEU is below
-half the best run's of all arms (the failure mode this measures: a model that has not learnt
-to read its source by then, translating from the target side's language model alone).
+`--parallel` at once, one thread each (stop: SIGINT or SIGTERM to this script). A run
+"stalls" when its last validation BLEU is below half the best run's of all arms (the failure
+mode this measures: a model that has not learnt to read its source by then, translating from
+the target side's language model alone).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -36,19 +38,37 @@ def command(args, arm: str, config: str, seed: int, out: Path) -> list[str]:
 
 
 def train(args, arms: dict[str, str], seeds: list[int]) -> None:
+    """Run the missing runs, `--parallel` at once. SIGINT or SIGTERM to this script (also when
+    it was started in the background, which ignores SIGINT) stops it: each running run saves
+    its last.pt, nothing new starts, and the same command later resumes."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     queue = [(arm, config, seed) for seed in seeds for arm, config in arms.items()]
     started: dict[Path, subprocess.Popen] = {}
-    for arm, config, seed in queue:
-        out = Path(args.work) / f"{arm}-{seed}"
-        if (out / "summary.json").is_file():
-            continue
-        while sum(p.poll() is None for p in started.values()) >= args.parallel:
-            time.sleep(5)
-        print(f"training {out}", flush=True)
-        started[out] = subprocess.Popen(command(args, arm, config, seed, out))
-    failed = [str(out) for out, p in started.items() if p.wait() != 0]
+    try:
+        for arm, config, seed in queue:
+            out = Path(args.work) / f"{arm}-{seed}"
+            if (out / "summary.json").is_file():
+                continue
+            while sum(p.poll() is None for p in started.values()) >= args.parallel:
+                time.sleep(5)
+            print(f"training {out}", flush=True)
+            started[out] = subprocess.Popen(command(args, arm, config, seed, out))
+    except KeyboardInterrupt:
+        for p in started.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)  # the trainer saves last.pt, then exits
+    failed = [str(out) for out, p in started.items() if _wait(p) != 0]
     if failed:  # 130: interrupted, resumable by the same command
         sys.exit(f"runs that did not finish: {', '.join(failed)}; the same command resumes")
+
+
+def _wait(process: subprocess.Popen) -> int:
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:  # stopped while waiting: the run saves its last.pt first
+            process.send_signal(signal.SIGINT)
 
 
 def report(args, arms: dict[str, str], seeds: list[int]) -> dict:
