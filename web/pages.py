@@ -30,7 +30,7 @@ from translator.defaults import LOW_CONFIDENCE, TEST_SPLIT
 from translator.formats import formats
 from worker.errors import InputError, JobStateError, LimitError
 from worker.intake import AUTO, known_checkpoints
-from worker.leaderboard import history_points, leaderboard, run_dirs
+from worker.leaderboard import history_pairs, history_points, leaderboard, run_dirs
 from worker.records import Kind, Status
 
 from .access import (
@@ -268,13 +268,20 @@ def checkpoints():
         directions = {run: run_directions(path) for run, path in runs.items()}
         return {"known": known, "runs": runs, "baseline": baseline, "test_split": TEST_SPLIT,
                 "evaluation_days": round(settings().evaluation_ttl / 86400),
-                "histories": {run: [pair for pair in directions[run] or [None]
-                                    if history_points(intake(), listed, run, TEST_SPLIT, pair)]
-                              for run in runs},
+                "histories": {run: _charted(run, directions[run]) for run in runs},
                 "directions": directions,
                 "boards": leaderboard(intake(), listed, baseline), "run_form": CancelForm()}
 
     return form_page(form, submit, "checkpoints.html", context)
+
+
+def _charted(run: str, directions: list[str]) -> list[str | None]:
+    """The history charts of a run: [None] (its one pair) when it has evaluated periodic
+    checkpoints, or a multilingual run's evaluated directions; [] for none."""
+    pairs = history_pairs(intake(), listed, run, TEST_SPLIT)
+    if not directions:
+        return [None] if pairs else []
+    return [d for d in directions if d in pairs]
 
 
 def run_directions(run: Path) -> list[str]:

@@ -111,14 +111,30 @@ def history_points(intake: Intake, visible: Callable[[Job], bool], run: str, tes
     """[(step, BLEU, beam)] of a run's history: the latest `visible` evaluation of each of its
     periodic checkpoints on `testset` (in the direction `pair`, for a multilingual run), in
     step order."""
+    steps, evaluations = _history_evaluations(intake, visible, run, testset)
+    latest: dict[str, Job] = {}
+    for ev in evaluations:  # newest first
+        if pair is None or ev.pair == pair:
+            latest.setdefault(ev.model, ev)
+    return sorted((steps[name], ev.scores["bleu"], ev.beam or 0) for name, ev in latest.items())
+
+
+def history_pairs(intake: Intake, visible: Callable[[Job], bool], run: str, testset: str
+                  ) -> set[str]:
+    """The directions in which a run's periodic checkpoints have `visible` evaluations on
+    `testset` (one scan of the store, for the page's list of charts)."""
+    return {ev.pair for ev in _history_evaluations(intake, visible, run, testset)[1]}
+
+
+def _history_evaluations(intake: Intake, visible: Callable[[Job], bool], run: str,
+                         testset: str) -> tuple[dict[str, int], list[Job]]:
+    """{checkpoint name: step} of the run's periodic checkpoints, and their `visible` finished
+    evaluations on `testset`, newest first."""
     from .checks import known_checkpoints
     from .workbench import history_checkpoints
 
     steps = {name: step for step, name in
              history_checkpoints(known_checkpoints(intake.settings), run)}
-    latest: dict[str, Job] = {}
-    for ev in filter(visible, intake.store.list_evaluations()):  # newest first
-        if ev.model in steps and ev.testset == testset and not ev.system and ev.scores \
-                and (pair is None or ev.pair == pair):
-            latest.setdefault(ev.model, ev)
-    return sorted((steps[name], ev.scores["bleu"], ev.beam or 0) for name, ev in latest.items())
+    return steps, [ev for ev in filter(visible, intake.store.list_evaluations())
+                   if ev.model in steps and ev.testset == testset and not ev.system
+                   and ev.scores]
