@@ -198,6 +198,27 @@ def test_evaluation_on_named_test_set_and_upload(intake, job_store, trained_run)
     assert up["status"] == "done" and up["scores"]["bleu"] == pytest.approx(100.0)
 
 
+def test_an_evaluation_records_its_length_penalty_and_the_board_keeps_them_apart(
+        intake, job_store, client, trained_run):
+    from translator.defaults import LENGTH_PENALTY
+    from worker.leaderboard import leaderboard
+
+    name = f"{trained_run['dir'].name}/best.pt"
+    jobs = [wait_for_job(job_store, intake.submit_evaluation(
+        name, testset="test_2016_flickr", beam_size=2)["id"]) for _ in range(2)]
+    assert [j["alpha"] for j in jobs] == [LENGTH_PENALTY] * 2
+    assert client.get(f"/jobs/{jobs[0]['id']}").get_data(as_text=True).count(
+        "Length penalty") == 1
+    ids = {j["id"] for j in jobs}
+    [board] = leaderboard(intake, lambda job: job.id in ids)
+    assert len(board["rows"]) == 1  # one checkpoint, one search: its latest evaluation
+    job_store.update(jobs[0]["id"], force=True, alpha=0.6)  # as one of the 0.6 days
+    [board] = leaderboard(intake, lambda job: job.id in ids)
+    assert sorted(r["alpha"] for r in board["rows"]) == sorted([0.6, LENGTH_PENALTY])
+    page = client.get("/checkpoints").get_data(as_text=True)
+    assert "α 0.6" in page and f"α {LENGTH_PENALTY:g}" in page
+
+
 def test_evaluation_rejects_unknown_or_traversing_checkpoint_names(intake, job_store):
     for name in ("nope.pt", "../../etc/passwd", "/etc/passwd"):
         with pytest.raises(InputError, match="unknown checkpoint"):

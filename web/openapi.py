@@ -54,6 +54,8 @@ def openapi_document() -> dict:
                     "kind": {"enum": ["text", "document", "evaluation"]},
                     "status": {"enum": ["queued", "running", "done", "failed", "cancelled"]},
                     "pair": {"type": "string"}, "beam": {"type": "integer"},
+                    "alpha": {"type": "number", "description": "an evaluated checkpoint's "
+                              "beam search: its GNMT length penalty"},
                     "pivot": {"type": "string", "description": "translated through this "
                                                                "language (two models)"},
                     "detected": {"type": "object", "description": "source `auto`: "

@@ -132,7 +132,8 @@ def board_rows(board: dict) -> list[dict]:
         scores = row.get("scores") or {}
         intervals = scores.get("intervals") or {}
         p_values, difference = row.get("p_values") or {}, row.get("difference") or {}
-        entry = {"system": display_name(row), "id": row.get("id"), "beam": row.get("beam")}
+        entry = {"system": display_name(row), "id": row.get("id"), "beam": row.get("beam"),
+                 "alpha": row.get("alpha")}
         for k in METRICS:
             interval = intervals.get(k) or {}
             diff = difference.get(k) if isinstance(difference, dict) else None

@@ -17,6 +17,8 @@ import logging
 
 from celery import shared_task
 
+from translator.defaults import LENGTH_PENALTY
+
 from .celery_app import COMPARE_TASK, EVALUATE_TASK, SCORE_TASK
 from .checks import check_beam, resolve_checkpoint
 from .errors import InputError
@@ -40,12 +42,13 @@ def _evaluate(running: Running, checkpoint: str) -> Finished:
     check_beam(job.beam, task=True)
     translator = _direction(state.evaluation_translator(
         resolve_checkpoint(state.settings, checkpoint)), job.pair)
-    store.update(job.id, pair=f"{translator.src_lang}-{translator.tgt_lang}")
+    alpha = LENGTH_PENALTY if job.alpha is None else job.alpha  # None: queued by an older web
+    store.update(job.id, pair=f"{translator.src_lang}-{translator.tgt_lang}", alpha=alpha)
     src, refs = _test_set(running, translator.src_lang, translator.tgt_lang)
     if src is None:
         raise InputError("the evaluation has references but no source to translate")
     store.update(job.id, total=len(src))
-    scored = translator.translate_scored(src, beam_size=job.beam,
+    scored = translator.translate_scored(src, beam_size=job.beam, alpha=alpha,
                                          batch_tokens=state.settings.batch_tokens,
                                          on_batch=running.reporter("0"))
     hyps = [s.text for s in scored]
@@ -213,4 +216,4 @@ def _name(job) -> str:
     with its beam."""
     if job.system:
         return job.system
-    return f"{job.model} (beam {job.beam})" if job.beam else str(job.model)
+    return f"{job.model} ({job.decoding})" if job.beam else str(job.model)

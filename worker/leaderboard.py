@@ -39,7 +39,8 @@ def leaderboard(intake: Intake, visible: Callable[[Job], bool],
                 baseline: str | None = None) -> list[dict]:
     """[{"key", "title", "rows", "tests", "baseline"}] per board (evaluations with the same
     references: a named test set of one pair, or an uploaded reference), in title order: the
-    latest of the `visible` evaluations of each checkpoint (and beam) and each uploaded
+    latest of the `visible` evaluations of each checkpoint (and search: beam and length
+    penalty) and each uploaded
     system, best BLEU first. With more than one row, each row's significance against the
     board's baseline (`baseline` where it is a row of the board, else the best): read from the
     comparison the evaluation queue computed, which is queued when missing ("tests":
@@ -52,7 +53,9 @@ def leaderboard(intake: Intake, visible: Callable[[Job], bool],
         row = {**ev.to_dict(), "name": ev.system or ev.model}
         # newest first: keep the latest of each system
         owner = ev.owner if ev.system else None  # a checkpoint's evaluation is one row
-        boards.setdefault(key, {}).setdefault((ev.model, ev.system, ev.beam, owner), row)
+        # one row per search too: a checkpoint at another beam or length penalty is another
+        boards.setdefault(key, {}).setdefault((ev.model, ev.system, ev.beam, ev.alpha, owner),
+                                              row)
     out = []
     for key, entries in sorted(boards.items(), key=lambda kv: titles[kv[0]]):
         rows = sorted(entries.values(), key=lambda e: -e["scores"]["bleu"])

@@ -57,6 +57,9 @@ class Job:
     done: int = 0  # sentences translated (summed over chunks while running)
     total: int = 0  # sentences in all
     beam: int | None = None
+    # evaluation of a checkpoint: the GNMT length penalty of its beam search (None: a record
+    # from before it was kept; 0.6 was the default until issue 30 made it 1.0)
+    alpha: float | None = None
     model: str | None = None  # the checkpoint path (or name, for evaluations)
     started: float | None = None
     finished: float | None = None
@@ -83,6 +86,16 @@ class Job:
     chunks: int | None = None  # document: number of chunks
     chunk_size: int | None = None  # document: sentences per chunk
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def decoding(self) -> str | None:
+        """A checkpoint evaluation's search as the pages name it: "beam 5, length penalty 1"
+        (the beam alone for a record from before the penalty was kept); None without a beam."""
+        if not self.beam:
+            return None
+        if self.alpha is None:
+            return f"beam {self.beam}"
+        return f"beam {self.beam}, length penalty {self.alpha:g}"
 
     @classmethod
     def from_hash(cls, raw: dict[bytes, bytes], progress: list[bytes] = ()) -> Job:

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from translator.checkpoint_file import periodic_step
+from translator.defaults import LENGTH_PENALTY
 from translator.errors import CheckpointError
 from translator.languages import valid_pair
 
@@ -109,6 +110,7 @@ class Workbench:
                                  f"joined by + (an ensemble)")
             fields["model"] = str(checkpoint)[:300]
             beam = self.check_beam(beam_size)
+            fields["alpha"] = LENGTH_PENALTY  # the task decodes with what the record says
             if not refs and src is not None or refs and src is None:
                 raise InputError("upload both a source and a reference")
         else:

@@ -89,15 +89,16 @@ def to_latex(results: list[dict]) -> str:
 
 # ------------------------------------------------------------------ summary tables
 # The workbench's exports (a comparison, a leaderboard board) share one row shape, a "summary
-# row": {"system": name, optional "id" and "beam", each metric {"score", "mean", "ci" (95%
-# half-width), "p_value" (None for the baseline or where no test ran), "difference" ({"mean",
-# "low", "high"} of system - baseline, or None)}, "signatures": {metric: str}}.
+# row": {"system": name, optional "id", "beam" and "alpha" (the length penalty), each metric
+# {"score", "mean", "ci" (95% half-width), "p_value" (None for the baseline or where no test
+# ran), "difference" ({"mean", "low", "high"} of system - baseline, or None)},
+# "signatures": {metric: str}}.
 
 def summary_csv(rows: list[dict]) -> str:
-    """One line per system: its name (id and beam where the rows have them), and per metric
-    the score, bootstrap mean, 95% half-width, p-value and difference interval against the
-    baseline (empty where there is none), then the signatures."""
-    extra = [k for k in ("id", "beam") if any(r.get(k) is not None for r in rows)]
+    """One line per system: its name (id, beam and length penalty where the rows have them),
+    and per metric the score, bootstrap mean, 95% half-width, p-value and difference interval
+    against the baseline (empty where there is none), then the signatures."""
+    extra = [k for k in ("id", "beam", "alpha") if any(r.get(k) is not None for r in rows)]
     columns = ["system", *extra]
     for k in METRICS:
         columns += [k, f"{k}_mean", f"{k}_ci95", f"{k}_p", f"{k}_diff_mean", f"{k}_diff_low",
