@@ -10,7 +10,10 @@ sides), on test_2016_flickr (beam 5, cased sacreBLEU, paired bootstrap against t
              updates on the real pairs and the tagged (<ft>) synthetic ones;
 - ensembles: baseline + BT model, and BT + FT models (each twice the decode cost);
 - with `--bt-decoding sampling,beam`: +BT arms whose synthetic sources were sampled
-  (temperature 1) or decoded with beam 5 instead of greedy, the same reverse model.
+  (temperature 1) or decoded with beam 5 instead of greedy, the same reverse model;
+- with `--teacher RUN`: a second +FT arm ("ft-teacher") whose synthetic targets come from
+  another run's best.pt (a baseline of the same configuration trained with another seed, when
+  the baseline arm's own run came out weak), its updates counted in the arm's.
 
 Every arm's final model gets U updates; the report gives each arm's updates in all (the BT
 arm's reverse model included, the FT arm's baseline included) and the sentences decoded to make
@@ -67,9 +70,11 @@ def bt_arm(decoding: str) -> str:
 
 def translate_mono(work: Path, checkpoint: str, mono: Path, out: str, args,
                    *decoding: str) -> None:
+    """`checkpoint`: an arm's name (its run under WORK), or another run's directory."""
     if (work / out / "backtranslate.json").is_file():
         return
-    run("backtranslate", "--checkpoint", str(work / checkpoint / "best.pt"), "-i", str(mono),
+    run_dir = work / checkpoint if (work / checkpoint).is_dir() else Path(checkpoint)
+    run("backtranslate", "--checkpoint", str(run_dir / "best.pt"), "-i", str(mono),
         "--out", str(work / out), "--threads", str(args.threads), "--data", args.data, "-q",
         "--limit", str(args.mono_lines), *decoding)
 
@@ -101,6 +106,18 @@ def train(args: argparse.Namespace) -> None:
         translate_mono(work, "baseline", mono_path(args.mono, src), "ft-data", args)
         train_arm(work, "ft", src, tgt, args.updates, args, "--config", _config(work),
                   "--extra", f"{work / 'ft-data'}:<ft>", *symbols)
+        if args.teacher:
+            _teacher_arm(work, src, tgt, args, symbols)
+
+
+def _teacher_arm(work: Path, src: str, tgt: str, args, symbols: list[str]) -> None:
+    """+FT from `--teacher`'s best.pt: "ft-teacher-data", then the "ft-teacher" arm."""
+    teacher = Path(args.teacher)
+    if not (teacher / "summary.json").is_file():
+        sys.exit(f"--teacher {teacher}: not a finished run (no summary.json)")
+    translate_mono(work, str(teacher), mono_path(args.mono, src), "ft-teacher-data", args)
+    train_arm(work, "ft-teacher", src, tgt, args.updates, args, "--config", _config(work),
+              "--extra", f"{work / 'ft-teacher-data'}:<ft>", *symbols)
 
 
 def _config(work: Path) -> str:
@@ -129,12 +146,16 @@ def score(args: argparse.Namespace) -> None:
     for decoding in ("sampling", "beam"):  # the other back-translations, where trained
         if (work / bt_arm(decoding) / "summary.json").is_file():
             systems[f"+BT ({decoding})"] = str(work / bt_arm(decoding) / "best.pt")
+    teacher = args.teacher and (work / "ft-teacher" / "summary.json").is_file()
+    if teacher:
+        systems["+FT (teacher)"] = str(work / "ft-teacher" / "best.pt")
     if args.baseline:  # the paired tests against this system instead of the baseline arm
         systems = {args.baseline: systems.pop(args.baseline), **systems}
     outputs = [_hypotheses(work, name, spec, test.src, args) for name, spec in systems.items()]
     rows = paired_test(outputs, [test.tgt])
     arms = ["baseline", "reverse", "bt", "ft",
-            *(bt_arm(d) for d in ("sampling", "beam") if f"+BT ({d})" in systems)]
+            *(bt_arm(d) for d in ("sampling", "beam") if f"+BT ({d})" in systems),
+            *(["ft-teacher"] if teacher else [])]
     steps = {name: _steps(work / name) for name in arms}
     decoded = {name: _decoded(work / f"{name}-data") for name in arms
                if name not in ("baseline", "reverse")}
@@ -146,6 +167,8 @@ def score(args: argparse.Namespace) -> None:
                                                                "ft")),
                       **{f"+BT ({d})": steps["reverse"] + steps[bt_arm(d)]
                          for d in ("sampling", "beam") if f"+BT ({d})" in systems},
+                      **({"+FT (teacher)": _steps(Path(args.teacher)) + steps["ft-teacher"]}
+                         if teacher else {}),
                       **{item.partition("=")[0]: None for item in args.system}}
     figures = {"pair": args.pair, "test_set": TEST_SPLIT, "beam": args.beam,
                "updates": steps, "decoded_for_data": decoded,
@@ -219,6 +242,8 @@ def main() -> None:
     p.add_argument("--bt-decoding", default="greedy",
                    help="how the reverse model back-translates, one +BT arm each: greedy, "
                    "sampling, beam or a list (sampling,beam); greedy is always the first")
+    p.add_argument("--teacher", metavar="RUN", help="a finished run whose best.pt "
+                   "forward-translates for a second +FT arm (e.g. a baseline with another seed)")
     p.add_argument("--preset", default="base")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--beam", type=int, default=5)
