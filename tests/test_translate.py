@@ -151,6 +151,20 @@ def test_cli_document_mode(capsys, best_pt, tmp_path):
     assert out.count("\n\n") == 1 and out.endswith("\n")
 
 
+def test_cli_says_when_lines_hold_several_sentences(capsys, best_pt, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("Red blue cat. Dog sun moon.\nRed cat.\n")
+    argv = ["translate", "--checkpoint", str(best_pt), "-i", str(src), "--threads", "1"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "note: 1 of 2 lines hold more than one sentence" in captured.err
+    assert "--document" in captured.err and len(captured.out.split("\n")) == 3  # 2 lines
+    src.write_text("Red blue cat.\nRed cat.\n")  # one sentence a line: nothing to say
+    assert main(argv) == 0 and "note:" not in capsys.readouterr().err
+    src.write_text("Red blue cat. Dog sun moon.\n")
+    assert main([*argv, "-q"]) == 0 and "note:" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--beam", "2", "--n-best", "3"], "--n-best"),
     (["--beam", "0"], "--beam"),

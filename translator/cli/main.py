@@ -135,6 +135,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
         lines = text.replace("\r\n", "\n").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
+        if not args.quiet:
+            _note_multi_sentence_lines(lines, translator.src_lang)
         if args.confidence and args.n_best == 1:
             output = "".join(f"{o.text}\t{o.confidence:.4f}\n" for o in translator.translate_scored(
                 lines, progress=progress, **options))
@@ -155,6 +157,25 @@ def cmd_translate(args: argparse.Namespace) -> int:
         sys.stdout.write(output)
         sys.stdout.flush()
     return 0
+
+
+MULTI_SENTENCE_PROBE = 10_000
+"""Lines of line-by-line input checked for more than one sentence (the note below)."""
+
+
+def _note_multi_sentence_lines(lines: list[str], lang: str | None) -> None:
+    """Say on stderr when lines hold several sentences: each line is one segment to the model
+    (what a test set needs), and a model trained on single sentences may drop the later
+    ones; --document translates sentence by sentence and keeps the lines."""
+    from translator.inference.document import segment_document
+
+    probe = lines[:MULTI_SENTENCE_PROBE]
+    several = sum(len(segment_document(line, lang).sentences) > 1 for line in probe)
+    if several:
+        of = f"{len(probe):,} lines" + (" checked" if len(lines) > len(probe) else "")
+        print(f"note: {several:,} of {of} hold more than one sentence; each line is "
+              f"translated as one segment (--document: sentence by sentence, keeping the "
+              f"lines)", file=sys.stderr)
 
 
 def _file_format(path: str | None) -> str | None:
