@@ -12,9 +12,9 @@ from helpers import SRC, TGT, WORDS, write_reverse_corpus
 from translator.cli.main import main
 
 
-def write_mono(directory, lines):
+def write_mono(directory, lines, lang=TGT):
     directory.mkdir(parents=True, exist_ok=True)
-    with gzip.open(directory / f"train.{TGT}.gz", "wt", encoding="utf-8") as f:
+    with gzip.open(directory / f"train.{lang}.gz", "wt", encoding="utf-8") as f:
         f.writelines(line + "\n" for line in lines)
     return directory
 
@@ -147,3 +147,48 @@ def test_train_pairs_does_not_mix_a_plain_run_and_a_recipe(tmp_path, capsys):
     assert "holds an unfinished recipe" in capsys.readouterr().err
     assert main([*base, "--mono", str(mono), "--extra", str(mono)]) != 0
     assert "leave out --extra" in capsys.readouterr().err
+
+
+def test_a_recipe_back_translates_with_a_given_reverse_model(tmp_path, capsys):
+    """--reverse: no reverse stage (its updates reported as reused), the budget shared by the
+    baseline and the back-translated model; a model of the wrong direction refused before
+    any stage runs."""
+    data = write_reverse_corpus(tmp_path / "data")
+    mono = write_mono(tmp_path / "mono", mono_lines(300, data))
+    write_mono(mono, mono_lines(50, data), lang=SRC)
+    reverse = tmp_path / "reverse"
+    assert main(["train", "--data", str(data), "--src", TGT, "--tgt", SRC, "--out",
+                 str(reverse), "--max-steps", "20", "--preset", "tiny", "--cache-dir",
+                 str(tmp_path / "cache"), "--no-test", "-q"]) == 0
+    wrong = tmp_path / "wrong"  # the pair TGT->SRC given a TGT->SRC model as its reverse
+    assert main(["recipe", "--pair", f"{TGT}-{SRC}", "--data", str(data), "--mono", str(mono),
+                 "--out", str(wrong), "--updates", "60", "--preset", "tiny", "--reverse",
+                 str(reverse / "best.pt"), "-q"]) != 0
+    assert f"must translate {SRC}->{TGT}" in capsys.readouterr().err
+    assert not wrong.exists()
+    out = tmp_path / "recipe"
+    assert recipe(data, mono, out, tmp_path / "cache", "--reverse",
+                  str(reverse / "best.pt")) == 0
+    report = json.loads((out / "report.json").read_text())
+    stages = {s["stage"]: s for s in report["stages"]}
+    assert stages["reverse"]["updates"] == 0 and stages["reverse"]["reused_updates"] == 20
+    assert stages["baseline"]["updates"] == 22 and stages["backtranslated"]["updates"] == 38
+    assert stages["synthetic"]["decoded"] == 300 and not (out / "reverse").exists()
+    assert "besides the reused reverse model's 20" in (out / "report.md").read_text()
+
+
+def test_train_pairs_reuses_the_other_directions_baseline_as_the_reverse_model(tmp_path):
+    data = write_reverse_corpus(tmp_path / "data")
+    mono = write_mono(tmp_path / "mono", mono_lines(100, data))
+    write_mono(mono, mono_lines(100, data), lang=SRC)
+    models = tmp_path / "models"
+    assert main(["train-pairs", "--pairs", f"{SRC}-{TGT},{TGT}-{SRC}", "--data", str(data),
+                 "--out", str(models), "--mono", str(mono), "--max-steps", "30",
+                 "--preset", "tiny", "--cache-dir", str(tmp_path / "cache"), "-q"]) == 0
+    first, second = (json.loads((models / pair / "report.json").read_text())
+                     for pair in (f"{SRC}-{TGT}", f"{TGT}-{SRC}"))
+    assert [s["updates"] for s in first["stages"][:2]] == [9, 6]  # its own reverse model
+    reverse = {s["stage"]: s for s in second["stages"]}["reverse"]
+    assert reverse["reused"] == str(models / f"{SRC}-{TGT}" / "baseline" / "best.pt")
+    assert reverse["reused_updates"] == 9 and not (models / f"{TGT}-{SRC}" / "reverse").exists()
+    assert sum(s["updates"] for s in second["stages"]) == 30

@@ -24,7 +24,8 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     check_inputs(data, mono, src, tgt)
     report = Recipe(build_config(args), data, mono, src, tgt, Path(args.out), args.updates,
                     extra_ratio=args.extra_ratio, mono_lines=args.mono_lines, beam=args.beam,
-                    cache_dir=args.cache_dir, progress=not args.quiet).run()
+                    cache_dir=args.cache_dir, progress=not args.quiet,
+                    reverse=args.reverse).run()
     print(json.dumps({k: report[k] for k in ("pair", "final", "baseline_bleu", "final_bleu",
                                              "p_value")}, indent=2))
     print(f"report: {Path(args.out) / 'report.md'}")
@@ -42,7 +43,12 @@ def add_recipe_parser(sub) -> None:
     r.add_argument("--out", required=True, help="the recipe's directory (a rerun resumes)")
     r.add_argument("--updates", type=int, required=True,
                    help="updates of all training stages together (baseline 30%%, reverse "
-                        "20%%, the back-translated model 50%%)")
+                        "20%%, the back-translated model 50%%; with --reverse 37.5%% and "
+                        "62.5%%)")
+    r.add_argument("--reverse", metavar="CHECKPOINT",
+                   help="a model of the other direction to back-translate with instead of "
+                        "training one (e.g. the other pair's recipe baseline; a+b.pt for an "
+                        "ensemble)")
     r.add_argument("--extra-ratio", type=float, default=1.0,
                    help="synthetic pairs per real pair (default 1)")
     r.add_argument("--mono-lines", type=int, default=0,

@@ -4,6 +4,10 @@ the real and the tagged synthetic pairs, the final system chosen on the validati
 model alone, or ensembled with the baseline), then the test scores with sacreBLEU's paired
 bootstrap against the baseline and a short report.
 
+Given a model of the other direction (`reverse`: the other pair's recipe baseline, a served
+model), the recipe back-translates with it instead of training one: its updates are not spent
+again, and the baseline and the back-translated model share the budget (`shares`).
+
 Each stage writes its own directory under the output and is skipped once finished, so an
 interrupted recipe resumes stage by stage (a training stage from its last.pt). Budgets are in
 updates (`updates` for all training stages together, split by `SHARES`), so a recipe means the
@@ -28,6 +32,15 @@ from translator.errors import UserError
 SHARES = {"baseline": 0.3, "reverse": 0.2, "backtranslated": 0.5}
 """Each training stage's share of the recipe's updates."""
 
+
+def shares(reverse_given: bool) -> dict[str, float]:
+    """The stages' shares; with a reverse model given, no reverse stage, the others in the
+    same proportion (baseline 37.5%, the back-translated model 62.5%)."""
+    if not reverse_given:
+        return SHARES
+    trained = {k: v for k, v in SHARES.items() if k != "reverse"}
+    return {k: v / sum(trained.values()) for k, v in trained.items()}
+
 TAG = "<bt>"
 REPORT = "report.json"
 
@@ -47,10 +60,13 @@ class Recipe:
     cache_dir: Path | None = None
     progress: bool = True
     echo: Callable[[str], None] = print
+    reverse: str | None = None  # a tgt->src checkpoint spec to back-translate with
 
     def run(self) -> dict:
         if self.updates < 3:
             raise UserError("a recipe needs at least 3 updates")
+        if self.reverse:
+            self._reverse_translator()  # a wrong direction refused before any stage runs
         self.out.mkdir(parents=True, exist_ok=True)
         self._claim()
         # every model's vocabulary has the tag, so that the baseline and the back-translated
@@ -58,7 +74,8 @@ class Recipe:
         self.cfg = self.cfg.override("vocab", symbols=list(dict.fromkeys([*self.cfg.vocab.symbols,
                                                                          TAG])))
         stages = [self.train("baseline", self.src, self.tgt, self.cfg),
-                  self.train("reverse", self.tgt, self.src, self.cfg),
+                  self.reused_reverse() if self.reverse
+                  else self.train("reverse", self.tgt, self.src, self.cfg),
                   self.backtranslate(),
                   self.train("backtranslated", self.src, self.tgt, self._with_synthetic())]
         final, stages_final = self.choose()
@@ -97,6 +114,8 @@ class Recipe:
                     "mono": str(self.mono.resolve()), "updates": self.updates,
                     "extra_ratio": self.extra_ratio, "mono_lines": self.mono_lines,
                     "beam": self.beam, "config": self.cfg.to_dict()}
+        if self.reverse:  # (absent otherwise: recipes claimed before it existed still resume)
+            settings["reverse"] = [str(Path(m).resolve()) for m in _members(self.reverse)]
         path = self.out / "recipe.json"
         if path.is_file():
             previous = json.loads(path.read_text())
@@ -114,7 +133,7 @@ class Recipe:
         from translator.training.pairs import train_run
 
         run = self.out / name
-        steps = max(1, round(self.updates * SHARES[name]))
+        steps = max(1, round(self.updates * shares(bool(self.reverse))[name]))
         state = run_state(run)
         if state != "finished":
             self.echo(f"recipe: {name} ({src}->{tgt}, {steps} updates)")
@@ -131,9 +150,31 @@ class Recipe:
                 "decoded": 0, "minutes": _marked(run).get("minutes"),
                 "best_val_bleu": summary.get("best_val_bleu")}
 
+    def reused_reverse(self) -> dict:
+        """The reverse stage of a recipe given a reverse model: nothing trained here; the
+        updates it was trained with elsewhere reported beside."""
+        from translator.checkpoint import load_checkpoint
+
+        trained = sum(load_checkpoint(m).get("metrics", {}).get("step", 0)
+                      for m in _members(self.reverse))
+        return {"stage": "reverse", "pair": f"{self.tgt}-{self.src}", "updates": 0,
+                "decoded": 0, "minutes": 0, "reused": self.reverse, "reused_updates": trained}
+
+    def _reverse_translator(self):
+        """The tgt->src model that back-translates (int8): the one given, or the reverse
+        stage's; UserError for a model of another direction."""
+        from translator.inference.translator import Translator
+
+        spec = self.reverse or str(self.out / "reverse" / "best.pt")
+        loaded = Translator.from_checkpoint(spec, int8=True, calibrate=False)
+        try:
+            return loaded.for_options(self.tgt, self.src)
+        except UserError as exc:
+            raise UserError(f"the reverse model must translate {self.tgt}->{self.src}: "
+                            f"{exc}") from None
+
     def backtranslate(self) -> dict:
         from translator.inference import backtranslate as bt
-        from translator.inference.translator import Translator
 
         out = self.out / "synthetic"
         done = out / "backtranslate.json"
@@ -143,13 +184,12 @@ class Recipe:
             bt.refuse_evaluation_lines(lines, bt.evaluation_lines(self.data,
                                                                   (self.src, self.tgt)), mono)
             self.echo(f"recipe: back-translating {len(lines)} lines of {mono}")
-            translator = Translator.from_checkpoint(self.out / "reverse" / "best.pt",
-                                                    int8=True, calibrate=False)
+            translator = self._reverse_translator()
             start = time.perf_counter()
             summary = bt.backtranslate(
                 lambda part: translator.translate(part, beam_size=1), lines, out, self.tgt,
-                self.src, identity=bt.identity_of(self.out / "reverse" / "best.pt", beam=1,
-                                                  precision="int8"))
+                self.src, identity=bt.identity_of(
+                    self.reverse or self.out / "reverse" / "best.pt", beam=1, precision="int8"))
             summary["minutes"] = round((time.perf_counter() - start) / 60, 2)
             done.write_text(json.dumps(summary, indent=2) + "\n")
         summary = json.loads(done.read_text())
@@ -201,6 +241,12 @@ class Recipe:
                 "signature": rows[0]["signatures"]["bleu"]}
 
 
+def _members(spec: str) -> list[str]:
+    from translator.checkpoint_file import spec_members
+
+    return spec_members(spec)
+
+
 def _translator(spec: str):
     from translator.inference.translator import Translator
 
@@ -218,10 +264,14 @@ def _marked(run: Path) -> dict:
 
 def markdown(report: dict) -> str:
     """The report as a short Markdown page."""
-    lines = [f"# Recipe {report['pair']}: {report['updates']} updates in all", "",
+    reused = sum(s.get("reused_updates", 0) for s in report["stages"])
+    lines = [f"# Recipe {report['pair']}: {report['updates']} updates in all"
+             + (f" (besides the reused reverse model's {reused})" if reused else ""), "",
              "| stage | pair | updates | decoded sentences | minutes |", "|---|---|---|---|---|"]
     for s in report["stages"]:
-        lines.append(f"| {s['stage']} | {s['pair']} | {s['updates']} | {s['decoded']} | "
+        updates = (f"0 (reused `{s['reused']}`, trained with {s['reused_updates']})"
+                   if s.get("reused") else s["updates"])
+        lines.append(f"| {s['stage']} | {s['pair']} | {updates} | {s['decoded']} | "
                      f"{s['minutes'] if s['minutes'] is not None else '-'} |")
     final = report["final"]
     lines += ["", f"Final system: **{final['system']}** (chosen on the validation set: "

@@ -10,6 +10,7 @@ With monolingual text, a pair is built by the recipe (translator/training/recipe
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -50,7 +51,8 @@ def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, st
         _check_kind(run_dir, by_recipe)
         if by_recipe:
             say(f"{pair}: the recipe (back-translation of {tgt} text in {mono}) into {run_dir}")
-            _run_recipe(cfg, data_dir, Path(mono), src, tgt, run_dir, progress, say, cache_dir)
+            _run_recipe(cfg, data_dir, Path(mono), src, tgt, run_dir, progress, say, cache_dir,
+                        reverse=_reverse_model(out, src, tgt))
             write_index(out)
             continue
         say(f"{pair}: {'resuming' if state == 'interrupted' else 'training'} into {run_dir}")
@@ -85,17 +87,35 @@ def recipe_applies(mono: Path, lang: str) -> bool:
     return mono_file(mono, lang).is_file()
 
 
+def _reverse_model(out: Path, src: str, tgt: str) -> str | None:
+    """What the pair's recipe back-translates with instead of training a reverse model: the
+    finished baseline of the other direction's recipe in `out` (tgt->src); None without one.
+    An unfinished recipe goes on as it began (with the model it claimed, or none)."""
+    from translator.checkpoint_file import join_spec
+
+    claimed = out / f"{src}-{tgt}" / "recipe.json"
+    if claimed.is_file():
+        members = json.loads(claimed.read_text()).get("reverse")
+        return join_spec(members) if members else None
+    other = out / f"{tgt}-{src}"
+    if (other / "recipe.json").is_file() and run_state(other / "baseline") == "finished":
+        return str(other / "baseline" / "best.pt")
+    return None
+
+
 def _run_recipe(cfg: Config, data_dir: str | Path, mono: Path, src: str, tgt: str,
                 run_dir: Path, progress: bool, say: Callable[[str], None],
-                cache_dir: str | Path | None) -> None:
+                cache_dir: str | Path | None, reverse: str | None = None) -> None:
     from translator.training.recipe import Recipe, check_inputs
 
     if not cfg.train.max_steps:
         raise UserError("train-pairs with --mono needs --max-steps: each recipe's budget in "
                         "updates (all its stages together)")
     check_inputs(Path(data_dir), mono, src, tgt)
+    if reverse:
+        say(f"{src}-{tgt}: back-translating with the {tgt}-{src} recipe's baseline ({reverse})")
     report = Recipe(cfg, Path(data_dir), mono, src, tgt, run_dir, cfg.train.max_steps,
-                    progress=progress, echo=say,
+                    progress=progress, echo=say, reverse=reverse,
                     cache_dir=Path(cache_dir) if cache_dir else None).run()
     say(f"{src}-{tgt}: recipe finished; {report['test_set']} beam {report['beam']} BLEU "
         f"{report['final_bleu']} ({report['final']['system']}; baseline "
