@@ -111,10 +111,16 @@ def train(args: argparse.Namespace) -> None:
 
 
 def _teacher_arm(work: Path, src: str, tgt: str, args, symbols: list[str]) -> None:
-    """+FT from `--teacher`'s best.pt: "ft-teacher-data", then the "ft-teacher" arm."""
-    teacher = Path(args.teacher)
+    """+FT from `--teacher`'s best.pt: "ft-teacher-data", then the "ft-teacher" arm (the
+    teacher recorded in WORK/ft-teacher.json: another teacher later is refused, not mixed)."""
+    teacher = Path(args.teacher).resolve()
     if not (teacher / "summary.json").is_file():
-        sys.exit(f"--teacher {teacher}: not a finished run (no summary.json)")
+        sys.exit(f"--teacher {args.teacher}: not a finished run (no summary.json)")
+    claim = work / "ft-teacher.json"
+    if claim.is_file() and json.loads(claim.read_text())["teacher"] != str(teacher):
+        sys.exit(f"{work} has an ft-teacher arm of {json.loads(claim.read_text())['teacher']}: "
+                 f"use another --work for another teacher")
+    claim.write_text(json.dumps({"teacher": str(teacher)}) + "\n")
     translate_mono(work, str(teacher), mono_path(args.mono, src), "ft-teacher-data", args)
     train_arm(work, "ft-teacher", src, tgt, args.updates, args, "--config", _config(work),
               "--extra", f"{work / 'ft-teacher-data'}:<ft>", *symbols)
@@ -167,8 +173,9 @@ def score(args: argparse.Namespace) -> None:
                                                                "ft")),
                       **{f"+BT ({d})": steps["reverse"] + steps[bt_arm(d)]
                          for d in ("sampling", "beam") if f"+BT ({d})" in systems},
-                      **({"+FT (teacher)": _steps(Path(args.teacher)) + steps["ft-teacher"]}
-                         if teacher else {}),
+                      **({"+FT (teacher)": _steps(Path(json.loads(
+                          (work / "ft-teacher.json").read_text())["teacher"]))
+                          + steps["ft-teacher"]} if teacher else {}),
                       **{item.partition("=")[0]: None for item in args.system}}
     figures = {"pair": args.pair, "test_set": TEST_SPLIT, "beam": args.beam,
                "updates": steps, "decoded_for_data": decoded,

@@ -28,7 +28,7 @@ def offline_app():
 
 def test_exports_of_a_board_with_and_without_intervals():
     board = {"key": "test_2016_flickr", "title": "test_2016_flickr xx-yy", "rows": [
-        {"id": BASE_ID, "model": "run/best.pt", "beam": 5, "name": "run/best.pt",
+        {"id": BASE_ID, "model": "run/best.pt", "beam": 5, "alpha": 1.0, "name": "run/best.pt",
          "scores": {"bleu": 30.0, "chrf": 50.0, "ter": 60.0, "signatures": {"bleu": "nrefs:1"},
                     "intervals": {"bleu": {"mean": 30.1, "ci": 1.5}}},
          "p_values": None, "significant": None, "difference": None},
@@ -40,6 +40,7 @@ def test_exports_of_a_board_with_and_without_intervals():
     assert [r["system"] for r in rows] == ["run/best.pt", "a_b & c"]
     table = list(csv.DictReader(io.StringIO(export.summary_csv(rows))))
     assert table[0]["beam"] == "5" and table[0]["bleu_ci95"] == "1.50"
+    assert table[0]["alpha"] == "1.0" and table[1]["alpha"] == ""  # the length penalty
     assert table[1]["bleu_diff_low"] == "-12.00" and table[1]["chrf_diff_low"] == ""
     latex = export.summary_latex(rows)
     assert r"30.0 $\pm$ 1.5" in latex and r"20.0$^\dagger$" in latex

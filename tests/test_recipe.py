@@ -192,3 +192,31 @@ def test_train_pairs_reuses_the_other_directions_baseline_as_the_reverse_model(t
     assert reverse["reused"] == str(models / f"{SRC}-{TGT}" / "baseline" / "best.pt")
     assert reverse["reused_updates"] == 9 and not (models / f"{TGT}-{SRC}" / "reverse").exists()
     assert sum(s["updates"] for s in second["stages"]) == 30
+
+
+def test_the_stages_updates_sum_to_the_budget():
+    from translator.training.recipe import stage_updates
+
+    assert stage_updates(12000, False) == {"baseline": 3600, "reverse": 2400,
+                                           "backtranslated": 6000}
+    assert stage_updates(60, True) == {"baseline": 22, "backtranslated": 38}
+    for updates in (3, 4, 17, 20, 100, 3999, 12001):
+        for given in (False, True):
+            assert sum(stage_updates(updates, given).values()) == updates, (updates, given)
+
+
+def test_an_unfinished_recipe_keeps_the_reverse_model_it_began_with(tmp_path):
+    from translator.training.train_pairs import _reverse_model
+
+    other = tmp_path / f"{TGT}-{SRC}" / "baseline"
+    other.mkdir(parents=True)
+    (other.parent / "recipe.json").write_text("{}")
+    (other / "summary.json").write_text(json.dumps({"step": 5, "stop_reason": "max_steps"}))
+    (other / "best.pt").write_bytes(b"x")
+    assert _reverse_model(tmp_path, SRC, TGT) == str(other / "best.pt")  # the finished baseline
+    mine = tmp_path / f"{SRC}-{TGT}"
+    mine.mkdir()
+    (mine / "recipe.json").write_text(json.dumps({"pair": f"{SRC}-{TGT}"}))  # claimed without
+    assert _reverse_model(tmp_path, SRC, TGT) is None
+    (mine / "recipe.json").write_text(json.dumps({"reverse": ["/m/a.pt", "/m/b.pt"]}))
+    assert _reverse_model(tmp_path, SRC, TGT) == "/m/a.pt+/m/b.pt"

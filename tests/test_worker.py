@@ -207,6 +207,9 @@ def test_an_evaluation_records_its_length_penalty_and_the_board_keeps_them_apart
     jobs = [wait_for_job(job_store, intake.submit_evaluation(
         name, testset="test_2016_flickr", beam_size=2)["id"]) for _ in range(2)]
     assert [j["alpha"] for j in jobs] == [LENGTH_PENALTY] * 2
+    greedy = wait_for_job(job_store, intake.submit_evaluation(
+        name, testset="test_2016_flickr", beam_size=1)["id"])
+    assert greedy["status"] == "done" and greedy.alpha is None  # greedy: no length penalty
     assert client.get(f"/jobs/{jobs[0]['id']}").get_data(as_text=True).count(
         "Length penalty") == 1
     ids = {j["id"] for j in jobs}

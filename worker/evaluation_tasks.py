@@ -42,8 +42,10 @@ def _evaluate(running: Running, checkpoint: str) -> Finished:
     check_beam(job.beam, task=True)
     translator = _direction(state.evaluation_translator(
         resolve_checkpoint(state.settings, checkpoint)), job.pair)
-    alpha = LENGTH_PENALTY if job.alpha is None else job.alpha  # None: queued by an older web
-    store.update(job.id, pair=f"{translator.src_lang}-{translator.tgt_lang}", alpha=alpha)
+    # the record's length penalty (None: greedy, or queued by a web from before it was kept)
+    alpha = LENGTH_PENALTY if job.alpha is None else job.alpha
+    store.update(job.id, pair=f"{translator.src_lang}-{translator.tgt_lang}",
+                 **({"alpha": alpha} if job.beam > 1 else {}))
     src, refs = _test_set(running, translator.src_lang, translator.tgt_lang)
     if src is None:
         raise InputError("the evaluation has references but no source to translate")

@@ -1,6 +1,6 @@
 """The checkpoints page's data: the leaderboard (per set of references, the latest evaluation of
-each checkpoint and beam and of each uploaded system, ranked by BLEU, with sacreBLEU's paired
-bootstrap against the best or a chosen baseline)
+each checkpoint and search (beam and length penalty) and of each uploaded system, ranked by
+BLEU, with sacreBLEU's paired bootstrap against the best or a chosen baseline)
 and the training runs whose metrics the page charts.
 
 The web decides who may see which evaluation (`visible`); this module only ranks, and reads
@@ -54,7 +54,9 @@ def leaderboard(intake: Intake, visible: Callable[[Job], bool],
         # newest first: keep the latest of each system
         owner = ev.owner if ev.system else None  # a checkpoint's evaluation is one row
         # one row per search too: a checkpoint at another beam or length penalty is another
-        boards.setdefault(key, {}).setdefault((ev.model, ev.system, ev.beam, ev.alpha, owner),
+        # (greedy search has none)
+        alpha = ev.alpha if (ev.beam or 0) > 1 else None
+        boards.setdefault(key, {}).setdefault((ev.model, ev.system, ev.beam, alpha, owner),
                                               row)
     out = []
     for key, entries in sorted(boards.items(), key=lambda kv: titles[kv[0]]):

@@ -93,7 +93,7 @@ class Job:
         (the beam alone for a record from before the penalty was kept); None without a beam."""
         if not self.beam:
             return None
-        if self.alpha is None:
+        if self.alpha is None or self.beam == 1:
             return f"beam {self.beam}"
         return f"beam {self.beam}, length penalty {self.alpha:g}"
 

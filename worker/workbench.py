@@ -110,7 +110,8 @@ class Workbench:
                                  f"joined by + (an ensemble)")
             fields["model"] = str(checkpoint)[:300]
             beam = self.check_beam(beam_size)
-            fields["alpha"] = LENGTH_PENALTY  # the task decodes with what the record says
+            if beam > 1:  # (greedy search has no length penalty)
+                fields["alpha"] = LENGTH_PENALTY  # the task decodes with what the record says
             if not refs and src is not None or refs and src is None:
                 raise InputError("upload both a source and a reference")
         else:

@@ -167,10 +167,10 @@ def _note_multi_sentence_lines(lines: list[str], lang: str | None) -> None:
     """Say on stderr when lines hold several sentences: each line is one segment to the model
     (what a test set needs), and a model trained on single sentences may drop the later
     ones; --document translates sentence by sentence and keeps the lines."""
-    from translator.inference.document import segment_document
+    from translator.inference.document import count_sentences
 
     probe = lines[:MULTI_SENTENCE_PROBE]
-    several = sum(len(segment_document(line, lang).sentences) > 1 for line in probe)
+    several = sum(count_sentences(line, lang) > 1 for line in probe)
     if several:
         of = f"{len(probe):,} lines" + (" checked" if len(lines) > len(probe) else "")
         print(f"note: {several:,} of {of} hold more than one sentence; each line is "

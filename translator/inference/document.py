@@ -157,6 +157,12 @@ def segment_document(text: str, lang: str | None) -> Document:
     return Document(tuple(lines))
 
 
+def count_sentences(line: str, lang: str | None) -> int:
+    """The sentences of one line by the splitter's rules (no cutting of long ones)."""
+    content = " ".join(line.split())
+    return len(_split(content, _splitter(_language_key(lang)))) if content else 0
+
+
 def translate_document(translator: SupportsTranslate, text: str, lang: str | None = None,
                        **translate_kwargs: Any) -> str:
     """Translate a whole document in one batched call, keeping its paragraphs and line breaks.

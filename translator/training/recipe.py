@@ -33,13 +33,16 @@ SHARES = {"baseline": 0.3, "reverse": 0.2, "backtranslated": 0.5}
 """Each training stage's share of the recipe's updates."""
 
 
-def shares(reverse_given: bool) -> dict[str, float]:
-    """The stages' shares; with a reverse model given, no reverse stage, the others in the
-    same proportion (baseline 37.5%, the back-translated model 62.5%)."""
-    if not reverse_given:
-        return SHARES
-    trained = {k: v for k, v in SHARES.items() if k != "reverse"}
-    return {k: v / sum(trained.values()) for k, v in trained.items()}
+def stage_updates(updates: int, reverse_given: bool) -> dict[str, int]:
+    """Each training stage's updates: its share of `updates` (with a reverse model given, no
+    reverse stage, the others in the same proportion: baseline 37.5%, the back-translated
+    model 62.5%), the last stage taking what rounding left, so that they sum to `updates`."""
+    trained = {k: v for k, v in SHARES.items() if not (reverse_given and k == "reverse")}
+    total = sum(trained.values())
+    names = list(trained)
+    out = {k: max(1, round(updates * trained[k] / total)) for k in names[:-1]}
+    out[names[-1]] = max(1, updates - sum(out.values()))
+    return out
 
 TAG = "<bt>"
 REPORT = "report.json"
@@ -65,7 +68,7 @@ class Recipe:
     def run(self) -> dict:
         if self.updates < 3:
             raise UserError("a recipe needs at least 3 updates")
-        if self.reverse:
+        if self.reverse and not (self.out / "synthetic" / "backtranslate.json").is_file():
             self._reverse_translator()  # a wrong direction refused before any stage runs
         self.out.mkdir(parents=True, exist_ok=True)
         self._claim()
@@ -133,7 +136,7 @@ class Recipe:
         from translator.training.pairs import train_run
 
         run = self.out / name
-        steps = max(1, round(self.updates * shares(bool(self.reverse))[name]))
+        steps = stage_updates(self.updates, bool(self.reverse))[name]
         state = run_state(run)
         if state != "finished":
             self.echo(f"recipe: {name} ({src}->{tgt}, {steps} updates)")
@@ -152,13 +155,15 @@ class Recipe:
 
     def reused_reverse(self) -> dict:
         """The reverse stage of a recipe given a reverse model: nothing trained here; the
-        updates it was trained with elsewhere reported beside."""
-        from translator.checkpoint import load_checkpoint
-
-        trained = sum(load_checkpoint(m).get("metrics", {}).get("step", 0)
-                      for m in _members(self.reverse))
+        updates it was trained with elsewhere reported beside (read once, kept in
+        reverse-reused.json, so that a resumed recipe needs the model no more)."""
+        marker = self.out / "reverse-reused.json"
+        if not marker.is_file():
+            trained = sum(_trained_updates(m) for m in _members(self.reverse))
+            marker.write_text(json.dumps({"reused": self.reverse, "reused_updates": trained})
+                              + "\n")
         return {"stage": "reverse", "pair": f"{self.tgt}-{self.src}", "updates": 0,
-                "decoded": 0, "minutes": 0, "reused": self.reverse, "reused_updates": trained}
+                "decoded": 0, "minutes": 0, **json.loads(marker.read_text())}
 
     def _reverse_translator(self):
         """The tgt->src model that back-translates (int8): the one given, or the reverse
@@ -239,6 +244,20 @@ class Recipe:
                 "p_value": rows[1]["bleu"]["p_value"],
                 "difference": rows[1]["bleu"]["difference"],
                 "signature": rows[0]["signatures"]["bleu"]}
+
+
+def _trained_updates(checkpoint: str) -> int:
+    """The updates a checkpoint's run trained for: its run's summary.json when it has one
+    (best.pt records the step of the best validation, an average its first member's), else
+    the checkpoint's own step."""
+    summary = Path(checkpoint).parent / "summary.json"
+    if summary.is_file():
+        step = json.loads(summary.read_text()).get("step")
+        if isinstance(step, int):
+            return step
+    from translator.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(checkpoint).get("metrics", {}).get("step", 0))
 
 
 def _members(spec: str) -> list[str]:

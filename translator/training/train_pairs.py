@@ -33,7 +33,8 @@ def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, st
     With `mono` (a directory of monolingual text, train.<lang>.gz), a pair whose target
     language has text there is built by the recipe (translator/training/recipe.py: baseline,
     reverse model, back-translation, final system) within the same `max_steps` updates in
-    all; the others are trained plainly."""
+    all; the others are trained plainly. A pair whose other direction's recipe has finished
+    its baseline back-translates with that baseline instead of training a reverse model."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise UserError("train-pairs does not run under torchrun (its ranks would each write "
                         "the index and score the test sets); run `torchrun ... -m translator "
