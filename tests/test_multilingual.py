@@ -139,11 +139,33 @@ def test_confidence_alignment_and_protected_spans_work_per_direction(multilingua
     assert "1234" in out.split() and out.replace(" 1234", "") == "katze hund"
 
 
-def test_an_ensemble_of_multilingual_checkpoints_translates_a_direction(multilingual_run):
-    run = multilingual_run["dir"]
-    ensemble = Translator.from_checkpoint(f"{run / 'best.pt'}+{run / 'last.pt'}")
-    assert ensemble.directions == DIRECTIONS
-    assert ensemble.for_pair("zz", "xx").translate(["katze hund"])[0] == "cat dog"
+def test_an_ensemble_of_multilingual_checkpoints_translates_and_is_calibrated_per_direction(
+        multilingual_run, three_way_corpus, tmp_path, caplog, capsys):
+    import shutil
+
+    members = [str(shutil.copy(multilingual_run["dir"] / name, tmp_path / name))
+               for name in ("best.pt", "last.pt")]  # (its calibration file is written here)
+    spec = "+".join(members)
+    with caplog.at_level("INFO"):
+        ensemble = Translator.from_checkpoint(spec)  # fitted on the first load
+    assert "fitting its confidence calibration" in caplog.text
+    assert ensemble.directions == DIRECTIONS and ensemble.calibration is None
+    assert sorted(ensemble.calibrations) == sorted(DIRECTIONS)
+    [stored] = tmp_path.glob("best.ensemble-*.json")
+    assert sorted(json.loads(stored.read_text())["confidence"]["directions"]) == sorted(
+        DIRECTIONS)
+    view = ensemble.for_pair("zz", "xx")
+    assert view.calibration is ensemble.calibrations["zz-xx"]
+    [scored] = view.translate_scored(["katze hund"])
+    assert scored.text == "cat dog" and 0 < scored.confidence <= 1
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        again = Translator.from_checkpoint(spec)  # read back, not fitted again
+    assert "fitting" not in caplog.text
+    assert again.calibrations["zz-xx"].to_dict() == ensemble.calibrations["zz-xx"].to_dict()
+    assert main(["calibrate", "--checkpoint", spec, "--data", str(three_way_corpus),
+                 "--if-missing"]) == 0
+    assert "has a current confidence calibration" in capsys.readouterr().err
 
 
 def test_translate_and_evaluate_from_the_command_line(multilingual_run, three_way_corpus,

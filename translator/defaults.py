@@ -35,6 +35,11 @@ EVALUATION_SPLITS = ("val", "test_2016_flickr", "test_2017_flickr", "test_2018_f
 """Multi30K's validation and test splits: no line of them may become training data
 (back-translation refuses them; the task-2 captions drop them)."""
 
+MULTILINGUAL_CALIBRATION_SENTENCES = 500
+"""Validation lines per direction a multilingual model's confidence calibrations are fitted on
+(a checkpoint's by translator/training/calibrate.py, an ensemble's by
+translator/inference/ensemble.py): the same sample for every direction."""
+
 MULTILINGUAL_VAL_SENTENCES = 200
 """Validation sentences per direction of a multilingual run when `train.eval_max_sentences` is
 0: a fixed sample (the same lines for every direction), so that twelve directions cost about

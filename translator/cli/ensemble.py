@@ -28,10 +28,7 @@ def calibrate_ensemble(args: argparse.Namespace) -> int:
         raise UserError("--out is for one checkpoint: an ensemble's calibration is stored "
                         "beside its first member")
     translator = Translator.from_checkpoint(args.checkpoint, calibrate=False)
-    if translator.multilingual:
-        raise UserError("an ensemble of multilingual checkpoints has no calibration of its own "
-                        "(its confidence is uncalibrated): calibrate each member instead")
-    if args.if_missing and translator.calibration is not None:
+    if args.if_missing and (translator.calibration or translator.calibrations):
         print(f"{args.checkpoint} has a current confidence calibration", file=sys.stderr)
         return 0
     record = store_calibration(translator, translator.members, args.data, split=args.split,

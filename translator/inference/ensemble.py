@@ -8,7 +8,9 @@ CheckpointError names the two that differ.
 An ensemble's scores are not any member's, so a member's stored calibration does not apply:
 the ensemble gets its own, fitted as `translator calibrate` fits a checkpoint's (the logistic
 curve of translator/inference/confidence.py, on the validation split's sentence chrF at beam
-5, in fp32) and kept in a small JSON file beside the first member:
+5, in fp32; an ensemble of multilingual checkpoints one per direction, on the same sample of
+MULTILINGUAL_CALIBRATION_SENTENCES validation lines of each, as a multilingual checkpoint's)
+and kept in a small JSON file beside the first member:
 
     <first member's dir>/<its stem>.ensemble-<key>.json
 
@@ -44,9 +46,9 @@ from pathlib import Path
 
 from translator.checkpoint import CheckpointError
 from translator.checkpoint_file import join_spec
-from translator.data.corpus import CorpusError, read_split
+from translator.data.corpus import CorpusError, ParallelCorpus, read_split
 from translator.data.corpus_record import file_sha256
-from translator.defaults import BATCH_TOKENS, BEAM_SIZE
+from translator.defaults import BATCH_TOKENS, BEAM_SIZE, MULTILINGUAL_CALIBRATION_SENTENCES
 from translator.inference.confidence import Calibration, fit, mean_log_prob
 
 log = logging.getLogger(__name__)
@@ -100,17 +102,32 @@ def calibration_path(paths: Sequence[str], key: str) -> Path:
     return first.with_name(f"{first.stem}.ensemble-{key[:16]}.json")
 
 
-def read_calibration(path: Path, key: str) -> Calibration | None:
+Fitted = tuple[Calibration | None, dict[str, Calibration]]
+"""An ensemble's calibration as a Translator holds it: `calibration` (a model of one pair)
+and `calibrations` (per direction, of multilingual members)."""
+
+UNCALIBRATED: Fitted = (None, {})
+
+
+def read_calibration(path: Path, key: str) -> Fitted | None:
     """The calibration stored at `path` for the members of `key`; None if there is none."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         if record.get("format") == FORMAT and record.get("key") == key:
-            return Calibration.from_dict(record["confidence"])
+            return _fitted(record["confidence"])
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("ignoring the ensemble calibration %s: %s", path, exc)
     return None
+
+
+def _fitted(confidence: dict) -> Fitted:
+    """A stored "confidence" as a Translator holds it: per direction ({"directions": {...}})
+    or one calibration."""
+    if "directions" in confidence:
+        return None, {d: Calibration.from_dict(c) for d, c in confidence["directions"].items()}
+    return Calibration.from_dict(confidence), {}
 
 
 def stale_calibrations(paths: Sequence[str], current: Path) -> list[Path]:
@@ -131,10 +148,10 @@ def stale_calibrations(paths: Sequence[str], current: Path) -> list[Path]:
 
 # ----------------------------------------------------------------------------- at load
 def ensemble_calibration(translator, paths: Sequence[str], corpus_dir: str | None,
-                         fit_missing: bool = True) -> Calibration | None:
+                         fit_missing: bool = True) -> Fitted:
     """The ensemble's stored calibration; else, with `fit_missing` and a known validation
     set (`corpus_dir`, the first member's recorded corpus), one fitted now and stored; else
-    None (uncalibrated). `translator` is the ensemble's, in fp32."""
+    UNCALIBRATED. `translator` is the ensemble's, in fp32."""
     spec = join_spec(list(paths))
     key = members_key(paths)
     path = calibration_path(paths, key)
@@ -146,36 +163,42 @@ def ensemble_calibration(translator, paths: Sequence[str], corpus_dir: str | Non
         log.warning("ensemble %s: ignoring its calibration %s, fitted when a member's contents "
                     "were different", spec, old)
     hint = f"`translator calibrate --checkpoint {spec} --data DIR` fits one"
-    if translator.multilingual:
-        log.info("ensemble %s of multilingual models: its confidence is uncalibrated (an "
-                 "ensemble's calibration is fitted for one pair)", spec)
-        return None
     if not fit_missing:
         log.info("ensemble %s has no calibration: its confidence is uncalibrated (%s)",
                  spec, hint)
-        return None
+        return UNCALIBRATED
     data_dir = _validation_dir(corpus_dir, translator)
     if data_dir is None:
         log.info("ensemble %s has no calibration and no known validation set: its confidence "
                  "is uncalibrated (%s)", spec, hint)
-        return None
+        return UNCALIBRATED
     with _locked(paths[0]):
         found = read_calibration(path, key)  # another process fitted it while we waited
         if found is not None:
             return found
         log.info("ensemble %s: fitting its confidence calibration on %s (val)", spec, data_dir)
-        return Calibration.from_dict(store_calibration(translator, paths, data_dir)
-                                     ["confidence"])
+        return _fitted(store_calibration(translator, paths, data_dir)["confidence"])
 
 
 def _validation_dir(corpus_dir: str | None, translator) -> str | None:
     if not corpus_dir:
         return None
     try:
-        read_split(corpus_dir, "val", translator.src_lang, translator.tgt_lang)
+        _held_out(translator, corpus_dir, "val")
     except (CorpusError, OSError):
         return None
     return corpus_dir
+
+
+def _held_out(translator, data_dir: str | Path, split: str) -> dict[str | None, ParallelCorpus]:
+    """What the ensemble's calibration is fitted on: `split` of its pair ({None: corpus}),
+    or the sample of every direction of multilingual members ({direction: corpus})."""
+    if not translator.multilingual:
+        return {None: read_split(data_dir, split, translator.src_lang, translator.tgt_lang)}
+    from translator.data.multilingual import validation_sets
+
+    return validation_sets(data_dir, translator.directions, MULTILINGUAL_CALIBRATION_SENTENCES,
+                           split=split)
 
 
 @contextlib.contextmanager
@@ -201,16 +224,19 @@ def store_calibration(translator, paths: Sequence[str], data_dir: str | Path,
     """Fit the ensemble's calibration on `split` of `data_dir` and write its file (stale ones
     of the same members removed); returns the record written, with "file" (None where the
     directory cannot be written: the fit is then only returned)."""
-    held_out = read_split(data_dir, split, translator.src_lang, translator.tgt_lang)
-    calibration, pearson, spearman = fit_calibration(translator, held_out.src, held_out.tgt,
-                                                     split, beam_size, batch_tokens)
+    fits = {}
+    for direction, corpus in _held_out(translator, data_dir, split).items():
+        view = translator.for_pair(*direction.split("-", 1)) if direction else translator
+        calibration, pearson, spearman = fit_calibration(view, corpus.src, corpus.tgt, split,
+                                                         beam_size, batch_tokens)
+        fits[direction] = {**calibration.to_dict(), "pearson": pearson, "spearman": spearman}
+    confidence = fits[None] if None in fits else {"directions": fits}
     key = members_key(paths)
     path = calibration_path(paths, key)
     record = {"format": FORMAT, "members": [str(Path(p).resolve()) for p in paths],
               "key": key, "data": str(Path(data_dir).resolve()), "beam": beam_size,
               "fitted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "confidence": {**calibration.to_dict(), "pearson": pearson,
-                             "spearman": spearman}}
+              "confidence": confidence}
     try:
         _write_json(path, record)
     except OSError as exc:

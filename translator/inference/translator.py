@@ -134,8 +134,8 @@ class Translator:
         translator = cls(Ensemble(models), src_tok, tgt_tok, config, meta, device,
                          casing=casing, casings=casings)
         translator.members = paths
-        translator.calibration = ensemble_calibration(  # fitted in fp32, before int8 / bf16
-            translator, paths, corpus.get("data"), calibrate)
+        translator.calibration, translator.calibrations = ensemble_calibration(
+            translator, paths, corpus.get("data"), calibrate)  # in fp32, before int8 / bf16
         if int8:
             translator.model = Ensemble([quantize_int8(m) for m in models]).prepare_inference()
         translator.bf16 = bf16

@@ -17,12 +17,9 @@ import sacrebleu
 from translator.checkpoint import load_checkpoint, save_checkpoint
 from translator.data.casing import CasingTable
 from translator.data.corpus import ParallelCorpus, find_split_file, read_lines, read_split
-from translator.defaults import BATCH_TOKENS, BEAM_SIZE
+from translator.defaults import BATCH_TOKENS, BEAM_SIZE, MULTILINGUAL_CALIBRATION_SENTENCES
 from translator.evaluation.sentences import correlations
 from translator.inference.confidence import fit, mean_log_prob
-
-MULTILINGUAL_CALIBRATION_SENTENCES = 500
-"""Validation lines per direction a multilingual checkpoint's calibrations are fitted on."""
 
 
 def calibrate_checkpoint(path: str | Path, data_dir: str | Path, split: str = "val",
