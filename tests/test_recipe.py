@@ -220,3 +220,17 @@ def test_an_unfinished_recipe_keeps_the_reverse_model_it_began_with(tmp_path):
     assert _reverse_model(tmp_path, SRC, TGT) is None
     (mine / "recipe.json").write_text(json.dumps({"reverse": ["/m/a.pt", "/m/b.pt"]}))
     assert _reverse_model(tmp_path, SRC, TGT) == "/m/a.pt+/m/b.pt"
+
+
+def test_a_claim_from_before_a_new_setting_still_resumes():
+    """An upgrade that adds a config key (at its default) leaves an unfinished recipe's claim
+    valid; a claimed value that differs does not."""
+    from translator.config import Config
+    from translator.training.recipe import _with_new_defaults
+
+    now = Config().to_dict()
+    claimed = json.loads(json.dumps(now))
+    del claimed["model"]["emb_scale_factor"]  # a claim written before the key existed
+    assert claimed != now and _with_new_defaults(claimed) == now
+    claimed["train"]["lr"] = now["train"]["lr"] * 2
+    assert _with_new_defaults(claimed) != now

@@ -122,6 +122,7 @@ class Recipe:
         path = self.out / "recipe.json"
         if path.is_file():
             previous = json.loads(path.read_text())
+            previous["config"] = _with_new_defaults(previous.get("config"))
             if previous != settings:
                 changed = sorted(k for k in {**previous, **settings}
                                  if previous.get(k) != settings.get(k))
@@ -244,6 +245,18 @@ class Recipe:
                 "p_value": rows[1]["bleu"]["p_value"],
                 "difference": rows[1]["bleu"]["difference"],
                 "signature": rows[0]["signatures"]["bleu"]}
+
+
+def _with_new_defaults(config: dict | None) -> dict | None:
+    """A claimed configuration with the keys added to Config since, at their defaults: an
+    upgrade that adds a setting (at a default that changes nothing) leaves an unfinished
+    recipe resumable; a claimed value that differs still refuses it."""
+    if not isinstance(config, dict):
+        return config
+    defaults = Config().to_dict()
+    return {section: ({**defaults[section], **values} if isinstance(values, dict)
+                      and section in defaults else values)
+            for section, values in config.items()}
 
 
 def _trained_updates(checkpoint: str) -> int:
