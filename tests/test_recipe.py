@@ -122,12 +122,21 @@ def test_train_pairs_builds_a_pair_with_monolingual_text_by_the_recipe(tmp_path,
 
 
 def test_train_pairs_with_monolingual_text_needs_a_budget(tmp_path, capsys):
+    """Refused before any pair trains, the plain pair listed first included; so is
+    monolingual text holding a test line."""
     data = write_reverse_corpus(tmp_path / "data")
     mono = write_mono(tmp_path / "mono", mono_lines(20, data))
-    assert main(["train-pairs", "--pairs", f"{SRC}-{TGT}", "--data", str(data), "--out",
-                 str(tmp_path / "models"), "--mono", str(mono), "--preset", "tiny",
-                 "--cache-dir", str(tmp_path / "cache"), "-q"]) != 0
+    command = ["train-pairs", "--pairs", f"{TGT}-{SRC},{SRC}-{TGT}", "--data", str(data),
+               "--out", str(tmp_path / "models"), "--mono", str(mono), "--preset", "tiny",
+               "--cache-dir", str(tmp_path / "cache"), "-q"]
+    assert main(command) != 0
     assert "needs --max-steps" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()
+    test_line = (data / f"test_2016_flickr.{TGT}").read_text().splitlines()[0]
+    write_mono(mono, [*mono_lines(20, data), test_line])
+    assert main([*command, "--max-steps", "10"]) != 0
+    assert "of the evaluation sets" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()
 
 
 def test_train_pairs_does_not_mix_a_plain_run_and_a_recipe(tmp_path, capsys):

@@ -14,9 +14,9 @@ and kept in a small JSON file beside the first member:
 
     <first member's dir>/<its stem>.ensemble-<key>.json
 
-`key` is the first 16 hex digits of the SHA-256 of the members' own SHA-256s, in spec order,
-so the name follows the members' contents: a member retrained, averaged again or replaced
-gives another key. A calibration file of the same members (by path) with another key is
+`key` is the SHA-256 of the members' own SHA-256s, in spec order (its first 16 hex digits
+name the file), so the name follows the members' contents: a member retrained, averaged again
+or replaced gives another key. A calibration file of the same members (by path) with another key is
 stale: it is ignored with a warning naming it, and deleted once a new one is written.
 
 When is it fitted: by `translator calibrate --checkpoint a.pt+b.pt [--data DIR]`, and

@@ -6,7 +6,8 @@ bootstrap against the baseline and a short report.
 
 Given a model of the other direction (`reverse`: the other pair's recipe baseline, a served
 model), the recipe back-translates with it instead of training one: its updates are not spent
-again, and the baseline and the back-translated model share the budget (`shares`).
+again, and the baseline and the back-translated model share the budget (`stage_updates`:
+37.5% / 62.5%).
 
 Each stage writes its own directory under the output and is skipped once finished, so an
 interrupted recipe resumes stage by stage (a training stage from its last.pt). Budgets are in

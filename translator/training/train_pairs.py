@@ -28,7 +28,7 @@ def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, st
                 cache_dir: str | Path | None = None, prepare_processes: int = 0,
                 mono: str | Path | None = None) -> dict:
     """Train each pair in turn into `out/<src>-<tgt>/` (the module docstring's rules) and
-    rewrite the index after each; the index. Stops at the first interrupted run.
+    rewrite the index after each; returns the index. Stops at the first interrupted run.
 
     With `mono` (a directory of monolingual text, train.<lang>.gz), a pair whose target
     language has text there is built by the recipe (translator/training/recipe.py: baseline,
@@ -41,6 +41,8 @@ def train_pairs(cfg: Config, data_dir: str | Path, pairs: Sequence[tuple[str, st
                         "train` for each pair, into out/<src>-<tgt>")
     say = echo or say_on_stderr
     out = Path(out)
+    if mono is not None:  # every recipe's inputs checked before any pair trains
+        _check_recipes(cfg, data_dir, Path(mono), pairs, out)
     out.mkdir(parents=True, exist_ok=True)
     for src, tgt in pairs:
         pair, run_dir = f"{src}-{tgt}", out / f"{src}-{tgt}"
@@ -88,6 +90,21 @@ def recipe_applies(mono: Path, lang: str) -> bool:
     return mono_file(mono, lang).is_file()
 
 
+def _check_recipes(cfg: Config, data_dir: str | Path, mono: Path,
+                   pairs: Sequence[tuple[str, str]], out: Path) -> None:
+    """Refuse, before anything trains, what the pairs to be built by the recipe would refuse
+    when their turn came: no --max-steps, or monolingual text holding evaluation lines."""
+    from translator.training.recipe import check_inputs
+
+    todo = [(s, t) for s, t in pairs if recipe_applies(mono, t)
+            and run_state(out / f"{s}-{t}") != "finished"]
+    if todo and not cfg.train.max_steps:
+        raise UserError("train-pairs with --mono needs --max-steps: each recipe's budget in "
+                        "updates (all its stages together)")
+    for src, tgt in todo:
+        check_inputs(Path(data_dir), mono, src, tgt)
+
+
 def _reverse_model(out: Path, src: str, tgt: str) -> str | None:
     """What the pair's recipe back-translates with instead of training a reverse model: the
     finished baseline of the other direction's recipe in `out` (tgt->src); None without one.
@@ -107,12 +124,8 @@ def _reverse_model(out: Path, src: str, tgt: str) -> str | None:
 def _run_recipe(cfg: Config, data_dir: str | Path, mono: Path, src: str, tgt: str,
                 run_dir: Path, progress: bool, say: Callable[[str], None],
                 cache_dir: str | Path | None, reverse: str | None = None) -> None:
-    from translator.training.recipe import Recipe, check_inputs
+    from translator.training.recipe import Recipe
 
-    if not cfg.train.max_steps:
-        raise UserError("train-pairs with --mono needs --max-steps: each recipe's budget in "
-                        "updates (all its stages together)")
-    check_inputs(Path(data_dir), mono, src, tgt)
     if reverse:
         say(f"{src}-{tgt}: back-translating with the {tgt}-{src} recipe's baseline ({reverse})")
     report = Recipe(cfg, Path(data_dir), mono, src, tgt, run_dir, cfg.train.max_steps,
