@@ -56,6 +56,8 @@ def test_a_recipe_runs_every_stage_then_resumes(tmp_path, capsys):
     saved = json.loads((out / "backtranslated" / "summary.json").read_text())
     assert saved["step"] == 30
     assert "| synthetic |" in (out / "report.md").read_text()
+    baseline = stages["baseline"]  # wall minutes hold the trainer's (and the set-up)
+    assert 0 <= baseline["training_minutes"] <= baseline["minutes"]
     capsys.readouterr()
     before = {p: p.stat().st_mtime_ns for p in out.rglob("best.pt")}
     assert recipe(data, mono, out, tmp_path / "cache") == 0  # resumes: every stage done

@@ -12,7 +12,9 @@ again, and the baseline and the back-translated model share the budget (`stage_u
 Each stage writes its own directory under the output and is skipped once finished, so an
 interrupted recipe resumes stage by stage (a training stage from its last.pt). Budgets are in
 updates (`updates` for all training stages together, split by `SHARES`), so a recipe means the
-same on a slower day; the report gives each stage's updates, decoded sentences and minutes.
+same on a slower day; the report gives each stage's updates, decoded sentences and minutes
+(wall minutes summed over the sessions a stage ran in, and the trainer's own: its training
+and validation).
 Validation and test lines never become training data: back-translation refuses monolingual text
 holding any of them (translator/inference/backtranslate.py).
 """
@@ -147,12 +149,16 @@ class Recipe:
                                 src, tgt, run, resume=state == "interrupted",
                                 progress=self.progress, test_beams=(),
                                 echo=self.echo, cache_dir=self.cache_dir)
+            # wall minutes, summed over the sessions a resumed stage ran in
+            minutes = (_marked(run).get("minutes") or 0) + (time.perf_counter() - start) / 60
+            _mark(run, {"minutes": round(minutes, 2)})
             if summary.get("stop_reason") == "interrupted":
                 raise KeyboardInterrupt
-            _mark(run, {"minutes": round((time.perf_counter() - start) / 60, 2)})
         summary = json.loads((run / "summary.json").read_text())
+        training = summary.get("elapsed_minutes")
         return {"stage": name, "pair": f"{src}-{tgt}", "updates": summary["step"],
                 "decoded": 0, "minutes": _marked(run).get("minutes"),
+                "training_minutes": round(training, 2) if training is not None else None,
                 "best_val_bleu": summary.get("best_val_bleu")}
 
     def reused_reverse(self) -> dict:
@@ -286,6 +292,10 @@ def _translator(spec: str):
     return Translator.from_checkpoint(spec, calibrate=False)
 
 
+def _cell(value) -> str:
+    return "-" if value is None else str(value)
+
+
 def _mark(run: Path, values: dict) -> None:
     (run / "recipe-stage.json").write_text(json.dumps(values) + "\n")
 
@@ -300,12 +310,13 @@ def markdown(report: dict) -> str:
     reused = sum(s.get("reused_updates", 0) for s in report["stages"])
     lines = [f"# Recipe {report['pair']}: {report['updates']} updates in all"
              + (f" (besides the reused reverse model's {reused})" if reused else ""), "",
-             "| stage | pair | updates | decoded sentences | minutes |", "|---|---|---|---|---|"]
+             "| stage | pair | updates | decoded sentences | minutes | of which training |",
+             "|---|---|---|---|---|---|"]
     for s in report["stages"]:
         updates = (f"0 (reused `{s['reused']}`, trained with {s['reused_updates']})"
                    if s.get("reused") else s["updates"])
         lines.append(f"| {s['stage']} | {s['pair']} | {updates} | {s['decoded']} | "
-                     f"{s['minutes'] if s['minutes'] is not None else '-'} |")
+                     f"{_cell(s['minutes'])} | {_cell(s.get('training_minutes'))} |")
     final = report["final"]
     lines += ["", f"Final system: **{final['system']}** (chosen on the validation set: "
               + ", ".join(f"{k} {v}" for k, v in final["val_bleu"].items()) + ").", "",
