@@ -32,6 +32,8 @@ def upload(tab, base: str, name: str, lines: list[str]) -> str:
 
 
 def wait_job(tab, base: str, job_id: str, timeout_s: float = 120) -> str:
+    """The job's final status; a tab on its page waits for the page to show it too (the page
+    reloads itself then: navigating away before that would be interrupted)."""
     import time
 
     deadline = time.monotonic() + timeout_s
@@ -39,6 +41,9 @@ def wait_job(tab, base: str, job_id: str, timeout_s: float = 120) -> str:
             not in ("done", "failed", "cancelled"):
         assert time.monotonic() < deadline, f"job {job_id} still {status}"
         time.sleep(0.5)
+    if tab.url.endswith(f"/jobs/{job_id}"):
+        tab.wait_for_selector(f"#job-status.{status}", timeout=timeout_s * 1000)
+        tab.wait_for_load_state("load")
     return status
 
 
@@ -59,6 +64,16 @@ def test_compare_two_uploaded_systems_from_the_leaderboard(page, server, reverse
     close = [" ".join(["dog", *r.split()[1:]]) if i % 3 == 0 else r for i, r in enumerate(refs)]
     short = [" ".join(r.split()[:-1]) for r in refs]
     page.goto(server + "/checkpoints")  # the session the uploads belong to
+    tab = page.context.new_page()  # (its job page reloads itself when the job is done)
+    tab.goto(server + "/checkpoints")
+    checkpoint = tab.locator("select[name=checkpoint] option:not([value=''])").first
+    tab.select_option("select[name=checkpoint]", checkpoint.get_attribute("value"))
+    tab.fill("input[name=beam_size]", "2")  # a checkpoint's row names its search
+    tab.click("#evaluate-form button[type=submit]")
+    tab.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
+    assert wait_job(tab, server, tab.url.rsplit("/", 1)[1]) == "done"
+    assert "Length penalty" in tab.content()  # the job page names the search
+    tab.close()
     ids = [upload(page, server, "close", close), upload(page, server, NAME, short)]
     for job_id in ids:
         assert wait_job(page, server, job_id) == "done"
@@ -75,6 +90,7 @@ def test_compare_two_uploaded_systems_from_the_leaderboard(page, server, reverse
         reload_until(page, page.url, lambda p: "testing…" not in p.content())
     row = page.locator("table.board tr", has_text="tuned <b>v2</b>").first
     assert row.is_visible() and "p = " in row.inner_text()
+    assert page.locator("table.board tr", has_text="beam 2, α 1").first.is_visible()
     shoot(page, "workbench-leaderboard")
     row.get_by_role("link", name="compare").click()
     page.wait_for_url(re.compile(r"/compare\?"))
