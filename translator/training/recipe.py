@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from translator.checkpoint_file import spec_members
 from translator.config import Config
 from translator.data.corpus import CorpusError, read_split
 from translator.defaults import BEAM_SIZE, TEST_SPLIT
@@ -121,7 +122,7 @@ class Recipe:
                     "extra_ratio": self.extra_ratio, "mono_lines": self.mono_lines,
                     "beam": self.beam, "config": self.cfg.to_dict()}
         if self.reverse:  # (absent otherwise: recipes claimed before it existed still resume)
-            settings["reverse"] = [str(Path(m).resolve()) for m in _members(self.reverse)]
+            settings["reverse"] = [str(Path(m).resolve()) for m in spec_members(self.reverse)]
         path = self.out / "recipe.json"
         if path.is_file():
             previous = json.loads(path.read_text())
@@ -167,7 +168,7 @@ class Recipe:
         reverse-reused.json, so that a resumed recipe needs the model no more)."""
         marker = self.out / "reverse-reused.json"
         if not marker.is_file():
-            trained = sum(_trained_updates(m) for m in _members(self.reverse))
+            trained = sum(_trained_updates(m) for m in spec_members(self.reverse))
             marker.write_text(json.dumps({"reused": self.reverse, "reused_updates": trained})
                               + "\n")
         return {"stage": "reverse", "pair": f"{self.tgt}-{self.src}", "updates": 0,
@@ -278,12 +279,6 @@ def _trained_updates(checkpoint: str) -> int:
     from translator.checkpoint import load_checkpoint
 
     return int(load_checkpoint(checkpoint).get("metrics", {}).get("step", 0))
-
-
-def _members(spec: str) -> list[str]:
-    from translator.checkpoint_file import spec_members
-
-    return spec_members(spec)
 
 
 def _translator(spec: str):
