@@ -42,7 +42,7 @@ def test_a_recipe_runs_every_stage_then_resumes(tmp_path, capsys):
     data = write_reverse_corpus(tmp_path / "data")
     mono = write_mono(tmp_path / "mono", mono_lines(300, data))
     out = tmp_path / "recipe"
-    assert recipe(data, mono, out, tmp_path / "cache") == 0
+    assert recipe(data, mono, out, tmp_path / "cache", "--warm-start") == 0
     report = json.loads((out / "report.json").read_text())
     stages = {s["stage"]: s for s in report["stages"]}
     assert [s["stage"] for s in report["stages"]] == ["baseline", "reverse", "synthetic",
@@ -56,11 +56,16 @@ def test_a_recipe_runs_every_stage_then_resumes(tmp_path, capsys):
     saved = json.loads((out / "backtranslated" / "summary.json").read_text())
     assert saved["step"] == 30
     assert "| synthetic |" in (out / "report.md").read_text()
+    # the back-translated model started from the baseline's weights (--warm-start)
+    assert stages["backtranslated"]["init"] == "baseline"
+    assert "30 (from the baseline's weights)" in (out / "report.md").read_text()
+    start = json.loads((out / "backtranslated" / "metrics.jsonl").read_text().splitlines()[0])
+    assert start["init_from"] == str(out / "baseline" / "best.pt")
     baseline = stages["baseline"]  # wall minutes hold the trainer's (and the set-up)
     assert 0 <= baseline["training_minutes"] <= baseline["minutes"]
     capsys.readouterr()
     before = {p: p.stat().st_mtime_ns for p in out.rglob("best.pt")}
-    assert recipe(data, mono, out, tmp_path / "cache") == 0  # resumes: every stage done
+    assert recipe(data, mono, out, tmp_path / "cache") == 0  # resumes (warm, as claimed)
     assert {p: p.stat().st_mtime_ns for p in out.rglob("best.pt")} == before
 
 
@@ -245,3 +250,30 @@ def test_a_claim_from_before_a_new_setting_still_resumes():
     assert claimed != now and _with_new_defaults(claimed) == now
     claimed["train"]["lr"] = now["train"]["lr"] * 2
     assert _with_new_defaults(claimed) != now
+
+
+def test_a_recipe_claimed_before_warm_starts_resumes_as_it_began(tmp_path):
+    """A recipe claimed before the warm start existed goes on without it (its back-translated
+    model may be half trained from nothing); asking for it explicitly is refused."""
+    import pytest
+
+    from translator.config import Config
+    from translator.errors import UserError
+    from translator.training.recipe import WARM_START, Recipe
+
+    def claim(warm_start=None) -> Recipe:
+        r = Recipe(Config(), tmp_path, tmp_path, SRC, TGT, tmp_path / "out", 60,
+                   warm_start=warm_start)
+        r._claim()
+        return r
+
+    (tmp_path / "out").mkdir()
+    assert claim().warm_start is WARM_START  # a new recipe: the default, recorded
+    path = tmp_path / "out" / "recipe.json"
+    assert json.loads(path.read_text())["warm_start"] is WARM_START
+    older = json.loads(path.read_text())
+    del older["warm_start"]
+    path.write_text(json.dumps(older))
+    assert claim().warm_start is False
+    with pytest.raises(UserError, match="warm_start"):
+        claim(warm_start=True)

@@ -71,7 +71,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = train_run(cfg, args.data, src, tgt, args.out,
                         resume=args.resume, progress=not args.quiet,
                         overrides=train_overrides(args), test_beams=_test_beams(args),
-                        cache_dir=args.cache_dir, prepare_processes=args.prepare_processes)
+                        cache_dir=args.cache_dir, prepare_processes=args.prepare_processes,
+                        init_from=args.init)
     if summary.get("stop_reason") == "interrupted":
         return 130
     if summary.get("rank"):  # torchrun's other ranks: rank 0 prints the summary
@@ -268,6 +269,10 @@ def parser() -> argparse.ArgumentParser:
                    help="with --langs: only the directions to and from English")
     t.add_argument("--out", required=True, help="run directory for checkpoints and logs")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    t.add_argument("--init", metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights and vocabulary (same languages, "
+                        "model and vocabulary settings), with a new optimizer and schedule: "
+                        "e.g. continue a model on back-translated data")
     add_training_options(t)
     t.set_defaults(func=cmd_train)
 

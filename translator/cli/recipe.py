@@ -25,7 +25,7 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     report = Recipe(build_config(args), data, mono, src, tgt, Path(args.out), args.updates,
                     extra_ratio=args.extra_ratio, mono_lines=args.mono_lines, beam=args.beam,
                     cache_dir=args.cache_dir, progress=not args.quiet,
-                    reverse=args.reverse).run()
+                    reverse=args.reverse, warm_start=args.warm_start).run()
     print(json.dumps({k: report[k] for k in ("pair", "final", "baseline_bleu", "final_bleu",
                                              "p_value")}, indent=2))
     print(f"report: {Path(args.out) / 'report.md'}")
@@ -49,6 +49,10 @@ def add_recipe_parser(sub) -> None:
                    help="a model of the other direction to back-translate with instead of "
                         "training one (e.g. the other pair's recipe baseline; a+b.pt for an "
                         "ensemble)")
+    r.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=None,
+                   help="the back-translated model starts from the baseline's weights with a "
+                        "new schedule, rather than from nothing (a resumed recipe keeps its "
+                        "own choice)")
     r.add_argument("--extra-ratio", type=float, default=1.0,
                    help="synthetic pairs per real pair (default 1)")
     r.add_argument("--mono-lines", type=int, default=0,

@@ -75,17 +75,18 @@ def train_run(cfg: Config, data_dir: str | Path, src: str | None, tgt: str | Non
               out: str | Path,
               resume: bool = False, progress: bool = True, overrides: dict | None = None,
               test_beams: Sequence[int] = (), echo: Callable[[str], None] | None = None,
-              cache_dir: str | Path | None = None, prepare_processes: int = 0) -> dict:
+              cache_dir: str | Path | None = None, prepare_processes: int = 0,
+              init_from: str | Path | None = None) -> dict:
     """Train one pair (or, with `data.langs` and no `src`/`tgt`, a multilingual model:
-    translator/data/multilingual.py) into `out`, score the test split and write
-    summary.json; the summary
+    translator/data/multilingual.py) into `out` (a new run from `init_from`'s weights when
+    given: warm_start.py), score the test split and write summary.json; the summary
     (stop_reason "interrupted" and no summary.json when the run was interrupted). Under
     torchrun, rank 0 scores and writes; the other ranks' summaries carry their "rank"."""
     from translator.training.trainer import Trainer
 
     trainer = Trainer(cfg, data_dir, src, tgt, out, resume=resume, progress=progress,
                       resume_overrides=overrides, cache_dir=cache_dir,
-                      prepare_processes=prepare_processes)
+                      prepare_processes=prepare_processes, init_from=init_from)
     finished = False
     try:
         if trainer.ranks.main:

@@ -1,8 +1,9 @@
 """The best model for a pair in one command (`translator recipe`): a plain baseline, the reverse
 model, back-translation of in-domain monolingual text of the target language, a model trained on
-the real and the tagged synthetic pairs, the final system chosen on the validation set (that
-model alone, or ensembled with the baseline), then the test scores with sacreBLEU's paired
-bootstrap against the baseline and a short report.
+the real and the tagged synthetic pairs (with `warm_start`, starting from the baseline's
+weights), the final system chosen on the validation set (that model alone, or ensembled with
+the baseline), then the test scores with sacreBLEU's paired bootstrap against the baseline and
+a short report.
 
 Given a model of the other direction (`reverse`: the other pair's recipe baseline, a served
 model), the recipe back-translates with it instead of training one: its updates are not spent
@@ -50,6 +51,10 @@ def stage_updates(updates: int, reverse_given: bool) -> dict[str, int]:
 
 TAG = "<bt>"
 REPORT = "report.json"
+WARM_START = False
+"""Whether a new recipe's back-translated model starts from the baseline's weights (then
+trained on the real and synthetic pairs with a new schedule) rather than from nothing: off
+until measured at the full budget (benchmarks/RESULTS.md, "The recipe's full run")."""
 
 
 @dataclass
@@ -68,6 +73,9 @@ class Recipe:
     progress: bool = True
     echo: Callable[[str], None] = print
     reverse: str | None = None  # a tgt->src checkpoint spec to back-translate with
+    # the back-translated model starts from the baseline's weights (None: the claimed
+    # recipe's choice when it resumes one, else WARM_START)
+    warm_start: bool | None = None
 
     def run(self) -> dict:
         if self.updates < 3:
@@ -84,7 +92,9 @@ class Recipe:
                   self.reused_reverse() if self.reverse
                   else self.train("reverse", self.tgt, self.src, self.cfg),
                   self.backtranslate(),
-                  self.train("backtranslated", self.src, self.tgt, self._with_synthetic())]
+                  self.train("backtranslated", self.src, self.tgt, self._with_synthetic(),
+                             init_from=(self.out / "baseline" / "best.pt"
+                                        if self.warm_start else None))]
         final, stages_final = self.choose()
         report = {"pair": f"{self.src}-{self.tgt}", "updates": self.updates,
                   "stages": [*stages, stages_final], "final": final, **self.score(final)}
@@ -124,8 +134,12 @@ class Recipe:
         if self.reverse:  # (absent otherwise: recipes claimed before it existed still resume)
             settings["reverse"] = [str(Path(m).resolve()) for m in spec_members(self.reverse)]
         path = self.out / "recipe.json"
-        if path.is_file():
-            previous = json.loads(path.read_text())
+        previous = json.loads(path.read_text()) if path.is_file() else None
+        if self.warm_start is None:  # a resumed recipe keeps its own (none before it existed)
+            self.warm_start = previous.get("warm_start", False) if previous else WARM_START
+        settings["warm_start"] = self.warm_start
+        if previous:
+            previous.setdefault("warm_start", False)
             previous["config"] = _with_new_defaults(previous.get("config"))
             if previous != settings:
                 changed = sorted(k for k in {**previous, **settings}
@@ -136,7 +150,8 @@ class Recipe:
             path.write_text(json.dumps(settings, indent=2) + "\n")
 
     # ----------------------------------------------------------------------- stages
-    def train(self, name: str, src: str, tgt: str, cfg: Config) -> dict:
+    def train(self, name: str, src: str, tgt: str, cfg: Config,
+              init_from: Path | None = None) -> dict:
         from translator.training.index import run_state
         from translator.training.pairs import train_run
 
@@ -149,7 +164,8 @@ class Recipe:
             summary = train_run(cfg.override("train", max_steps=steps, max_minutes=0), self.data,
                                 src, tgt, run, resume=state == "interrupted",
                                 progress=self.progress, test_beams=(),
-                                echo=self.echo, cache_dir=self.cache_dir)
+                                echo=self.echo, cache_dir=self.cache_dir,
+                                init_from=init_from)
             # wall minutes, summed over the sessions a resumed stage ran in
             minutes = (_marked(run).get("minutes") or 0) + (time.perf_counter() - start) / 60
             _mark(run, {"minutes": round(minutes, 2)})
@@ -160,7 +176,8 @@ class Recipe:
         return {"stage": name, "pair": f"{src}-{tgt}", "updates": summary["step"],
                 "decoded": 0, "minutes": _marked(run).get("minutes"),
                 "training_minutes": round(training, 2) if training is not None else None,
-                "best_val_bleu": summary.get("best_val_bleu")}
+                "best_val_bleu": summary.get("best_val_bleu"),
+                **({"init": init_from.parent.name} if init_from else {})}
 
     def reused_reverse(self) -> dict:
         """The reverse stage of a recipe given a reverse model: nothing trained here; the
@@ -310,6 +327,8 @@ def markdown(report: dict) -> str:
     for s in report["stages"]:
         updates = (f"0 (reused `{s['reused']}`, trained with {s['reused_updates']})"
                    if s.get("reused") else s["updates"])
+        if s.get("init"):
+            updates = f"{updates} (from the {s['init']}'s weights)"
         lines.append(f"| {s['stage']} | {s['pair']} | {updates} | {s['decoded']} | "
                      f"{_cell(s['minutes'])} | {_cell(s.get('training_minutes'))} |")
     final = report["final"]

@@ -33,7 +33,7 @@ from translator.errors import UserError
 from translator.evaluation.plot import plot_metrics
 from translator.inference.translator import Translator
 from translator.model.seq2seq import Seq2Seq, count_parameters
-from translator.training import optimisation, schedule
+from translator.training import optimisation, schedule, warm_start
 from translator.training.distributed import Ranks
 from translator.training.epochs import EpochPlan
 from translator.training.finish import average_periodic, calibrate_best, run_summary
@@ -62,7 +62,7 @@ class Trainer:
                  out_dir: str | Path, resume: bool = False, progress: bool = True,
                  on_step: Callable[[int, float], None] | None = None,
                  resume_overrides: dict | None = None, cache_dir: str | Path | None = None,
-                 prepare_processes: int = 0):
+                 prepare_processes: int = 0, init_from: str | Path | None = None):
         self.cfg, self.data_dir = cfg, Path(data_dir)
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self.out = Path(out_dir)
@@ -90,7 +90,7 @@ class Trainer:
         else:
             if resume:
                 log.warning("--resume given but %s does not exist: starting fresh", resume_from)
-            self._fresh_start()
+            self._fresh_start(init_from)
         self.net = optimisation.parallel(self.model, self.ranks, self.device)
         self.epochs = EpochPlan(self.train_data, self.batch_lengths, self.cfg.train, self.ranks)
 
@@ -105,11 +105,19 @@ class Trainer:
                             f"{missing}; --out must be a directory every machine sees (a "
                             f"shared file system), or copy last.pt to each machine's --out")
 
-    def _fresh_start(self) -> None:
-        """A new run: the seeded model and optimizer, and a new log."""
+    def _fresh_start(self, init_from: str | Path | None = None) -> None:
+        """A new run: the seeded model and optimizer, and a new log; with `init_from`, the
+        model starts from that checkpoint's weights and vocabulary (warm_start.py), the
+        optimizer, schedule and step count from nothing."""
         torch.manual_seed(self.cfg.train.seed)
         random.seed(self.cfg.train.seed)
-        self._build()
+        start = None
+        if init_from is not None:
+            start = warm_start.read_start(init_from, self.cfg,
+                                          run_languages(self.cfg, self.src_lang, self.tgt_lang))
+        self._build(warm_start.tokenizers(start) if start else None)
+        if start:
+            warm_start.load_weights(self.model, start, init_from)
         if self.ranks.rank:  # the same initial weights everywhere, each rank its own dropout
             torch.manual_seed(self.cfg.train.seed + self.ranks.rank)
             random.seed(self.cfg.train.seed + self.ranks.rank)
@@ -117,7 +125,8 @@ class Trainer:
         self.metrics.clear()
         self.metrics.write({"type": "start", "params": count_parameters(self.model),
                             "src_vocab": len(self.src_tok), "tgt_vocab": len(self.tgt_tok),
-                            "ranks": self.ranks.world, "config": self.cfg.to_dict()})
+                            "ranks": self.ranks.world, "config": self.cfg.to_dict(),
+                            **({"init_from": str(init_from)} if init_from else {})})
 
     def _restore(self, path: Path) -> None:
         """Go on from the checkpoint at `path` (last.pt): its config (the budget asked for now),
