@@ -277,3 +277,8 @@ def test_a_recipe_claimed_before_warm_starts_resumes_as_it_began(tmp_path):
     assert claim().warm_start is False
     with pytest.raises(UserError, match="warm_start"):
         claim(warm_start=True)
+    path.unlink()
+    assert claim(warm_start=True).warm_start is True  # claimed warm: stays warm
+    assert claim().warm_start is True
+    with pytest.raises(UserError, match="warm_start"):
+        claim(warm_start=False)

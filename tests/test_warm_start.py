@@ -49,7 +49,23 @@ def test_a_checkpoint_of_other_settings_or_languages_is_refused(trained_run, rev
     with pytest.raises(UserError, match="other languages"):
         Trainer(tiny_config(max_steps=1), reverse_corpus, TGT, SRC, tmp_path / "b",
                 progress=False, init_from=start)
-    assert not (tmp_path / "a" / "last.pt").exists() and not (tmp_path / "b" / "last.pt").exists()
+    tagged = tiny_config(max_steps=1).override("vocab", symbols=["<bt>"])
+    with pytest.raises(UserError, match="its vocabulary has no <bt>"):
+        Trainer(tagged, reverse_corpus, SRC, TGT, tmp_path / "c", progress=False,
+                init_from=start)
+    assert not any((tmp_path / name / "last.pt").exists() for name in "abc")
+
+
+def test_dropout_and_the_vocabulary_settings_may_differ(trained_run, reverse_corpus, tmp_path):
+    """Dropout shapes no weight; the vocabulary settings are the checkpoint's (its tokenizers
+    are the run's), so other ones in the run's config are replaced, not refused."""
+    start = trained_run["dir"] / "best.pt"
+    cfg = tiny_config(max_steps=1).override("model", dropout=0.2).override("vocab", size=80)
+    trainer = Trainer(cfg, reverse_corpus, SRC, TGT, tmp_path / "run", progress=False,
+                      init_from=start)
+    assert trainer.cfg.model.dropout == 0.2
+    assert trainer.cfg.vocab.size == load_checkpoint(start)["config"]["vocab"]["size"] != 80
+    torch.set_num_threads(1)
 
 
 def test_cli_init(capsys, trained_run, reverse_corpus, tmp_path):

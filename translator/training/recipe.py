@@ -145,7 +145,8 @@ class Recipe:
                 changed = sorted(k for k in {**previous, **settings}
                                  if previous.get(k) != settings.get(k))
                 raise UserError(f"{self.out} holds a recipe with other settings "
-                                f"({', '.join(changed)}): use another --out")
+                                f"({', '.join(changed)}): give the settings it began with "
+                                f"(its recipe.json), or use another --out")
         else:
             path.write_text(json.dumps(settings, indent=2) + "\n")
 

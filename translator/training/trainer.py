@@ -113,8 +113,9 @@ class Trainer:
         random.seed(self.cfg.train.seed)
         start = None
         if init_from is not None:
-            start = warm_start.read_start(init_from, self.cfg,
-                                          run_languages(self.cfg, self.src_lang, self.tgt_lang))
+            init_from = Path(init_from).resolve()
+            start, self.cfg = warm_start.read_start(
+                init_from, self.cfg, run_languages(self.cfg, self.src_lang, self.tgt_lang))
         self._build(warm_start.tokenizers(start) if start else None)
         if start:
             warm_start.load_weights(self.model, start, init_from)
