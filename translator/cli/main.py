@@ -270,9 +270,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run directory for checkpoints and logs")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     t.add_argument("--init", metavar="CHECKPOINT",
-                   help="start from this checkpoint's weights and vocabulary (same languages, "
-                        "model and vocabulary settings), with a new optimizer and schedule: "
-                        "e.g. continue a model on back-translated data")
+                   help="start from this checkpoint's weights and vocabulary (same languages "
+                        "and model settings, dropout aside), with a new optimizer and "
+                        "schedule: e.g. continue a model on back-translated data")
     add_training_options(t)
     t.set_defaults(func=cmd_train)
 

@@ -135,7 +135,7 @@ class Trainer:
         data = load_checkpoint(path)
         self.cfg = resume_config(Config.from_dict(data["config"]), self.cfg,
                                  self.resume_overrides)
-        self._build((Tokenizer(data["spm"]["src"]), Tokenizer(data["spm"]["tgt"])))
+        self._build(warm_start.tokenizers(data))
         self.model.load_state_dict(data["model"])
         self.optimizer = optimisation.make_optimizer(self.model, self.cfg.train)
         self.state, self._scaler_state = from_checkpoint(data["train_state"], self.optimizer,

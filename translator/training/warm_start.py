@@ -56,7 +56,8 @@ def read_start(path: str | Path, cfg: Config, languages: dict) -> tuple[dict, Co
 
 
 def tokenizers(start: dict) -> tuple[Tokenizer, Tokenizer]:
-    """The start checkpoint's SentencePiece models: the run encodes its data with them."""
+    """A checkpoint's SentencePiece models (a warm start's, a resumed run's): the run encodes
+    its data with them."""
     return Tokenizer(start["spm"]["src"]), Tokenizer(start["spm"]["tgt"])
 
 
