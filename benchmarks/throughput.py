@@ -24,6 +24,7 @@ import contextlib
 import os
 import random
 import time
+import warnings
 
 import torch
 
@@ -71,6 +72,26 @@ def flops_per_target_token(m: ModelConfig, vocab: int, src_ratio: float, src_len
     return 3 * (src_ratio * per_src + per_tgt)
 
 
+def compare_lstm_kernels(step, batches: list, rounds: int, steps: int) -> None:
+    """Tokens/s of training steps with oneDNN's fused LSTM kernels (torch's default on the CPU)
+    and with ATen's own LSTM (`torch.backends.mkldnn` off: the input projection as one matrix
+    product, then a matrix product and pointwise ops per step), on the same batches."""
+    warnings.filterwarnings("ignore", message="TF32 acceleration")  # mkldnn.flags() on a CPU
+    ratios = []
+    for r in range(rounds):
+        block = batches[r * steps: (r + 1) * steps]
+        speed = {}
+        for onednn in ((True, False) if r % 2 == 0 else (False, True)):
+            with torch.backends.mkldnn.flags(enabled=onednn):
+                start, tokens = time.perf_counter(), sum(step(idx) for idx in block)
+            speed[onednn] = tokens / (time.perf_counter() - start)
+        ratios.append(speed[False] / speed[True])
+        print(f"round {r + 1}: oneDNN {speed[True]:6.0f} tokens/s, ATen {speed[False]:6.0f} "
+              f"tokens/s, ATen/oneDNN {ratios[-1]:.3f}", flush=True)
+    print(f"median ATen/oneDNN: {sorted(ratios)[len(ratios) // 2]:.3f} over {rounds} rounds; "
+          f"aten {torch.backends.cpu.get_cpu_capability()}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR))
@@ -80,6 +101,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--profile", action="store_true", help="operators by self CPU time")
     p.add_argument("--top", type=int, default=15, help="operators listed with --profile")
+    p.add_argument("--lstm-kernels", type=int, metavar="ROUNDS", default=0,
+                   help="compare oneDNN's LSTM kernels with ATen's own in one process: ROUNDS "
+                        "rounds of --steps batches, each batch run under both (order "
+                        "alternated), tokens/s of each and their ratio")
     args = p.parse_args()
 
     cfg = preset(args.preset)
@@ -116,6 +141,9 @@ def main() -> None:
 
     for idx in batches[:3]:
         step(idx)
+    if args.lstm_kernels:
+        compare_lstm_kernels(step, batches[3:], args.lstm_kernels, args.steps)
+        return
     tokens, start = 0, time.perf_counter()
     with profiled(args.profile) as prof:
         for idx in batches[3: 3 + args.steps]:
