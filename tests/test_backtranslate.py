@@ -59,6 +59,11 @@ def test_the_wrong_direction_and_evaluation_lines_are_refused(tmp_path, trained_
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nothing written
     with pytest.raises(CorpusError, match="give --lang"):
         bt.check_direction(bt.language_of(tmp_path / "mono.txt"), SRC, TGT, "mono.txt")
+    # a --data that is not there would check nothing: refused, before any decoding
+    assert main(["backtranslate", "--checkpoint", checkpoint, "-i", str(leaky), "--out",
+                 str(tmp_path / "c"), "--data", str(tmp_path / "no-such-corpus"), "-q"]) != 0
+    assert "no-such-corpus is not a directory" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
 
 
 def test_an_interrupted_run_resumes_at_its_first_missing_part(tmp_path):

@@ -59,12 +59,17 @@ def check_direction(lang: str | None, src_lang: str, tgt_lang: str, path: str | 
 
 
 def evaluation_lines(data_dir: str | Path | None, langs: tuple[str, ...]) -> set[str]:
-    """Every line of `data_dir`'s evaluation splits in `langs` (normalised as corpora are)."""
+    """Every line of `data_dir`'s evaluation splits in `langs` (normalised as corpora are).
+    A directory that is not there is an error (the check would silently not happen); one with
+    no evaluation split in these languages is allowed, with a warning."""
     from translator.data.corpus import find_split_file
 
     out: set[str] = set()
     if data_dir is None:
         return out
+    if not Path(data_dir).is_dir():
+        raise CorpusError(f"{data_dir} is not a directory: monolingual text is checked against "
+                          f"the validation and test sets of the parallel corpus there (--data)")
     for split in EVALUATION_SPLITS:
         for lang in langs:
             try:
@@ -72,6 +77,9 @@ def evaluation_lines(data_dir: str | Path | None, langs: tuple[str, ...]) -> set
                     find_split_file(data_dir, split, lang)))
             except CorpusError:
                 continue  # that split or language is not there
+    if not out:
+        log.warning("%s has no validation or test split in %s: nothing to keep out of the "
+                    "synthetic data", data_dir, " or ".join(langs))
     return out
 
 
