@@ -161,7 +161,7 @@ def memory(args: argparse.Namespace) -> None:
                              text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
         rss[name] = json.loads(out.stdout.strip().splitlines()[-1])["rss_mb"]
         print(f"{name}: {rss[name]} MB resident", flush=True)
-    speed = _speed(work, args)
+    speed = None if args.no_speed else _speed(work, args)
     figures = {"rss_mb": rss, "models_mb": {k: round(v - rss["nothing"], 1)
                                             for k, v in rss.items() if k != "nothing"},
                "decode": speed, "precision": "int8",
@@ -203,6 +203,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--no-speed", action="store_true", help="memory: resident memory only "
+                   "(which depends on the models' sizes alone, so it can be read off models of "
+                   "any training; the decode speed depends on output lengths and needs trained "
+                   "ones)")
     p.add_argument("--json")
     args = p.parse_args()
     {"train": train, "score": score, "memory": memory}[args.command](args)
