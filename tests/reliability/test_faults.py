@@ -242,7 +242,7 @@ def test_pool_process_killed_during_an_evaluation(cluster, trained_run):
     for pid in workers.children("docs"):
         os.kill(pid, signal.SIGKILL)
     job = wait_for_job(store, job["id"], timeout=60)
-    assert job["status"] == "done" and job["total"] == len(lines)
+    assert job["status"] == "done" and job["total"] == len(lines), job
     assert len(store.get_result(job["id"])["hypotheses"]) == len(lines)
     assert job["scores"]["bleu"] > 90
 
