@@ -78,6 +78,7 @@ def test_cli_init(capsys, trained_run, reverse_corpus, tmp_path):
     summary = json.loads((out_dir / "summary.json").read_text())
     first = json.loads((out_dir / "metrics.jsonl").read_text().splitlines()[0])
     assert summary["step"] == 2 and first["init_from"] == str(trained_run["dir"] / "best.pt")
+    assert summary["init_from"] == first["init_from"]  # kept in the checkpoints' state too
     code = main(["train", "--preset", "tiny", "--data", str(reverse_corpus), "--src", TGT,
                  "--tgt", SRC, "--out", str(tmp_path / "other"), "--max-steps", "2",
                  "--threads", "1", "-q", "--init", str(trained_run["dir"] / "best.pt")])

@@ -62,6 +62,8 @@ def run_summary(state: TrainState, averaged: dict | None, calibration: dict | No
     summary = {"stop_reason": state.stop_reason, "step": state.step, "epoch": state.epoch,
                "elapsed_minutes": state.elapsed / 60, "best_val_bleu": state.best_bleu,
                "best_step": state.best_step}
+    if state.init_from:
+        summary["init_from"] = state.init_from
     if calibration:
         summary["confidence"] = calibration["confidence"]
     if averaged:

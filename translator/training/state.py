@@ -47,6 +47,7 @@ class TrainState:
     validated_step: int = 0  # the last step validated
     periodic: list[str] = field(default_factory=list)
     stop_reason: str = ""
+    init_from: str = ""  # the checkpoint a warm-started run began from (`train --init`)
 
 
 def rng_state(device: torch.device) -> dict:

@@ -119,6 +119,7 @@ class Trainer:
         self._build(warm_start.tokenizers(start) if start else None)
         if start:
             warm_start.load_weights(self.model, start, init_from)
+            self.state.init_from = str(init_from)
         if self.ranks.rank:  # the same initial weights everywhere, each rank its own dropout
             torch.manual_seed(self.cfg.train.seed + self.ranks.rank)
             random.seed(self.cfg.train.seed + self.ranks.rank)
