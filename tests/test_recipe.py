@@ -65,8 +65,11 @@ def test_a_recipe_runs_every_stage_then_resumes(tmp_path, capsys):
     assert 0 <= baseline["training_minutes"] <= baseline["minutes"]
     capsys.readouterr()
     before = {p: p.stat().st_mtime_ns for p in out.rglob("best.pt")}
-    assert recipe(data, mono, out, tmp_path / "cache") == 0  # resumes (warm, as claimed)
+    # resumes (warm, as claimed), on a machine of other threads
+    assert recipe(data, mono, out, tmp_path / "cache", "--threads", "1") == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("best.pt")} == before
+    assert recipe(data, mono, out, tmp_path / "cache", "--seed", "7") != 0  # another recipe
+    assert "other settings (config)" in capsys.readouterr().err
 
 
 def test_monolingual_text_with_a_test_line_is_refused(tmp_path, capsys):

@@ -61,6 +61,9 @@ def add_recipe_parser(sub) -> None:
     r.add_argument("--config", help="YAML file overriding the preset")
     r.add_argument("--preset", default="base")
     r.add_argument("--cache-dir")
+    r.add_argument("--threads", type=int, help="torch CPU threads (default 2); a resumed "
+                   "recipe may be given other threads")
+    r.add_argument("--seed", type=int, help="every stage's training seed")
     r.add_argument("-q", "--quiet", action="store_true")
-    r.set_defaults(func=cmd_recipe, max_minutes=None, max_steps=None, seed=None,
-                   threads=None, device=None, max_epochs=None, accum_steps=None)
+    r.set_defaults(func=cmd_recipe, max_minutes=None, max_steps=None, device=None,
+                   max_epochs=None, accum_steps=None)

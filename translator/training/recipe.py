@@ -130,7 +130,7 @@ class Recipe:
         settings = {"pair": f"{self.src}-{self.tgt}", "data": str(self.data.resolve()),
                     "mono": str(self.mono.resolve()), "updates": self.updates,
                     "extra_ratio": self.extra_ratio, "mono_lines": self.mono_lines,
-                    "beam": self.beam, "config": self.cfg.to_dict()}
+                    "beam": self.beam, "config": _claimed_config(self.cfg.to_dict())}
         if self.reverse:  # (absent otherwise: recipes claimed before it existed still resume)
             settings["reverse"] = [str(Path(m).resolve()) for m in spec_members(self.reverse)]
         path = self.out / "recipe.json"
@@ -140,7 +140,7 @@ class Recipe:
         settings["warm_start"] = self.warm_start
         if previous:
             previous.setdefault("warm_start", False)
-            previous["config"] = _with_new_defaults(previous.get("config"))
+            previous["config"] = _claimed_config(_with_new_defaults(previous.get("config")))
             if previous != settings:
                 changed = sorted(k for k in {**previous, **settings}
                                  if previous.get(k) != settings.get(k))
@@ -271,6 +271,18 @@ class Recipe:
                 "p_value": rows[1]["bleu"]["p_value"],
                 "difference": rows[1]["bleu"]["difference"],
                 "signature": rows[0]["signatures"]["bleu"]}
+
+
+MACHINE_SETTINGS = ("threads",)
+"""Train settings of the machine, not of the recipe: a resumed recipe may change them."""
+
+
+def _claimed_config(config: dict | None) -> dict | None:
+    """The configuration a recipe's claim compares: without the machine's settings."""
+    if not isinstance(config, dict) or not isinstance(config.get("train"), dict):
+        return config
+    train = {k: v for k, v in config["train"].items() if k not in MACHINE_SETTINGS}
+    return {**config, "train": train}
 
 
 def _with_new_defaults(config: dict | None) -> dict | None:
