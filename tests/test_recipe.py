@@ -65,7 +65,12 @@ def test_a_recipe_runs_every_stage_then_resumes(tmp_path, capsys):
     assert 0 <= baseline["training_minutes"] <= baseline["minutes"]
     capsys.readouterr()
     before = {p: p.stat().st_mtime_ns for p in out.rglob("best.pt")}
-    # resumes (warm, as claimed), on a machine of other threads
+    # resumes (warm, as claimed), on a machine of other threads, also from a claim written
+    # before the threads were left out of it
+    claim = json.loads((out / "recipe.json").read_text())
+    assert "threads" not in claim["config"]["train"]
+    claim["config"]["train"]["threads"] = 2
+    (out / "recipe.json").write_text(json.dumps(claim))
     assert recipe(data, mono, out, tmp_path / "cache", "--threads", "1") == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("best.pt")} == before
     assert recipe(data, mono, out, tmp_path / "cache", "--seed", "7") != 0  # another recipe
