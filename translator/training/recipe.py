@@ -33,6 +33,7 @@ from translator.config import Config
 from translator.data.corpus import CorpusError, read_split
 from translator.defaults import BEAM_SIZE, TEST_SPLIT
 from translator.errors import UserError
+from translator.training.state import RESUME_OPTIONS
 
 SHARES = {"baseline": 0.3, "reverse": 0.2, "backtranslated": 0.5}
 """Each training stage's share of the recipe's updates."""
@@ -198,7 +199,8 @@ class Recipe:
         from translator.inference.translator import Translator
 
         spec = self.reverse or str(self.out / "reverse" / "best.pt")
-        loaded = Translator.from_checkpoint(spec, int8=True, calibrate=False)
+        loaded = Translator.from_checkpoint(spec, int8=True, calibrate=False,
+                                            threads=self.cfg.train.threads)
         try:
             return loaded.for_options(self.tgt, self.src)
         except UserError as exc:
@@ -246,7 +248,7 @@ class Recipe:
                               for name in ("backtranslated", "baseline"))}
             scores, decoded = {}, 0
             for name, spec in candidates.items():
-                hyps = _translator(spec).translate(val.src, beam_size=self.beam)
+                hyps = _translator(spec, self.cfg).translate(val.src, beam_size=self.beam)
                 scores[name] = round(corpus_bleu(hyps, val.tgt), 2)
                 decoded += len(val.src)
             best = max(scores, key=scores.get)
@@ -261,9 +263,10 @@ class Recipe:
         from translator.evaluation.significance import paired_test
 
         test = read_split(self.data, TEST_SPLIT, self.src, self.tgt)
-        systems = [_translator(str(self.out / "baseline" / "best.pt")).translate(
+        systems = [_translator(str(self.out / "baseline" / "best.pt"), self.cfg).translate(
             test.src, beam_size=self.beam),
-                   _translator(final["spec"]).translate(test.src, beam_size=self.beam)]
+                   _translator(final["spec"], self.cfg).translate(test.src,
+                                                                  beam_size=self.beam)]
         rows = paired_test(systems, [test.tgt])
         return {"test_set": TEST_SPLIT, "beam": self.beam,
                 "baseline_bleu": round(rows[0]["bleu"]["score"], 2),
@@ -273,15 +276,13 @@ class Recipe:
                 "signature": rows[0]["signatures"]["bleu"]}
 
 
-MACHINE_SETTINGS = ("threads",)
-"""Train settings of the machine, not of the recipe: a resumed recipe may change them."""
-
-
 def _claimed_config(config: dict | None) -> dict | None:
-    """The configuration a recipe's claim compares: without the machine's settings."""
+    """The configuration a recipe's claim compares: without the settings a resumed training
+    run may be given anew (state.RESUME_OPTIONS: threads, device, budget), which the recipe's
+    stages resume with."""
     if not isinstance(config, dict) or not isinstance(config.get("train"), dict):
         return config
-    train = {k: v for k, v in config["train"].items() if k not in MACHINE_SETTINGS}
+    train = {k: v for k, v in config["train"].items() if k not in RESUME_OPTIONS}
     return {**config, "train": train}
 
 
@@ -311,10 +312,10 @@ def _trained_updates(checkpoint: str) -> int:
     return int(load_checkpoint(checkpoint).get("metrics", {}).get("step", 0))
 
 
-def _translator(spec: str):
+def _translator(spec: str, cfg: Config):
     from translator.inference.translator import Translator
 
-    return Translator.from_checkpoint(spec, calibrate=False)
+    return Translator.from_checkpoint(spec, calibrate=False, threads=cfg.train.threads)
 
 
 def _cell(value) -> str:
