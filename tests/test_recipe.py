@@ -7,6 +7,8 @@ import gzip
 import json
 import random
 
+import pytest
+import torch
 from helpers import SRC, TGT, WORDS, write_reverse_corpus
 
 from translator.cli.main import main
@@ -71,10 +73,22 @@ def test_a_recipe_runs_every_stage_then_resumes(tmp_path, capsys):
     assert "threads" not in claim["config"]["train"]
     claim["config"]["train"]["threads"] = 2
     (out / "recipe.json").write_text(json.dumps(claim))
-    assert recipe(data, mono, out, tmp_path / "cache", "--threads", "1") == 0
+    assert recipe(data, mono, out, tmp_path / "cache", "--threads", "1", "--device",
+                  "cpu") == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("best.pt")} == before
+    # back-translated at the CPU's fastest precision
+    assert json.loads((out / "synthetic" / "run.json").read_text())["precision"] == "int8"
     assert recipe(data, mono, out, tmp_path / "cache", "--seed", "7") != 0  # another recipe
     assert "other settings (config)" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for a GPU where there is none")
+def test_a_recipe_on_a_missing_gpu_is_a_clear_error(tmp_path, capsys):
+    data = write_reverse_corpus(tmp_path / "data")
+    mono = write_mono(tmp_path / "mono", mono_lines(20, data))
+    assert recipe(data, mono, tmp_path / "r", tmp_path / "cache", "--device", "cuda") != 0
+    err = capsys.readouterr().err
+    assert "CUDA is not available" in err and "Traceback" not in err
 
 
 def test_monolingual_text_with_a_test_line_is_refused(tmp_path, capsys):

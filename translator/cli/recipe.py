@@ -64,6 +64,9 @@ def add_recipe_parser(sub) -> None:
     r.add_argument("--threads", type=int, help="torch CPU threads (default 2); a resumed "
                    "recipe may be given other threads")
     r.add_argument("--seed", type=int, help="every stage's training seed")
+    r.add_argument("--device", choices=["cpu", "cuda"],
+                   help="where every stage trains and decodes (default cpu; cuda: one GPU, "
+                        "with AMP); a resumed recipe may be given another")
     r.add_argument("-q", "--quiet", action="store_true")
-    r.set_defaults(func=cmd_recipe, max_minutes=None, max_steps=None, device=None,
+    r.set_defaults(func=cmd_recipe, max_minutes=None, max_steps=None,
                    max_epochs=None, accum_steps=None)

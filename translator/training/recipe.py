@@ -194,13 +194,10 @@ class Recipe:
                 "decoded": 0, "minutes": 0, **json.loads(marker.read_text())}
 
     def _reverse_translator(self):
-        """The tgt->src model that back-translates (int8): the one given, or the reverse
-        stage's; UserError for a model of another direction."""
-        from translator.inference.translator import Translator
-
+        """The tgt->src model that back-translates (int8 on a CPU): the one given, or the
+        reverse stage's; UserError for a model of another direction."""
         spec = self.reverse or str(self.out / "reverse" / "best.pt")
-        loaded = Translator.from_checkpoint(spec, int8=True, calibrate=False,
-                                            threads=self.cfg.train.threads)
+        loaded = _translator(spec, self.cfg, fastest=True)
         try:
             return loaded.for_options(self.tgt, self.src)
         except UserError as exc:
@@ -312,10 +309,18 @@ def _trained_updates(checkpoint: str) -> int:
     return int(load_checkpoint(checkpoint).get("metrics", {}).get("step", 0))
 
 
-def _translator(spec: str, cfg: Config):
+def _translator(spec: str, cfg: Config, fastest: bool = False):
+    """A recipe's decoder on the device its stages train on; `fastest`: back-translation's
+    precision (int8 on a CPU; on a GPU the fp32 model, AMP aside)."""
     from translator.inference.translator import Translator
 
-    return Translator.from_checkpoint(spec, calibrate=False, threads=cfg.train.threads)
+    return Translator.from_checkpoint(spec, device=cfg.train.device, calibrate=False,
+                                      threads=cfg.train.threads,
+                                      int8=_precision(cfg, fastest) == "int8")
+
+
+def _precision(cfg: Config, fastest: bool) -> str:
+    return "int8" if fastest and cfg.train.device == "cpu" else "fp32"
 
 
 def _cell(value) -> str:
