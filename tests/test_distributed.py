@@ -265,6 +265,24 @@ def test_resuming_needs_last_pt_on_every_machine(tmp_path):
     Trainer._check_shared_out(SimpleNamespace(ranks=ranks), tmp_path / "last.pt")
 
 
+def test_a_warm_start_needs_its_checkpoint_on_every_machine(tmp_path):
+    """`train --init` under torchrun: a checkpoint only some machines see stops every rank with
+    the ranks that miss it (gathered as in the test above)."""
+    from types import SimpleNamespace
+
+    from translator.errors import UserError
+    from translator.training.trainer import Trainer
+
+    (tmp_path / "start.pt").write_bytes(b"")
+    ranks = SimpleNamespace(gather=lambda found: [found, False, found])
+    with pytest.raises(UserError, match=r"not a file for ranks \[1\].*every machine sees"):
+        Trainer._check_init_everywhere(SimpleNamespace(ranks=ranks), tmp_path / "start.pt")
+    ranks = SimpleNamespace(gather=lambda found: [found, found])
+    Trainer._check_init_everywhere(SimpleNamespace(ranks=ranks), tmp_path / "start.pt")
+    with pytest.raises(UserError, match=r"ranks \[0, 1\]"):
+        Trainer._check_init_everywhere(SimpleNamespace(ranks=ranks), tmp_path / "none.pt")
+
+
 def test_train_pairs_refuses_to_run_under_torchrun(monkeypatch, tmp_path):
     from translator.errors import UserError
     from translator.training.train_pairs import train_pairs

@@ -105,6 +105,16 @@ class Trainer:
                             f"{missing}; --out must be a directory every machine sees (a "
                             f"shared file system), or copy last.pt to each machine's --out")
 
+    def _check_init_everywhere(self, init_from: Path) -> None:
+        """Every rank must see the --init checkpoint: a rank that does not would stop alone
+        while the others wait for it in their first collective."""
+        seen = self.ranks.gather(init_from.is_file())
+        if not all(seen):
+            missing = [rank for rank, found in enumerate(seen) if not found]
+            raise UserError(f"--init: {init_from} is not a file for ranks {missing}; give "
+                            f"a path every machine sees (a shared file system), or copy it "
+                            f"to the same path on each machine")
+
     def _fresh_start(self, init_from: str | Path | None = None) -> None:
         """A new run: the seeded model and optimizer, and a new log; with `init_from`, the
         model starts from that checkpoint's weights and vocabulary (warm_start.py), the
@@ -114,6 +124,8 @@ class Trainer:
         start = None
         if init_from is not None:
             init_from = Path(init_from).resolve()
+            if self.ranks.distributed:
+                self._check_init_everywhere(init_from)
             start, self.cfg = warm_start.read_start(
                 init_from, self.cfg, run_languages(self.cfg, self.src_lang, self.tgt_lang))
         self._build(warm_start.tokenizers(start) if start else None)
