@@ -96,9 +96,15 @@ class DataConfig(_Section):
     # empty for a run of one pair (`translator train --src --tgt`)
     langs: list[str] = field(default_factory=list)
     directions: list[str] = field(default_factory=list)
+    # Subword regularisation (translator/data/sampling.py): > 0 segments each training batch
+    # anew by sampling with this smoothing (unigram; BPE: its merge-dropout probability)
+    subword_alpha: float = 0.0
 
     def validate(self, section: str) -> None:
         super().validate(section)
+        if not 0 <= self.subword_alpha <= 1:
+            raise ConfigError(f"{section}.subword_alpha must be between 0 (off) and 1, got "
+                              f"{self.subword_alpha}")
         if self.extra_ratio <= 0:
             raise ConfigError(f"{section}.extra_ratio must be positive, got {self.extra_ratio}")
         if self.directions and not self.langs:
@@ -229,7 +235,7 @@ checkpoint while at their default, like `LATER_TRAIN_KEYS`, so such a model stil
 workers. A model trained with `emb_scale: true` (the quick preset, 0.3.0) does not, nor one
 with `emb_scale_factor` in workers older than that key."""
 
-LATER_DATA_KEYS = ("extra", "extra_ratio", "langs", "directions")
+LATER_DATA_KEYS = ("extra", "extra_ratio", "langs", "directions", "subword_alpha")
 LATER_VOCAB_KEYS = ("symbols",)
 """Data and vocab keys added since 0.1.0, left out of a checkpoint while at their default."""
 

@@ -128,9 +128,10 @@ def corpus_entry(root: Path, files: tuple[Path, Path], src_tok: Tokenizer, tgt_t
 def filters(data: DataConfig) -> dict:
     """The data section's settings that shape one corpus' entry (its filters; not the mixing
     of extra corpora, nor a multilingual run's languages, which have entries of their own:
-    translator/data/mixing.py, translator/data/multilingual.py)."""
+    translator/data/mixing.py, translator/data/multilingual.py; nor the sampling of
+    segmentations during training, translator/data/sampling.py)."""
     return {k: v for k, v in asdict(data).items()
-            if k not in ("extra", "extra_ratio", "langs", "directions")}
+            if k not in ("extra", "extra_ratio", "langs", "directions", "subword_alpha")}
 
 
 def prepare(cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: str,

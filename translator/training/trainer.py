@@ -28,6 +28,7 @@ from translator.data.multilingual import (
     run_languages,
     run_validation_sets,
 )
+from translator.data.sampling import SampledSegmentation
 from translator.data.vocab import PAD_ID, Tokenizer
 from translator.errors import UserError
 from translator.evaluation.plot import plot_metrics
@@ -92,7 +93,8 @@ class Trainer:
                 log.warning("--resume given but %s does not exist: starting fresh", resume_from)
             self._fresh_start(init_from)
         self.net = optimisation.parallel(self.model, self.ranks, self.device)
-        self.epochs = EpochPlan(self.train_data, self.batch_lengths, self.cfg.train, self.ranks)
+        self.epochs = EpochPlan(self.train_data, self.batch_lengths, self.cfg.train, self.ranks,
+                                self._sampled_segmentation())
 
     # ------------------------------------------------------------------------- set-up
     def _check_shared_out(self, resume_from: Path) -> None:
@@ -196,6 +198,14 @@ class Trainer:
                      "memory-mapped from" if prepared.from_cache else "prepared into",
                      prepared.directory, time.perf_counter() - start)
 
+    def _sampled_segmentation(self) -> SampledSegmentation | None:
+        """Subword regularisation's batches when `data.subword_alpha` asks for it."""
+        data = self.cfg.data
+        if not data.subword_alpha:
+            return None
+        return SampledSegmentation(self.train_data, self.src_tok, self.tgt_tok,
+                                   data.subword_alpha, data.max_len)
+
     # ------------------------------------------------------------------------- the loop
     def _loss(self, batch: dict, net: torch.nn.Module | None = None) -> tuple[torch.Tensor, int]:
         """Label-smoothed cross-entropy summed over real target tokens, and their count; `net`
@@ -277,7 +287,7 @@ class Trainer:
         t, st = self.cfg.train, self.state
         lr = schedule.learning_rate(t, st.step, schedule.budget_progress(t, st, updates))
         loss_sum, _, total = self._train_step(
-            self.epochs.update_batches(batches, st.batch_in_epoch), lr, self.scaler)
+            self.epochs.update_batches(batches, st.batch_in_epoch, st.epoch), lr, self.scaler)
         st.step += 1
         st.batch_in_epoch += 1
         now = self._tick()
