@@ -60,20 +60,38 @@ def test_control_symbols_stay_in_place_and_unknown_pieces_keep_their_segmentatio
     tag, lang = (src_tok.sp.piece_to_id(p) for p in ("<bt>", "<2yy>"))
     text = "red blue cat dog sun moon tree fish"
     body = src_tok.encode([text])[0]
-    seqs = [[tag, *body], [*body, lang], [*body, UNK_ID, *body]]
+    # the unknown piece's row first: a sample spent on it would shift every row after it
+    seqs = [[*body, UNK_ID, *body], [], [tag], [tag, *body, lang], [tag, *body], [*body, lang]]
     corpus = compact([(s, body) for s in seqs])
     sampled = SampledSegmentation(corpus, src_tok, tgt_tok, alpha=0.1, max_len=100)
-    rows = {}
+    drawn = set()
     for seed in range(20):  # enough draws for the sampled runs to differ from the cached
-        batch = sentences(sampled.batch(np.arange(3), (seed,)), "src")
-        assert batch[0][0] == tag and batch[1][-1] == lang
-        assert src_tok.decode([batch[0][1:], batch[1][:-1]]) == [text, text]
-        assert batch[2] == seqs[2]  # an unknown piece: as cached
-        rows.setdefault("tag", set()).add(tuple(batch[0]))
-    assert len(rows["tag"]) > 1
+        rows = sentences(sampled.batch(np.arange(len(seqs)), (seed,)), "src")
+        assert rows[:3] == seqs[:3]  # an unknown piece, nothing, a tag alone: as cached
+        both, tagged, ending = rows[3:]
+        assert both[0] == tag and both[-1] == lang
+        assert tagged[0] == tag and ending[-1] == lang
+        assert src_tok.decode([both[1:-1], tagged[1:], ending[:-1]]) == [text] * 3
+        assert tag not in both[1:] + tagged[1:] + ending and lang not in both[:-1] + ending[:-1]
+        drawn.add(tuple(tagged))
+    assert len(drawn) > 1
     # a sample longer than data.max_len is not taken
     short = SampledSegmentation(corpus, src_tok, tgt_tok, alpha=0.1, max_len=len(body) + 1)
-    assert sentences(short.batch(np.arange(1), (0,)), "src") == [seqs[0]]
+    assert sentences(short.batch(np.arange(4, 5), (0,)), "src") == [seqs[4]]
+
+
+def test_the_two_sides_are_sampled_with_their_own_draws(prepared):
+    """A sentence on both sides (a name, a number copied through) is not segmented alike by
+    the same draws: sources and targets differ in some pair of a batch."""
+    tok = prepared.src_tok
+    texts = ["red blue cat dog sun moon tree fish", "star rock bird fish moon sun"] * 8
+    ids = tok.encode(texts)
+    sampled = SampledSegmentation(compact(list(zip(ids, ids))), tok, tok, alpha=0.1,
+                                  max_len=100)
+    batch = sampled.batch(np.arange(len(ids)), (3,))
+    src, tgt = sentences(batch, "src"), sentences(batch, "tgt_out")
+    assert tok.decode(src) == tok.decode(tgt) == texts
+    assert src != tgt
 
 
 def compact(pairs: list[tuple[list[int], list[int]]]) -> CompactCorpus:
@@ -98,12 +116,15 @@ def test_subword_alpha_outside_0_to_1_is_refused():
 
 def test_a_run_with_sampling_learns_and_resumes_exactly(reverse_corpus, tmp_path):
     """Losses of an interrupted and resumed run equal the uninterrupted run's (each batch's
-    samples are seeded by its place in the run), and differ from a run without sampling."""
+    samples are seeded by its place in the run: epoch, update, accumulation step), over
+    several epochs of two accumulated batches an update, and differ from a run without
+    sampling; the loss falls."""
     def config(alpha: float):
-        return tiny_config(max_steps=12, log_every=1, eval_every=6, save_every=6).override(
+        return tiny_config(max_steps=12, log_every=1, eval_every=6, save_every=6,
+                           batch_tokens=8000, accum_steps=2).override(
             "data", subword_alpha=alpha)
 
-    def losses_of(alpha: float, out, interrupt_at: int = 0) -> dict[int, float]:
+    def run(alpha: float, out, interrupt_at: int = 0) -> tuple[dict[int, float], int]:
         losses: dict[int, float] = {}
 
         def step(at: int, loss: float) -> None:
@@ -111,14 +132,17 @@ def test_a_run_with_sampling_learns_and_resumes_exactly(reverse_corpus, tmp_path
             if at == interrupt_at - 1:
                 os.kill(os.getpid(), signal.SIGINT)
 
-        Trainer(config(alpha), reverse_corpus, SRC, TGT, out, progress=False,
-                on_step=step).run()
+        trainer = Trainer(config(alpha), reverse_corpus, SRC, TGT, out, progress=False,
+                          on_step=step)
+        trainer.run()
         if interrupt_at:
-            Trainer(config(alpha), reverse_corpus, SRC, TGT, out, resume=True, progress=False,
-                    on_step=step).run()
-        return losses
+            trainer = Trainer(config(alpha), reverse_corpus, SRC, TGT, out, resume=True,
+                              progress=False, on_step=step)
+            trainer.run()
+        return losses, trainer.state.epoch
 
-    whole = losses_of(0.2, tmp_path / "whole")
-    assert sorted(whole) == list(range(1, 13))
-    assert losses_of(0.2, tmp_path / "resumed", interrupt_at=5) == whole
-    assert losses_of(0.0, tmp_path / "plain") != whole
+    whole, epochs = run(0.2, tmp_path / "whole")
+    assert sorted(whole) == list(range(1, 13)) and epochs >= 2
+    assert whole[12] < whole[1]
+    assert run(0.2, tmp_path / "resumed", interrupt_at=8)[0] == whole
+    assert run(0.0, tmp_path / "plain")[0] != whole

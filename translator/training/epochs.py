@@ -33,7 +33,7 @@ class EpochPlan:
         step (the few left over are dropped, as DistributedSampler's drop_last does)."""
         return n_batches // (self.ranks.world * self.accum_steps)
 
-    def update_batches(self, batches: list[np.ndarray], update: int, epoch: int = 0
+    def update_batches(self, batches: list[np.ndarray], update: int, epoch: int
                        ) -> list[dict]:
         """This rank's batches for update `update` of epoch `epoch`: disjoint from other
         ranks'."""
