@@ -20,6 +20,11 @@ sides), on test_2016_flickr (beam 5, cased sacreBLEU, paired bootstrap against t
   failure that makes cold runs of 1,500 updates differ by up to 18 BLEU), so arms that differ
   only in their synthetic data (`--bt-decoding`) compare at small budgets. The backward
   chain waits for the baseline before its first +BT arm. A workspace is warm or cold for good.
+- with `--from-recipe DIR` (warm, backward chain only): the baseline, the reverse model and the
+  greedy back-translation are a finished `translator recipe`'s (linked into WORK, nothing of
+  them trained or decoded again), and the +BT arms of `--bt-decoding` start from its baseline:
+  the decoding comparison at the cost of its arms alone. The models' vocabulary is the
+  recipe's (the <bt> tag only: no +FT arm).
 
 Every arm's final model gets U updates; the report gives each arm's updates in all (the BT
 arm's reverse model included, the FT arm's baseline included) and the sentences decoded to make
@@ -32,6 +37,9 @@ resumes where it stopped (run the same command again in a later session).
     python benchmarks/backtranslation.py train --chain forward ... &
     python benchmarks/backtranslation.py train --chain backward ...
     python benchmarks/backtranslation.py score --work runs/exp/bt --json runs/exp/bt.json
+    # the back-translation's decoding, on a finished recipe's models:
+    python benchmarks/backtranslation.py train --from-recipe runs/de-en-warm \
+        --bt-decoding sampling,beam --updates 1500 --work runs/exp/btd
 """
 
 from __future__ import annotations
@@ -95,6 +103,8 @@ def train(args: argparse.Namespace) -> None:
     work.mkdir(parents=True, exist_ok=True)
     # every model shares one vocabulary with both tags, so that any two can be ensembled
     symbols = ["--extra-ratio", "1"]
+    if args.from_recipe:
+        _link_recipe(work, Path(args.from_recipe), args)
     init = _warm_start(work, args.warm)
     if args.chain in ("both", "forward"):
         train_arm(work, "baseline", src, tgt, args.updates, args, "--config", _config(work))
@@ -119,6 +129,33 @@ def train(args: argparse.Namespace) -> None:
                   "--extra", f"{work / 'ft-data'}:<ft>", *symbols, *init)
         if args.teacher:
             _teacher_arm(work, src, tgt, args, [*symbols, *init])
+
+
+RECIPE_PARTS = {"baseline": "baseline", "reverse": "reverse", "bt-data": "synthetic"}
+"""What a workspace takes from a finished recipe (`--from-recipe`): its name there."""
+
+
+def _link_recipe(work: Path, recipe: Path, args: argparse.Namespace) -> None:
+    """WORK's baseline, reverse model and greedy back-translation as links to a recipe's (the
+    same recipe on every later call); the arms warm, the backward chain alone, one tag."""
+    recipe = recipe.resolve()
+    claim = json.loads((recipe / "recipe.json").read_text()) if (
+        recipe / "recipe.json").is_file() else None
+    if not claim or claim.get("pair") != args.pair:
+        sys.exit(f"--from-recipe {recipe}: not a recipe of {args.pair} (no recipe.json of it)")
+    missing = [part for part in ("baseline/summary.json", "reverse/summary.json",
+                                 "synthetic/backtranslate.json")
+               if not (recipe / part).is_file()]
+    if missing:
+        sys.exit(f"--from-recipe {recipe}: its stages are not finished ({', '.join(missing)})")
+    for name, theirs in RECIPE_PARTS.items():
+        link = work / name
+        if link.is_symlink() and link.resolve() == recipe / theirs:
+            continue
+        if link.exists() or link.is_symlink():
+            sys.exit(f"{work} has its own {name}: use another --work for a recipe's models")
+        link.symlink_to(recipe / theirs, target_is_directory=True)
+    args.warm, args.chain = True, "backward"
 
 
 def _warm_start(work: Path, warm: bool) -> list[str]:
@@ -164,7 +201,8 @@ def _teacher_arm(work: Path, src: str, tgt: str, args, symbols: list[str]) -> No
 
 
 def _config(work: Path) -> str:
-    path, text = work / "symbols.yaml", "vocab: {symbols: ['<bt>', '<ft>']}\n"
+    tags = ["<bt>"] if (work / "bt-data").is_symlink() else ["<bt>", "<ft>"]  # a recipe's
+    path, text = work / "symbols.yaml", f"vocab: {{symbols: {tags!r}}}\n"
     if not path.is_file() or path.read_text() != text:  # both chains read it: write it whole
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text)
@@ -180,9 +218,11 @@ def score(args: argparse.Namespace) -> None:
     work, (src, tgt) = Path(args.work), args.pair.split("-")
     test = read_split(args.data, TEST_SPLIT, src, tgt)
     best = {name: str(work / name / "best.pt") for name in ("baseline", "bt", "ft")}
-    systems = {"baseline": best["baseline"], "+BT": best["bt"], "+FT": best["ft"],
+    forward = (work / "ft" / "summary.json").is_file()  # none beside a recipe's models
+    systems = {"baseline": best["baseline"], "+BT": best["bt"],
+               **({"+FT": best["ft"]} if forward else {}),
                "baseline + BT model": f"{best['baseline']}+{best['bt']}",
-               "BT + FT models": f"{best['bt']}+{best['ft']}"}
+               **({"BT + FT models": f"{best['bt']}+{best['ft']}"} if forward else {})}
     for item in args.system:  # more systems, e.g. the baseline trained with another seed
         name, _, spec = item.partition("=")
         systems[name] = spec
@@ -196,7 +236,7 @@ def score(args: argparse.Namespace) -> None:
         systems = {args.baseline: systems.pop(args.baseline), **systems}
     outputs = [_hypotheses(work, name, spec, test.src, args) for name, spec in systems.items()]
     rows = paired_test(outputs, [test.tgt])
-    arms = ["baseline", "reverse", "bt", "ft",
+    arms = ["baseline", "reverse", "bt", *(["ft"] if forward else []),
             *(bt_arm(d) for d in ("sampling", "beam") if f"+BT ({d})" in systems),
             *(["ft-teacher"] if teacher else [])]
     steps = {name: _steps(work / name) for name in arms}
@@ -206,10 +246,10 @@ def score(args: argparse.Namespace) -> None:
     seconds = {name: _seconds(work / f"{name}-data") for name in decoded}
     updates_in_all = {"baseline": steps["baseline"],
                       "+BT": start + steps["reverse"] + steps["bt"],
-                      "+FT": steps["baseline"] + steps["ft"],
                       "baseline + BT model": steps["baseline"] + steps["reverse"] + steps["bt"],
-                      "BT + FT models": sum(steps[a] for a in ("baseline", "reverse", "bt",
-                                                               "ft")),
+                      **({"+FT": steps["baseline"] + steps["ft"],
+                          "BT + FT models": sum(steps[a] for a in ("baseline", "reverse", "bt",
+                                                                   "ft"))} if forward else {}),
                       **{f"+BT ({d})": start + steps["reverse"] + steps[bt_arm(d)]
                          for d in ("sampling", "beam") if f"+BT ({d})" in systems},
                       **({"+FT (teacher)": _steps(Path(json.loads(
@@ -267,7 +307,9 @@ def _decoded(out: Path) -> int:
 
 
 def _seconds(out: Path) -> float:
-    return json.loads((out / "backtranslate.json").read_text())["seconds"]
+    """A back-translation's seconds (`translator backtranslate`'s, or a recipe's minutes)."""
+    done = json.loads((out / "backtranslate.json").read_text())
+    return done["seconds"] if "seconds" in done else round(done["minutes"] * 60, 1)
 
 
 def main() -> None:
@@ -293,6 +335,9 @@ def main() -> None:
                    "forward-translates for a second +FT arm (e.g. a baseline with another seed)")
     p.add_argument("--warm", action="store_true", help="train: the +BT and +FT arms start "
                    "from the baseline's best.pt (translator train --init)")
+    p.add_argument("--from-recipe", metavar="DIR", help="train: a finished recipe's baseline, "
+                   "reverse model and greedy back-translation instead of new ones (warm, "
+                   "+BT arms only)")
     p.add_argument("--preset", default="base")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--beam", type=int, default=5)
