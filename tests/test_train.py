@@ -86,6 +86,38 @@ def uninterrupted(reverse_corpus, tmp_path_factory) -> dict:
     return {"dir": out, "summary": summary, "losses": losses}
 
 
+class MachineGone(Exception):
+    """A run killed outright: nothing after it runs (no SIGINT handler, no last.pt)."""
+
+
+def test_a_run_killed_outright_resumes_exactly_from_its_last_periodic_save(
+        uninterrupted, reverse_corpus, tmp_path):
+    run_a, losses_a = uninterrupted["dir"], uninterrupted["losses"]
+    run_b = tmp_path / "b"
+
+    def killed(step: int, loss: float) -> None:
+        if step == DUE_EVERY + 7:
+            raise MachineGone
+
+    with pytest.raises(MachineGone):
+        Trainer(resume_config(), reverse_corpus, SRC, TGT, run_b, progress=False,
+                on_step=killed).run()
+    assert load_checkpoint(run_b / "last.pt")["metrics"]["step"] == DUE_EVERY
+    losses_b: dict[int, float] = {}
+    resumed = Trainer(resume_config(), reverse_corpus, SRC, TGT, run_b, resume=True,
+                      progress=False, on_step=lambda step, loss: losses_b.__setitem__(step, loss))
+    assert resumed.state.step == DUE_EVERY
+    assert resumed.run()["step"] == RESUME_STEPS
+    assert losses_b == {s: losses_a[s] for s in range(DUE_EVERY + 1, RESUME_STEPS + 1)}
+    for name in ("last.pt", "best.pt"):
+        weights_a = load_checkpoint(run_a / name)["model"]
+        weights_b = load_checkpoint(run_b / name)["model"]
+        assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a), name
+    records = read_records(run_b / "metrics.jsonl")  # the lost steps' records dropped
+    steps = [r["step"] for r in records if r["type"] == "train"]
+    assert steps == sorted(set(steps)) and steps[-1] == RESUME_STEPS
+
+
 # 17: mid-run; 20: a step due for validation and a periodic checkpoint (the interrupt saves
 # last.pt before them: the resumed run must do them first); 40: the last step (the resumed
 # run must not train a step more)

@@ -197,7 +197,7 @@ class TrainConfig(_Section):
     max_minutes: float = 0.0  # 0 = no time limit
     eval_every: int = 300  # steps between validations
     eval_max_sentences: int = 0  # 0 = the whole validation set
-    save_every: int = 150  # steps between periodic checkpoints (0 = none)
+    save_every: int = 150  # steps between periodic checkpoints and last.pt (0 = none)
     keep_periodic: int = 5
     # also keep every periodic checkpoint whose step is a multiple of this, for the run's
     # history (`translator evaluate --run`); 0 = keep only the last `keep_periodic`

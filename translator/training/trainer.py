@@ -301,6 +301,8 @@ class Trainer:
         self._due_work()
         self._tick()  # validation and saving count against the time budget too
         self._agree_on_stop()
+        if t.save_every and st.step % t.save_every == 0 and not st.stop_reason:
+            self._save_last()  # a run killed outright (no SIGINT) resumes from here
 
     def _tick(self) -> float:
         """Add the time since the last tick to the run's elapsed time; returns the time now."""
