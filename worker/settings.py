@@ -55,7 +55,8 @@ def _env(name: str, help: str, default):
 class Settings:
     redis_url: str = _env("REDIS_URL", "Redis URL for broker, results and job records; empty: "
                           "start a private redis-server under STATE_DIR", "")
-    state_dir: str = _env("STATE_DIR", "where the embedded Redis keeps its data and socket", "var")
+    state_dir: str = _env("STATE_DIR", "the embedded Redis's data (AOF) and URL, serve's lock "
+                          "and the web's secret key", "var")
     models: str = _env("MODELS", "checkpoints by language pair: `de-en=path.pt,fr-en=path.pt`, "
                        "or a models directory of `translator train-pairs` (its index.json "
                        "lists the pairs), or both: `models/,de-fr=path.pt`; checkpoints "
