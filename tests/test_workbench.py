@@ -161,6 +161,25 @@ def test_comparison_is_computed_once_on_the_queue(intake, job_store, reverse_cor
     assert job_store.redis.ttl(keys.comparison(ids, True)) > job_store.settings.job_ttl
 
 
+
+def test_a_comparison_stored_meanwhile_is_not_claimed_again(job_store):
+    """The task stores a comparison and deletes its claim in one step: a request that found it
+    missing just before must not claim it again (it would be computed a second time, as a CI
+    run under load once did)."""
+    ids = [keys.new_job_id(), keys.new_job_id()]
+    name = keys.comparison(ids, True)
+    try:
+        assert job_store.claim_comparison(ids, True)  # the request that sends the task
+        assert not job_store.claim_comparison(ids, True)  # a concurrent one
+        pipe = job_store.redis.pipeline()  # the task's save_comparison, as it writes
+        pipe.set(name, json.dumps({"rows": []}), ex=60)
+        pipe.delete(name + ":claim")
+        pipe.execute()
+        assert not job_store.claim_comparison(ids, True)
+        assert not job_store.redis.exists(name + ":claim")
+    finally:
+        job_store.redis.delete(name, name + ":claim")
+
 def test_comparisons_that_cannot_be_made(intake, job_store, reverse_corpus):
     refs = test_lines(reverse_corpus)
     on_test = intake.submit_evaluation(hypotheses="\n".join(refs), system="a", pair=PAIR,

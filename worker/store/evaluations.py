@@ -15,6 +15,13 @@ COMPARISON_CLAIM_SECONDS = 600
 """How long a queued comparison is awaited before a request sends its task again (a task the
 broker lost, or one no worker of this version knows)."""
 
+CLAIM_UNLESS_STORED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return 1 end
+return 0
+"""
+"""KEYS: a comparison, its claim; ARGV: the claim's seconds. 1 when this caller claimed it."""
+
 _JOB_PARTS = ("input", "reference", "references", "hypotheses", "result", "progress",
               "finished", "pending", "comparisons")
 """An evaluation's keys besides its record (worker/store/keys.py)."""
@@ -32,9 +39,12 @@ class Comparisons:
 
     def claim_comparison(self, job_ids: list[str], detail: bool) -> bool:
         """True for the one caller that should send the task computing it (until the claim
-        expires or the comparison is stored)."""
-        return bool(self.redis.set(keys.comparison(job_ids, detail) + ":claim", "1", nx=True,
-                                   ex=COMPARISON_CLAIM_SECONDS))
+        expires or the comparison is stored); False once it is stored, also when that
+        happened after the caller found it missing (the task deletes the claim as it stores
+        the comparison: a claim taken then would compute it a second time)."""
+        name = keys.comparison(job_ids, detail)
+        claim = self.redis.register_script(CLAIM_UNLESS_STORED)
+        return bool(claim(keys=[name, name + ":claim"], args=[COMPARISON_CLAIM_SECONDS]))
 
     def save_comparison(self, job_ids: list[str], detail: bool, doc: dict) -> None:
         """Store a comparison for as long as the first of its evaluations to expire, and list
