@@ -51,6 +51,13 @@ from translator.training.validation import evaluate_directions, record_validatio
 
 log = logging.getLogger(__name__)
 
+def ranks_without(ranks: Ranks, path: Path) -> tuple[list[int], int]:
+    """The ranks that do not see the file `path` (each rank looks on its own machine), and
+    how many ranks looked."""
+    seen = ranks.gather(path.is_file())
+    return [rank for rank, found in enumerate(seen) if not found], len(seen)
+
+
 class Trainer:
     """One training run; under torchrun, one rank of a data parallel run (translator/
     distributed.py): every rank trains on its share of each epoch's batches, rank 0 alone
@@ -100,9 +107,8 @@ class Trainer:
     def _check_shared_out(self, resume_from: Path) -> None:
         """Every rank must see rank 0's last.pt: a rank that does not would start afresh
         beside ranks that resume (machines that do not share --out)."""
-        seen = self.ranks.gather(resume_from.exists())
-        if any(seen) and not all(seen):
-            missing = [rank for rank, found in enumerate(seen) if not found]
+        missing, ranks = ranks_without(self.ranks, resume_from)
+        if 0 < len(missing) < ranks:
             raise UserError(f"--resume: {resume_from} exists for some ranks but not for ranks "
                             f"{missing}; --out must be a directory every machine sees (a "
                             f"shared file system), or copy last.pt to each machine's --out")
@@ -110,9 +116,7 @@ class Trainer:
     def _check_init_everywhere(self, init_from: Path) -> None:
         """Every rank must see the --init checkpoint: a rank that does not would stop alone
         while the others wait for it in their first collective."""
-        seen = self.ranks.gather(init_from.is_file())
-        if not all(seen):
-            missing = [rank for rank, found in enumerate(seen) if not found]
+        if missing := ranks_without(self.ranks, init_from)[0]:
             raise UserError(f"--init: {init_from} is not a file for ranks {missing}; give "
                             f"a path every machine sees (a shared file system), or copy it "
                             f"to the same path on each machine")
