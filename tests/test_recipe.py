@@ -44,7 +44,7 @@ def test_a_recipe_runs_every_stage_then_resumes(tmp_path, capsys):
     data = write_reverse_corpus(tmp_path / "data")
     mono = write_mono(tmp_path / "mono", mono_lines(300, data))
     out = tmp_path / "recipe"
-    assert recipe(data, mono, out, tmp_path / "cache", "--warm-start") == 0
+    assert recipe(data, mono, out, tmp_path / "cache") == 0  # warm: the default
     report = json.loads((out / "report.json").read_text())
     stages = {s["stage"]: s for s in report["stages"]}
     assert [s["stage"] for s in report["stages"]] == ["baseline", "reverse", "synthetic",
@@ -58,7 +58,7 @@ def test_a_recipe_runs_every_stage_then_resumes(tmp_path, capsys):
     saved = json.loads((out / "backtranslated" / "summary.json").read_text())
     assert saved["step"] == 30
     assert "| synthetic |" in (out / "report.md").read_text()
-    # the back-translated model started from the baseline's weights (--warm-start)
+    # the back-translated model started from the baseline's weights (the default)
     assert stages["backtranslated"]["init"] == "baseline"
     assert "30 (from the baseline's weights)" in (out / "report.md").read_text()
     start = json.loads((out / "backtranslated" / "metrics.jsonl").read_text().splitlines()[0])
@@ -206,9 +206,11 @@ def test_a_recipe_back_translates_with_a_given_reverse_model(tmp_path, capsys):
     assert not wrong.exists()
     out = tmp_path / "recipe"
     assert recipe(data, mono, out, tmp_path / "cache", "--reverse",
-                  str(reverse / "best.pt")) == 0
+                  str(reverse / "best.pt"), "--no-warm-start") == 0
     report = json.loads((out / "report.json").read_text())
     stages = {s["stage"]: s for s in report["stages"]}
+    assert "init" not in stages["backtranslated"]  # from nothing (--no-warm-start)
+    assert "(from the baseline's weights)" not in (out / "report.md").read_text()
     assert stages["reverse"]["updates"] == 0 and stages["reverse"]["reused_updates"] == 20
     assert stages["baseline"]["updates"] == 22 and stages["backtranslated"]["updates"] == 38
     assert stages["synthetic"]["decoded"] == 300 and not (out / "reverse").exists()

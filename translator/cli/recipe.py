@@ -51,8 +51,8 @@ def add_recipe_parser(sub) -> None:
                         "ensemble)")
     r.add_argument("--warm-start", action=argparse.BooleanOptionalAction, default=None,
                    help="the back-translated model starts from the baseline's weights with a "
-                        "new schedule, rather than from nothing (a resumed recipe keeps its "
-                        "own choice)")
+                        "new schedule (the default), or from nothing (--no-warm-start); a "
+                        "resumed recipe keeps its own choice")
     r.add_argument("--extra-ratio", type=float, default=1.0,
                    help="synthetic pairs per real pair (default 1)")
     r.add_argument("--mono-lines", type=int, default=0,

@@ -52,10 +52,12 @@ def stage_updates(updates: int, reverse_given: bool) -> dict[str, int]:
 
 TAG = "<bt>"
 REPORT = "report.json"
-WARM_START = False
+WARM_START = True
 """Whether a new recipe's back-translated model starts from the baseline's weights (then
-trained on the real and synthetic pairs with a new schedule) rather than from nothing: off
-until measured at the full budget (benchmarks/RESULTS.md, "The recipe's full run")."""
+trained on the real and synthetic pairs with a new schedule) rather than from nothing. On
+since measured at the full budget (benchmarks/RESULTS.md, "The warm-started recipe, run
+whole"): De->En test 42.51, +2.55 over its own baseline, against the cold recipe's 42.20
+(+1.61), both at 12,000 updates in all; `--no-warm-start` gives the cold recipe."""
 
 
 @dataclass
