@@ -1,9 +1,9 @@
 """The best model for a pair in one command (`translator recipe`): a plain baseline, the reverse
 model, back-translation of in-domain monolingual text of the target language, a model trained on
-the real and the tagged synthetic pairs (with `warm_start`, starting from the baseline's
-weights), the final system chosen on the validation set (that model alone, or ensembled with
-the baseline), then the test scores with sacreBLEU's paired bootstrap against the baseline and
-a short report.
+the real and the tagged synthetic pairs (starting from the baseline's weights, `warm_start`,
+unless told otherwise), the final system chosen on the validation set (that model alone, or
+ensembled with the baseline), then the test scores with sacreBLEU's paired bootstrap against
+the baseline and a short report.
 
 Given a model of the other direction (`reverse`: the other pair's recipe baseline, a served
 model), the recipe back-translates with it instead of training one: its updates are not spent
