@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 MULTI30K_DIR ?= ../shared/data/multi30k
 RUN_DIR ?= runs/quick
 QUICK_MINUTES ?= 10
+# pytest-xdist processes `make test` runs the tests on (0: all in one process)
+TEST_PROCESSES ?= 2
 
 .PHONY: system test-system install run test lint clean
 
@@ -59,7 +61,7 @@ run: install
 
 test: install test-system
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,10 +1,13 @@
 """Casing and carry-through, both arms of each figure in one run with the same model
 (in-process `Translator`, beam 5; the pipeline is the one every path uses).
 
-Casing: test_2016_flickr's source as it is, upper-cased and lower-cased, each translated with
-no case handling, with the first letter capitalised only (a checkpoint without a casing table)
-and with the truecasing table; case-insensitive sacreBLEU against the references, and the
-share of ALL-CAPS inputs whose output is ALL-CAPS.
+Casing: test_2016_flickr's source as it is, upper-cased, lower-cased and with its first half in
+capitals ("mixed": the first half of the words, at least two), each translated with no case
+handling, with the first letter capitalised only (a checkpoint without a casing table), with
+the truecasing table applied to whole segments only (in capitals or in lower case: the pipeline
+before runs of capitals inside a sentence were handled) and with the truecasing table;
+case-insensitive sacreBLEU against the references, and the share of ALL-CAPS inputs whose
+output is ALL-CAPS.
 
 Carry-through: benchmarks/data/carry_through.tsv (German sentence, English reference, the items
 that must come through) translated with protection off, on (URLs and e-mails masked by <unk>,
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import sacrebleu
 
+import translator.inference.pipeline as pipeline
 import translator.inference.protect as protect
 from translator import Translator
 from translator.data.corpus import read_split
@@ -42,12 +46,24 @@ def bleu(hyps: list[str], refs: list[str], lowercase: bool = False) -> float:
     return round(sacrebleu.corpus_bleu(hyps, [refs], lowercase=lowercase).score, 2)
 
 
+def upper_half(line: str) -> str:
+    """The first half of the line's words (at least two) in capitals, the rest as written:
+    "DREI KINDER SPIELEN auf der Wiese"."""
+    words = line.split(" ")
+    k = max(2, (len(words) + 1) // 2)
+    return " ".join([w.upper() for w in words[:k]] + words[k:])
+
+
 def casing(t: Translator, src: list[str], refs: list[str]) -> dict:
     variants = {"original": src, "upper": [s.upper() for s in src],
-                "lower": [s.lower() for s in src]}
-    table, rows = t.casing, {}
-    for method in ("none", "first letter", "truecase table"):
-        t.recase, t.casing = method != "none", table if method == "truecase table" else None
+                "lower": [s.lower() for s in src], "mixed": [upper_half(s) for s in src]}
+    table, rows, runs = t.casing, {}, pipeline.truecase_runs
+    for method in ("none", "first letter", "table, whole segments only", "truecase table"):
+        t.recase, t.casing = method != "none", table if "table" in method else None
+        # the table applied to segments in capitals or lower case only, as before runs of
+        # capitals inside a sentence were truecased too (the same model, this run)
+        pipeline.truecase_runs = runs if method == "truecase table" else (
+            lambda text, table, first=True: text)
         row = {}
         for name, lines in variants.items():
             hyps = t.translate(lines)
@@ -57,8 +73,9 @@ def casing(t: Translator, src: list[str], refs: list[str]) -> dict:
                     sum(h == h.upper() for h in hyps) / len(hyps), 4)
         row["upper_ratio"] = round(row["upper"] / row["original"], 4)
         row["lower_ratio"] = round(row["lower"] / row["original"], 4)
+        row["mixed_ratio"] = round(row["mixed"] / row["original"], 4)
         rows[method] = row
-    t.recase, t.casing = True, table
+    t.recase, t.casing, pipeline.truecase_runs = True, table, runs
     return rows
 
 

@@ -3,7 +3,9 @@ a real Redis with real Celery workers, and the real web app. Plain helpers are i
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -70,23 +72,40 @@ def three_way_corpus(tmp_path_factory) -> Path:
     return write_three_way_corpus(tmp_path_factory.mktemp("three_way_corpus"))
 
 
-MULTILINGUAL_STEPS = 1000
+MULTILINGUAL_STEPS = 800
 """The three-way task's updates: validation BLEU (one thread, seed 1234) ~73 at step 500,
-~96 at 600 and 94-100 in every direction from 700 on (about 50 s on a loaded 2-core machine);
-the tests need 85 per direction."""
+~96 at 600 and 94-100 in every direction from 700 on (95-100 at 700, validated every 200
+steps: about 55 s on a 2-core machine); the tests need 85 per direction."""
 
 
 @pytest.fixture(scope="session")
-def multilingual_run(three_way_corpus, tmp_path_factory) -> dict:
+def multilingual_run(tmp_path_factory, worker_id) -> dict:
     """One multilingual model of the six directions among xx, yy and zz (translator train
-    --langs xx,yy,zz), trained by steps once per test session."""
+    --langs xx,yy,zz), trained by steps once per test session: under pytest-xdist (`make
+    test` runs two processes) the first process to need it trains it in a directory the
+    processes share, and each process copies it beside `trained_run` (in CHECKPOINT_DIRS)."""
+    out = tmp_path_factory.mktemp("multilingual_run")
+    if worker_id == "master":  # one process: nothing to share
+        return _train_multilingual(tmp_path_factory.mktemp("three_way"), out)
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / "multilingual"  # this session's
+    with FileLock(f"{shared}.lock"):
+        done = shared / "summary.json"
+        if not done.is_file():
+            summary = _train_multilingual(shared / "corpus", shared / "run")["summary"]
+            done.write_text(json.dumps(summary))
+    shutil.copytree(shared / "run", out, dirs_exist_ok=True)
+    return {"dir": out, "summary": json.loads(done.read_text())}
+
+
+def _train_multilingual(corpus: Path, out: Path) -> dict:
     from translator.data.multilingual import multilingual_config, resolve_directions
     from translator.training.pairs import train_run
 
-    out = tmp_path_factory.mktemp("multilingual_run")
-    cfg = multilingual_config(tiny_config(max_steps=MULTILINGUAL_STEPS, eval_every=100),
+    cfg = multilingual_config(tiny_config(max_steps=MULTILINGUAL_STEPS, eval_every=200),
                               LANGS, resolve_directions(LANGS))
-    summary = train_run(cfg, three_way_corpus, None, None, out, progress=False,
+    summary = train_run(cfg, write_three_way_corpus(corpus), None, None, out, progress=False,
                         test_beams=(5,), echo=lambda message: None)
     torch.set_num_threads(1)
     return {"dir": out, "summary": summary}

@@ -5,6 +5,7 @@ cache is reused exactly when nothing that decides it changed, and bad corpora fa
 from __future__ import annotations
 
 import gzip
+import json
 import random
 from pathlib import Path
 
@@ -89,8 +90,10 @@ def test_second_run_maps_the_cache_and_two_processes_write_the_same_bytes(tmp_pa
     assert isinstance(again.corpus.src_tokens, np.memmap)
     assert np.array_equal(again.corpus.src_tokens, one.corpus.src_tokens)
 
+    monkeypatch.setattr(translator.data.prepare, "CHUNK_PAIRS", 700)  # 5 chunks: a pool
     two = prepared(corpus, tmp_path / "two", processes=2)
     assert not two.from_cache
+    assert json.loads((two.directory / "arrays.json").read_text())["processes"] == 2
     for name in ("src_tokens", "src_offsets", "tgt_tokens", "tgt_offsets"):
         assert np.array_equal(getattr(one.corpus, name), getattr(two.corpus, name)), name
     assert one.src_tok.model_bytes == two.src_tok.model_bytes
@@ -150,8 +153,18 @@ def test_mismatched_line_counts_are_refused_in_both_passes(tmp_path):
     assert not list((tmp_path / "cache").glob("corpora/.*"))
 
 
+def test_a_corpus_of_one_chunk_is_encoded_without_starting_processes(tmp_path, monkeypatch):
+    def no_pool(*args, **kwargs):
+        raise AssertionError("processes were started for a single chunk")
+
+    monkeypatch.setattr(translator.data.prepare, "_encode_in_pool", no_pool)
+    corpus = write_reverse_corpus(tmp_path / "corpus")  # 3,000 pairs, one chunk of 20,000
+    assert len(prepared(corpus, tmp_path / "cache", processes=2).corpus) == 3000
+
+
 @pytest.mark.parametrize("processes", [1, 2])
-def test_invalid_utf8_names_the_line_and_leaves_no_entry(tmp_path, processes):
+def test_invalid_utf8_names_the_line_and_leaves_no_entry(tmp_path, processes, monkeypatch):
+    monkeypatch.setattr(translator.data.prepare, "CHUNK_PAIRS", 700)  # several chunks
     corpus = write_reverse_corpus(tmp_path / "corpus")
     tokenizers = prepared(corpus, tmp_path / "cache")
     path = corpus / f"train.{SRC}"
@@ -239,7 +252,6 @@ def test_an_unwritable_cache_is_a_clear_error(tmp_path):
 
 
 def test_translator_prepare_then_train_reads_the_entry(capsys, caplog, tmp_path):
-    import json
     import logging
 
     from translator.cli.main import main
@@ -266,7 +278,8 @@ def test_encoding_processes_start_from_any_main_module(tmp_path):
     import sys
 
     corpus = write_reverse_corpus(tmp_path / "corpus")
-    script = (f"from translator.data.prepare import prepare\nfrom translator.config import preset\n"
+    script = (f"import translator.data.prepare as P\nP.CHUNK_PAIRS = 700\n"
+              f"from translator.data.prepare import prepare\nfrom translator.config import preset\n"
               f"p = prepare(preset('tiny'), {str(corpus)!r}, 'xx', 'yy', {str(tmp_path)!r}, 2,"
               f" progress=False)\nprint(len(p.corpus))\n")
     done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True,

@@ -14,7 +14,7 @@ from helpers import SRC, TGT
 from translator import Translator
 from translator.checkpoint import load_checkpoint
 from translator.cli.main import main
-from translator.data.casing import Casing, CasingTable, casing_of, truecase
+from translator.data.casing import Casing, CasingTable, casing_of, truecase, truecase_runs
 from translator.data.corpus import read_split
 from translator.data.vocab import encode_parts
 from translator.evaluation.sentences import correlations
@@ -59,6 +59,21 @@ def test_truecase_restores_the_training_forms_and_finds_sharp_s_through_ss():
         "Ein Kind spielt Fußball im Park."
     assert truecase("DER HUND BELLO SPIELT.", table) == "Der Hund Bello spielt."  # unknown: Bello
     assert table.knows("STRASSE") and not table.knows("Bello")
+
+
+def test_runs_of_capitals_inside_a_sentence_take_their_usual_forms():
+    table = CasingTable.learn(GERMAN)
+    assert truecase_runs("ZWEI HUNDE SPIELEN FUSSBALL auf der Straße.", table) == \
+        "Zwei Hunde spielen Fußball auf der Straße."
+    assert truecase_runs("Ein Mann FÄHRT AUF DER STRASSE.", table) == \
+        "Ein Mann fährt auf der Straße."
+    assert truecase_runs("ein KIND SPIELT", table, first=False) == "ein Kind spielt"
+    # unknown words in a run stay as written (acronyms, names); so does a capital word alone
+    assert truecase_runs("Ein Foto der NASA ESA im PARK", table) == \
+        "Ein Foto der NASA ESA im PARK"
+    assert truecase_runs("Der MANN und die FRAU", table) == "Der MANN und die FRAU"
+    assert truecase_runs("Der MANN, 2 HUNDE und die Frau", table) == \
+        "Der Mann, 2 Hunde und die Frau"
 
 
 def test_truecase_follows_a_corpus_that_is_all_lower_case():
@@ -146,12 +161,15 @@ def test_two_unknown_characters_in_one_word_are_one_span():
 
 
 def test_truecasing_keeps_links_in_place():
-    from translator.inference.pipeline import _truecase_outside_links
+    from translator.inference.pipeline import _outside_links
 
     table = CasingTable.learn(GERMAN)
-    assert _truecase_outside_links("DER MANN AN MAX@EXAMPLE.COM ODER HTTPS://WWW.EXAMPLE.COM/AB",
-                                   table) == \
+    assert _outside_links("DER MANN AN MAX@EXAMPLE.COM ODER HTTPS://WWW.EXAMPLE.COM/AB",
+                          lambda part, first: truecase(part, table, first)) == \
         "Der Mann An MAX@EXAMPLE.COM Oder HTTPS://WWW.EXAMPLE.COM/AB"
+    assert _outside_links("Siehe HTTPS://WWW.EXAMPLE.COM/AB DER MANN",
+                          lambda part, first: truecase_runs(part, table, first)) == \
+        "Siehe HTTPS://WWW.EXAMPLE.COM/AB der Mann"
 
 
 def test_a_number_inside_a_longer_span_does_not_count_as_present():
@@ -252,6 +270,18 @@ def test_all_caps_input_gives_the_all_caps_translation(trained_translator):
     trained_translator.recase = False
     try:
         assert trained_translator.translate([lower[0].upper()], beam_size=2) != [normal[0].upper()]
+    finally:
+        trained_translator.recase = True
+
+
+def test_words_in_capitals_inside_a_sentence_are_translated_as_usual(trained_translator):
+    normal = ["red blue cat dog", "fish bird star rock leaf"]
+    mixed = ["red BLUE CAT dog", "FISH BIRD STAR rock leaf"]
+    expected = trained_translator.translate(normal, beam_size=2)
+    assert trained_translator.translate(mixed, beam_size=2) == expected
+    trained_translator.recase = False
+    try:
+        assert trained_translator.translate(mixed, beam_size=2) != expected
     finally:
         trained_translator.recase = True
 

@@ -121,7 +121,7 @@ def test_a_run_with_sampling_learns_and_resumes_exactly(reverse_corpus, tmp_path
     sampling; the loss falls."""
     def config(alpha: float):
         return tiny_config(max_steps=12, log_every=1, eval_every=6, save_every=6,
-                           batch_tokens=8000, accum_steps=2).override(
+                           batch_tokens=2000, accum_steps=2).override(
             "data", subword_alpha=alpha)
 
     def run(alpha: float, out, interrupt_at: int = 0) -> tuple[dict[int, float], int]:

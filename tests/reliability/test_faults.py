@@ -9,6 +9,7 @@ in the broker's hand-off is re-sent 10 to 21 s after its job went idle.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -149,11 +150,11 @@ def check_recovered_within(store, job_id: str, since: float, earliest: float, hi
     assert elapsed <= high, elapsed
 
 
-def held_since(app, task_ids, delivered_before: float) -> dict[str, float]:
-    """{task id: when the broker delivered its message} for those of `task_ids` whose message
-    a worker holds unacknowledged, delivered before `delivered_before` (time.time()): kombu's
-    unacked index, read with the unacked hash in one transaction. A held message is put back
-    once older than the visibility timeout."""
+def held_since(app, task_ids, delivered_before: float) -> dict[str, tuple[float, list]]:
+    """{task id: (when the broker delivered its message, the task's arguments)} for those of
+    `task_ids` whose message a worker holds unacknowledged, delivered before `delivered_before`
+    (time.time()): kombu's unacked index, read with the unacked hash in one transaction. A held
+    message is put back once older than the visibility timeout."""
     with app.connection_for_read() as conn:
         channel = conn.default_channel
         with channel.conn_or_acquire() as client:
@@ -164,9 +165,11 @@ def held_since(app, task_ids, delivered_before: float) -> dict[str, float]:
     delivered = dict(index)
     held = {}
     for tag, raw in messages.items():
-        task_id = json.loads(raw)[0]["properties"]["correlation_id"]
+        message = json.loads(raw)[0]
+        task_id = message["properties"]["correlation_id"]
         if task_id in task_ids and delivered[tag] <= delivered_before:
-            held[task_id] = delivered[tag]
+            args = json.loads(base64.b64decode(message["body"]))[0]  # [args, kwargs, embed]
+            held[task_id] = (delivered[tag], args)
     return held
 
 
@@ -191,8 +194,12 @@ def test_whole_worker_killed_redelivers_after_the_visibility_timeout(cluster,
     # record written just before the kill, on a busy machine): the chunks still unfinished are
     # read once that has landed, and the held ones counted only if delivered before the kill
     # (not to the new worker).
+    # A chunk's task stays pending until its worker clears it after the chunk's record: a
+    # worker killed in between leaves a finished chunk pending, which counts as not held.
     time.sleep(SETTLE)
-    held = held_since(cluster["app"], set(store.pending_tasks(job["id"])), killed_wall)
+    held = {task: delivered for task, (delivered, args) in held_since(
+        cluster["app"], set(store.pending_tasks(job["id"])), killed_wall).items()
+        if len(args) < 2 or not store.chunk_done(job["id"], args[1])}  # (job, chunk, step)
     print(f"unfinished chunks held by the killed worker: {len(held)}")
     check_recovered_within(store, job["id"], killed_at,
                            min(held.values()) + VISIBILITY if held else 0,
@@ -236,9 +243,13 @@ def test_a_message_lost_in_delivery_is_sent_again(cluster, trained_translator):
 
 
 def test_pool_process_killed_during_an_evaluation(cluster, trained_run):
+    """The evaluation's pool process is killed while it translates: the task is redelivered
+    and the evaluation, run again from its start in a new process, finishes within the
+    cluster's soft time limit (10 s: 400 segments take 1-2 s here, more than 10 s only on a
+    machine 5 times slower; 3,000 overran it on a busy CI machine)."""
     store, workers = cluster["store"], cluster["workers"]
     intake = cluster["intake"]
-    source = make_document(3000, seed=2).replace("\n\n", "\n")
+    source = make_document(400, seed=2).replace("\n\n", "\n")
     lines = [ln for ln in source.splitlines() if ln]
     reference = "\n".join(" ".join(reversed(ln.split())) for ln in lines) + "\n"
     name = f"{trained_run['dir'].name}/best.pt"
@@ -248,7 +259,7 @@ def test_pool_process_killed_during_an_evaluation(cluster, trained_run):
     for pid in workers.children("docs"):
         os.kill(pid, signal.SIGKILL)
     job = wait_for_job(store, job["id"], timeout=60)
-    assert job["status"] == "done" and job["total"] == len(lines), job
+    assert job["status"] == "done" and job["total"] == len(lines), job.get("error")
     assert len(store.get_result(job["id"])["hypotheses"]) == len(lines)
     assert job["scores"]["bleu"] > 90
 

@@ -7,7 +7,10 @@ translates noise. So, as Moses' truecaser does, a `CasingTable` learnt from the 
 maps every word to its most frequent form (sentence-initial words are not counted, since they
 are capitalised for position, not for the word). A segment whose letters are all upper case, or
 all lower case, is rewritten word by word into those forms and its first letter capitalised;
-the translation of an ALL-CAPS segment is upper-cased. Normally cased input is left alone.
+the translation of an ALL-CAPS segment is upper-cased. In a normally cased segment, a run of
+words in capitals ("DREI KINDER SPIELEN FUSSBALL auf der Wiese") is rewritten the same way,
+known words only (`truecase_runs`); its translation is cased normally (the emphasis is not
+carried over). Other normally cased input is left alone.
 Words the table does not know are capitalised (most are names or, in German, nouns). Each
 word with "ß" is also found by its "ss" spelling, since upper case has no "ß" ("STRASSE").
 
@@ -149,6 +152,39 @@ def truecase(text: str, table: CasingTable | None, first: bool = True) -> str:
     text = WORD.sub(lambda m: table.form(m.group()) if not m.group().isdigit()
                     else m.group(), text)
     return capitalize_first(text) if first and table.capitalize_first else text
+
+
+def _in_capitals(word: str) -> bool:
+    """A word of two letters or more, every letter upper case."""
+    return sum(c.isalpha() for c in word) > 1 and not any(c.islower() for c in word)
+
+
+def truecase_runs(text: str, table: CasingTable, first: bool = True) -> str:
+    """Rewrite runs of words in capitals inside normally cased text ("DREI KINDER SPIELEN
+    FUSSBALL auf der Wiese"): in a run of at least MIN_WORDS such words (digits and single
+    letters between them keep the run going; a word with a lower-case letter ends it), each
+    word the table knows takes its usual form; an unknown one stays as written (in a sentence
+    that is otherwise cased normally, it is more likely an acronym or a name: "NASA", "USA").
+    A run that starts the text (and `first`) gets a capital first letter if the training
+    sentences start so."""
+    words = list(WORD.finditer(text))
+    out, pos, i = [], 0, 0
+    while i < len(words):
+        j = i
+        while j < len(words) and not any(c.islower() for c in words[j].group()):
+            j += 1
+        run = words[i:j]
+        if sum(_in_capitals(w.group()) for w in run) >= MIN_WORDS:
+            for k, m in enumerate(run):
+                word = m.group()
+                form = table.forms.get(word.lower(), word) if _in_capitals(word) else word
+                if k == 0 and i == 0 and first and table.capitalize_first:
+                    form = capitalize_first(form)
+                out += [text[pos:m.start()], form]
+                pos = m.end()
+        i = max(j, i + 1)
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def capitalize_first(text: str) -> str:

@@ -19,7 +19,8 @@ reclaim the space.
 The corpus is read as a stream, twice at most: once to sample sentences for SentencePiece
 (only when no cached model fits) and once to encode. Encoding runs in `processes` worker
 processes (spawned, one thread each, no torch) on chunks of `CHUNK_PAIRS` pairs, at most two
-chunks per process in flight, so memory stays flat whatever the corpus size.
+chunks per process in flight, so memory stays flat whatever the corpus size; a corpus of one
+chunk is encoded in the calling process (starting a process costs seconds).
 """
 
 from __future__ import annotations
@@ -302,17 +303,21 @@ def _encode(data: DataConfig, files: tuple[Path, Path], src_tok: Tokenizer, tgt_
             report.dropped[reason] += n
         bar.update(len(result["src"][1]) + sum(result["dropped"].values()))
 
-    if processes > 1 and not _spawn_safe():
-        log.warning("encoding in this process: the main module (%s) cannot be imported by "
-                    "encoding processes", getattr(sys.modules["__main__"], "__file__", None))
-        processes = 1
     try:
+        chunks, single = _peek_single(_chunks(files, CHUNK_PAIRS))
+        if single:
+            processes = 1  # one chunk is one task: starting processes for it only costs time
+        elif processes > 1 and not _spawn_safe():
+            log.warning("encoding in this process: the main module (%s) cannot be imported "
+                        "by encoding processes",
+                        getattr(sys.modules["__main__"], "__file__", None))
+            processes = 1
         if processes == 1:
             _start_worker(*init)
-            for chunk in _chunks(files, CHUNK_PAIRS):
+            for chunk in chunks:
                 take(_encode_chunk(*chunk))
         else:
-            _encode_in_pool(files, init, processes, take)
+            _encode_in_pool(chunks, init, processes, take)
         report.kept = writer.pairs
         try:
             writer.close(files=_identity(files), processes=processes,
@@ -344,7 +349,13 @@ def _spawn_safe() -> bool:
     return path is None or os.path.isfile(path)
 
 
-def _encode_in_pool(files: tuple[Path, Path], init: tuple, processes: int, take) -> None:
+def _peek_single(chunks: Iterator) -> tuple[Iterator, bool]:
+    """The same chunks, and whether there is at most one (read ahead by two)."""
+    ahead = list(itertools.islice(chunks, 2))
+    return itertools.chain(ahead, chunks), len(ahead) < 2
+
+
+def _encode_in_pool(chunks: Iterator, init: tuple, processes: int, take) -> None:
     import multiprocessing
 
     # spawned, not forked: a forked child inherits the parent's threads and connections (a
@@ -353,7 +364,7 @@ def _encode_in_pool(files: tuple[Path, Path], init: tuple, processes: int, take)
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes, initializer=_start_worker, initargs=init) as pool:
         pending: deque = deque()
-        for chunk in _chunks(files, CHUNK_PAIRS):
+        for chunk in chunks:
             pending.append(pool.apply_async(_encode_chunk, chunk))
             if len(pending) >= 2 * processes:
                 take(pending.popleft().get())

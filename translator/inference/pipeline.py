@@ -1,14 +1,15 @@
-"""What happens to a sentence around the search: normalise, truecase (translator/data/casing.py),
+"""What happens to a sentence around the search: normalise, truecase (translator/data/casing.py:
+a segment in capitals or lower case, or runs of words in capitals inside one),
 protect spans (translator/inference/protect.py) and encode before it; restore spans, restore
 ALL-CAPS and decode after it. `Translator` runs every input through `prepare` and every
 hypothesis through `finish`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from translator.data.casing import Casing, CasingTable, casing_of, truecase
+from translator.data.casing import Casing, CasingTable, casing_of, truecase, truecase_runs
 from translator.data.corpus import normalize
 from translator.data.vocab import UNK_ID, Tokenizer, encode_parts
 from translator.inference.protect import (
@@ -55,7 +56,9 @@ def _prepare_one(text: str, tok: Tokenizer, table: CasingTable | None,
     if casing == Casing.LOWER and table is None:
         casing = Casing.NORMAL  # nothing to tell which words are capitalised
     if casing != Casing.NORMAL:
-        text = _truecase_outside_links(text, table)
+        text = _outside_links(text, lambda part, first: truecase(part, table, first))
+    elif recase and table is not None:
+        text = _outside_links(text, lambda part, first: truecase_runs(part, table, first))
     spans = find_spans(text, tok.has_char, table) if protect and text else []
     if not spans:
         return Prepared(text, None if text else [], casing)  # type: ignore[arg-type]
@@ -63,13 +66,14 @@ def _prepare_one(text: str, tok: Tokenizer, table: CasingTable | None,
     return Prepared(text, ids, casing, spans, [positions[k] for k in range(len(spans))])
 
 
-def _truecase_outside_links(text: str, table: CasingTable | None) -> str:
-    """Truecase `text` but leave URLs, e-mail addresses and placeholders as they are."""
+def _outside_links(text: str, rewrite: Callable[[str, bool], str]) -> str:
+    """`rewrite(part, first)` applied to the parts of `text` between URLs, e-mail addresses
+    and placeholders, which stay as they are (`first`: the part starts the text)."""
     out, pos = [], 0
     for m in VERBATIM.finditer(text):
-        out += [truecase(text[pos:m.start()], table, first=not out), m.group()]
+        out += [rewrite(text[pos:m.start()], not out), m.group()]
         pos = m.end()
-    out.append(truecase(text[pos:], table, first=not out))
+    out.append(rewrite(text[pos:], not out))
     return "".join(out)
 
 
