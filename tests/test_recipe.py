@@ -306,3 +306,28 @@ def test_a_recipe_claimed_before_warm_starts_resumes_as_it_began(tmp_path):
     assert claim().warm_start is True
     with pytest.raises(UserError, match="warm_start"):
         claim(warm_start=False)
+
+
+def test_synthetic_parts_made_on_another_device_are_refused(tmp_path):
+    """The synthetic stage records the precision it decodes at (int8 on a CPU, fp32 on a GPU),
+    so a recipe resumed on the other device refuses the parts instead of mixing them in."""
+    import pytest
+
+    from translator.config import Config
+    from translator.data.corpus import CorpusError
+    from translator.inference.backtranslate import _claim
+    from translator.training.recipe import Recipe
+
+    reverse = tmp_path / "reverse.pt"
+    reverse.write_bytes(b"x")
+
+    def identity(device: str) -> dict:
+        cfg = Config().override("train", device=device)
+        return Recipe(cfg, tmp_path, tmp_path, SRC, TGT, tmp_path / "out", 60,
+                      reverse=str(reverse)).synthetic_identity()
+
+    assert identity("cpu")["precision"] == "int8" and identity("cuda")["precision"] == "fp32"
+    _claim(tmp_path, {"identity": identity("cpu")})
+    _claim(tmp_path, {"identity": identity("cpu")})  # the same device resumes
+    with pytest.raises(CorpusError, match="another back-translation"):
+        _claim(tmp_path, {"identity": identity("cuda")})

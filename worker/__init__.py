@@ -7,9 +7,14 @@
   lists them; `jobs`, `documents`, `system` the state; `client` the connection); `scripts`:
   its Lua;
 - `intake`: validation, submission and cancellation (what the web calls; no torch);
-  `dispatch`: sending a job's tasks; `status`: workers and queue lengths;
+  `checks`: the checks of what a request or a task message carries; `dispatch`: sending a
+  job's tasks; `status`: workers and queue lengths;
+- the evaluation workbench: `workbench` its intake, `evaluation_tasks` the evaluation queue's
+  tasks (every statistic computed there), `leaderboard` the checkpoints page's data, and
+  `store.evaluations` the comparisons and deletions beside the evaluations' records;
 - `tasks`: the Celery tasks; `lifecycle`: the skeleton every task runs in; `runtime`: a
   worker process's state (models, micro-batcher) and signals; `batcher`: micro-batching;
   `recovery`: redelivery of messages the broker dropped (all of kombu's layout);
-- `serve`, `redis_server`, `cli`: `translator serve` on one machine; `logs`: structured logs.
+- `serve`, `redis_server`, `processes`, `cli`: `translator serve` on one machine (its
+  children end with it); `logs`: structured logs.
 """

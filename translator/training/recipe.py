@@ -221,13 +221,21 @@ class Recipe:
             start = time.perf_counter()
             summary = bt.backtranslate(
                 lambda part: translator.translate(part, beam_size=1), lines, out, self.tgt,
-                self.src, identity=bt.identity_of(
-                    self.reverse or self.out / "reverse" / "best.pt", beam=1, precision="int8"))
+                self.src, identity=self.synthetic_identity())
             summary["minutes"] = round((time.perf_counter() - start) / 60, 2)
             done.write_text(json.dumps(summary, indent=2) + "\n")
         summary = json.loads(done.read_text())
         return {"stage": "synthetic", "pair": f"{self.tgt}-{self.src}", "updates": 0,
                 "decoded": summary["lines"], "minutes": summary.get("minutes")}
+
+    def synthetic_identity(self) -> dict:
+        """What the synthetic stage's parts are made by: the reverse model, greedy, at the
+        fastest precision of the recipe's device (int8 on a CPU, fp32 on a GPU), so parts made
+        on another device are refused rather than mixed in."""
+        from translator.inference import backtranslate as bt
+
+        return bt.identity_of(self.reverse or self.out / "reverse" / "best.pt", beam=1,
+                              precision=_precision(self.cfg, True))
 
     def _with_synthetic(self) -> Config:
         return self.cfg.override("data", extra=[f"{self.out / 'synthetic'}:{TAG}"],
