@@ -84,7 +84,7 @@ def test_second_run_maps_the_cache_and_two_processes_write_the_same_bytes(tmp_pa
 
     with monkeypatch.context() as patch:
         patch.setattr(translator.data.prepare, "_train_tokenizers", no_work)
-        patch.setattr(translator.data.prepare, "_encode", no_work)
+        patch.setattr(translator.data.prepare, "encode_corpus", no_work)
         again = prepared(corpus, tmp_path / "one", processes=1)
     assert again.from_cache and again.directory == one.directory
     assert isinstance(again.corpus.src_tokens, np.memmap)
@@ -233,12 +233,12 @@ def test_a_damaged_entry_is_refused_with_what_to_do(tmp_path):
 def test_builders_sharing_a_cache_never_share_a_scratch_directory(tmp_path):
     """Machines sharing a cache can run their builders under the same pid (containers):
     each call gets its own scratch directory, and one never removes another's."""
-    from translator.data.prepare import _scratch
+    from translator.data.prepare import scratch_dir
 
     entry = tmp_path / "cache" / "corpora" / "abc"
-    first = _scratch(entry)
+    first = scratch_dir(entry)
     (first / "src.tokens").write_bytes(b"partial")
-    second = _scratch(entry)
+    second = scratch_dir(entry)
     assert first != second and first.parent == second.parent == entry.parent
     assert (first / "src.tokens").read_bytes() == b"partial"
 

@@ -26,16 +26,16 @@ from translator.data.compact import CompactCorpus, CompactWriter, token_dtype
 from translator.data.corpus import CorpusError
 from translator.data.prepare import (
     Prepared,
-    _encode,
-    _key,
-    _publish,
-    _scratch,
-    _wait_for,
+    cache_key,
     cache_root,
     corpus_entry,
     default_processes,
+    encode_corpus,
     prepare,
+    publish_entry,
+    scratch_dir,
     train_files,
+    wait_for_entry,
 )
 from translator.data.vocab import UNK_ID
 
@@ -77,18 +77,18 @@ def prepare_mixed(cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: st
         entry = corpus_entry(root, files, prepared.src_tok, prepared.tgt_tok, cfg.data)
         if not entry.is_dir():
             if build:
-                _encode(cfg.data, files, prepared.src_tok, prepared.tgt_tok, entry,
-                        processes or default_processes(), progress)
+                encode_corpus(cfg.data, files, prepared.src_tok, prepared.tgt_tok, entry,
+                              processes or default_processes(), progress)
             else:  # a distributed run's other ranks: the first local rank prepares it
-                _wait_for(entry)
+                wait_for_entry(entry)
         extras.append((str(Path(directory).resolve()), tag, tag_id, entry))
-    mixed = root / "mixed" / _key(real=prepared.directory.name, ratio=cfg.data.extra_ratio,
-                                  extras=[(e.name, tag) for _, tag, _, e in extras])
+    mixed = root / "mixed" / cache_key(real=prepared.directory.name, ratio=cfg.data.extra_ratio,
+                                       extras=[(e.name, tag) for _, tag, _, e in extras])
     if not mixed.is_dir():
         if build:
             _write_mix(prepared, extras, cfg.data.extra_ratio, mixed)
         else:
-            _wait_for(mixed)
+            wait_for_entry(mixed)
     corpus = CompactCorpus.load(mixed)
     record = {**prepared.record, "extra": [{"data": d, "tag": tag} for d, tag, _, _ in extras],
               "extra_ratio": cfg.data.extra_ratio}
@@ -113,7 +113,7 @@ def _write_mix(prepared: Prepared, extras: list, ratio: float, entry: Path) -> N
     loaded = [(CompactCorpus.load(e), tag_id) for _, _, tag_id, e in extras]
     n_extra = sum(len(c) for c, _ in loaded)
     repeats = max(1, round(n_extra / (ratio * len(real))))
-    tmp = _scratch(entry)
+    tmp = scratch_dir(entry)
     writer = CompactWriter(tmp, token_dtype(max(len(prepared.src_tok), len(prepared.tgt_tok))))
     try:
         for _ in range(repeats):
@@ -131,4 +131,4 @@ def _write_mix(prepared: Prepared, extras: list, ratio: float, entry: Path) -> N
         writer.abort()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _publish(tmp, entry)
+    publish_entry(tmp, entry)

@@ -45,15 +45,15 @@ from translator.data.corpus import (
 )
 from translator.data.prepare import (
     Prepared,
-    _identity,
-    _key,
-    _publish,
-    _scratch,
-    _wait_for,
+    cache_key,
     cache_root,
+    files_identity,
     prepare,
+    publish_entry,
+    scratch_dir,
+    wait_for_entry,
 )
-from translator.data.vocab import UNK_ID, Tokenizer, _train_bytes, sample_sentences
+from translator.data.vocab import UNK_ID, Tokenizer, sample_sentences, train_model_bytes
 from translator.defaults import MULTILINGUAL_VAL_SENTENCES
 from translator.languages import lang_token, parse_pairs, valid_language
 
@@ -112,6 +112,7 @@ def multilingual_config(cfg: Config, langs: Sequence[str], directions: Sequence[
 
 
 def pairs_of(directions: Sequence[str]) -> list[tuple[str, str]]:
+    """["de-en", ...] -> [("de", "en"), ...]."""
     return [tuple(d.split("-", 1)) for d in directions]  # type: ignore[misc]
 
 
@@ -132,18 +133,19 @@ def prepare_multilingual(cfg: Config, data_dir: str | Path,
     if tokenizers is None:
         tokenizers = _shared_tokenizer(cfg, files, root, build, progress)
     tok = tokenizers[0]
+    pairs = pairs_of(directions)
     parts = [prepare(cfg, data_dir, s, t, cache_dir, processes, (tok, tok), build, progress)
-             for s, t in pairs_of(directions)]
-    token_ids = [_token_id(tok, t) for _, t in pairs_of(directions)]
-    entry = root / "multi" / _key(parts=[p.directory.name for p in parts],
-                                  directions=list(directions))
+             for s, t in pairs]
+    token_ids = [_token_id(tok, t) for _, t in pairs]
+    entry = root / "multi" / cache_key(parts=[p.directory.name for p in parts],
+                                       directions=list(directions))
     if not entry.is_dir():
         if build:
             _write_multi(parts, token_ids, len(tok), entry)
         else:
-            _wait_for(entry)
+            wait_for_entry(entry)
     casings: dict[str, CasingTable] = {}
-    for (src, _), part in zip(pairs_of(directions), parts):
+    for (src, _), part in zip(pairs, parts):
         casings.setdefault(src, part.casing)
     report = FilterReport(kept=sum(p.report.kept for p in parts))
     for part in parts:
@@ -153,7 +155,7 @@ def prepare_multilingual(cfg: Config, data_dir: str | Path,
               "directions": list(directions),
               "files": {k: v for p in parts for k, v in p.record["files"].items()}}
     return replace(parts[0], corpus=CompactCorpus.load(entry), directory=entry, report=report,
-                   record=record, casing=casings[pairs_of(directions)[0][0]], casings=casings,
+                   record=record, casing=casings[pairs[0][0]], casings=casings,
                    from_cache=all(p.from_cache for p in parts))
 
 
@@ -168,17 +170,18 @@ def _token_id(tok: Tokenizer, lang: str) -> int:
 def _shared_tokenizer(cfg: Config, files: dict[str, Path], root: Path, build: bool,
                       progress: bool) -> tuple[Tokenizer, Tokenizer]:
     """One SentencePiece model for every language, cached under spm/<key> like a pair's."""
-    entry = root / "spm" / _key(files=_identity(tuple(files.values())), langs=list(files),
-                                vocab=asdict(cfg.vocab), seed=cfg.train.seed)
+    entry = root / "spm" / cache_key(files=files_identity(tuple(files.values())),
+                                     langs=list(files), vocab=asdict(cfg.vocab),
+                                     seed=cfg.train.seed)
     if not entry.is_dir():
         if not build:
-            _wait_for(entry)
+            wait_for_entry(entry)
         else:
             model = _train_shared(cfg, files)
-            tmp = _scratch(entry)
+            tmp = scratch_dir(entry)
             (tmp / "src.model").write_bytes(model)
             (tmp / "tgt.model").write_bytes(model)
-            _publish(tmp, entry)
+            publish_entry(tmp, entry)
             log.info("trained one SentencePiece model for %s: cached in %s",
                      ", ".join(files), entry)
     tok = Tokenizer((entry / "src.model").read_bytes())
@@ -195,17 +198,18 @@ def _train_shared(cfg: Config, files: dict[str, Path]) -> bytes:
         numbered = enumerate(iter_raw_lines(path), 1)
         sentences += sample_sentences(numbered, per_language, rng,
                                       lambda item, path=path: decode_line(item[1], path, item[0]))
-    return _train_bytes(sentences, v.size, v.model_type, v.character_coverage, v.symbols)
+    return train_model_bytes(sentences, v.size, v.model_type, v.character_coverage, v.symbols)
 
 
 def _write_multi(parts: list[Prepared], token_ids: list[int], vocab_size: int,
                  entry: Path) -> None:
     """Every direction's pairs, one after another, each source ending in its token."""
-    tmp = _scratch(entry)
+    tmp = scratch_dir(entry)
     writer = CompactWriter(tmp, token_dtype(vocab_size))
     try:
         for part, token_id in zip(parts, token_ids):
             corpus = part.corpus
+            # (n_tokens + n_pairs,): the direction's token inserted at each source's end
             src = np.insert(np.asarray(corpus.src_tokens), np.asarray(corpus.src_offsets[1:]),
                             token_id)
             writer.append(src, corpus.src_lengths() + 1, np.asarray(corpus.tgt_tokens),
@@ -215,7 +219,7 @@ def _write_multi(parts: list[Prepared], token_ids: list[int], vocab_size: int,
         writer.abort()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _publish(tmp, entry)
+    publish_entry(tmp, entry)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -223,7 +227,8 @@ def validation_sets(data_dir: str | Path, directions: Sequence[str], limit: int,
                     seed: int = 1234, split: str = "val") -> dict[str, ParallelCorpus]:
     """{direction: its pairs of `split`}: with `limit`, the same `limit` lines of the
     (multi-way) split for every direction, drawn once with `seed`."""
-    sets = {d: read_split(data_dir, split, *d.split("-", 1)) for d in directions}
+    sets = {d: read_split(data_dir, split, *pair)
+            for d, pair in zip(directions, pairs_of(directions))}
     sizes = {len(c.src) for c in sets.values()}
     if len(sizes) > 1:
         raise CorpusError(f"the validation files of {', '.join(directions)} differ in length: a "

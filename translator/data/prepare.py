@@ -102,7 +102,7 @@ def train_files(data_dir: str | Path, src_lang: str, tgt_lang: str) -> tuple[Pat
             find_split_file(data_dir, "train", tgt_lang))
 
 
-def _identity(files: tuple[Path, Path]) -> list[dict]:
+def files_identity(files: tuple[Path, Path]) -> list[dict]:
     out = []
     for path in files:
         st = path.stat()
@@ -110,20 +110,20 @@ def _identity(files: tuple[Path, Path]) -> list[dict]:
     return out
 
 
-def _key(**parts) -> str:
+def cache_key(**parts) -> str:
     text = json.dumps({"version": CACHE_VERSION, **parts}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def tokenizer_entry(root: Path, files: tuple[Path, Path], cfg: Config) -> Path:
-    return root / "spm" / _key(files=_identity(files), vocab=asdict(cfg.vocab),
-                               seed=cfg.train.seed)
+    return root / "spm" / cache_key(files=files_identity(files), vocab=asdict(cfg.vocab),
+                                    seed=cfg.train.seed)
 
 
 def corpus_entry(root: Path, files: tuple[Path, Path], src_tok: Tokenizer, tgt_tok: Tokenizer,
                  data: DataConfig) -> Path:
     spm = [hashlib.sha256(t.model_bytes).hexdigest() for t in (src_tok, tgt_tok)]
-    return root / "corpora" / _key(files=_identity(files), spm=spm, data=filters(data))
+    return root / "corpora" / cache_key(files=files_identity(files), spm=spm, data=filters(data))
 
 
 def filters(data: DataConfig) -> dict:
@@ -154,10 +154,10 @@ def prepare(cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: str,
     from_cache = entry.is_dir()
     if not from_cache:
         if build:
-            _encode(cfg.data, files, src_tok, tgt_tok, entry, processes or default_processes(),
-                    progress)
+            encode_corpus(cfg.data, files, src_tok, tgt_tok, entry,
+                          processes or default_processes(), progress)
         else:
-            _wait_for(entry)
+            wait_for_entry(entry)
     casing = CasingTable.from_dict(json.loads((entry / "casing.json").read_text()))
     report = FilterReport(**json.loads((entry / "report.json").read_text()))
     try:
@@ -174,14 +174,14 @@ def _tokenizers(cfg: Config, files: tuple[Path, Path], root: Path, build: bool,
     entry = tokenizer_entry(root, files, cfg)
     if not entry.is_dir():
         if not build:
-            _wait_for(entry)
+            wait_for_entry(entry)
         else:
             start = time.perf_counter()
             src_tok, tgt_tok = _train_tokenizers(cfg, files, progress)
-            tmp = _scratch(entry)
+            tmp = scratch_dir(entry)
             (tmp / "src.model").write_bytes(src_tok.model_bytes)
             (tmp / "tgt.model").write_bytes(tgt_tok.model_bytes)
-            _publish(tmp, entry)
+            publish_entry(tmp, entry)
             log.info("trained SentencePiece (%d pieces) in %.1f s: cached in %s", len(src_tok),
                      time.perf_counter() - start, entry)
     return (Tokenizer((entry / "src.model").read_bytes()),
@@ -283,10 +283,10 @@ def _chunks(files: tuple[Path, Path], size: int) -> Iterator[tuple[int, list, li
         first += len(a)
 
 
-def _encode(data: DataConfig, files: tuple[Path, Path], src_tok: Tokenizer, tgt_tok: Tokenizer,
-            entry: Path, processes: int, progress: bool) -> None:
+def encode_corpus(data: DataConfig, files: tuple[Path, Path], src_tok: Tokenizer,
+                  tgt_tok: Tokenizer, entry: Path, processes: int, progress: bool) -> None:
     start = time.perf_counter()
-    tmp = _scratch(entry)
+    tmp = scratch_dir(entry)
     writer = CompactWriter(tmp, token_dtype(max(len(src_tok), len(tgt_tok))))
     casing, report = CasingCounts(), FilterReport()
     init = (src_tok.model_bytes, tgt_tok.model_bytes, tuple(map(str, files)), asdict(data))
@@ -320,7 +320,7 @@ def _encode(data: DataConfig, files: tuple[Path, Path], src_tok: Tokenizer, tgt_
             _encode_in_pool(chunks, init, processes, take)
         report.kept = writer.pairs
         try:
-            writer.close(files=_identity(files), processes=processes,
+            writer.close(files=files_identity(files), processes=processes,
                          seconds=round(time.perf_counter() - start, 2))
             (tmp / "casing.json").write_text(
                 json.dumps(CasingTable.from_counts(casing).to_dict()))
@@ -334,7 +334,7 @@ def _encode(data: DataConfig, files: tuple[Path, Path], src_tok: Tokenizer, tgt_
         raise
     finally:
         bar.close()
-    _publish(tmp, entry)
+    publish_entry(tmp, entry)
     seconds = time.perf_counter() - start
     total = report.kept + sum(report.dropped.values())
     log.info("encoded %d pairs in %.1f s (%.0f lines/s, %d processes): cached in %s", total,
@@ -373,7 +373,7 @@ def _encode_in_pool(chunks: Iterator, init: tuple, processes: int, take) -> None
 
 
 # ----------------------------------------------------------------------------- cache entries
-def _scratch(entry: Path) -> Path:
+def scratch_dir(entry: Path) -> Path:
     """A new, empty scratch directory beside `entry`, unique to this call (machines that
     share a cache can run processes with the same pid)."""
     try:
@@ -388,7 +388,7 @@ def _cache_error(entry: Path, exc: OSError) -> CorpusError:
                        f"(choose another with --cache-dir or TRANSLATOR_CACHE)")
 
 
-def _publish(tmp: Path, entry: Path) -> None:
+def publish_entry(tmp: Path, entry: Path) -> None:
     """Rename a finished scratch directory into place (another process' may have won)."""
     try:
         os.rename(tmp, entry)
@@ -398,6 +398,6 @@ def _publish(tmp: Path, entry: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _wait_for(entry: Path) -> None:
+def wait_for_entry(entry: Path) -> None:
     while not entry.is_dir():
         time.sleep(POLL_SECONDS)

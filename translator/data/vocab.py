@@ -52,8 +52,8 @@ class Tokenizer:
         return known
 
 
-def _train_bytes(sentences: list[str], size: int, model_type: str, coverage: float,
-                 symbols: Sequence[str] = ()) -> bytes:
+def train_model_bytes(sentences: list[str], size: int, model_type: str, coverage: float,
+                      symbols: Sequence[str] = ()) -> bytes:
     """Train one SentencePiece model in memory; shrink the vocabulary if the data is too small.
     `symbols` become control symbols (an id each, never produced from raw text)."""
     model = io.BytesIO()
@@ -108,15 +108,15 @@ def train_tokenizers(
     and `tgt` may be streams of raw items that `text` turns into sentences."""
     rng = random.Random(seed)  # noqa: S311 (a seeded sample of sentences, not a secret)
     if joint:
-        shared = _train_bytes(sample_sentences(itertools.chain(src, tgt), max_sentences, rng,
-                                               text), size, model_type, character_coverage,
-                              symbols)
+        shared = train_model_bytes(sample_sentences(itertools.chain(src, tgt), max_sentences, rng,
+                                                    text), size, model_type, character_coverage,
+                                   symbols)
         return Tokenizer(shared), Tokenizer(shared)
     return (
-        Tokenizer(_train_bytes(sample_sentences(src, max_sentences, rng, text), size,
-                               model_type, character_coverage, symbols)),
-        Tokenizer(_train_bytes(sample_sentences(tgt, max_sentences, rng, text), size,
-                               model_type, character_coverage)),
+        Tokenizer(train_model_bytes(sample_sentences(src, max_sentences, rng, text), size,
+                                    model_type, character_coverage, symbols)),
+        Tokenizer(train_model_bytes(sample_sentences(tgt, max_sentences, rng, text), size,
+                                    model_type, character_coverage)),
     )
 
 

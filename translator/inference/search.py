@@ -20,7 +20,8 @@ from translator.model.seq2seq import reorder_state
 @dataclass
 class Hypothesis:
     tokens: list[int]  # without BOS and EOS
-    score: float  # length-normalised log-probability (the ranking score)
+    score: float  # the ranking score: beam search's length-normalised log-probability;
+    # greedy search's equals log_prob
     log_prob: float  # total log-probability, EOS included
     attention: Tensor | None = None  # (len(tokens) + 1, S) when requested
 
@@ -72,12 +73,12 @@ def greedy_search(
     state = enc.init_state
     for t in range(max_len):
         logp, attn, state = model.decode_step(prev, enc, state)  # (b, V), (b, S)
-        at_limit = limits[active] <= t + 1
+        at_limit = limits[active] <= t + 1  # (b,)
         if bool(at_limit.any()):  # force EOS at the length limit
             logp[at_limit, :EOS_ID] = float("-inf")
             logp[at_limit, EOS_ID + 1:] = float("-inf")
-        best, tok = _sample(logp, cfg) if cfg.temperature > 0 else logp.max(dim=-1)  # (b,)
-        total[active] += best
+        tok_logp, tok = _sample(logp, cfg) if cfg.temperature > 0 else logp.max(dim=-1)  # (b,)
+        total[active] += tok_logp
         out[active, t] = tok
         if attn_all is not None:
             attn_all[active, t] = attn.float()
@@ -86,7 +87,7 @@ def greedy_search(
         if ended.all():
             break
         if ended.any():
-            idx = (~ended).nonzero().squeeze(1)
+            idx = (~ended).nonzero().squeeze(1)  # (b',) rows still decoding
             active, enc, state = active[idx], enc.index_select(idx), reorder_state(state, idx)
             tok = tok[idx]
         prev = tok
@@ -125,19 +126,21 @@ def beam_search(
         raise ValueError(f"n_best must be between 1 and beam_size ({K}), got {cfg.n_best}")
     B, S = src.shape
     enc = model.encode(src, src_lens)
-    expand = torch.arange(B, device=device).repeat_interleave(K)
+    expand = torch.arange(B, device=device).repeat_interleave(K)  # (B*K,) each sentence K times
     enc, state = enc.index_select(expand), reorder_state(enc.init_state, expand)
     limits = length_limits(src_lens, cfg).to(device)  # (B,)
     max_len = int(limits.max())
     neg_inf = float("-inf")
-    # Finished hypotheses of every sentence, kept sorted: (B, K) scores, (B, K, T) tokens.
+    # Finished hypotheses of every sentence, kept sorted: (B, K) scores, (B, K, T) tokens,
+    # T = max_len.
     fin_score = torch.full((B, K), neg_inf, device=device)
     fin_logp = torch.zeros(B, K, device=device)
     fin_len = torch.zeros(B, K, dtype=torch.long, device=device)
     fin_tokens = torch.full((B, K, max_len), EOS_ID, dtype=torch.long, device=device)
     fin_attn = torch.zeros(B, K, max_len, S, device=device) if cfg.return_attention else None
     n_finished = torch.zeros(B, dtype=torch.long, device=device)
-    # Alive beams of the active sentences: (b, K) scores, (b*K, t) tokens so far.
+    # Alive beams of the b active sentences: (b, K) scores, (b*K, T) tokens (columns < t
+    # filled).
     active = torch.arange(B, device=device)
     scores = torch.full((B, K), neg_inf, device=device)
     scores[:, 0] = 0.0  # only the first beam is alive at step 0
@@ -150,16 +153,16 @@ def beam_search(
         b, V = active.numel(), logp.size(-1)
         at_limit = limits[active] <= t + 1  # (b,)
         if bool(at_limit.any()):  # only EOS is allowed at the length limit
-            rows_at_limit = at_limit.repeat_interleave(K)
+            rows_at_limit = at_limit.repeat_interleave(K)  # (b*K,)
             logp[rows_at_limit, :EOS_ID] = neg_inf
             logp[rows_at_limit, EOS_ID + 1:] = neg_inf
         if attn_hist is not None:
             attn_hist[:, t] = attn.float()
-        cand = (scores.view(-1, 1) + logp).view(b, K * V)
+        cand = (scores.view(-1, 1) + logp).view(b, K * V)  # (b, K*V) every continuation
         top_scores, top_idx = cand.topk(2 * K, dim=1)  # (b, 2K): enough to keep K non-EOS
         rows = top_idx // V + offsets[:b]  # (b, 2K) rows into the b*K alive beams
-        tok = top_idx % V
-        is_eos = tok == EOS_ID
+        tok = top_idx % V  # (b, 2K)
+        is_eos = tok == EOS_ID  # (b, 2K)
         # 1. EOS candidates within the top K are merged into the finished table.
         new_fin = is_eos[:, :K] & torch.isfinite(top_scores[:, :K])  # (b, K)
         if bool(new_fin.any()):
@@ -167,9 +170,9 @@ def beam_search(
                 active, new_fin, top_scores[:, :K], rows[:, :K], t, cfg.alpha, history,
                 attn_hist, fin_score, fin_logp, fin_len, fin_tokens, fin_attn, n_finished)
         # 2. The best K non-EOS candidates stay alive.
-        keep_scores, keep_pos = top_scores.masked_fill(is_eos, neg_inf).topk(K, dim=1)
+        keep_scores, keep_pos = top_scores.masked_fill(is_eos, neg_inf).topk(K, dim=1)  # (b, K)
         keep_rows = rows.gather(1, keep_pos).view(-1)  # (b*K,)
-        prev = tok.gather(1, keep_pos).view(-1)
+        prev = tok.gather(1, keep_pos).view(-1)  # (b*K,)
         history = history[keep_rows]
         history[:, t] = prev
         if attn_hist is not None:
@@ -182,7 +185,8 @@ def beam_search(
         if bool(done.all()):
             break
         if bool(done.any()):
-            blocks = (~done).nonzero().squeeze(1)
+            blocks = (~done).nonzero().squeeze(1)  # (b',) sentences still decoding
+            # (b'*K,) their beams' rows
             rows_left = (blocks.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
             active, scores, prev = active[blocks], scores[blocks], prev[rows_left]
             history, state = history[rows_left], reorder_state(state, rows_left)
@@ -201,7 +205,7 @@ def _settled(best_alive: Tensor, nth_finished: Tensor, t: int, limits: Tensor,
     bounds it (lp is monotonic in L). Stopping then leaves the n-best list exactly as it would
     be after running on: an exact early stop, not a heuristic.
     """
-    bound = torch.maximum(best_alive / length_penalty(limits.float(), alpha),
+    bound = torch.maximum(best_alive / length_penalty(limits.float(), alpha),  # (b,)
                           best_alive / length_penalty(t + 2, alpha))
     return nth_finished >= bound
 
@@ -213,9 +217,9 @@ def _merge_finished(active, new_fin, cand_scores, cand_rows, t, alpha, history, 
     norm = (cand_scores / length_penalty(t + 1, alpha)).masked_fill(~new_fin, float("-inf"))
     all_scores = torch.cat([fin_score[active], norm], dim=1)  # (b, 2K)
     best, pos = all_scores.topk(K, dim=1)  # (b, K)
-    from_new = pos >= K
-    new_idx = (pos - K).clamp(min=0)
-    old_idx = pos.clamp(max=K - 1)
+    from_new = pos >= K  # (b, K) taken from this step's candidates, else kept
+    new_idx = (pos - K).clamp(min=0)  # (b, K)
+    old_idx = pos.clamp(max=K - 1)  # (b, K)
     cand_row = cand_rows.gather(1, new_idx)  # (b, K) alive row that produced the EOS
     tokens = torch.where(from_new.unsqueeze(-1), history[cand_row],
                          fin_tokens[active].gather(1, old_idx.unsqueeze(-1).expand(
@@ -251,7 +255,8 @@ def _collect(fin_score, fin_logp, fin_len, fin_tokens, fin_attn, n_best) -> list
 
 
 def search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig) -> list[list[Hypothesis]]:
-    """Greedy when beam_size and n_best are 1 (same result, less work), else beam search."""
+    """Greedy when beam_size and n_best are 1 (the same tokens for less work; its `score` is
+    not length-normalised), else beam search."""
     if cfg.beam_size == 1 and cfg.n_best == 1:
         return greedy_search(model, src, src_lens, cfg)
     return beam_search(model, src, src_lens, cfg)

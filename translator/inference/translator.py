@@ -305,17 +305,17 @@ class Translator:
 
     def _prepare(self, texts: Sequence[str]) -> tuple[list, list[list[int]]]:
         """The inputs through translator/inference/pipeline.py, and their source ids (truncated to
-        the model's longest source)."""
-        token = self._check_direction()
+        `max_src_tokens` ids, a multilingual view's language token included)."""
+        adds_token = self._check_direction()
         prepared = prepare(texts, self.src_tok, self.casing, self.protect, self.recase)
         ids = [p.ids for p in prepared]
-        longest = self.max_src_tokens - token
+        longest = self.max_src_tokens - int(adds_token)
         for i, seq in enumerate(ids):
             if len(seq) > longest:
                 log.warning("input %d has %d subword tokens; truncated to %d",
                             i, len(seq), longest)
                 ids[i] = seq = seq[:longest]
-            if token:
+            if adds_token:
                 ids[i] = [*seq, self.lang_id]
         return prepared, ids
 
@@ -325,9 +325,9 @@ class Translator:
         """Decode prepared inputs in token-budget batches (see `translate_hypotheses`)."""
         results: list[list[tuple[str, Hypothesis]]] = [[] for _ in prepared]
         todo = [i for i, p in enumerate(prepared) if p.text]
-        lengths = [len(ids[i]) + 1 for i in todo]
-        batches = token_budget_batches(lengths,
-                                       max(1, batch_tokens // max(1, cfg.beam_size)))
+        lengths = [len(ids[i]) + 1 for i in todo]  # + EOS, which source_tensors appends
+        batches = token_budget_batches(  # each sentence decodes beam_size rows
+            lengths, max(1, batch_tokens // max(1, cfg.beam_size)))
         done = len(prepared) - len(todo)  # empty inputs need no model
         bar = tqdm(total=len(todo), disable=not progress, unit="sent", desc="translate",
                    file=sys.stderr)
@@ -335,6 +335,7 @@ class Translator:
             rows = [todo[j] for j in batch]
             src, src_lens = source_tensors([ids[i] for i in rows])
             batch_cfg = cfg
+            # attention asked for only to restore protected spans is dropped after
             if not cfg.return_attention and any(prepared[i].needs_attention for i in rows):
                 batch_cfg = dataclasses.replace(cfg, return_attention=True)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):

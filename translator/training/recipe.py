@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from translator.checkpoint_file import spec_members
+from translator.checkpoint_file import join_spec, spec_members
 from translator.config import Config
 from translator.data.corpus import CorpusError, read_split
 from translator.defaults import BEAM_SIZE, TEST_SPLIT
@@ -62,6 +62,10 @@ whole"): De->En test 42.51, +2.55 over its own baseline, against the cold recipe
 
 @dataclass
 class Recipe:
+    """One pair's recipe in `out`: its stages run in turn (`run`), each skipped once finished,
+    so that a rerun of the same command resumes; `recipe.json` claims the directory for these
+    settings."""
+
     cfg: Config
     data: Path
     mono: Path
@@ -81,6 +85,8 @@ class Recipe:
     warm_start: bool | None = None
 
     def run(self) -> dict:
+        """Every stage, then the choice of the final system, its test scores and the report
+        (report.json, report.md); the report's dict."""
         if self.updates < 3:
             raise UserError("a recipe needs at least 3 updates")
         if self.reverse and not (self.out / "synthetic" / "backtranslate.json").is_file():
@@ -111,7 +117,6 @@ class Recipe:
         test score, so the recipe's directory is a run of a models directory
         (translator/training/index.py): MODELS=models/ serves it, `train-pairs` skips it;
         the index of the directory it is in rewritten, when it has one."""
-        from translator.checkpoint_file import join_spec
         from translator.training.index import INDEX, SUMMARY, write_index
 
         stages = report["stages"]
@@ -156,6 +161,9 @@ class Recipe:
     # ----------------------------------------------------------------------- stages
     def train(self, name: str, src: str, tgt: str, cfg: Config,
               init_from: Path | None = None) -> dict:
+        """Train stage `name` (its share of the updates) unless it has finished, resuming an
+        interrupted one; an interruption is raised again as KeyboardInterrupt. Its report
+        row, the wall minutes summed over the sessions it ran in."""
         from translator.training.index import run_state
         from translator.training.pairs import train_run
 
@@ -198,7 +206,7 @@ class Recipe:
     def _reverse_translator(self):
         """The tgt->src model that back-translates (int8 on a CPU): the one given, or the
         reverse stage's; UserError for a model of another direction."""
-        spec = self.reverse or str(self.out / "reverse" / "best.pt")
+        spec = self._reverse_spec()
         loaded = _translator(spec, self.cfg, fastest=True)
         try:
             return loaded.for_options(self.tgt, self.src)
@@ -207,6 +215,9 @@ class Recipe:
                             f"{exc}") from None
 
     def backtranslate(self) -> dict:
+        """The synthetic stage: the target language's monolingual text translated into the
+        source language by the reverse model, in resumable parts (never a line of the
+        evaluation sets); its report row."""
         from translator.inference import backtranslate as bt
 
         out = self.out / "synthetic"
@@ -234,8 +245,11 @@ class Recipe:
         on another device are refused rather than mixed in."""
         from translator.inference import backtranslate as bt
 
-        return bt.identity_of(self.reverse or self.out / "reverse" / "best.pt", beam=1,
-                              precision=_precision(self.cfg, True))
+        return bt.identity_of(self._reverse_spec(), beam=1, precision=_precision(self.cfg, True))
+
+    def _reverse_spec(self) -> str:
+        """The model that back-translates: the one given, else the reverse stage's."""
+        return self.reverse or str(self.out / "reverse" / "best.pt")
 
     def _with_synthetic(self) -> Config:
         return self.cfg.override("data", extra=[f"{self.out / 'synthetic'}:{TAG}"],
@@ -250,9 +264,9 @@ class Recipe:
         if not choice.is_file():
             val = read_split(self.data, "val", self.src, self.tgt)
             candidates = {"backtranslated": str(self.out / "backtranslated" / "best.pt"),
-                          "backtranslated+baseline": "+".join(
-                              str(self.out / name / "best.pt")
-                              for name in ("backtranslated", "baseline"))}
+                          "backtranslated+baseline": join_spec(
+                              [self.out / name / "best.pt"
+                               for name in ("backtranslated", "baseline")])}
             scores, decoded = {}, 0
             for name, spec in candidates.items():
                 hyps = _translator(spec, self.cfg).translate(val.src, beam_size=self.beam)

@@ -59,11 +59,11 @@ def ranks_without(ranks: Ranks, path: Path) -> tuple[list[int], int]:
 
 
 class Trainer:
-    """One training run; under torchrun, one rank of a data parallel run (translator/
-    distributed.py): every rank trains on its share of each epoch's batches, rank 0 alone
-    validates and writes the run directory. A run of one pair (`src_lang`, `tgt_lang`), or,
-    with `data.langs` in the config, a multilingual run of its `data.directions` (the
-    languages None: translator/data/multilingual.py)."""
+    """One training run; under torchrun, one rank of a data parallel run
+    (translator/training/distributed.py): every rank trains on its share of each epoch's
+    batches, rank 0 alone validates and writes the run directory. A run of one pair
+    (`src_lang`, `tgt_lang`), or, with `data.langs` in the config, a multilingual run of its
+    `data.directions` (the languages None: translator/data/multilingual.py)."""
 
     def __init__(self, cfg: Config, data_dir: str | Path, src_lang: str | None,
                  tgt_lang: str | None,
@@ -107,8 +107,8 @@ class Trainer:
     def _check_shared_out(self, resume_from: Path) -> None:
         """Every rank must see rank 0's last.pt: a rank that does not would start afresh
         beside ranks that resume (machines that do not share --out)."""
-        missing, ranks = ranks_without(self.ranks, resume_from)
-        if 0 < len(missing) < ranks:
+        missing, n_looked = ranks_without(self.ranks, resume_from)
+        if 0 < len(missing) < n_looked:
             raise UserError(f"--resume: {resume_from} exists for some ranks but not for ranks "
                             f"{missing}; --out must be a directory every machine sees (a "
                             f"shared file system), or copy last.pt to each machine's --out")
