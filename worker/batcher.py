@@ -24,27 +24,26 @@ from translator.defaults import BATCH_MAX_SEGMENTS
 
 log = logging.getLogger(__name__)
 
-RunBatch = Callable[[Hashable, list[str]], list[Any]]  # one result per segment, in order
+RunBatch = Callable[[Hashable, list[Any]], list[Any]]  # one result per item, in order
 
 
 class MicroBatcher:
     def __init__(self, run: RunBatch, window: float = 0.005, max_wait: float = 0.05,
                  max_segments: int = BATCH_MAX_SEGMENTS):
-        """`run(key, segments)` translates one batch of segments that share `key`."""
+        """`run(key, items)` translates one batch of items that share `key` (the worker's
+        items are (pair, sentence): one model's, worker/runtime.py)."""
         self.run, self.window, self.max_segments = run, window, max_segments
         self.max_wait = max(window, max_wait)
-        self._queue: queue.Queue[tuple[Hashable, list[str], Future]] = queue.Queue()
+        self._queue: queue.Queue[tuple[Hashable, list[Any], Future]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.batches = 0  # statistics: batches run and requests served
-        self.requests = 0
 
-    def translate(self, key: Hashable, segments: list[str], timeout: float | None = None
+    def translate(self, key: Hashable, items: list[Any], timeout: float | None = None
                   ) -> list[Any]:
-        """Translate `segments` together with other threads' concurrent requests."""
+        """Translate `items` together with other threads' concurrent requests of `key`."""
         future: Future = Future()
         self._ensure_thread()
-        self._queue.put((key, list(segments), future))
+        self._queue.put((key, list(items), future))
         return future.result(timeout)
 
     def _ensure_thread(self) -> None:
@@ -54,7 +53,7 @@ class MicroBatcher:
                                                 daemon=True)
                 self._thread.start()
 
-    def _gather(self) -> list[tuple[Hashable, list[str], Future]]:
+    def _gather(self) -> list[tuple[Hashable, list[Any], Future]]:
         """Block for one request, then keep taking requests while they arrive less than
         `window` apart, for at most `max_wait` in all (a burst becomes one batch)."""
         items = [self._queue.get()]
@@ -74,14 +73,14 @@ class MicroBatcher:
     def _loop(self) -> None:
         while True:
             items = self._gather()
-            groups: dict[Hashable, list[tuple[list[str], Future]]] = {}
+            groups: dict[Hashable, list[tuple[list[Any], Future]]] = {}
             for key, segments, future in items:
                 if future.set_running_or_notify_cancel():
                     groups.setdefault(key, []).append((segments, future))
             for key, requests in groups.items():
                 self._run_group(key, requests)
 
-    def _run_group(self, key: Hashable, requests: list[tuple[list[str], Future]]) -> None:
+    def _run_group(self, key: Hashable, requests: list[tuple[list[Any], Future]]) -> None:
         flat = [s for segments, _ in requests for s in segments]
         started = time.perf_counter()
         try:
@@ -90,8 +89,6 @@ class MicroBatcher:
             for _, future in requests:
                 future.set_exception(exc)
             return
-        self.batches += 1
-        self.requests += len(requests)
         log.debug("batch %s: %d request(s), %d segment(s) in %.0f ms", key, len(requests),
                   len(flat), 1000 * (time.perf_counter() - started))
         pos = 0

@@ -23,9 +23,12 @@ from .errors import SettingsError
 
 
 def read_models(spec: str, scores: bool) -> dict[str, dict]:
-    """{pair: {"pair", "checkpoint", "test", ...}} of a MODELS value (a later entry wins):
-    a models directory's index entries, or for a `pair=path` entry its run's summary.json
-    scores where there is one and `scores` is asked for ({} otherwise)."""
+    """{pair: {"pair", "checkpoint", "test", ...}} of a MODELS value: a models directory's
+    index entries, a checkpoint named without a pair's directions (a multilingual model's
+    every one), or for a `pair=path` entry its run's summary.json scores where there is one
+    and `scores` is asked for ({} otherwise). Within each kind a later entry wins; a
+    `pair=path` entry or a directory's single-pair run wins over a checkpoint named without a
+    pair and over a multilingual model's directions."""
     out: dict[str, dict] = {}
     shared: dict[str, dict] = {}  # the directions of multilingual models
     for item in filter(None, (s.strip() for s in spec.split(","))):
@@ -58,6 +61,10 @@ def _names_checkpoint(item: str) -> bool:
     return first.is_file() or (first.suffix == ".pt" and not first.is_dir())
 
 
+_LAST_READ: dict[str, dict[str, dict]] = {}
+"""The directions last read of each checkpoint named without a pair (this process's)."""
+
+
 def _checkpoint_directions(item: str, scores: bool) -> dict[str, dict]:
     """{pair: entry} of every direction a checkpoint named without a pair translates: a
     multilingual model's, or a model's one pair (from its `meta`)."""
@@ -83,16 +90,12 @@ def _checkpoint_directions(item: str, scores: bool) -> dict[str, dict]:
     spec, multilingual = join_spec(members), bool(meta.get("directions"))
     test: dict = {}
     if scores and len(members) == 1:
-        test = (_run_scores(members[0], directions=True) if multilingual
+        test = (_run_scores(members[0], per_direction=True) if multilingual
                 else {pairs[0]: _run_scores(members[0])})
     entries = {pair: {"pair": pair, "checkpoint": spec, "test": test.get(pair, {}),
                       "multilingual": multilingual} for pair in pairs}
     _LAST_READ[item] = entries
     return entries
-
-
-_LAST_READ: dict[str, dict[str, dict]] = {}
-"""The directions last read of each checkpoint named without a pair (this process's)."""
 
 
 def _members(item: str, path: str) -> list[str]:
@@ -149,9 +152,9 @@ def _read_models_directory(path: str, stamp: int) -> dict[str, dict]:
         raise SettingsError(str(exc)) from None
 
 
-def _run_scores(checkpoint: str, directions: bool = False) -> dict:
+def _run_scores(checkpoint: str, per_direction: bool = False) -> dict:
     """The test scores in the summary.json beside a checkpoint (`translator train` writes
-    one), as a models index holds them: {"bleu_beam5": 15.6, ...}; with `directions`, a
+    one), as a models index holds them: {"bleu_beam5": 15.6, ...}; with `per_direction`, a
     multilingual run's per direction: {"de-en": {"bleu_beam5": ...}, ...}; {} without one."""
 
     path = Path(checkpoint).parent / "summary.json"
@@ -159,17 +162,17 @@ def _run_scores(checkpoint: str, directions: bool = False) -> dict:
         stamp = path.stat().st_mtime_ns
     except OSError:
         return {}
-    return _read_run_scores(str(path), stamp, directions)
+    return _read_run_scores(str(path), stamp, per_direction)
 
 
 @lru_cache(maxsize=64)
-def _read_run_scores(path: str, stamp: int, directions: bool) -> dict:
+def _read_run_scores(path: str, stamp: int, per_direction: bool) -> dict:
     from translator.training.index import summary_scores
 
     try:
         with open(path) as f:
             summary = json.load(f)
-        if directions:
+        if per_direction:
             return {d: summary_scores(s) for d, s in (summary.get("directions") or {}).items()}
         return summary_scores(summary)
     except (OSError, ValueError, TypeError, AttributeError):

@@ -46,7 +46,7 @@ class WorkerState:
     def translator_for(self, pair: str):
         """The process's Translator for `pair` (CheckpointError if unusable or not served):
         its model's, or a multilingual model's view of the direction (`for_pair`)."""
-        from translator.checkpoint import CheckpointError
+        from translator.errors import CheckpointError
 
         path = self.settings.model_paths().get(pair)
         if path is None or pair not in self.settings.served_pairs():
@@ -129,9 +129,10 @@ class WorkerState:
         return self._batcher
 
     def _run_batch(self, key: tuple[str, int, int], items: list[tuple[str, str]]
-                   ) -> list[Translated]:
+                   ) -> list[Translated | BaseException]:
         """(text, confidence, alternatives) per (pair, segment) item of one model: the n-1
-        other hypotheses of an n-best search (a segment with fewer repeats its best)."""
+        other hypotheses of an n-best search (a segment with fewer repeats its best); a pair
+        whose model fails gets its exception in its items' places."""
         _, beam, n = key
         views, failed = {}, {}
         for pair in dict.fromkeys(p for p, _ in items):

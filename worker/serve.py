@@ -1,6 +1,7 @@
 """`translator serve`: one machine, one command. Starts a private Redis (unless REDIS_URL is
-set), an interactive worker (thread pool + micro-batcher) and a document/evaluation worker
-(prefork) for the configured pairs, and the web app when it is installed; Ctrl-C stops them all.
+set), the interactive workers (TEXT_PROCESSES processes, each a thread pool + micro-batcher)
+and a document/evaluation worker (prefork) for the configured pairs, and the web app when it
+is installed; Ctrl-C stops them all.
 
 The children run in their own sessions, so a terminal's Ctrl-C reaches only this process, which
 asks each child once for a warm shutdown (Celery re-queues what it has not acknowledged).

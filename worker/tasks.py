@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 
 from celery import shared_task
 
@@ -71,6 +72,8 @@ def _translate_text(running: Running, pair: str, segments: list[str], beam: int
         first = json.loads(running.store.get_blob(job.id, "pivot") or b"null")
         if first is None:
             raise InputError("the first step's translation of this pivoting job is gone")
+        # the job's own segments (this task's argument is the pivot sentences, kept in the
+        # message for the wire format; they are read from the pivot blob)
         segments = json.loads(running.store.get_blob(job.id, "input"))
         translate = _pivoted(lambda mine: batched(pair, beam, n, mine), first)
     else:
@@ -83,7 +86,8 @@ def _translate_text(running: Running, pair: str, segments: list[str], beam: int
         others.extend(o.alternatives for o in out)
         return [(o.text, o.confidence) for o in out]
 
-    done = translate_segments_scored(scored, segments, job.pair.split("-")[0])
+    source_lang = job.pair.split("-")[0]
+    done = translate_segments_scored(scored, segments, source_lang)
     translations = [segment.text for segment in done]
     every = [(i, sentence) for i, segment in enumerate(done) for sentence in segment.sentences]
     result = {"translations": translations,
@@ -92,12 +96,11 @@ def _translate_text(running: Running, pair: str, segments: list[str], beam: int
               "sentence_confidence": [conf for _, (_, _, conf) in every],
               "sentence_segment": [i for i, _ in every]}
     if n > 1:
-        result["alternatives"] = _alternatives(segments, job.pair.split("-")[0], others, n - 1)
+        result["alternatives"] = _alternatives(segments, source_lang, others, n - 1)
     if len(steps) > 1:
         result["pivot"] = {"via": job.pivot, "translations": first["translations"]}
     fields = {"done": len(segments), "output_chars": sum(map(len, translations))}
-    ref = running.store.get_blob(running.job_id, "reference") if running.job.has_reference \
-        else None
+    ref = running.store.get_blob(job.id, "reference") if job.has_reference else None
     if ref:
         fields["scores"] = _scores(translations, json.loads(ref))
     log.info("job %s: %d segment(s) translated", running.job_id, len(segments))
@@ -149,14 +152,14 @@ def _pivoted(batched, first: dict):
         out = batched(mine)
         own = confidences[position: position + len(sentences)]
         position += len(sentences)
-        return [o._replace(confidence=_lower(o.confidence, c)) for o, c in zip(out, own)]
+        return [o._replace(confidence=_least((o.confidence, c))) for o, c in zip(out, own)]
 
     return translate
 
 
-def _lower(a: float | None, b: float | None) -> float | None:
-    known = [x for x in (a, b) if x is not None]
-    return min(known) if known else None
+def _least(values: Iterable[float | None]) -> float | None:
+    """The lowest of the known values (None where none is known)."""
+    return min((v for v in values if v is not None), default=None)
 
 
 def _alternatives(segments: list[str], lang: str, others: list[list[str]], k: int
@@ -174,8 +177,7 @@ def _alternatives(segments: list[str], lang: str, others: list[list[str]], k: in
 
 def _lowest(sentences: list[tuple[str, str, float | None]]) -> float | None:
     """A segment's confidence: its least confident sentence's (None for an empty segment)."""
-    known = [conf for _, _, conf in sentences if conf is not None]
-    return min(known) if known else None
+    return _least(conf for _, _, conf in sentences)
 
 
 # ---------------------------------------------------------------------------- documents
@@ -292,7 +294,7 @@ def _translate_chunk(running: Running, index: int) -> int:
     texts, confidences = [o.text for o in out], [o.confidence for o in out]
     alignments = [o.alignment for o in out] if _aligned(job) else None
     if first:
-        confidences = [_lower(a, b) for a, b in zip(confidences, first["confidence"])]
+        confidences = [_least((a, b)) for a, b in zip(confidences, first["confidence"])]
         if alignments is not None and first["alignment"] is not None:
             alignments = [[back[a] if a < len(back) else 0 for a in mine] if back else mine
                           for mine, back in zip(alignments, first["alignment"])]

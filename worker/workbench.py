@@ -13,13 +13,19 @@ import json
 import re
 from typing import Any
 
-from translator.checkpoint_file import periodic_step
+from translator.checkpoint_file import periodic_step, spec_directions
 from translator.defaults import LENGTH_PENALTY
 from translator.errors import CheckpointError
 from translator.languages import valid_pair
 
 from .celery_app import COMPARE_TASK, EVAL_QUEUE, EVALUATE_TASK, SCORE_TASK
-from .checks import served_name
+from .checks import (
+    MAX_MEMBERS,
+    decode_document,
+    known_checkpoints,
+    listed_members,
+    served_name,
+)
 from .dispatch import TaskSpec
 from .errors import InputError, JobNotFound, JobStateError
 from .records import Job, Kind, Status, Submitter
@@ -74,8 +80,8 @@ def history_checkpoints(known: dict[str, str], run: str) -> list[tuple[int, str]
 
 
 class Workbench:
-    """Intake's evaluation methods (mixed into `Intake`, whose store, settings and `_queue`
-    they use)."""
+    """Intake's evaluation methods (mixed into `Intake`, whose store, settings, `_queue`,
+    `check_beam` and dispatcher they use)."""
 
     def submit_evaluation(self, checkpoint: str | None = None, testset: str | None = None,
                           source: bytes | str | None = None,
@@ -89,8 +95,6 @@ class Workbench:
         is evaluated in that direction), or on an uploaded source and one or
         several references (`reference`: a text or a list of up to MAX_REFERENCES). Bad input
         raises InputError and stores nothing."""
-        from .checks import MAX_MEMBERS, decode_document, known_checkpoints, listed_members
-
         if (checkpoint is None) == (hypotheses is None):
             raise InputError("give either a checkpoint or a system's hypotheses")
         if pair is not None and not (isinstance(pair, str) and valid_pair(pair)):
@@ -149,8 +153,6 @@ class Workbench:
             by=by, **fields)
 
     def _references(self, reference: Any, limit: int) -> list[list[str]]:
-        from .checks import decode_document
-
         if reference is None:
             return []
         texts = reference if isinstance(reference, list) else [reference]
@@ -203,10 +205,6 @@ class Workbench:
         """Queue an evaluation of every periodic checkpoint of a listed run (`run/step*.pt`,
         step order) on a named test set: the run's history, test BLEU over updates (of one
         direction, `pair`, for a multilingual run)."""
-        from translator.checkpoint_file import spec_directions
-
-        from .checks import known_checkpoints
-
         known = known_checkpoints(self.settings)
         steps = history_checkpoints(known, run)
         if not steps:
