@@ -257,3 +257,17 @@ def test_tls_turns_on_hsts_and_secure_cookies(queue_settings, workers):
     assert "Secure" in answer.headers["Set-Cookie"]
     # the TLS proxy redirects; health checks reach the app over plain HTTP
     assert client.get("/healthz", base_url="http://localhost").status_code == 200
+
+
+def test_a_logged_in_browser_can_log_out(keyed):
+    """The pages offer a "Log out" button once a key is given; it ends the session's login,
+    and the pages ask for a key again."""
+    client = keyed.test_client()
+    assert log_in(client, "k1").status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    assert 'action="/logout"' in page and "Log out" in page
+    answer = client.post("/logout", data={"csrf_token": token_of(client, "/")})
+    assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+    again = client.get("/")
+    assert again.status_code == 302 and "/login" in again.headers["Location"]
+    assert "Log out" not in client.get("/status").get_data(as_text=True)

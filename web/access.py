@@ -89,8 +89,8 @@ def _identify() -> Caller:
             digest = key_hash(given)
             return Caller(f"key:{digest}", keyed=True, admin=digest in _admin_hashes())
         return Caller(f"invalid:{key_hash(given)}")
-    login = session.get("key")
-    if isinstance(login, str) and login in {key_hash(k) for k in api_keys()}:
+    if logged_in():
+        login = session["key"]
         return Caller(f"key:{login}", keyed=True, admin=login in _admin_hashes())
     sid = session.get("sid")
     if not isinstance(sid, str):
@@ -106,6 +106,12 @@ def log_in(key: str) -> bool:
     session.permanent = True
     g.pop("caller", None)
     return True
+
+
+def logged_in() -> bool:
+    """Whether this browser's session holds a valid key (the pages then offer to log out)."""
+    login = session.get("key")
+    return isinstance(login, str) and login in {key_hash(k) for k in api_keys()}
 
 
 def log_out() -> None:

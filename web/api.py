@@ -1,5 +1,5 @@
 """The JSON API, /api/v1 (described by /api/v1/openapi.json). Errors are JSON:
-{"error": message, "status": code} with 400, 404, 409, 413, 422, 429 or 503."""
+{"error": message, "status": code} with 400, 403, 404, 409, 413, 422, 429 or 503."""
 
 from __future__ import annotations
 
@@ -92,8 +92,8 @@ def wait_seconds(value) -> float:
 
 
 def waited(job: Job, seconds: float):
-    """The job after waiting up to `seconds` for it to finish (woken by the job store): 200
-    with its result inline when it is done, else its record (202 when just created)."""
+    """The job with its result inline (200) if it finishes within `seconds` (woken by the
+    job store); None otherwise (the caller answers with the job's record)."""
     jobs = store()
     status = jobs.wait(job.id, seconds) if seconds else None
     if status == Status.DONE:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from translator.defaults import LOW_CONFIDENCE, MAX_BEAM, MIN_BEAM
 
+from .access import logged_in
 from .downloads import download_name, format_label
 from .extensions import language_name, pair_label, settings
 from .pages import bp
@@ -43,4 +44,5 @@ def inject() -> dict:
     return {"pair_label": pair_label, "language_name": language_name,
             "limits": settings(), "min_beam": MIN_BEAM,
             "max_beam": MAX_BEAM, "low_confidence": LOW_CONFIDENCE,
-            "format_label": format_label, "download_name": download_name}
+            "format_label": format_label, "download_name": download_name,
+            "logged_in": logged_in}

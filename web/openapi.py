@@ -1,8 +1,12 @@
-"""The OpenAPI 3.1 description of /api/v1 (served at /api/v1/openapi.json)."""
+"""The OpenAPI 3.1 description of /api/v1 and the LibreTranslate-compatible routes (served at
+/api/v1/openapi.json)."""
 
 from __future__ import annotations
 
 from translator.defaults import BEAM_SIZE, MAX_BEAM, MIN_BEAM, TEST_SPLIT
+from worker.workbench import MAX_REFERENCES
+
+from .workbench import MAX_PER_PAGE, MAX_QUERY_CHARS, MAX_SYSTEMS, PER_PAGE, SORTS
 
 ERRORS = {
     "400": "malformed JSON or wrong types", "403": "a valid API key is required",
@@ -200,7 +204,7 @@ def api_paths() -> dict:
                     "testset": {"type": "string", "example": TEST_SPLIT},
                     "source": {"type": "string"},
                     "reference": {"oneOf": [{"type": "string"}, {
-                        "type": "array", "items": {"type": "string"}, "maxItems": 8}],
+                        "type": "array", "items": {"type": "string"}, "maxItems": MAX_REFERENCES}],
                         "description": "one reference text, or several (a list)"},
                     "beam_size": BEAM}}),
                 "responses": _responses("job created", "400", "403", "422", "429", "503",
@@ -292,19 +296,21 @@ COMPARE = {
                "(web/compare.py); computed once on the evaluation queue",
     "parameters": [
         _query("baseline", {"type": "string"}, "the baseline evaluation's job id", True),
-        _query("system", {"type": "array", "items": {"type": "string"}, "maxItems": 8},
+        _query("system", {"type": "array", "items": {"type": "string"},
+                          "maxItems": MAX_SYSTEMS},
                "the id of an evaluation compared with the baseline (repeat for several)",
                True),
         _query("vs", {"type": "integer", "minimum": 1, "default": 1},
                "which system the segments are shown against (1: the first)"),
-        _query("sort", {"enum": ["index", "diff", "-diff"], "default": "index"},
+        _query("sort", {"enum": list(SORTS), "default": SORTS[0]},
                "segment order: the test set's, or the sentence chrF difference (system - "
                "baseline) rising or falling"),
-        _query("q", {"type": "string", "maxLength": 200},
+        _query("q", {"type": "string", "maxLength": MAX_QUERY_CHARS},
                "words that must all occur (any case) in the source, a reference or either "
                "output"),
         _query("page", {"type": "integer", "minimum": 1, "default": 1}, "the page"),
-        _query("per_page", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+        _query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE,
+                            "default": PER_PAGE},
                "segments per page")],
     "responses": {
         "200": {"description": "{status: done, baseline, systems, vs, ids, names, test, total, "

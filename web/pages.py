@@ -165,7 +165,7 @@ def job(job_id: str):
     return render_template("job.html", job=record, rows=rows, result=result,
                            cancel_form=CancelForm(), can_delete=can_delete(record),
                            evaluation_days=round(settings().evaluation_ttl / 86400),
-                           doubtful=sum(1 for r in rows if _doubtful(r)))
+                           doubtful=sum(1 for r in rows if r["doubtful"]))
 
 
 def _rows(jobs, record, result: dict) -> list[dict]:
