@@ -159,12 +159,16 @@ def submitter() -> Submitter:
     return Submitter(who.owner)
 
 
+def owns(job: Job) -> bool:
+    """Whether the caller is the job's owner, or an admin key (which owns every job)."""
+    who = caller()
+    return who.admin or (job.owner is not None and job.owner == who.owner)
+
+
 def can_cancel(job: Job) -> bool:
     """Its owner and admin keys cancel a job (anyone, with no keys, who has its id); a public
     evaluation is visible to all but not theirs to cancel."""
-    who = caller()
-    return who.admin or (job.owner is not None and job.owner == who.owner) \
-        or not keys_required()
+    return owns(job) or not keys_required()
 
 
 def public(job: Job) -> bool:
@@ -176,8 +180,7 @@ def public(job: Job) -> bool:
 def can_delete(job: Job) -> bool:
     """Only its owner and admin keys delete an evaluation: unlike cancelling, deleting loses
     data, so without API_KEYS an id is not enough (public evaluations list their ids)."""
-    who = caller()
-    return who.admin or (job.owner is not None and job.owner == who.owner)
+    return owns(job)
 
 
 def deletable_job(job_id: str) -> Job:
@@ -191,15 +194,13 @@ def deletable_job(job_id: str) -> Job:
 def listed(job: Job) -> bool:
     """Whether a list (the leaderboard) may show the job to the caller: theirs, an admin's
     view, or a public evaluation; never "the id is the capability" (a list hands out ids)."""
-    who = caller()
-    return who.admin or (job.owner is not None and job.owner == who.owner) or public(job)
+    return owns(job) or public(job)
 
 
 def can_see(job: Job) -> bool:
-    who = caller()
-    if who.admin or (job.owner is not None and job.owner == who.owner) or public(job):
-        return True
-    return not keys_required()  # without keys the id is the capability
+    """Whether the caller may open the job: what a list may show them, or, without API_KEYS,
+    any job whose id they have (the id is the capability)."""
+    return listed(job) or not keys_required()
 
 
 def visible_job(job_id: str) -> Job:
