@@ -153,15 +153,16 @@ def create_document():
         filename = upload.filename if upload else None
         ref_upload = request.files.get("reference")
         reference = ref_upload.read() if ref_upload else body.get("reference") or None
-        beam = _int_field(body.get("beam_size"))
+        beam = _beam_size(body.get("beam_size"))
     job = intake().submit_document(text, pair_from(body), beam_size=beam, reference=reference,
                                  filename=filename if isinstance(filename, str) else None,
-                                 retranslate=_flag(body.get("retranslate")), by=submitter())
+                                 retranslate=_retranslate(body.get("retranslate")),
+                                 by=submitter())
     return created(job)
 
 
-def _flag(value) -> bool:
-    """A boolean field, from JSON (true/false) or a form ("1", "true", "on", "yes")."""
+def _retranslate(value) -> bool:
+    """The `retranslate` field, from JSON (true/false) or a form ("1", "true", "on", "yes")."""
     if isinstance(value, bool) or value is None:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("", "0", "false", "off", "no"):
@@ -171,7 +172,8 @@ def _flag(value) -> bool:
     raise InputError("`retranslate` must be true or false")
 
 
-def _int_field(value):
+def _beam_size(value) -> int | None:
+    """The `beam_size` field, from JSON or a form (its range is checked by the intake)."""
     if value in (None, ""):
         return None
     try:

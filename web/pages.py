@@ -306,8 +306,7 @@ def run_directions(run: Path) -> list[str]:
 def evaluate_history(run: str):
     """Evaluate every periodic checkpoint of a run on a named test set (one click)."""
     CancelForm().validate_on_submit() or abort(400, "missing CSRF token")
-    if run not in run_dirs(settings()):
-        abort(404, "no such run")
+    listed_run(run)
     try:
         jobs = intake().submit_history(run, request.form.get("testset") or TEST_SPLIT,
                                        by=submitter(), pair=request.form.get("pair") or None)
@@ -322,11 +321,9 @@ def evaluate_history(run: str):
 def history_chart(run: str):
     """The run's test BLEU over updates (its evaluated periodic checkpoints) beside its
     validation BLEU."""
-    runs = run_dirs(settings())
-    if run not in runs:
-        abort(404, "no such run")
+    run_dir = listed_run(run)
     testset = request.args.get("testset") or TEST_SPLIT
-    pair, directions = request.args.get("pair") or None, run_directions(runs[run])
+    pair, directions = request.args.get("pair") or None, run_directions(run_dir)
     if (pair is not None or directions) and pair not in directions:
         abort(404, "no such direction in this run")  # a multilingual run's: one direction
     points = history_points(intake(), listed, run, testset, pair)
@@ -337,20 +334,29 @@ def history_chart(run: str):
     beams = sorted({beam for _, _, beam in points})
     label = f"{testset} (beam {', '.join(map(str, beams))})"
     with tempfile.TemporaryDirectory() as tmp:
-        out = plot_history(runs[run] / "metrics.jsonl", [(s, b) for s, b, _ in points], label,
+        out = plot_history(run_dir / "metrics.jsonl", [(s, b) for s, b, _ in points], label,
                            Path(tmp) / "history.png", direction=pair)
-        data = out.read_bytes()
-    return Response(data, mimetype="image/png", headers={"Cache-Control": "max-age=10"})
+        return _png(out.read_bytes(), max_age=10)
 
 
 @bp.get("/checkpoints/<run>/metrics.png")
 def metrics_chart(run: str):
-    runs = run_dirs(settings())
-    if run not in runs:  # only listed run names: no path from the request reaches the disk
-        abort(404, "no such run")
+    run_dir = listed_run(run)
     from translator.evaluation.plot import plot_metrics
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = plot_metrics(runs[run] / "metrics.jsonl", Path(tmp) / "metrics.png")
-        data = out.read_bytes()
-    return Response(data, mimetype="image/png", headers={"Cache-Control": "max-age=60"})
+        out = plot_metrics(run_dir / "metrics.jsonl", Path(tmp) / "metrics.png")
+        return _png(out.read_bytes(), max_age=60)
+
+
+def listed_run(run: str) -> Path:
+    """The directory of a run the checkpoints page lists; 404 for any other name (only
+    listed run names, never a path from the request, reach the disk)."""
+    runs = run_dirs(settings())
+    if run not in runs:
+        abort(404, "no such run")
+    return runs[run]
+
+
+def _png(data: bytes, max_age: int) -> Response:
+    return Response(data, mimetype="image/png", headers={"Cache-Control": f"max-age={max_age}"})
