@@ -212,7 +212,8 @@ def api_paths() -> dict:
             "/evaluations/{job_id}": {"delete": {
                 "summary": "Delete a finished evaluation (its owner's) and its comparisons",
                 "parameters": [JOB_ID],
-                "responses": _responses("{deleted}", "404", "409")}},
+                "responses": {**_responses("{deleted}", "404", "409", "422"),
+                              "200": {"description": "{deleted: job_id}"}}}},
             "/models": {"get": {"summary": "Language pairs served and checkpoints known",
                                 "responses": {"200": {"description": "{pairs, checkpoints}"}}}},
             "/pairs": {"get": {"summary": "Language pairs served",
@@ -278,7 +279,11 @@ def libretranslate_paths() -> dict:
         "/languages": {"get": {"summary": "LibreTranslate: languages and their targets",
                                "responses": {"200": {"description": "[{code, name, targets, pivot: "
                                                                    "{target: via} where it "
-                                                                   "pivots}]"}}}},
+                                                                   "pivots, unavailable: "
+                                                                   "{target: why} where a model "
+                                                                   "is down, bleu: {target: test "
+                                                                   "BLEU} where its run recorded "
+                                                                   "it}]"}}}},
         "/frontend/settings": {"get": {
             "summary": "LibreTranslate: limits, keys, file formats and languages",
             "responses": {"200": {"description": "{charLimit, filesTranslation, "
