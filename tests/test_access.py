@@ -270,4 +270,5 @@ def test_a_logged_in_browser_can_log_out(keyed):
     assert answer.status_code == 302 and "/login" in answer.headers["Location"]
     again = client.get("/")
     assert again.status_code == 302 and "/login" in again.headers["Location"]
-    assert "Log out" not in client.get("/status").get_data(as_text=True)
+    status = client.get("/status").get_data(as_text=True)
+    assert "Log out" not in status and 'href="/login?next=/status"' in status
