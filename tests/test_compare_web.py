@@ -309,3 +309,19 @@ def test_the_api_route_is_described():
     assert {p["name"] for p in item["parameters"]} >= {"baseline", "system", "sort", "q",
                                                        "page", "per_page"}
     assert {"200", "202", "404"} <= set(item["responses"])
+
+
+def test_with_keys_the_json_view_is_named_not_linked(served, doc, monkeypatch):
+    """The API answers a browser's plain link only with a key (a session needs the page's
+    CSRF header, which a link does not send): with API_KEYS the page names the JSON view's
+    address for use with a key instead of linking to a 403."""
+    import dataclasses
+
+    client, _ = served({"status": "done", **doc})
+    html = client.get(f"/compare?{QS}").get_data(as_text=True)
+    assert f'<a href="/api/v1/compare?{QS.replace("&", "&amp;")}' in html
+    keyed = dataclasses.replace(client.application.extensions["settings"], api_keys="k1")
+    monkeypatch.setitem(client.application.extensions, "settings", keyed)
+    html = client.get(f"/compare?{QS}&api_key=k1").get_data(as_text=True)
+    assert '<a href="/api/v1/compare' not in html and "with your key (X-API-Key)" in html
+    assert client.get(f"/api/v1/compare?{QS}").status_code == 403  # what the link would get
