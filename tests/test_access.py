@@ -179,7 +179,12 @@ def test_the_open_web_form_has_its_own_limits(queue_settings, workers):
     app = app_with(queue_settings, api_keys="k1", open_web_form=True, form_max_chars=10,
                    form_rate_limit="2/minute")
     client = app.test_client()
-    assert client.get("/").status_code == 200  # no key asked
+    page = client.get("/")
+    assert page.status_code == 200  # no key asked
+    html = page.get_data(as_text=True)  # the form shows and enforces the form's limit
+    assert 'maxlength="10"' in html and "Up to 10 characters" in html
+    assert "and 10 characters (without an API key)" in client.get("/documents").get_data(
+        as_text=True)
     token = token_of(client, "/")
     small = client.post("/api/v1/translate", json={**BODY, "text": "red cat", "wait": 0},
                         headers={"X-CSRFToken": token})

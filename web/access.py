@@ -159,6 +159,19 @@ def submitter() -> Submitter:
     return Submitter(who.owner)
 
 
+def job_char_limit() -> int:
+    """The most characters one job of this caller may have beyond the global limits (the
+    open web form's FORM_MAX_CHARS); 0: none."""
+    return submitter().max_chars
+
+
+def text_char_limit() -> int:
+    """The most characters the translate form accepts from this caller: MAX_TEXT_CHARS, or
+    the open web form's lower FORM_MAX_CHARS (what the pages show and enforce)."""
+    cap = job_char_limit()
+    return min(settings().max_text_chars, cap) if cap else settings().max_text_chars
+
+
 def owns(job: Job) -> bool:
     """Whether the caller is the job's owner, or an admin key (which owns every job)."""
     who = caller()

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from translator.defaults import LOW_CONFIDENCE, MAX_BEAM, MIN_BEAM
 
-from .access import keys_required, logged_in
+from .access import job_char_limit, keys_required, logged_in, text_char_limit
 from .downloads import download_name, format_label
 from .extensions import language_name, pair_label, settings
 from .pages import bp
@@ -45,4 +45,5 @@ def inject() -> dict:
             "limits": settings(), "min_beam": MIN_BEAM,
             "max_beam": MAX_BEAM, "low_confidence": LOW_CONFIDENCE,
             "format_label": format_label, "download_name": download_name,
-            "logged_in": logged_in, "keys_required": keys_required}
+            "logged_in": logged_in, "keys_required": keys_required,
+            "text_char_limit": text_char_limit, "job_char_limit": job_char_limit}
