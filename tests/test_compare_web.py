@@ -322,6 +322,6 @@ def test_with_keys_the_json_view_is_named_not_linked(served, doc, monkeypatch):
     assert f'<a href="/api/v1/compare?{QS.replace("&", "&amp;")}' in html
     keyed = dataclasses.replace(client.application.extensions["settings"], api_keys="k1")
     monkeypatch.setitem(client.application.extensions, "settings", keyed)
-    html = client.get(f"/compare?{QS}&api_key=k1").get_data(as_text=True)
+    html = client.get(f"/compare?{QS}", headers={"X-API-Key": "k1"}).get_data(as_text=True)
     assert '<a href="/api/v1/compare' not in html and "with your key (X-API-Key)" in html
     assert client.get(f"/api/v1/compare?{QS}").status_code == 403  # what the link would get
