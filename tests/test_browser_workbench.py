@@ -1,8 +1,9 @@
 """The evaluation workbench in a real browser (the fixtures of tests/test_browser.py: Debian's
 headless Chromium, the app under gunicorn, a real Redis and real workers): two systems' outputs
 uploaded, the comparison opened from the leaderboard with one click, sorted, filtered, and its
-LaTeX and CSV downloaded; screenshots of the leaderboard and the comparison at laptop and
-phone widths go to test-artifacts/screenshots/ (checked by eye)."""
+LaTeX and CSV downloaded, then two rows ticked and compared with the baseline together;
+screenshots of the leaderboard and the comparisons at laptop and phone widths go to
+test-artifacts/screenshots/ (checked by eye)."""
 
 from __future__ import annotations
 
@@ -127,3 +128,17 @@ def test_compare_two_uploaded_systems_from_the_leaderboard(page, server, reverse
     rows = list(csv.DictReader(io.StringIO(open(table.value.path(), encoding="utf-8").read())))
     assert [r["system"] for r in rows] == ["close", NAME]
     assert (ROOT / "test-artifacts" / "screenshots" / "workbench-compare-phone.png").exists()
+
+    # several systems at once: two rows ticked on the leaderboard, compared with its baseline
+    page.goto(server + f"/checkpoints?baseline={ids[0]}")
+    for text in (NAME, "beam 2, α 1"):
+        page.locator("table.board tr", has_text=text).first.locator(
+            "input[type=checkbox]").check()
+    page.click("button:has-text('Compare the ticked systems')")
+    page.wait_for_url(re.compile(r"/compare\?"))
+    several = page.url
+    assert f"baseline={ids[0]}" in several and several.count("system=") == 2
+    reload_until(page, several, lambda p: p.locator("#segments").count() > 0)
+    summary = page.locator("table.summary tbody tr").all_inner_texts()
+    assert len(summary) == 3 and "close" in summary[0] and NAME in "\n".join(summary)
+    shoot(page, "workbench-compare-several")

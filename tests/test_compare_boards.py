@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
@@ -81,6 +82,12 @@ def test_the_board_table(offline_app):
     assert f"/compare?baseline={BASE_ID}&amp;system={OTHER_ID}" in html
     assert f"/checkpoints?baseline={SYS_ID}" in html
     assert "/checkpoints/export.csv?board=k-1" in html and "/checkpoints/export.tex?board" in html
+    # several rows ticked and compared with the baseline at once (a GET form to /compare)
+    form = html.split('class="compare-several"')[1].split("</form>")[0]
+    assert f'name="baseline" value="{BASE_ID}"' in form
+    ticks = re.findall(r'type="checkbox" name="system" value="(\w+)"', form)
+    assert ticks == [SYS_ID, OTHER_ID]  # not the baseline
+    assert "compare &lt;script&gt;" in form and "Compare the ticked systems" in form
     # a chosen baseline: every other row compared with it, better and worse marked
     rows = [dict(r) for r in BOARD["rows"]]
     rows[0].update(p_values={"bleu": 0.002}, significant={"bleu": True})
@@ -94,12 +101,15 @@ def test_the_board_table(offline_app):
     assert "better<span" in chosen and "n.s.<span" in chosen and "testing…" not in chosen
     assert f"/checkpoints/export.csv?board=k-1&amp;baseline={SYS_ID}" in chosen
     assert 'class="chosen"' in chosen
+    assert f'name="baseline" value="{SYS_ID}"' in chosen
+    assert re.findall(r'type="checkbox" name="system" value="(\w+)"', chosen) == [BASE_ID, OTHER_ID]
     # the board of today's view (no key, title or names) still renders
     old = {"testset": "test_2016_flickr", "rows": [
         {**BOARD["rows"][0], "name": None}, {**BOARD["rows"][1], "name": None}]}
     html = render_board(offline_app, [old])
     assert "test_2016_flickr" in html and "run/best.pt" in html and "p = 0.001" in html
     assert "worse<span" in html
+    assert "compare-several" not in html and "checkbox" not in html  # one row: its link
 
 
 def test_a_board_exports_only_what_the_caller_sees(offline_app, monkeypatch):

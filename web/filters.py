@@ -12,6 +12,7 @@ from .access import job_char_limit, keys_required, logged_in, text_char_limit
 from .downloads import download_name, format_label
 from .extensions import language_name, pair_label, settings
 from .pages import bp
+from .workbench import MAX_SYSTEMS
 
 
 @bp.app_template_filter("when")
@@ -46,4 +47,5 @@ def inject() -> dict:
             "max_beam": MAX_BEAM, "low_confidence": LOW_CONFIDENCE,
             "format_label": format_label, "download_name": download_name,
             "logged_in": logged_in, "keys_required": keys_required,
-            "text_char_limit": text_char_limit, "job_char_limit": job_char_limit}
+            "text_char_limit": text_char_limit, "job_char_limit": job_char_limit,
+            "max_systems": MAX_SYSTEMS}
