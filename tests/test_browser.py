@@ -120,6 +120,30 @@ def test_translate_form_shows_the_translation_and_scores(page, server):
     shoot(page, "translate")
 
 
+def test_translate_form_shows_alternatives_when_asked(page, server):
+    page.goto(server + "/")
+    page.select_option("#source", SRC)
+    page.select_option("#target", TGT)
+    page.fill("#beam_size", "1")
+    page.fill("#alternatives", "2")
+    page.fill("#text", "red blue cat dog\n\nsun moon tree")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#output-status:has-text('Done')", timeout=30_000)
+    assert page.inner_text("#output").startswith("dog cat blue red\n")
+    assert page.is_visible("#other-translations")
+    items = page.locator("#other-translations-list > li")
+    assert items.count() == 2 and items.nth(0).get_attribute("value") == "1"
+    assert items.nth(1).get_attribute("value") == "3"  # the empty line has none
+    first = items.nth(0).locator("li").all_inner_texts()
+    assert 1 <= len(first) <= 2 and "dog cat blue red" not in first
+    shoot(page, "translate_alternatives")
+    assert not page.is_visible("#scores")  # no reference: no (empty) scores box
+    page.fill("#alternatives", "0")  # asked for none: the box goes away
+    page.click("button[type=submit]")
+    page.wait_for_selector("#output-status:has-text('Done')", timeout=30_000)
+    assert not page.is_visible("#other-translations")
+
+
 def test_translate_form_marks_low_confidence_sentences(page, server):
     translate_in_the_form(page, server, "red blue cat dog\nHallo, wie geht es?")
     marks = page.locator("#output mark.doubtful")

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from helpers import FORM_PAIR, PAIR, csrf_token, wait_api_job
+from markupsafe import escape
 
 from web import create_app
 
@@ -49,6 +50,30 @@ def test_translate_form_without_js_redirects_to_the_job_page(client):
     assert wait_api_job(client, job_id)["status"] == "done"
     html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
     assert "cat blue red" in html and "sun dog" in html
+
+
+def test_translate_form_asks_for_alternatives_and_the_job_page_lists_them(client):
+    token = csrf_token(client)
+    response = client.post("/", data={"csrf_token": token, "text": "red blue cat dog\n\nsun",
+                                      **FORM_PAIR, "beam_size": 1, "alternatives": 2})
+    job_id = response.headers["Location"].rsplit("/", 1)[-1]
+    job = wait_api_job(client, job_id)
+    assert job["status"] == "done" and job["beam"] == 3  # widened to hold them
+    others = client.get(f"/api/v1/jobs/{job_id}/result").get_json()["alternatives"]
+    assert [len(o) for o in others] == [2, 2, 2] and others[1] == ["", ""]  # k per line
+    html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    section = html.split('id="other-translations"')[1].split("</section>")[0]
+    assert '<li value="1"><span>dog cat blue red</span>' in section
+    assert all(f"<li>{escape(o)}</li>" in section for o in others[0])
+    assert 'value="2"' not in section and '<li value="3"><span>' in section
+    plain = client.post("/", data={"csrf_token": token, "text": "red", **FORM_PAIR,
+                                   "beam_size": 2})
+    plain_id = plain.headers["Location"].rsplit("/", 1)[-1]
+    assert wait_api_job(client, plain_id)["status"] == "done"
+    assert 'id="other-translations"' not in client.get(f"/jobs/{plain_id}").get_data(as_text=True)
+    too_many = client.post("/", data={"csrf_token": token, "text": "red", **FORM_PAIR,
+                                      "beam_size": 2, "alternatives": 99})
+    assert too_many.status_code == 422 and "Alternatives" in too_many.get_data(as_text=True)
 
 
 def test_forms_need_a_csrf_token(client):

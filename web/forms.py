@@ -17,6 +17,8 @@ class TranslateForm(FlaskForm):
     beam_size = IntegerField("Beam size", default=BEAM_SIZE,
                              validators=[NumberRange(MIN_BEAM, MAX_BEAM)])
     reference = TextAreaField("Reference (optional)", validators=[Optional()])
+    alternatives = IntegerField("Alternatives", default=0,
+                                validators=[Optional(), NumberRange(0, MAX_BEAM - 1)])
 
 
 class DocumentForm(FlaskForm):

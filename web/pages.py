@@ -110,7 +110,8 @@ def translate():
         reference = form.reference.data.splitlines() if form.reference.data else None
         segments = (form.text.data or "").splitlines() or [""]
         return intake().submit_text(segments, form_pair(form), beam_size=form.beam_size.data,
-                                  reference=reference, by=submitter())
+                                  reference=reference, alternatives=form.alternatives.data or 0,
+                                  by=submitter())
 
     return form_page(form, submit, "translate.html",
                      context=lambda: {"reachable": reachable_json()})
@@ -165,7 +166,8 @@ def job(job_id: str):
     return render_template("job.html", job=record, rows=rows, result=result,
                            cancel_form=CancelForm(), can_delete=can_delete(record),
                            evaluation_days=round(settings().evaluation_ttl / 86400),
-                           doubtful=sum(1 for r in rows if r["doubtful"]))
+                           doubtful=sum(1 for r in rows if r["doubtful"]),
+                           alternatives=_alternatives(result))
 
 
 def _rows(jobs, record, result: dict) -> list[dict]:
@@ -183,6 +185,20 @@ def _rows(jobs, record, result: dict) -> list[dict]:
     rows = [{"source": s, "translation": t, "confidence": c}
             for (s, t), c in zip(pairs, confidence)]
     return [{**row, "doubtful": _doubtful(row)} for row in rows]
+
+
+def _alternatives(result: dict | None) -> list[tuple[int, str, list[str]]]:
+    """(segment number from 1, its translation, its other translations) per segment of a
+    text job asked for n-best alternatives that has any; [] otherwise. The API's lists keep
+    k entries per segment; the page leaves out the empty ones (an empty line's) and repeats
+    (a sentence with fewer hypotheses gives its best)."""
+    out = []
+    pairs = zip((result or {}).get("translations") or [], (result or {}).get("alternatives") or [])
+    for i, (translation, others) in enumerate(pairs, start=1):
+        distinct = [o for o in dict.fromkeys(others) if o.strip() and o != translation]
+        if distinct:
+            out.append((i, translation, distinct))
+    return out
 
 
 def _doubtful(row: dict) -> bool:

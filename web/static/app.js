@@ -67,6 +67,28 @@ function showTranslations(output, result, threshold) {
   return marked;
 }
 
+// Each line's other translations (n-best), best first: a list per line that has any (the
+// API keeps k per line: an empty line's and repeats of the translation are left out).
+function showAlternatives(box, result) {
+  const list = box.querySelector("ol");
+  list.replaceChildren();
+  const others = result.alternatives || [];
+  others.forEach((alternatives, i) => {
+    const item = document.createElement("li");
+    item.value = i + 1;
+    const chosen = document.createElement("span");
+    chosen.textContent = result.translations[i];
+    const inner = document.createElement("ul");
+    const distinct = [...new Set(alternatives)].filter((t) => t.trim() && t !== result.translations[i]);
+    for (const text of distinct) {
+      const entry = document.createElement("li"); entry.textContent = text; inner.append(entry);
+    }
+    item.append(chosen, inner);
+    if (distinct.length) list.append(item);
+  });
+  box.hidden = !list.children.length;
+}
+
 function counters() {
   for (const hint of document.querySelectorAll("[data-counter-for]")) {
     const field = document.getElementById(hint.dataset.counterFor);
@@ -101,13 +123,15 @@ function translateForm() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const button = form.querySelector("button[type=submit]");
-    button.disabled = true; output.textContent = ""; scores.hidden = true;
+    const otherBox = document.getElementById("other-translations");
+    button.disabled = true; output.textContent = ""; scores.hidden = true; otherBox.hidden = true;
     status.textContent = "Translating…"; status.className = "hint";
     const reference = form.reference.value.trim() ? lines(form.reference.value) : null;
     try {
       let job = await api(form.dataset.api, { method: "POST", body: JSON.stringify({
         text: lines(form.text.value), pair: `${form.source.value}-${form.target.value}`,
-        beam_size: Number(form.beam_size.value), reference }) });
+        beam_size: Number(form.beam_size.value), reference,
+        alternatives: Number(form.alternatives.value) || 0 }) });
       // Each request waits on the server until the job finishes (or 10 s pass): no polling.
       const jobUrl = form.dataset.jobApi.replace("JOB", job.id) + "?wait=10";
       while (!["done", "failed", "cancelled"].includes(job.status)) job = await api(jobUrl);
@@ -123,6 +147,7 @@ function translateForm() {
         `(detected, ${job.detected.confidence}%) · ` : "";
       const via = job.pivot ? `through ${names[job.pivot] || job.pivot} · ` : "";
       status.replaceChildren(`Done in ${(job.run_seconds * 1000).toFixed(0)} ms · ${found}${via}${note}`, link);
+      showAlternatives(otherBox, result);
       if (result.scores) showScores(scores, result.scores);
     } catch (error) {
       status.textContent = error.message; status.className = "error";
