@@ -47,8 +47,12 @@ def openapi_document() -> dict:
                  "description": "Neural machine translation jobs served by Celery workers."},
         "servers": [{"url": "/"}],
         "components": {
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header",
-                                           "name": "X-API-Key"}},
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "apiKeyField": {"type": "apiKey", "in": "query", "name": "api_key",
+                                "description": "the key as an `api_key` field: in a JSON or "
+                                "form body (LibreTranslate's way) or the query string (which "
+                                "proxies and logs may record: prefer the header)"}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "status"], "properties": {
                     "error": {"type": "string"}, "status": {"type": "integer"},
@@ -88,14 +92,21 @@ def openapi_document() -> dict:
                                             "description": "the confidence of each sentence"},
                     "sentence_segment": {"type": "array", "items": {"type": "integer"},
                                          "description": "text jobs: each sentence's segment"},
+                    "alternatives": {"type": "array", "items": {
+                        "type": "array", "items": {"type": "string"}},
+                        "description": "text jobs asked for `alternatives`: k more "
+                                       "translations per segment, best first (an empty "
+                                       "segment's are empty)"},
+                    "pivot": {"type": "object", "description": "pivoted text jobs: {via, "
+                              "translations}: the intermediate language and its text"},
                     "hypotheses": {"type": "array", "items": {"type": "string"},
                                    "description": "evaluation jobs"},
                     "references": {"type": "array", "items": {"type": "string"}}}},
             },
         },
-        "security": [{}, {"apiKey": []}],
+        "security": [{}, {"apiKey": []}, {"apiKeyField": []}],
         "paths": {**{API + path: item for path, item in api_paths().items()},
-                  **libretranslate_paths()},
+                  **libretranslate_paths(), "/healthz": HEALTHZ},
     }
 
 
@@ -107,8 +118,11 @@ def api_paths() -> dict:
     return {
             "/translate": {"post": {
                 "summary": "Create a text job (one segment or a list)",
-                "requestBody": _json_body({"type": "object", "required": ["text"], "properties": {
-                    "text": TEXT, "pair": {"type": "string", "example": "de-en",
+                "requestBody": _json_body({"type": "object", "anyOf": [
+                    {"required": ["text"]}, {"required": ["q"]}], "properties": {
+                    "text": TEXT, "q": {**TEXT, "description": "LibreTranslate's name for "
+                                             "`text` (used when `text` is absent)"},
+                    "pair": {"type": "string", "example": "de-en",
                                            "description": "`auto-en`: the source detected "
                                                           "(the record's `detected`); a pair "
                                                           "without a model pivots through "
@@ -138,6 +152,8 @@ def api_paths() -> dict:
                 "requestBody": {"required": True, "content": {
                     "multipart/form-data": {"schema": {"type": "object", "properties": {
                         "file": {"type": "string", "format": "binary"},
+                        "text": {"type": "string", "description": "the document's text, "
+                                 "when no `file` is uploaded"},
                         "reference": {"type": "string", "format": "binary"},
                         "retranslate": {"type": "boolean", "description": "PO/XLIFF: translate "
                                         "entries that already have a translation too"},
@@ -236,6 +252,8 @@ def libretranslate_paths() -> dict:
                    "(alt/title translated, scripts and styles left alone), placed by "
                    "alignment"},
         "api_key": {"type": "string"}}}
+    detect = {"type": "object", "required": ["q"], "properties": {
+        "q": {"type": "string"}, "api_key": {"type": "string"}}}
     return {
         "/translate": {"post": {
             "summary": "LibreTranslate: translate `q` and wait for it",
@@ -252,11 +270,8 @@ def libretranslate_paths() -> dict:
             "summary": "LibreTranslate: the language of `q`, over every language the "
                        "detector knows (not only the served ones)",
             "requestBody": {"required": True, "content": {
-                "application/json": {"schema": {"type": "object", "required": ["q"],
-                                                "properties": {"q": {"type": "string"}}}},
-                "application/x-www-form-urlencoded": {"schema": {
-                    "type": "object", "required": ["q"],
-                    "properties": {"q": {"type": "string"}}}}}},
+                "application/json": {"schema": detect},
+                "application/x-www-form-urlencoded": {"schema": detect}}},
             "responses": {**_responses("[{language, confidence}]", "400", "403", "429"),
                           "200": {"description": "[{language, confidence 0-100}], the "
                                                  "likeliest first"}}}},
@@ -289,6 +304,17 @@ def libretranslate_paths() -> dict:
             "responses": {"200": {"description": "{charLimit, filesTranslation, "
                                                  "supportedFilesFormat, language, ...}"}}}},
     }
+
+
+HEALTHZ = {"get": {
+    "summary": "For load balancers and monitors (web/health.py), open without a key",
+    "security": [{}],
+    "responses": {
+        "200": {"description": "{web: ok, redis: ok, models: ready | loading | failed | no "
+                               "worker, models_ready, models_loading, models_failed: {pair: "
+                               "why}}: `ready` once every served pair is warm in every "
+                               "interactive worker that serves it"},
+        "503": {"description": "{web: ok, redis: unreachable}"}}}}
 
 
 def _query(name: str, schema: dict, description: str, required: bool = False) -> dict:
