@@ -13,7 +13,7 @@ import sys
 import pytest
 from helpers import LANGS, three_way
 
-from translator.checkpoint import load_checkpoint
+from translator.checkpoint import CheckpointError, load_checkpoint
 from translator.cli.main import main
 from translator.config import ConfigError
 from translator.data.multilingual import resolve_directions, validation_sets
@@ -125,6 +125,10 @@ def test_a_direction_must_be_chosen_and_must_be_one_of_the_model(multilingual_ru
     assert view.model is model.model  # one model in memory
     assert (view.src_lang, view.tgt_lang) == ("xx", "yy")
     assert view.calibration is not None and view.casing is not None
+    # a damaged checkpoint: a direction listed whose target's token the vocabulary lacks
+    model.meta = {**model.meta, "directions": [*DIRECTIONS, "xx-qq"]}
+    with pytest.raises(CheckpointError, match="no <2qq> token"):
+        model.for_pair("xx", "qq")
 
 
 def test_confidence_alignment_and_protected_spans_work_per_direction(multilingual_run):

@@ -53,7 +53,7 @@ from translator.data.prepare import (
     scratch_dir,
     wait_for_entry,
 )
-from translator.data.vocab import UNK_ID, Tokenizer, sample_sentences, train_model_bytes
+from translator.data.vocab import Tokenizer, sample_sentences, train_model_bytes
 from translator.defaults import MULTILINGUAL_VAL_SENTENCES
 from translator.languages import lang_token, parse_pairs, valid_language
 
@@ -160,8 +160,8 @@ def prepare_multilingual(cfg: Config, data_dir: str | Path,
 
 
 def _token_id(tok: Tokenizer, lang: str) -> int:
-    token_id = tok.sp.piece_to_id(lang_token(lang))
-    if token_id == UNK_ID:
+    token_id = tok.symbol_id(lang_token(lang))
+    if token_id is None:
         raise CorpusError(f"the vocabulary has no {lang_token(lang)} token: a multilingual "
                           f"run's vocab.symbols must hold every target language's")
     return token_id

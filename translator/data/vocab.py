@@ -44,6 +44,12 @@ class Tokenizer:
     def id_pieces(self, ids: Sequence[int]) -> list[str]:
         return [self.sp.id_to_piece(i) for i in ids]
 
+    def symbol_id(self, symbol: str) -> int | None:
+        """The id of a control symbol (a language token such as `<2de>`); None when the
+        vocabulary was trained without it."""
+        token_id = self.sp.piece_to_id(symbol)
+        return None if token_id == UNK_ID else token_id
+
     def has_char(self, char: str) -> bool:
         """Whether `char` is in the vocabulary (after SentencePiece's normalisation)."""
         known = self._known_chars.get(char)

@@ -175,7 +175,11 @@ class Translator:
                             f"not {direction}")
         view = copy.copy(self)
         view.meta = {**self.meta, "src_lang": src, "tgt_lang": tgt}
-        view.lang_id = self.src_tok.sp.piece_to_id(lang_token(tgt))
+        view.lang_id = self.src_tok.symbol_id(lang_token(tgt))
+        if view.lang_id is None:
+            raise CheckpointError(f"this multilingual checkpoint names {direction} among its "
+                                  f"directions but its vocabulary has no "
+                                  f"{lang_token(tgt)} token: it is damaged")
         view.casing = self.casings.get(src)
         view.calibration = self.calibrations.get(direction)
         return view
