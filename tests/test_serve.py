@@ -98,3 +98,44 @@ def test_serve_refuses_when_its_only_checkpoint_is_corrupt(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "no usable checkpoint" in out.stderr
     assert "weights_only" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_supervisor_restarts_a_process_until_it_keeps_exiting():
+    from worker.serve import Supervisor
+
+    supervisor = Supervisor(max_restarts=2)
+    supervisor.add("crasher", [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ))
+    restarted, deadline = 0, time.monotonic() + 30
+    try:
+        while True:
+            assert time.monotonic() < deadline, "never gave up"
+            supervisor.procs["crasher"].wait(10)
+            try:
+                restarted += len(supervisor.check())
+            except RuntimeError as exc:
+                assert "crasher keeps exiting (code 3)" in str(exc)
+                break
+        assert restarted == 2  # max_restarts within a minute, then the error
+        assert supervisor.may_restart("redis-server") and supervisor.may_restart("redis-server")
+        assert not supervisor.may_restart("redis-server")  # one budget per name
+    finally:
+        supervisor.stop()
+    assert supervisor.procs == {} and supervisor.specs == {}
+
+
+def test_stop_kills_a_process_that_ignores_sigterm(tmp_path):
+    from worker.serve import Supervisor
+
+    supervisor = Supervisor()
+    log = tmp_path / "stubborn.log"
+    stubborn = supervisor.add("stubborn", [sys.executable, "-c", (
+        "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(60)")], dict(os.environ), log=log)
+    deadline = time.monotonic() + 30
+    while not (log.exists() and "ready" in log.read_text()):  # its handler installed
+        assert time.monotonic() < deadline and stubborn.poll() is None
+        time.sleep(0.05)
+    started = time.monotonic()
+    supervisor.stop(timeout=1)
+    assert stubborn.returncode == -signal.SIGKILL and time.monotonic() - started < 10
+    assert "stubborn" not in supervisor.procs

@@ -43,6 +43,14 @@ class Supervisor:
         self.restarts: dict[str, list[float]] = {}
         self.max_restarts = max_restarts
 
+    def may_restart(self, name: str) -> bool:
+        """Count a restart of `name` (a process, or the redis-server that serve revives):
+        False when that makes more than `max_restarts` within a minute."""
+        now = time.monotonic()
+        recent = [t for t in self.restarts.get(name, []) if now - t < 60] + [now]
+        self.restarts[name] = recent
+        return len(recent) <= self.max_restarts
+
     def add(self, name: str, argv: list[str], env: dict, nice: int = 0,
             log: Path | None = None, cwd: Path | None = None) -> subprocess.Popen:
         self.specs[name] = {"argv": argv, "env": env, "nice": nice, "log": log, "cwd": cwd}
@@ -65,10 +73,7 @@ class Supervisor:
         for name, proc in list(self.procs.items()):
             if proc.poll() is None:
                 continue
-            now = time.monotonic()
-            recent = [t for t in self.restarts.get(name, []) if now - t < 60] + [now]
-            self.restarts[name] = recent
-            if len(recent) > self.max_restarts:
+            if not self.may_restart(name):
                 raise RuntimeError(f"the {name} keeps exiting (code {proc.returncode})")
             print(f"the {name} exited with code {proc.returncode}; restarting it",
                   file=sys.stderr, flush=True)
@@ -77,8 +82,8 @@ class Supervisor:
         return restarted
 
     def halt(self, names: list[str], timeout: float = 10) -> None:
-        """Stop these processes (SIGTERM, then SIGKILL after `timeout` seconds), keeping
-        their specs for `start`."""
+        """Stop these processes (SIGTERM, a Celery worker's warm shutdown; SIGKILL after
+        `timeout` seconds), keeping their specs for `start`."""
         for name in names:
             if self.procs[name].poll() is None:
                 self.procs[name].send_signal(signal.SIGTERM)
@@ -91,18 +96,13 @@ class Supervisor:
                 self.procs[name].wait()
 
     def stop(self, name: str | None = None, timeout: float = 30) -> None:
+        """Stop one process (or all) as `halt` does, and forget it: `check` no longer
+        restarts it."""
         names = [name] if name else list(self.procs)
+        self.halt(names, timeout)
         for n in names:
-            if self.procs[n].poll() is None:
-                self.procs[n].send_signal(signal.SIGTERM)  # Celery: warm shutdown
-        for n in names:
-            proc = self.procs.pop(n)
+            self.procs.pop(n)
             self.specs.pop(n)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def start_workers(settings: Settings, env: dict, text_concurrency: int = 16,
@@ -288,12 +288,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, text_threads: int = 64,
                   f"  {limit.describe()}\n", flush=True)
         else:
             print("\n  workers are running (Ctrl-C stops them)\n", flush=True)
-        revived: list[float] = []
         while not stopping:
             if redis_server and redis_server.exited() is not None:
-                now = time.monotonic()
-                revived = [t for t in revived if now - t < 60] + [now]
-                if len(revived) > supervisor.max_restarts:
+                if not supervisor.may_restart("redis-server"):
                     print("error: the redis-server keeps exiting; its log is "
                           f"{redis_server.dir / 'redis.log'}", file=sys.stderr)
                     return 1
