@@ -1,5 +1,6 @@
 """Extra corpora mixed with the real one (translator/data/mixing.py): tagged synthetic sources,
-the ratio kept by repeating the real pairs, the cache entries, the vocabulary's control symbol,
+the ratio kept by repeating the smaller side, extra corpora holding a validation or test
+line refused, the cache entries, the vocabulary's control symbol,
 the command line, and a run that trains on the mix."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from translator.cli.main import parser
 from translator.cli.options import with_extra
 from translator.data.compact import CompactCorpus
 from translator.data.corpus import CorpusError
-from translator.data.mixing import extra_tags, parse_extra, prepare_mixed
+from translator.data.mixing import extra_tags, mix_repeats, parse_extra, prepare_mixed
 from translator.data.prepare import prepare
 
 
@@ -33,10 +34,23 @@ def test_tags_join_the_vocabulary_from_the_command_line():
         with_extra(tiny_config(), None, 0.0)
 
 
+def without_held_out(real, synth) -> None:
+    """Leave out of `synth`'s training pairs those sharing a line with `real`'s validation
+    and test sets (short random sentences of a small vocabulary do meet)."""
+    held = {line for split in ("val", "test_2016_flickr") for lang in (SRC, TGT)
+            for line in (real / f"{split}.{lang}").read_text().splitlines()}
+    pairs = list(zip(*((synth / f"train.{lang}").read_text().splitlines()
+                       for lang in (SRC, TGT))))
+    kept = [(s, t) for s, t in pairs if s not in held and t not in held]
+    for lang, lines in zip((SRC, TGT), zip(*kept)):
+        (synth / f"train.{lang}").write_text("".join(line + "\n" for line in lines))
+
+
 @pytest.fixture
 def corpora(tmp_path):
     real = write_reverse_corpus(tmp_path / "real", seed=0)  # 3,000 training pairs
     synth = write_reverse_corpus(tmp_path / "synth", seed=1)
+    without_held_out(real, synth)
     return real, synth, tmp_path / "cache"
 
 
@@ -65,6 +79,26 @@ def test_the_mix_repeats_the_real_pairs_and_tags_the_synthetic_sources(corpora):
     assert len(untagged.corpus) == n + len(extra)  # (another vocabulary: no symbol)
     first = (synth / f"train.{SRC}").read_text().splitlines()[0]
     assert untagged.src_tok.decode([untagged.corpus.pair(n)[0]]) == [first]
+
+
+@pytest.mark.parametrize("n_real, n_extra, ratio, expected", [
+    (100, 500, 1.0, (5, 1)), (100, 500, 0.5, (10, 1)), (100, 100, 1.0, (1, 1)),
+    (100, 100, 2.0, (1, 2)), (100, 30, 1.0, (1, 3)), (100, 500, 5.0, (1, 1)),
+    (100, 0, 1.0, (1, 1))])
+def test_the_mix_keeps_the_ratio_by_repeating_the_smaller_side(n_real, n_extra, ratio, expected):
+    assert mix_repeats(n_real, n_extra, ratio) == expected
+
+
+def test_an_extra_corpus_with_a_held_out_line_is_refused(corpora):
+    real, synth, cache = corpora
+    test_line = (real / f"test_2016_flickr.{TGT}").read_text().splitlines()[7]
+    lines = (synth / f"train.{TGT}").read_text().splitlines()
+    lines[3] = test_line  # the target side of an extra pair: a reference of the test set
+    (synth / f"train.{TGT}").write_text("".join(line + "\n" for line in lines))
+    cfg = with_extra(tiny_config(), [f"{synth}:<bt>"], 1.0)
+    with pytest.raises(CorpusError, match="1 line\\(s\\) of the evaluation sets"):
+        prepare_mixed(cfg, real, SRC, TGT, cache, processes=1, progress=False)
+    assert not (cache / "mixed").exists() or not any((cache / "mixed").iterdir())
 
 
 def test_a_tag_outside_the_vocabulary_is_refused(corpora):

@@ -17,6 +17,7 @@ def cmd_backtranslate(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from translator.data.held_out import evaluation_lines, refuse_evaluation_lines
     from translator.inference import backtranslate as bt
     from translator.inference.translator import Translator
 
@@ -35,7 +36,7 @@ def cmd_backtranslate(args: argparse.Namespace) -> int:
     lines = bt.read_mono(args.input, args.limit)
     if not lines:
         raise UserError(f"{args.input} has no text")
-    bt.refuse_evaluation_lines(lines, bt.evaluation_lines(args.data, (src, tgt)), args.input)
+    refuse_evaluation_lines(lines, evaluation_lines(args.data, (src, tgt)), args.input)
     bar = tqdm(total=len(lines), unit="lines", desc=f"{src}->{tgt}", disable=args.quiet,
                mininterval=1.0)
 

@@ -27,8 +27,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from translator.data.corpus import CorpusError, iter_raw_lines, normalize, read_lines
-from translator.defaults import EVALUATION_SPLITS
+from translator.data.corpus import CorpusError, iter_raw_lines, normalize
 
 log = logging.getLogger(__name__)
 
@@ -58,31 +57,6 @@ def check_direction(lang: str | None, src_lang: str, tgt_lang: str, path: str | 
                           f"{lang}->xx checkpoint")
 
 
-def evaluation_lines(data_dir: str | Path | None, langs: tuple[str, ...]) -> set[str]:
-    """Every line of `data_dir`'s evaluation splits in `langs` (normalised as corpora are).
-    A directory that is not there is an error (the check would silently not happen); one with
-    no evaluation split in these languages is allowed, with a warning."""
-    from translator.data.corpus import find_split_file
-
-    out: set[str] = set()
-    if data_dir is None:
-        return out
-    if not Path(data_dir).is_dir():
-        raise CorpusError(f"{data_dir} is not a directory: monolingual text is checked against "
-                          f"the validation and test sets of the parallel corpus there (--data)")
-    for split in EVALUATION_SPLITS:
-        for lang in langs:
-            try:
-                out.update(normalize(line) for line in read_lines(
-                    find_split_file(data_dir, split, lang)))
-            except CorpusError:
-                continue  # that split or language is not there
-    if not out:
-        log.warning("%s has no validation or test split in %s: nothing to keep out of the "
-                    "synthetic data", data_dir, " or ".join(langs))
-    return out
-
-
 def read_mono(path: str | Path, limit: int = 0) -> list[str]:
     """The non-empty lines of a monolingual file (plain or gzip), normalised, at most
     `limit` (0: all)."""
@@ -110,14 +84,6 @@ def identity_of(checkpoint: str | Path, **settings) -> dict:
         st = Path(member).stat()
         members.append([str(Path(member).resolve()), st.st_size, st.st_mtime_ns])
     return {"checkpoint": members, **settings}
-
-
-def refuse_evaluation_lines(lines: list[str], forbidden: set[str], path: str | Path) -> None:
-    found = [line for line in lines if line in forbidden]
-    if found:
-        raise CorpusError(f"{path} holds {len(found)} line(s) of the evaluation sets (e.g. "
-                          f"{found[0][:80]!r}): remove them; validation and test lines never "
-                          f"become training data")
 
 
 def backtranslate(translate: Callable[[list[str]], list[str]], lines: list[str], out: Path,

@@ -31,6 +31,7 @@ from pathlib import Path
 from translator.checkpoint_file import join_spec, spec_members
 from translator.config import Config
 from translator.data.corpus import CorpusError, read_split
+from translator.data.held_out import evaluation_lines, refuse_evaluation_lines
 from translator.defaults import BEAM_SIZE, TEST_SPLIT
 from translator.errors import UserError
 from translator.training.state import RESUME_OPTIONS
@@ -225,8 +226,8 @@ class Recipe:
         if not done.is_file():
             mono = mono_file(self.mono, self.tgt)
             lines = bt.read_mono(mono, self.mono_lines)
-            bt.refuse_evaluation_lines(lines, bt.evaluation_lines(self.data,
-                                                                  (self.src, self.tgt)), mono)
+            refuse_evaluation_lines(lines, evaluation_lines(self.data, (self.src, self.tgt)),
+                                    mono)
             self.echo(f"recipe: back-translating {len(lines)} lines of {mono}")
             translator = self._reverse_translator()
             start = time.perf_counter()
@@ -398,7 +399,7 @@ def check_inputs(data: Path, mono: Path, src: str, tgt: str) -> None:
     from translator.inference import backtranslate as bt
 
     path = mono_file(mono, tgt)  # refused before any stage runs, not after two trainings
-    bt.refuse_evaluation_lines(bt.read_mono(path), bt.evaluation_lines(data, (src, tgt)), path)
+    refuse_evaluation_lines(bt.read_mono(path), evaluation_lines(data, (src, tgt)), path)
 
 
 def mono_file(mono: Path, lang: str) -> Path:
