@@ -80,6 +80,8 @@ def test_the_run_trains_every_direction_and_logs_each(multilingual_run):
                (multilingual_run["dir"] / "metrics.jsonl").read_text().splitlines()]
     valid = [r for r in records if r["type"] == "valid"]
     assert set(valid[-1]["directions"]) == set(DIRECTIONS)
+    best = next(r for r in valid if r["step"] == summary["best_step"])
+    assert summary["best_val_bleu_directions"] == best["directions"]  # the summary's too
     mean = sum(valid[-1]["directions"].values()) / len(DIRECTIONS)
     assert valid[-1]["bleu"] == pytest.approx(mean, abs=0.01)
     for direction in DIRECTIONS:

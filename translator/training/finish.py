@@ -34,7 +34,8 @@ def average_periodic(run_dir: Path, last: int, model: torch.nn.Module,
     result = validate()
     model.load_state_dict(trained)
     record = {"type": "average", "step": state.step, "checkpoints": names,
-              "bleu": result["bleu"], "loss": result["loss"], "best_single_bleu": state.best_bleu}
+              "bleu": result["bleu"], "loss": result["loss"], "best_single_bleu": state.best_bleu,
+              **({"directions": result["directions"]} if result.get("directions") else {})}
     write_record(record)
     if result["bleu"] > state.best_bleu:
         (run_dir / "best.pt").replace(run_dir / "best_single.pt")
@@ -62,11 +63,15 @@ def run_summary(state: TrainState, averaged: dict | None, calibration: dict | No
     summary = {"stop_reason": state.stop_reason, "step": state.step, "epoch": state.epoch,
                "elapsed_minutes": state.elapsed / 60, "best_val_bleu": state.best_bleu,
                "best_step": state.best_step}
+    if state.best_directions:  # a multilingual run: the mean above, each direction here
+        summary["best_val_bleu_directions"] = state.best_directions
     if state.init_from:
         summary["init_from"] = state.init_from
     if calibration:
         summary["confidence"] = calibration["confidence"]
     if averaged:
         summary["averaged_val_bleu"] = averaged["bleu"]
+        if averaged.get("directions"):
+            summary["averaged_val_bleu_directions"] = averaged["directions"]
         summary["averaged_from"] = averaged["checkpoints"]
     return summary

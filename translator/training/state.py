@@ -43,6 +43,7 @@ class TrainState:
     elapsed: float = 0.0  # training seconds so far (validation included)
     best_bleu: float = -1.0
     best_step: int = 0
+    best_directions: dict[str, float] = field(default_factory=dict)  # multilingual: each BLEU
     bad_evals: int = 0
     validated_step: int = 0  # the last step validated
     periodic: list[str] = field(default_factory=list)

@@ -60,11 +60,12 @@ def record_validation(state: TrainState, result: dict, seconds: float,
     Returns whether it is the best so far."""
     state.validated_step = state.step
     improved = result["bleu"] > state.best_bleu
+    directions = result.get("directions")
     if improved:
         state.best_bleu, state.best_step, state.bad_evals = result["bleu"], state.step, 0
+        state.best_directions = dict(directions or {})
     else:
         state.bad_evals += 1
-    directions = result.get("directions")
     write_record({"type": "valid", "step": state.step, "epoch": state.epoch,
                   "loss": result["loss"], "bleu": result["bleu"], "best_bleu": state.best_bleu,
                   "elapsed": state.elapsed, "seconds": seconds,
