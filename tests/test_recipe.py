@@ -58,6 +58,7 @@ def test_a_recipe_runs_every_stage_then_resumes(tmp_path, capsys):
     saved = json.loads((out / "backtranslated" / "summary.json").read_text())
     assert saved["step"] == 30
     assert "| synthetic |" in (out / "report.md").read_text()
+    assert "baseline (the recipe's own, 18 updates)" in (out / "report.md").read_text()
     # the back-translated model started from the baseline's weights (the default)
     assert stages["backtranslated"]["init"] == "baseline"
     assert "30 (from the baseline's weights)" in (out / "report.md").read_text()

@@ -376,9 +376,12 @@ def markdown(report: dict) -> str:
         lines.append(f"| {s['stage']} | {s['pair']} | {updates} | {s['decoded']} | "
                      f"{_cell(s['minutes'])} | {_cell(s.get('training_minutes'))} |")
     final = report["final"]
+    base = next((s["updates"] for s in report["stages"] if s["stage"] == "baseline"), None)
     lines += ["", f"Final system: **{final['system']}** (chosen on the validation set: "
               + ", ".join(f"{k} {v}" for k, v in final["val_bleu"].items()) + ").", "",
-              f"{report['test_set']}, beam {report['beam']}: baseline {report['baseline_bleu']}, "
+              f"{report['test_set']}, beam {report['beam']}: baseline "
+              + (f"(the recipe's own, {base} updates) " if base is not None else "")
+              + f"{report['baseline_bleu']}, "
               f"final {report['final_bleu']} BLEU (paired bootstrap p = "
               f"{report['p_value']:.4f}; difference {report['difference']['mean']:+.2f}, 95% "
               f"interval [{report['difference']['low']:+.2f}, "
