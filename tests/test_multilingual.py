@@ -226,6 +226,9 @@ def test_resuming_with_other_languages_is_refused(multilingual_run, three_way_co
                  "--out", str(multilingual_run["dir"]), "--resume", "--preset", "tiny"])
     assert code != 0
     assert "--resume goes on with the run's own languages" in capsys.readouterr().err
+    code = main(["train", "--data", str(three_way_corpus), "--src", "xx", "--tgt", "yy",
+                 "--out", str(multilingual_run["dir"]), "--resume", "--preset", "tiny"])
+    assert code != 0 and "is a multilingual run" in capsys.readouterr().err
 
 
 def test_casing_and_documents_use_the_directions_own_languages(multilingual_run):

@@ -236,6 +236,23 @@ def test_cli_train_end_to_end(capsys, reverse_corpus, tmp_path):
     assert all(len(p.read_text().splitlines()) == n_test for p in hyp_files)
 
 
+def test_resume_goes_on_with_the_runs_own_pair(capsys, reverse_corpus, tmp_path):
+    """A run of yy-xx resumed without --src/--tgt goes on as yy-xx (not the default de-en);
+    another pair given is refused before anything starts."""
+    out_dir = tmp_path / "run"
+    base = ["train", "--preset", "tiny", "--data", str(reverse_corpus), "--out", str(out_dir),
+            "--threads", "1", "--no-test", "-q"]
+    assert run_cli(capsys, [*base, "--src", TGT, "--tgt", SRC, "--max-steps", "4"])[0] == 0
+    code, _, err = run_cli(capsys, [*base, "--src", SRC, "--tgt", TGT, "--resume",
+                                    "--max-steps", "6"])
+    assert code == 2 and f"trains {TGT}-{SRC}: --resume goes on with its own pair" in err
+    assert load_checkpoint(out_dir / "last.pt")["train_state"]["state"]["step"] == 4
+    code, out, _ = run_cli(capsys, [*base, "--resume", "--max-steps", "6"])
+    assert code == 0 and json.loads(out[out.index("{\n"):])["step"] == 6
+    meta = load_checkpoint(out_dir / "last.pt")["meta"]
+    assert (meta["src_lang"], meta["tgt_lang"]) == (TGT, SRC)
+
+
 def test_resume_keeps_the_saved_budget_unless_given_again():
     from translator.config import preset
     from translator.training.state import resume_config

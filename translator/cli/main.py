@@ -64,10 +64,35 @@ def _languages(args: argparse.Namespace, cfg) -> tuple:
     return multilingual_config(cfg, langs, directions), None, None
 
 
+def _resumed_languages(args: argparse.Namespace, src: str | None, tgt: str | None) -> tuple:
+    """(source, target) a `--resume` goes on with: the run's own, read from its last.pt.
+    Left out, --src/--tgt default to them (not to de-en); given otherwise, UserError, as
+    for --src/--tgt beside a multilingual run (other --langs: resume_config's error)."""
+    from translator.checkpoint import load_checkpoint
+
+    last = Path(args.out) / "last.pt"
+    if not args.resume or not last.is_file():
+        return src, tgt
+    meta = load_checkpoint(last).get("meta") or {}
+    if meta.get("directions"):
+        if args.src or args.tgt:
+            raise UserError(f"{args.out} is a multilingual run ({', '.join(meta['directions'])})"
+                            f": --resume it without --src and --tgt")
+        return None, None
+    saved = (meta.get("src_lang"), meta.get("tgt_lang"))
+    if None in saved or args.langs:
+        return src, tgt
+    if (args.src or saved[0], args.tgt or saved[1]) != saved:
+        raise UserError(f"{args.out} trains {saved[0]}-{saved[1]}: --resume goes on with its "
+                        f"own pair (leave out --src/--tgt, or start a new run in another --out)")
+    return saved
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from translator.training.pairs import train_run
 
     cfg, src, tgt = _languages(args, build_config(args, multilingual=True))
+    src, tgt = _resumed_languages(args, src, tgt)
     summary = train_run(cfg, args.data, src, tgt, args.out,
                         resume=args.resume, progress=not args.quiet,
                         overrides=train_overrides(args), test_beams=_test_beams(args),
