@@ -59,6 +59,29 @@ def test_langs_excludes_src_and_tgt_on_the_command_line(three_way_corpus, tmp_pa
     assert "give --langs too" in capsys.readouterr().err
 
 
+def test_prepare_encodes_a_multilingual_run_ahead_and_train_reads_it(three_way_corpus, tmp_path,
+                                                                     capsys, caplog):
+    """`translator prepare --langs` (large corpora, DDP: encode once, ahead of training):
+    the shared vocabulary, every direction's entry and their union, which train then reads."""
+    import logging
+
+    cache = tmp_path / "cache"
+    common = ["--data", str(three_way_corpus), "--langs", "xx,yy,zz", "--directions",
+              "xx-yy,yy-xx", "--preset", "tiny", "--cache-dir", str(cache), "-q"]
+    assert main(["prepare", *common, "--prepare-processes", "1"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["pairs"] == first["kept"] == 2 * 2000 and not first["from_cache"]  # 2 ways
+    assert "/multi/" in first["cache"]
+    assert main(["prepare", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["from_cache"]
+    assert main(["prepare", *common, "--src", "xx"]) != 0
+    assert "leave out --src and --tgt" in capsys.readouterr().err
+    caplog.set_level(logging.INFO, logger="translator.training.trainer")
+    assert main(["train", *common, "--out", str(tmp_path / "run"), "--max-steps", "2",
+                 "--threads", "1", "--no-test"]) == 0
+    assert f"memory-mapped from {first['cache']}" in caplog.text
+
+
 def test_the_validation_sample_is_the_same_lines_in_every_direction(three_way_corpus):
     sets = validation_sets(three_way_corpus, ["xx-yy", "zz-xx"], limit=10)
     assert all(len(c) == 10 for c in sets.values())

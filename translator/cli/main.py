@@ -64,6 +64,20 @@ def _languages(args: argparse.Namespace, cfg) -> tuple:
     return multilingual_config(cfg, langs, directions), None, None
 
 
+def add_language_options(p: argparse.ArgumentParser) -> None:
+    """What a run trains: one pair (--src/--tgt) or, with --langs, a multilingual model."""
+    p.add_argument("--src", help="source language code (default: de)")
+    p.add_argument("--tgt", help="target language code (default: en)")
+    p.add_argument("--langs", metavar="L1,L2,...",
+                   help="a multilingual model of every direction among these languages of a "
+                        "multi-way corpus (train.<lang> files aligned line by line), e.g. "
+                        "en,de,fr,cs; excludes --src/--tgt")
+    p.add_argument("--directions", metavar="S-T,...",
+                   help="with --langs: train these directions only, e.g. de-en,en-de,fr-en")
+    p.add_argument("--english-centric", action="store_true",
+                   help="with --langs: only the directions to and from English")
+
+
 def _resumed_languages(args: argparse.Namespace, src: str | None, tgt: str | None) -> tuple:
     """(source, target) a `--resume` goes on with: the run's own, read from its last.pt.
     Left out, --src/--tgt default to them (not to de-en); given otherwise, UserError, as
@@ -282,16 +296,7 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model on a parallel corpus (one pair, or every "
                                      "direction among --langs)")
-    t.add_argument("--src", help="source language code (default: de)")
-    t.add_argument("--tgt", help="target language code (default: en)")
-    t.add_argument("--langs", metavar="L1,L2,...",
-                   help="a multilingual model of every direction among these languages of a "
-                        "multi-way corpus (train.<lang> files aligned line by line), e.g. "
-                        "en,de,fr,cs; excludes --src/--tgt")
-    t.add_argument("--directions", metavar="S-T,...",
-                   help="with --langs: train these directions only, e.g. de-en,en-de,fr-en")
-    t.add_argument("--english-centric", action="store_true",
-                   help="with --langs: only the directions to and from English")
+    add_language_options(t)
     t.add_argument("--out", required=True, help="run directory for checkpoints and logs")
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     t.add_argument("--init", metavar="CHECKPOINT",
@@ -315,8 +320,7 @@ def parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("prepare", help="encode a corpus' train split into the cache that "
                                         "`train` reads (what train does first, alone)")
-    pr.add_argument("--src", default="de", help="source language code (default: de)")
-    pr.add_argument("--tgt", default="en", help="target language code (default: en)")
+    add_language_options(pr)
     pr.add_argument("--data", default=DEFAULT_DATA, help="corpus directory (Multi30K layout)")
     pr.add_argument("--config", help="YAML file overriding the preset (its data and vocab "
                                      "sections and train.seed decide the cache entry)")
@@ -391,11 +395,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from translator.data.multilingual import prepare_multilingual
     from translator.data.prepare import prepare
 
-    cfg = build_config(args)
-    prepared = prepare(cfg, args.data, args.src, args.tgt, args.cache_dir,
-                       args.prepare_processes, progress=not args.quiet)
+    cfg, src, tgt = _languages(args, build_config(args, multilingual=True))
+    if cfg.data.langs:  # the shared vocabulary, every direction's entry and their union
+        prepared = prepare_multilingual(cfg, args.data, args.cache_dir, args.prepare_processes,
+                                        progress=not args.quiet)
+    else:
+        prepared = prepare(cfg, args.data, src, tgt, args.cache_dir, args.prepare_processes,
+                           progress=not args.quiet)
     print(json.dumps({"cache": str(prepared.directory), "from_cache": prepared.from_cache,
                       "pairs": len(prepared.corpus), "vocab": len(prepared.src_tok),
                       "kept": prepared.report.kept, "dropped": prepared.report.dropped},
