@@ -1,7 +1,8 @@
 """Serving one multilingual model (worker/models.py, worker/runtime.py): a checkpoint named
 without a pair serves every direction it translates, one model in memory; a pair's own model
 wins for its pair; a models directory lists a multilingual run; and `translator serve`
-answers every direction through LibreTranslate's API and its own client library."""
+answers every direction through LibreTranslate's API and its own client library: one at a
+time and all at once, HTML, a document through the file API, and the status page."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from helpers import LANGS, ROOT, three_way
 
 from translator.checkpoint_file import read_meta, spec_directions
@@ -173,6 +176,27 @@ def test_serve_answers_every_direction_through_libretranslate(multilingual_run, 
         html = _post(server + "/translate", {"q": "<p>katze <b>hund</b></p>", "source": "zz",
                                              "target": "xx", "format": "html"})
         assert html["translatedText"] == "<p>cat <b>dog</b></p>"
+        # requests in every direction at once: the micro-batcher may put them in one batch
+        # of the one model, each with its own target token
+        sentences = [three_way(w) for w in (["red", "fish"], ["moon", "tree", "cat"],
+                                             ["dog", "star"])]
+        asks = [(d, s) for d in DIRECTIONS if d != "xx-yy" for s in sentences]
+        with ThreadPoolExecutor(len(asks)) as pool:
+            answers = list(pool.map(lambda ask: client.translate(
+                ask[1][ask[0][:2]], ask[0][:2], ask[0][3:]), asks))
+        assert answers == [s[d[3:]] for d, s in asks]
+        # a document through LibreTranslate's file API (the document worker)
+        answer = requests.post(server + "/translate_file", data={"source": "zz", "target": "xx"},
+                               files={"file": ("story.txt", b"katze hund sonne\n\nrot fisch\n")},
+                               timeout=120)
+        assert answer.status_code == 200, answer.text
+        translated = requests.get(answer.json()["translatedFileUrl"], timeout=60)
+        assert translated.text == "cat dog sun\n\nred fish\n"
+        # the status page: every direction served directly, none pivoted
+        with urllib.request.urlopen(server + "/status", timeout=60) as r:
+            status = r.read().decode()
+        assert status.count('data-label="Model">direct') == len(DIRECTIONS)
+        assert "through" not in status.split('class="stack languages"')[1].split("</table>")[0]
     finally:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
