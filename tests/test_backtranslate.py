@@ -9,6 +9,7 @@ import json
 import random
 
 import pytest
+import torch
 from helpers import SRC, TGT, WORDS
 
 from translator.cli.main import main
@@ -42,6 +43,10 @@ def test_the_cli_writes_a_corpus_of_inputs_and_translations(tmp_path, trained_ru
     assert read_lines(out / f"train.{TGT}.gz") == trained_translator.translate(lines,
                                                                                beam_size=1)
     assert json.loads((out / "backtranslate.json").read_text())["beam"] == 1
+    again = tmp_path / "int8"  # the CPU's default precision: int8
+    assert main(["backtranslate", "--checkpoint", str(trained_run["dir"] / "best.pt"), "-i",
+                 str(mono), "--out", str(again), "--data", str(reverse_corpus), "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["precision"] == "int8"
 
 
 def test_the_wrong_direction_and_evaluation_lines_are_refused(tmp_path, trained_run,
@@ -64,6 +69,14 @@ def test_the_wrong_direction_and_evaluation_lines_are_refused(tmp_path, trained_
                  str(tmp_path / "c"), "--data", str(tmp_path / "no-such-corpus"), "-q"]) != 0
     assert "no-such-corpus is not a directory" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+    # int8 is a CPU precision; a GPU that is not there is said so
+    good = write_gz(tmp_path / f"ok.{SRC}.gz", mono_lines(5))
+    assert main(["backtranslate", "--checkpoint", checkpoint, "-i", str(good), "--out",
+                 str(tmp_path / "d"), "--device", "cuda", "--precision", "int8",
+                 "--data", str(reverse_corpus), "-q"]) != 0
+    assert ("int8 is for CPUs" if torch.cuda.is_available() else "CUDA is not available") \
+        in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
 
 
 def test_an_interrupted_run_resumes_at_its_first_missing_part(tmp_path):

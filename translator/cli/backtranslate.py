@@ -23,7 +23,14 @@ def cmd_backtranslate(args: argparse.Namespace) -> int:
 
     if args.beam < 1 or args.batch_tokens < 1 or args.limit < 0:
         raise UserError("--beam and --batch-tokens must be at least 1, --limit at least 0")
-    loaded = Translator.from_checkpoint(args.checkpoint, threads=args.threads,
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but CUDA is not available here")
+    if args.precision is None:  # the device's fastest, as the recipe decodes
+        args.precision = "int8" if args.device == "cpu" else "fp32"
+    if args.precision == "int8" and args.device != "cpu":
+        raise UserError("--precision int8 is for CPUs: on a GPU use fp32 or bf16")
+    loaded = Translator.from_checkpoint(args.checkpoint, device=args.device,
+                                        threads=args.threads,
                                         int8=args.precision == "int8",
                                         bf16=args.precision == "bf16")
     lang = args.lang or bt.language_of(args.input)
@@ -91,9 +98,11 @@ def add_backtranslate_parser(sub) -> None:
                    help="with --temperature: sample among the k most likely tokens only")
     b.add_argument("--seed", type=int, default=1234, help="the sampling's seed")
     b.add_argument("--batch-tokens", type=int, default=BATCH_TOKENS)
-    b.add_argument("--precision", choices=["fp32", "int8", "bf16"], default="int8",
-                   help="decoding precision (default int8: the fastest on CPUs; bf16 where "
-                        "the CPU runs it)")
+    b.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where to decode (default cpu)")
+    b.add_argument("--precision", choices=["fp32", "int8", "bf16"],
+                   help="decoding precision (default: the device's fastest, int8 on a CPU, "
+                        "fp32 on a GPU; bf16 where the hardware runs it)")
     b.add_argument("--threads", type=int, help="torch CPU threads")
     b.add_argument("--limit", type=int, default=0, help="translate only the first N lines")
     b.add_argument("--data", default=os.environ.get("MULTI30K_DIR", MULTI30K_DIR),
