@@ -131,6 +131,8 @@ def test_compare_two_uploaded_systems_from_the_leaderboard(page, server, reverse
 
     # several systems at once: two rows ticked on the leaderboard, compared with its baseline
     page.goto(server + f"/checkpoints?baseline={ids[0]}")
+    button = page.locator("button:has-text('Compare the ticked systems')")
+    assert button.is_disabled()  # until a row is ticked
     for text in (NAME, "beam 2, α 1"):
         page.locator("table.board tr", has_text=text).first.locator(
             "input[type=checkbox]").check()

@@ -84,21 +84,33 @@ def test_the_mix_repeats_the_real_pairs_and_tags_the_synthetic_sources(corpora):
 @pytest.mark.parametrize("n_real, n_extra, ratio, expected", [
     (100, 500, 1.0, (5, 1)), (100, 500, 0.5, (10, 1)), (100, 100, 1.0, (1, 1)),
     (100, 100, 2.0, (1, 2)), (100, 30, 1.0, (1, 3)), (100, 500, 5.0, (1, 1)),
-    (100, 0, 1.0, (1, 1))])
+    (100, 0, 1.0, (1, 1)), (0, 50, 1.0, (1, 1))])
 def test_the_mix_keeps_the_ratio_by_repeating_the_smaller_side(n_real, n_extra, ratio, expected):
     assert mix_repeats(n_real, n_extra, ratio) == expected
 
 
-def test_an_extra_corpus_with_a_held_out_line_is_refused(corpora):
+def test_extra_pairs_equal_to_an_evaluation_line_are_left_out(corpora, caplog):
     real, synth, cache = corpora
-    test_line = (real / f"test_2016_flickr.{TGT}").read_text().splitlines()[7]
-    lines = (synth / f"train.{TGT}").read_text().splitlines()
-    lines[3] = test_line  # the target side of an extra pair: a reference of the test set
-    (synth / f"train.{TGT}").write_text("".join(line + "\n" for line in lines))
     cfg = with_extra(tiny_config(), [f"{synth}:<bt>"], 1.0)
-    with pytest.raises(CorpusError, match="1 line\\(s\\) of the evaluation sets"):
-        prepare_mixed(cfg, real, SRC, TGT, cache, processes=1, progress=False)
-    assert not (cache / "mixed").exists() or not any((cache / "mixed").iterdir())
+    clean = prepare_mixed(cfg, real, SRC, TGT, cache, processes=1, progress=False)
+    test_target = (real / f"test_2016_flickr.{TGT}").read_text().splitlines()[7]
+    val_source = (real / f"val.{SRC}").read_text().splitlines()[2]
+    for lang, index, line in ((TGT, 3, test_target), (SRC, 10, val_source)):
+        lines = (synth / f"train.{lang}").read_text().splitlines()
+        lines[index] = line  # a reference of the test set; a source of the validation set
+        (synth / f"train.{lang}").write_text("".join(line + "\n" for line in lines))
+    (real / f"val.{SRC}").write_text((real / f"val.{SRC}").read_text() + "\n")  # a blank
+    caplog.set_level("WARNING", logger="translator.data.mixing")
+    mixed = prepare_mixed(cfg, real, SRC, TGT, cache, processes=1, progress=False)
+    assert len(mixed.corpus) == len(clean.corpus) - 2  # the two pairs, once each (x1)
+    assert "2 extra pair(s) left out of the mix" in caplog.text
+    held = {tuple(mixed.src_tok.encode([val_source])[0]),
+            tuple(mixed.tgt_tok.encode([test_target])[0])}
+    tag = mixed.src_tok.symbol_id("<bt>")
+    for i in range(len(mixed.corpus)):
+        src, tgt = mixed.corpus.pair(i)
+        if src and src[0] == tag:
+            assert tuple(src[1:]) not in held and tuple(tgt) not in held
 
 
 def test_a_tag_outside_the_vocabulary_is_refused(corpora):

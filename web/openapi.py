@@ -48,11 +48,10 @@ def openapi_document() -> dict:
         "servers": [{"url": "/"}],
         "components": {
             "securitySchemes": {
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                "apiKeyField": {"type": "apiKey", "in": "query", "name": "api_key",
-                                "description": "the key as an `api_key` field: in a JSON or "
-                                "form body (LibreTranslate's way) or the query string (which "
-                                "proxies and logs may record: prefer the header)"}},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                           "description": "or an `api_key` field in a JSON or form body "
+                           "(LibreTranslate's way; the query string works too, but proxies "
+                           "and logs record URLs)"}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "status"], "properties": {
                     "error": {"type": "string"}, "status": {"type": "integer"},
@@ -104,7 +103,7 @@ def openapi_document() -> dict:
                     "references": {"type": "array", "items": {"type": "string"}}}},
             },
         },
-        "security": [{}, {"apiKey": []}, {"apiKeyField": []}],
+        "security": [{}, {"apiKey": []}],
         "paths": {**{API + path: item for path, item in api_paths().items()},
                   **libretranslate_paths(), "/healthz": HEALTHZ},
     }

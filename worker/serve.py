@@ -103,6 +103,7 @@ class Supervisor:
         for n in names:
             self.procs.pop(n)
             self.specs.pop(n)
+            self.restarts.pop(n, None)
 
 
 def start_workers(settings: Settings, env: dict, text_concurrency: int = 16,

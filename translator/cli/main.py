@@ -82,12 +82,12 @@ def _resumed_languages(args: argparse.Namespace, src: str | None, tgt: str | Non
     """(source, target) a `--resume` goes on with: the run's own, read from its last.pt.
     Left out, --src/--tgt default to them (not to de-en); given otherwise, UserError, as
     for --src/--tgt beside a multilingual run (other --langs: resume_config's error)."""
-    from translator.checkpoint import load_checkpoint
+    from translator.checkpoint_file import read_meta
 
     last = Path(args.out) / "last.pt"
     if not args.resume or not last.is_file():
         return src, tgt
-    meta = load_checkpoint(last).get("meta") or {}
+    meta = read_meta(last)  # without the weights: the trainer loads them
     if meta.get("directions"):
         if args.src or args.tgt:
             raise UserError(f"{args.out} is a multilingual run ({', '.join(meta['directions'])})"

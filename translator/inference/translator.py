@@ -164,7 +164,8 @@ class Translator:
     def for_pair(self, src: str, tgt: str) -> Translator:
         """This model translating `src` -> `tgt`: for a multilingual model, a view of one of its
         directions that shares the model in memory; a model of one pair returns itself for that
-        pair. UserError for a direction the model does not translate."""
+        pair. UserError for a direction the model does not translate; CheckpointError for a
+        damaged checkpoint whose vocabulary lacks a listed direction's target token."""
         direction = f"{src}-{tgt}"
         if not self.multilingual:
             if self.directions in ([], [direction]):

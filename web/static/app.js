@@ -190,6 +190,23 @@ async function jobPage() {
   }
 }
 
+// The leaderboard's "compare the ticked systems": enabled once a row is ticked, and no more
+// rows tickable than the comparison takes (data-max).
+function compareSeveral() {
+  for (const form of document.querySelectorAll("form.compare-several")) {
+    const boxes = [...form.querySelectorAll("input[type=checkbox][name=system]")];
+    const button = form.querySelector("button[type=submit]");
+    const max = Number(form.dataset.max) || boxes.length;
+    const update = () => {
+      const ticked = boxes.filter((box) => box.checked).length;
+      button.disabled = ticked === 0;
+      for (const box of boxes) box.disabled = !box.checked && ticked >= max;
+    };
+    for (const box of boxes) box.addEventListener("change", update);
+    update();
+  }
+}
+
 // Forms that destroy something ask first (data-confirm: the question).
 function confirmForms() {
   for (const form of document.querySelectorAll("form[data-confirm]")) {
@@ -199,4 +216,4 @@ function confirmForms() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => { counters(); languageSelectors(); translateForm(); jobPage(); confirmForms(); });
+document.addEventListener("DOMContentLoaded", () => { counters(); languageSelectors(); translateForm(); jobPage(); compareSeveral(); confirmForms(); });
