@@ -196,7 +196,7 @@ def _write_mix(prepared: Prepared, extras: list, ratio: float, entry: Path,
                 src, tgt = src[np.repeat(keep, lengths)], tgt[np.repeat(keep, tgt_lengths)]
                 lengths, tgt_lengths = lengths[keep], tgt_lengths[keep]
             if tag_id is not None:  # the tag before each source
-                starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+                starts = np.cumsum(lengths) - lengths  # each source's first token (none: [])
                 src = np.insert(src, starts, tag_id)
                 lengths = lengths + 1
             for _ in range(extra_repeats):
