@@ -89,13 +89,14 @@ def prepare_mixed(cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: st
             else:  # a distributed run's other ranks: the first local rank prepares it
                 wait_for_entry(entry)
         extras.append((str(Path(directory).resolve()), tag, tag_id, entry))
+    held = (evaluation_lines(data_dir, (src_lang,)), evaluation_lines(data_dir, (tgt_lang,)))
     mixed = root / "mixed" / cache_key(real=prepared.directory.name, ratio=cfg.data.extra_ratio,
                                        extras=[(e.name, tag) for _, tag, _, e in extras],
-                                       held_out=held_out_key(data_dir, src_lang, tgt_lang))
+                                       held_out=held_out_key(held))
     if not mixed.is_dir():
         if build:
             _write_mix(prepared, extras, cfg.data.extra_ratio, mixed,
-                       held_out_ids(prepared, data_dir, src_lang, tgt_lang))
+                       held_out_ids(prepared, held))
         else:
             wait_for_entry(mixed)
     corpus = CompactCorpus.load(mixed)
@@ -105,20 +106,19 @@ def prepare_mixed(cfg: Config, data_dir: str | Path, src_lang: str, tgt_lang: st
     return replace(prepared, corpus=corpus, directory=mixed, record=record)
 
 
-def held_out_key(data_dir: str | Path, src_lang: str, tgt_lang: str) -> str:
-    """What the mix's held-out pairs depend on: the evaluation lines of both languages."""
-    lines = sorted(evaluation_lines(data_dir, (src_lang,))) + ["\t"] + \
-        sorted(evaluation_lines(data_dir, (tgt_lang,)))
+def held_out_key(held: tuple[set[str], set[str]]) -> str:
+    """What the mix's held-out pairs depend on: the evaluation lines of both languages
+    (source's, target's)."""
+    lines = sorted(held[0]) + ["\t"] + sorted(held[1])
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
-def held_out_ids(prepared: Prepared, data_dir: str | Path, src_lang: str, tgt_lang: str
+def held_out_ids(prepared: Prepared, held: tuple[set[str], set[str]]
                  ) -> tuple[set[tuple[int, ...]], set[tuple[int, ...]]]:
-    """The validation and test lines of `data_dir` in each language, as the corpus encodes
-    them (normalised, then SentencePiece: deterministic), to find them among extra pairs."""
-    def encoded(tok, lang: str) -> set[tuple[int, ...]]:
-        return {tuple(ids) for ids in tok.encode(sorted(evaluation_lines(data_dir, (lang,))))}
-    return encoded(prepared.src_tok, src_lang), encoded(prepared.tgt_tok, tgt_lang)
+    """The evaluation lines of each language as the corpus encodes them (normalised, then
+    SentencePiece: deterministic), to find them among extra pairs."""
+    return ({tuple(ids) for ids in prepared.src_tok.encode(sorted(held[0]))},
+            {tuple(ids) for ids in prepared.tgt_tok.encode(sorted(held[1]))})
 
 
 def _not_held_out(corpus: CompactCorpus, held: tuple[set, set]) -> np.ndarray:
