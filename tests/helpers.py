@@ -48,15 +48,24 @@ def three_way(words: list[str]) -> dict[str, str]:
             "zz": " ".join(ZZ_WORDS[w] for w in words)}
 
 
-def write_three_way_corpus(directory: Path, seed: int = 0, train: int = 2000) -> Path:
-    """A multi-way corpus in the Multi30K layout: {split}.xx / .yy / .zz aligned by line."""
+REAL_CODES = dict(zip(LANGS, ("en", "es", "de")))
+"""Real language codes for the three synthetic languages (xx has English words, yy Spanish,
+zz German ones), which a language detector recognises: for `source=auto`."""
+
+
+def write_three_way_corpus(directory: Path, seed: int = 0, train: int = 2000,
+                           codes: dict[str, str] | None = None) -> Path:
+    """A multi-way corpus in the Multi30K layout: {split}.xx / .yy / .zz aligned by line (or
+    each language's file named by `codes`, such as REAL_CODES)."""
+    codes = codes or {lang: lang for lang in LANGS}
     rng = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
     for split, n in {**SPLITS, "train": train}.items():
         lines = [three_way([rng.choice(WORDS) for _ in range(rng.randint(3, 8))])
                  for _ in range(n)]
         for lang in LANGS:
-            (directory / f"{split}.{lang}").write_text("".join(s[lang] + "\n" for s in lines))
+            (directory / f"{split}.{codes[lang]}").write_text(
+                "".join(s[lang] + "\n" for s in lines))
     return directory
 
 

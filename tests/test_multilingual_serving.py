@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from helpers import LANGS, ROOT, three_way
+from helpers import LANGS, REAL_CODES, ROOT, three_way
 
 from translator.checkpoint_file import read_meta, spec_directions
 from translator.inference.translator import Translator
@@ -136,17 +136,20 @@ def _post(url: str, body: dict) -> dict:
 
 
 def test_serve_answers_every_direction_through_libretranslate(multilingual_run, trained_run,
-                                                             tmp_path):
+                                                             real_code_multilingual, tmp_path):
+    """Beside the three-way model, the same task under real codes (en, es, de), so that a
+    detected source (`source=auto`) is routed to the multilingual model's direction."""
     from libretranslatepy import LibreTranslateAPI
 
     multi, reverse = multilingual_run["dir"] / "best.pt", trained_run["dir"] / "best.pt"
+    real = real_code_multilingual["dir"] / "best.pt"
     env = {**os.environ, "STATE_DIR": str(tmp_path / "state"), "REDIS_URL": "",
            "PYTHONPATH": str(ROOT), "PRECISION": "fp32", "TORCH_THREADS": "1"}
     env.pop("MODELS", None)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "translator", "serve", "--port", str(port),
                              "--text-threads", "4", "--model", str(multi), "--model",
-                             f"xx-yy={reverse}"], env=env, cwd=ROOT,
+                             f"xx-yy={reverse}", "--model", str(real)], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     server = f"http://127.0.0.1:{port}"
     try:
@@ -192,10 +195,24 @@ def test_serve_answers_every_direction_through_libretranslate(multilingual_run, 
         assert answer.status_code == 200, answer.text
         translated = requests.get(answer.json()["translatedFileUrl"], timeout=60)
         assert translated.text == "cat dog sun\n\nred fish\n"
+        # source=auto: the detected language's direction of the multilingual model
+        codes = {code: set(REAL_CODES.values()) - {code} for code in REAL_CODES.values()}
+        assert {code: languages.get(code) for code in codes} == codes
+        for text, detected, target in (("katze hund sonne mond baum", "de", "en"),
+                                       ("rojo azul gato perro sol luna", "es", "de")):
+            answer = _post(server + "/translate", {"q": text, "source": "auto",
+                                                   "target": target})
+            assert answer["detectedLanguage"]["language"] == detected, answer
+            assert answer["translatedText"] == client.translate(text, detected, target)
+            assert client.detect(text)[0]["language"] == detected
+        refused = requests.post(server + "/translate", json={
+            "q": "Le chat noir dort sur le canapé du salon.", "source": "auto",
+            "target": "en"}, timeout=60)
+        assert refused.status_code == 400 and "French" in refused.json()["error"]
         # the status page: every direction served directly, none pivoted
         with urllib.request.urlopen(server + "/status", timeout=60) as r:
             status = r.read().decode()
-        assert status.count('data-label="Model">direct') == len(DIRECTIONS)
+        assert status.count('data-label="Model">direct') == 2 * len(DIRECTIONS)
         assert "through" not in status.split('class="stack languages"')[1].split("</table>")[0]
     finally:
         proc.send_signal(signal.SIGINT)
