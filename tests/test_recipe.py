@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
+import signal
 
 import pytest
 import torch
@@ -81,6 +83,54 @@ def test_a_recipe_runs_every_stage_then_resumes(tmp_path, capsys):
     assert json.loads((out / "synthetic" / "run.json").read_text())["precision"] == "int8"
     assert recipe(data, mono, out, tmp_path / "cache", "--seed", "7") != 0  # another recipe
     assert "other settings (config)" in capsys.readouterr().err
+
+
+def test_a_recipe_interrupted_mid_stage_resumes_that_stage(tmp_path, capsys, monkeypatch):
+    """A real Ctrl-C (SIGINT) at update 10 of the back-translated stage: the command stops
+    with 130 and last.pt; the same command then trains only the rest of that stage (from
+    update 10, the finished stages untouched) and the report sums its minutes."""
+    from translator.training import trainer as trainer_module
+
+    init, interrupted = trainer_module.Trainer.__init__, []
+
+    def interrupt_the_backtranslated_stage_once(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if self.out.name == "backtranslated" and not interrupted:
+            def interrupt(step: int, loss: float) -> None:
+                if step == 9 and not interrupted:  # finishes update 10, then stops
+                    interrupted.append(step)
+                    os.kill(os.getpid(), signal.SIGINT)
+            self.on_step = interrupt
+        else:
+            self.on_step = lambda step, loss: resumed_steps.append(
+                (self.out.name, step))
+
+    resumed_steps: list[tuple[str, int]] = []
+    monkeypatch.setattr(trainer_module.Trainer, "__init__",
+                        interrupt_the_backtranslated_stage_once)
+    data = write_reverse_corpus(tmp_path / "data")
+    mono = write_mono(tmp_path / "mono", mono_lines(100, data))
+    out = tmp_path / "recipe"
+    assert recipe(data, mono, out, tmp_path / "cache") == 130
+    assert interrupted == [9]
+    assert not (out / "backtranslated" / "summary.json").exists()
+    assert torch.load(out / "backtranslated" / "last.pt", weights_only=False)[
+        "metrics"]["step"] == 10
+    first_minutes = json.loads((out / "backtranslated" / "recipe-stage.json").read_text())[
+        "minutes"]
+    finished = {p: p.stat().st_mtime_ns for p in out.rglob("*")
+                if p.is_file() and "backtranslated" not in p.parts}
+    resumed_steps.clear()
+    capsys.readouterr()
+    assert recipe(data, mono, out, tmp_path / "cache") == 0
+    # only the interrupted stage trained, from update 11 to its last (30)
+    assert resumed_steps == [("backtranslated", step) for step in range(11, 31)]
+    assert all(p.stat().st_mtime_ns == mtime for p, mtime in finished.items()
+               if p.parent.name in ("baseline", "reverse", "synthetic"))
+    report = json.loads((out / "report.json").read_text())
+    stage = next(s for s in report["stages"] if s["stage"] == "backtranslated")
+    assert stage["updates"] == 30 and stage["minutes"] >= first_minutes
+    assert "Traceback" not in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="asks for a GPU where there is none")
