@@ -78,6 +78,27 @@ def test_a_build_that_does_not_match_leaves_nothing(mirror, tmp_path):
     assert not [p for p in (tmp_path / "t2").iterdir() if p.name != "raw"]
 
 
+def test_the_download_command_builds_the_captions(mirror, tmp_path, monkeypatch, capsys):
+    """`translator download --task2 --out DIR --base-url URL`: the task-2 manifest's files
+    from that mirror, the captions built; the shipped manifest against a mirror of other files
+    is a clear error that leaves no built file."""
+    from translator.cli.main import main
+    from translator.data import captions
+
+    url = mirror.pop("base_url")
+    out = tmp_path / "t2"
+    assert main(["download", "--task2", "--out", str(out), "--base-url", url]) != 0
+    err = capsys.readouterr().err
+    assert "task2/raw/train.1.en.gz" in err or "train.1.en.gz" in err, err
+    assert "Traceback" not in err and not (out / "train.en.gz").exists()
+    manifest = tmp_path / "task2.json"
+    manifest.write_text(json.dumps(mirror))
+    monkeypatch.setattr(captions, "TASK2_MANIFEST", manifest)
+    assert main(["download", "--task2", "--out", str(out), "--base-url", url]) == 0
+    assert f"captions are in {out}" in capsys.readouterr().out
+    assert gzip.decompress((out / "train.en.gz").read_bytes()).decode().splitlines() == EXPECTED
+
+
 def test_the_shipped_manifest_agrees_with_task_one_and_the_shared_copy():
     task2, task1 = load_manifest(TASK2_MANIFEST), load_manifest()
     for name, entry in task2["files"].items():
