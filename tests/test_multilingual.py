@@ -230,6 +230,68 @@ def test_translate_and_evaluate_from_the_command_line(multilingual_run, three_wa
     assert bleu == pytest.approx(float(rows["yy-xx"][2]), abs=0.01)
 
 
+def test_every_direction_evaluated_as_csv_with_hypotheses_and_randomization(
+        multilingual_run, three_way_corpus, tmp_path, capsys):
+    """`evaluate --all-directions` takes evaluate's options that have a meaning per direction
+    (CSV with a direction column, --save-hyps, --paired-ar) and refuses those of one
+    direction (--analysis, LaTeX) by name; a run's history is a direction's, named by it."""
+    from translator.cli.main import main
+
+    best, last = (str(multilingual_run["dir"] / n) for n in ("best.pt", "last.pt"))
+    common = ["evaluate", "--checkpoint", best, "--checkpoint", last, "--data",  # both kept
+              str(three_way_corpus), "--all-directions"]
+    assert main([*common, "--format", "csv", "--bootstrap", "0", "--save-hyps",
+                 str(tmp_path / "hyps")]) == 0
+    out = capsys.readouterr()
+    header, *rows = out.out.splitlines()
+    assert header.startswith("direction,system,bleu,")
+    assert sorted({row.split(",")[0] for row in rows}) == sorted(DIRECTIONS)
+    assert len(rows) == 2 * len(DIRECTIONS)
+    hyps = (tmp_path / "hyps" / f"zz-xx.{multilingual_run['dir'].name}.best.hyp")
+    xx = (three_way_corpus / "test_2016_flickr.xx").read_text().splitlines()
+    lines = hyps.read_text().splitlines()  # the zz-xx translations of the test set
+    assert len(lines) == len(xx) and sum(h == r for h, r in zip(lines, xx)) >= 0.8 * len(xx)
+    assert len(list((tmp_path / "hyps").glob("*.hyp"))) == 2 * len(DIRECTIONS)
+    assert main([*common, "--paired-ar", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert {rows[1]["bootstrap"]["test"] for rows in document["directions"].values()} == {"ar"}
+    for flag in (["--analysis", "--json"], ["--format", "latex"]):
+        assert main([*common, *flag]) != 0
+        assert "scores one direction" in capsys.readouterr().err
+
+
+def test_a_multilingual_runs_history_from_the_command_line_is_per_direction(
+        multilingual_run, three_way_corpus, tmp_path, capsys):
+    """`evaluate --run` of a multilingual run: each direction's history in its own files
+    (history.SPLIT.S-T.json and .png), one direction never overwriting another; --direction
+    takes one direction, and never one that contradicts --data's --src and --tgt."""
+    import shutil
+
+    from translator.checkpoint_file import periodic_name
+    from translator.cli.main import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(multilingual_run["dir"] / "metrics.jsonl", run / "metrics.jsonl")
+    for step in (100, 200):  # the trained model stands in for two periodic checkpoints
+        shutil.copy(multilingual_run["dir"] / "best.pt", run / periodic_name(step))
+    for src, tgt in (("zz", "xx"), ("xx", "yy")):
+        assert main(["evaluate", "--run", str(run), "--data", str(three_way_corpus), "--src",
+                     src, "--tgt", tgt, "--bootstrap", "0"]) == 0
+    capsys.readouterr()
+    for direction in ("zz-xx", "xx-yy"):
+        history = json.loads((run / f"history.test_2016_flickr.{direction}.json").read_text())
+        assert history["direction"] == direction and len(history["points"]) == 2
+        assert history["points"][0]["bleu"] >= 85
+        assert (run / f"history.test_2016_flickr.{direction}.png").is_file()
+    assert not (run / "history.test_2016_flickr.json").exists()
+    for direction, error in (("zz-xx,xx-yy", "takes one direction"), ("yy-xx", "contradicts")):
+        assert main(["evaluate", "--run", str(run), "--data", str(three_way_corpus), "--src",
+                     "zz", "--tgt", "xx", "--direction", direction]) != 0
+        err = capsys.readouterr().err
+        assert error in err and "Traceback" not in err
+
+
 def test_backtranslate_with_a_multilingual_model(multilingual_run, tmp_path):
     mono = tmp_path / "mono.zz"
     mono.write_text("katze hund\nsonne baum fisch\n")
@@ -252,6 +314,73 @@ def test_resuming_with_other_languages_is_refused(multilingual_run, three_way_co
     code = main(["train", "--data", str(three_way_corpus), "--src", "xx", "--tgt", "yy",
                  "--out", str(multilingual_run["dir"]), "--resume", "--preset", "tiny"])
     assert code != 0 and "is a multilingual run" in capsys.readouterr().err
+
+
+def test_an_interrupted_multilingual_run_resumes_with_plain_resume(three_way_corpus, tmp_path,
+                                                                   monkeypatch, capsys):
+    """A real Ctrl-C at update 12 of a multilingual run (two directions of three languages),
+    then `translator train --resume --out DIR` as the docs say it (no --langs): the run goes
+    on from update 13 with its own directions and ends as a multilingual run (summary with
+    its directions, a checkpoint that names them), listed in the index of the models
+    directory it was trained in."""
+    import os
+    import signal
+
+    from translator.checkpoint_file import read_meta
+    from translator.training import trainer as trainer_module
+    from translator.training.index import read_index, write_index
+
+    init, steps = trainer_module.Trainer.__init__, []
+
+    def recording(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+
+        def on_step(step: int, loss: float) -> None:
+            steps.append(step)
+            if step == 11 and len(steps) == 11:  # the first run only
+                os.kill(os.getpid(), signal.SIGINT)  # finishes update 12, then stops
+        self.on_step = on_step
+
+    monkeypatch.setattr(trainer_module.Trainer, "__init__", recording)
+    models = tmp_path / "models"  # a models directory (train-pairs' index), empty so far
+    models.mkdir()
+    write_index(models)
+    out = models / "multi"
+    common = ["--data", str(three_way_corpus), "--preset", "tiny", "--out", str(out),
+              "--no-test", "-q"]
+    assert main(["train", *common, "--langs", "xx,yy,zz", "--directions", "zz-xx,xx-yy",
+                 "--max-steps", "20"]) == 130
+    assert steps == list(range(1, 13)) and not (out / "summary.json").exists()
+    steps.clear()
+    assert main(["train", *common, "--resume"]) == 0, capsys.readouterr().err
+    assert steps == list(range(13, 21))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["step"] == 20 and sorted(summary["directions"]) == ["xx-yy", "zz-xx"]
+    assert read_meta(out / "best.pt")["directions"] == ["zz-xx", "xx-yy"]
+    # the finished run rewrote the index of the models directory it is in
+    assert sorted(read_index(models)) == ["xx-yy", "zz-xx"]
+
+
+def test_the_shared_vocabulary_is_learned_from_an_even_sample_of_every_language(
+        three_way_corpus, monkeypatch):
+    """The one SentencePiece model of a multilingual run is trained on the same number of
+    sentences of each language (vocab.max_sentences split evenly), not on the first file's."""
+    from helpers import WORDS, YY_WORDS, ZZ_WORDS, tiny_config
+
+    from translator.data import multilingual
+    from translator.data.corpus import find_split_file
+
+    sampled: list[str] = []
+    monkeypatch.setattr(multilingual, "train_model_bytes",
+                        lambda sentences, *args: sampled.extend(sentences) or b"")
+    cfg = multilingual.multilingual_config(tiny_config(), LANGS, DIRECTIONS).override(
+        "vocab", max_sentences=300)
+    multilingual._train_shared(cfg, {lang: find_split_file(three_way_corpus, "train", lang)
+                                     for lang in LANGS})
+    words = {"xx": set(WORDS), "yy": set(YY_WORDS.values()), "zz": set(ZZ_WORDS.values())}
+    languages = [next(lang for lang, vocabulary in words.items()
+                      if set(s.split()) <= vocabulary) for s in sampled]
+    assert {lang: languages.count(lang) for lang in LANGS} == {lang: 100 for lang in LANGS}
 
 
 def test_casing_and_documents_use_the_directions_own_languages(multilingual_run):

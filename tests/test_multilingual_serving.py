@@ -61,11 +61,12 @@ def test_a_checkpoint_without_a_pair_serves_every_direction(multilingual_run, tr
     assert list(read_models(reverse, scores=False)) == ["xx-yy"]
 
 
+@pytest.mark.parametrize("named", [True, False], ids=["pair=path", "bare one-pair checkpoint"])
 @pytest.mark.parametrize("order", ["pair first", "pair last"])
 def test_a_pairs_own_model_wins_over_the_multilingual_direction(multilingual_run, trained_run,
-                                                                 order):
+                                                                 order, named):
     multi, reverse = multilingual_run["dir"] / "best.pt", trained_run["dir"] / "best.pt"
-    entries = [f"xx-yy={reverse}", str(multi)]
+    entries = [f"xx-yy={reverse}" if named else str(reverse), str(multi)]
     models = read_models(",".join(entries if order == "pair first" else entries[::-1]),
                          scores=False)
     assert models["xx-yy"]["checkpoint"] == str(reverse)
@@ -213,6 +214,11 @@ def test_serve_answers_every_direction_through_libretranslate(multilingual_run, 
         with urllib.request.urlopen(server + "/status", timeout=60) as r:
             status = r.read().decode()
         assert status.count('data-label="Model">direct') == 2 * len(DIRECTIONS)
+        assert status.count("direct, multilingual model") == 2 * len(DIRECTIONS) - 1
+        assert status.count("direct, pair model") == 1  # xx-yy: the pair's own model
+        # each worker lists the multilingual checkpoint once, with the directions it serves
+        assert status.count(f'<span class="path">{multi}</span>: ') == status.count(
+            'data-label="Worker"')
         assert "through" not in status.split('class="stack languages"')[1].split("</table>")[0]
     finally:
         proc.send_signal(signal.SIGINT)
@@ -283,3 +289,47 @@ def test_the_checkpoints_page_offers_a_multilingual_runs_directions(multilingual
     others = [part for part in page.split("Training run")[1:]  # the tiny reverse model's
               if not part.startswith(" multilingual_run")]
     assert others and all('name="pair"' not in part.split("</form>")[0] for part in others)
+
+
+def test_concurrent_requests_of_several_directions_share_one_micro_batch(multilingual_run,
+                                                                         trained_run):
+    """translate_batched keys a multilingual model's requests by the model: requests of
+    different directions arriving within the batch window are decoded in one batch (a pair
+    model's are keyed by its pair), and each gets its own direction's translation."""
+    import threading
+    from types import SimpleNamespace
+
+    from worker.runtime import WorkerState, model_key
+    from worker.settings import Settings
+
+    multi = str(multilingual_run["dir"] / "best.pt")
+    settings = Settings.from_env({"MODELS": f"{multi},xx-yy={trained_run['dir'] / 'best.pt'}",
+                                  "PRECISION": "fp32", "TORCH_THREADS": "1",
+                                  "BATCH_WINDOW_MS": "300"}, dotenv=None)
+    state = WorkerState(SimpleNamespace(settings=settings))
+    batches: list[tuple] = []
+    run_batch = state._run_batch
+    state._run_batch = lambda key, items: (batches.append((key, list(items))),
+                                           run_batch(key, items))[1]
+    state.translator_for("zz-xx")  # loaded first: the window is not spent loading it
+    asks = [("zz-xx", "katze hund"), ("xx-zz", "cat sun"), ("yy-xx", "perro gato"),
+            ("xx-yy", "red cat")]
+    answers: dict[str, str] = {}
+    start = threading.Barrier(len(asks))
+
+    def ask(direction: str, text: str) -> None:
+        start.wait()
+        answers[direction] = state.translate_batched(direction, 2, 1, [text])[0].text
+
+    threads = [threading.Thread(target=ask, args=a) for a in asks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    reverse = Translator.from_checkpoint(trained_run["dir"] / "best.pt")  # xx-yy's own model
+    assert answers == {"zz-xx": "cat dog", "xx-zz": "katze sonne", "yy-xx": "cat dog",
+                       "xx-yy": reverse.translate(["red cat"], beam_size=2)[0]}
+    shared = [items for key, items in batches if key == (model_key(multi), 2, 1)]
+    assert sorted(d for items in shared for d, _ in items) == ["xx-zz", "yy-xx", "zz-xx"]
+    assert len(shared) == 1  # the three directions decoded together
+    assert [key for key, _ in batches if key[0] == "xx-yy"] == [("xx-yy", 2, 1)]

@@ -462,6 +462,11 @@ def test_status_page_lists_workers_and_queues(client):
     assert "reachable" in html and "text@" in html and f"docs.{PAIR}" in html
     assert "cpu, fp32" in html  # the test workers' DEVICE and PRECISION
     assert "through English (ww-en then en-vv)" in html  # the languages, pivots included
+    assert "direct, pair model" in html and "multilingual" not in html
+    # each worker's models by checkpoint: the tiny model once, with the pairs it serves
+    row = html.split('data-label="Worker" class="name">text@')[1].split("</tr>")[0]
+    served = ", ".join(sorted(["de-en", "en-vv", PAIR, "ww-en"]))
+    assert row.count("tiny_run") == 1 and f"best.pt</span>: {served}</span>" in row
     health = client.get("/healthz").get_json()
     assert health["web"] == "ok" and health["redis"] == "ok"
 

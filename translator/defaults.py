@@ -64,3 +64,8 @@ the zip's directory before any member is read, in the web and in the worker."""
 MAX_ZIP_RATIO = 100
 """Largest uncompressed/compressed size ratio of an Office file's members (a zip bomb's is in
 the thousands; real documents' XML stays below about 20)."""
+
+PIVOT_LANGUAGE = "en"
+"""The language every other is paired with: the serving pivot (a pair without a model goes
+through it: the setting PIVOT_LANGUAGE, worker/settings.py) and the hub of English-centric
+multilingual training (`translator train --langs ... --english-centric`)."""

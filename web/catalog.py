@@ -22,8 +22,9 @@ def unavailable_pairs() -> dict[str, str]:
 
 
 def model_list() -> list[dict]:
-    """Each pair with a model (its test scores, where its run recorded them) and each one
-    reached through the pivot language (`via`); `available` false with the `reason` where a
+    """Each pair with a model (its test scores, where its run recorded them; `multilingual`
+    when a multilingual checkpoint serves it) and each one reached through the pivot language
+    (`via`); `available` false with the `reason` where a
     step's checkpoint could not be loaded."""
     entries = settings().model_entries()
     broken = unavailable_pairs()
@@ -43,6 +44,7 @@ def model_list() -> list[dict]:
                 entry = entries[pair]
                 item.update(test_set=entry.get("test_set", "test_2016_flickr"),
                             bleu=entry["test"].get("bleu_beam5"),
-                            chrf=entry["test"].get("chrf_beam5"))
+                            chrf=entry["test"].get("chrf_beam5"),
+                            multilingual=bool(entry.get("multilingual")))
             out.append(item)
     return out

@@ -26,16 +26,17 @@ def read_models(spec: str, scores: bool) -> dict[str, dict]:
     """{pair: {"pair", "checkpoint", "test", ...}} of a MODELS value: a models directory's
     index entries, a checkpoint named without a pair's directions (a multilingual model's
     every one), or for a `pair=path` entry its run's summary.json scores where there is one
-    and `scores` is asked for ({} otherwise). Within each kind a later entry wins; a
-    `pair=path` entry or a directory's single-pair run wins over a checkpoint named without a
-    pair and over a multilingual model's directions."""
+    and `scores` is asked for ({} otherwise). Within each kind a later entry wins; a model
+    of one pair (a `pair=path` entry, a one-pair checkpoint named without its pair, a
+    directory's single-pair run) wins over a multilingual model's directions."""
     out: dict[str, dict] = {}
     shared: dict[str, dict] = {}  # the directions of multilingual models
     for item in filter(None, (s.strip() for s in spec.split(","))):
         pair, sep, path = item.partition("=")
         if not sep:
-            if _names_checkpoint(item):
-                shared.update(_checkpoint_directions(item, scores))
+            if _names_checkpoint(item):  # a one-pair model's pair is its own, as below
+                for entry_pair, entry in _checkpoint_directions(item, scores).items():
+                    (shared if entry["multilingual"] else out)[entry_pair] = entry
             else:
                 for entry_pair, entry in _models_directory(item).items():
                     (shared if entry.get("multilingual") else out)[entry_pair] = entry

@@ -22,6 +22,7 @@ from translator.defaults import (
     MAX_ZIP_RATIO,
     MIN_BEAM,
     MULTI30K_DIR,
+    PIVOT_LANGUAGE,
 )
 from translator.languages import valid_language
 
@@ -70,7 +71,7 @@ class Settings:
                            "however many pairs it serves); 0: no limit", 0)
     pivot_language: str = _env("PIVOT_LANGUAGE", "a pair without a model is translated "
                                "through this language when both halves have one; empty: "
-                               "no pivoting", "en")
+                               "no pivoting", PIVOT_LANGUAGE)
     detect_accuracy: str = _env("DETECT_ACCURACY", "language detection (source `auto`, "
                                 "/detect): `high` (99.7% on Multi30K, ~1.3 GB shared by the "
                                 "web processes) or `low` (96.8%, ~130 MB): benchmarks/RESULTS.md",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from translator.checkpoint import average_checkpoints, periodic_step, save_checkpoint
+from translator.checkpoint_file import spec_directions
 from translator.data.corpus import CorpusError, read_lines, read_split
 from translator.defaults import BATCH_TOKENS, BEAM_SIZE
 from translator.errors import UserError
@@ -19,8 +20,8 @@ from translator.evaluation.evaluate import (
     analysis_frequencies,
     format_table,
     frequency_line,
-    hypothesis_file_names,
     periodic_checkpoints,
+    save_hypotheses,
     score_systems,
     select_last_checkpoints,
     translate_checkpoints,
@@ -102,12 +103,16 @@ def _evaluate_run(args: argparse.Namespace) -> int:
               for c, r in zip(checkpoints, results)]
     document = {**source, "run": str(run), "segments": len(refs[0]), "beam": args.beam,
                 "points": points}
-    (run / f"history.{split}.json").write_text(json.dumps(document, indent=2) + "\n")
+    # a multilingual run's history is one direction's: named by it, each beside the others
+    direction = "-".join(_direction(args) or ()) if spec_directions(checkpoints[0]) else None
+    if direction:
+        document["direction"] = direction
+    name = f"history.{split}" + (f".{direction}" if direction else "")
+    (run / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")
     plot_history(run / "metrics.jsonl", [(p["step"], p["bleu"]) for p in points],
-                 f"{split} (beam {args.beam})", run / f"history.{split}.png")
+                 f"{split} (beam {args.beam})", run / f"{name}.png", direction=direction)
     print(json.dumps(document, indent=2) if args.json else format_table(results))
-    print(f"wrote {run / f'history.{split}.json'} and {run / f'history.{split}.png'}",
-          file=sys.stderr)
+    print(f"wrote {run / f'{name}.json'} and {run / f'{name}.png'}", file=sys.stderr)
     return 0
 
 
@@ -135,8 +140,14 @@ def _direction(args: argparse.Namespace) -> tuple[str, str] | None:
     if args.direction:
         from translator.languages import parse_pairs
 
-        (pair,) = parse_pairs(args.direction)[:1]
-        return pair
+        pairs = parse_pairs(args.direction)
+        if len(pairs) != 1:
+            raise UserError(f"--direction takes one direction (such as de-en), not "
+                            f"{args.direction!r}; --all-directions scores every one")
+        if args.data is not None and pairs[0] != (args.src, args.tgt):
+            raise UserError(f"--direction {'-'.join(pairs[0])} contradicts --src {args.src} "
+                            f"--tgt {args.tgt} of --data: give one of them")
+        return pairs[0]
     return (args.src, args.tgt) if args.data is not None else None
 
 
@@ -175,14 +186,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for result, path in zip(results, args.checkpoint or []):
         result["checkpoint"] = str(path)
     if args.save_hyps and args.checkpoint:
-        out_dir = Path(args.save_hyps)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for result, name in zip(results, hypothesis_file_names(args.checkpoint)):
-            path = out_dir / name
-            path.write_text("".join(h.replace("\n", " ") + "\n" for h in result["hypotheses"]),
-                            encoding="utf-8")
-            result["hypotheses_file"] = str(path)
-            print(f"wrote {path}", file=sys.stderr)
+        save_hypotheses(args.save_hyps, args.checkpoint, results)
     if args.analysis and not (args.json or args.format == "json"):
         raise UserError("--analysis is part of the JSON document: add --json")
     if args.json or args.format == "json":
@@ -215,10 +219,10 @@ def add_evaluate_parser(sub: Any) -> argparse.ArgumentParser:
                     "with the 95%% interval of its difference. Input: --src FILE --ref FILE "
                     "[--ref FILE ...], or --data DIR [--split SPLIT] --src LANG --tgt LANG; "
                     "--hyp files alone need only --ref.")
-    e.add_argument("--checkpoint", nargs="+", metavar="CKPT",
+    e.add_argument("--checkpoint", nargs="+", action="extend", metavar="CKPT",
                    help="checkpoints to translate and score (a.pt+b.pt: an ensemble, one "
                         "system); the first system is the baseline of the paired test")
-    e.add_argument("--hyp", nargs="+", metavar="FILE",
+    e.add_argument("--hyp", nargs="+", action="extend", metavar="FILE",
                    help="hypothesis files (one line per segment) scored as systems of their "
                         "own, after the checkpoints")
     e.add_argument("--run", metavar="RUN_DIR",

@@ -14,9 +14,11 @@ from translator.errors import UserError
 from translator.evaluation.evaluate import (
     DEFAULT_SPLIT,
     METRICS,
+    save_hypotheses,
     score_systems,
     translate_checkpoints,
 )
+from translator.evaluation.export import to_csv
 
 
 def checkpoint_directions(specs: list[str]) -> list[str]:
@@ -40,6 +42,13 @@ def evaluate_directions(args: argparse.Namespace) -> int:
             or args.direction:
         raise UserError("--all-directions takes --data DIR and --checkpoint CKPT [...] (no "
                         "--src, --tgt, --direction or --hyp: every direction is scored)")
+    unsupported = [flag for flag, given in (("--analysis", args.analysis),
+                                            ("--train-target", args.train_target),
+                                            ("--format latex", args.format == "latex"))
+                   if given]
+    if unsupported:
+        raise UserError(f"{', '.join(unsupported)} scores one direction: use --direction S-T "
+                        f"(or --data DIR --src L --tgt L) instead of --all-directions")
     split = args.split or DEFAULT_SPLIT
     directions = checkpoint_directions([str(c) for c in args.checkpoint])
     names = [str(c) for c in args.checkpoint]
@@ -55,20 +64,37 @@ def evaluate_directions(args: argparse.Namespace) -> int:
                                            args.batch_tokens, args.threads, (src, tgt))
         scores[direction] = score_systems(names, [h for h, _ in translated], [corpus.tgt],
                                           bootstrap=args.bootstrap, seed=args.seed,
+                                          test="ar" if args.paired_ar else "bs",
                                           confidences=[c for _, c in translated])
+        if args.save_hyps:
+            save_hypotheses(args.save_hyps, args.checkpoint, scores[direction],
+                            prefix=f"{direction}.")
     if not scores:
         raise UserError(f"{args.data} has the split {split} in none of the directions")
     if args.json or args.format == "json":
         print(json.dumps({"data": str(args.data), "split": split, "beam": args.beam,
                           "directions": {d: [_brief(r) for r in results]
                                          for d, results in scores.items()}}, indent=2))
+    elif args.format == "csv":
+        print(direction_csv(scores), end="")
     else:
         print(direction_table(scores))
     return 0
 
 
+def direction_csv(scores: dict[str, list[dict]]) -> str:
+    """evaluate's CSV (translator/evaluation/export.py) with a first column, the direction."""
+    lines = []
+    for direction, results in scores.items():
+        header, *rows = to_csv(results).splitlines()
+        lines += [] if lines else [f"direction,{header}"]
+        lines += [f"{direction},{row}" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def _brief(result: dict) -> dict:
-    return {k: result[k] for k in ("system", *METRICS, "p_values", "difference", "signatures")}
+    return {k: result[k] for k in ("system", *METRICS, "p_values", "difference", "bootstrap",
+                                   "signatures")}
 
 
 def direction_table(scores: dict[str, list[dict]]) -> str:

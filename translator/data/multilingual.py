@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from translator.config import Config, ConfigError, VocabConfig
+from translator.config import Config, ConfigError, TrainConfig, VocabConfig
 from translator.data.casing import CasingTable
 from translator.data.compact import CompactCorpus, CompactWriter, token_dtype
 from translator.data.corpus import (
@@ -54,12 +54,12 @@ from translator.data.prepare import (
     wait_for_entry,
 )
 from translator.data.vocab import Tokenizer, sample_sentences, train_model_bytes
-from translator.defaults import MULTILINGUAL_VAL_SENTENCES
+from translator.defaults import MULTILINGUAL_VAL_SENTENCES, PIVOT_LANGUAGE
 from translator.languages import lang_token, parse_pairs, valid_language
 
 log = logging.getLogger(__name__)
 
-PIVOT = "en"
+PIVOT = PIVOT_LANGUAGE
 """The language of English-centric training (`--english-centric`): every direction to or from
 it."""
 
@@ -94,7 +94,8 @@ def resolve_directions(langs: Sequence[str], directions: str | None = None,
 PIECES_PER_LANGUAGE = 2000
 """A multilingual run's vocabulary when the configuration keeps the base size (4,000 pieces,
 the base model's for two languages): this many pieces per language (8,000 for en, de, fr and
-cs). Not tuned by measurement; `vocab.size` in a --config file sets it."""
+cs). Not tuned by measurement; a --config file's `vocab.size` other than the base size sets
+it (the base size itself reads as "not set")."""
 
 
 def multilingual_config(cfg: Config, langs: Sequence[str], directions: Sequence[str]) -> Config:
@@ -139,7 +140,8 @@ def prepare_multilingual(cfg: Config, data_dir: str | Path,
     token_ids = [_token_id(tok, t) for _, t in pairs]
     entry = root / "multi" / cache_key(parts=[p.directory.name for p in parts],
                                        directions=list(directions))
-    if not entry.is_dir():
+    cached = entry.is_dir()
+    if not cached:
         if build:
             _write_multi(parts, token_ids, len(tok), entry)
         else:
@@ -156,7 +158,7 @@ def prepare_multilingual(cfg: Config, data_dir: str | Path,
               "files": {k: v for p in parts for k, v in p.record["files"].items()}}
     return replace(parts[0], corpus=CompactCorpus.load(entry), directory=entry, report=report,
                    record=record, casing=casings[pairs[0][0]], casings=casings,
-                   from_cache=all(p.from_cache for p in parts))
+                   from_cache=cached and all(p.from_cache for p in parts))
 
 
 def _token_id(tok: Tokenizer, lang: str) -> int:
@@ -224,9 +226,11 @@ def _write_multi(parts: list[Prepared], token_ids: list[int], vocab_size: int,
 
 # ----------------------------------------------------------------------------- validation
 def validation_sets(data_dir: str | Path, directions: Sequence[str], limit: int,
-                    seed: int = 1234, split: str = "val") -> dict[str, ParallelCorpus]:
+                    seed: int = TrainConfig.seed,
+                    split: str = "val") -> dict[str, ParallelCorpus]:
     """{direction: its pairs of `split`}: with `limit`, the same `limit` lines of the
-    (multi-way) split for every direction, drawn once with `seed`."""
+    (multi-way) split for every direction, drawn once with `seed` (a run's validation: its
+    own; calibrations: the default training seed)."""
     sets = {d: read_split(data_dir, split, *pair)
             for d, pair in zip(directions, pairs_of(directions))}
     sizes = {len(c.src) for c in sets.values()}

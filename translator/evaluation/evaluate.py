@@ -217,6 +217,21 @@ def hypothesis_file_names(checkpoints: Sequence[str | Path]) -> list[str]:
     return names
 
 
+def save_hypotheses(out_dir: str | Path, checkpoints: Sequence[str | Path],
+                    results: list[dict], prefix: str = "") -> None:
+    """Each checkpoint's translations (a line per segment) in `out_dir`, named by
+    `hypothesis_file_names` after `prefix` (a direction's `de-en.`); each result gets its
+    "hypotheses_file"."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for result, name in zip(results, hypothesis_file_names(checkpoints)):
+        path = out_dir / f"{prefix}{name}"
+        path.write_text("".join(h.replace("\n", " ") + "\n" for h in result["hypotheses"]),
+                        encoding="utf-8")
+        result["hypotheses_file"] = str(path)
+        log.info("wrote %s", path)
+
+
 def periodic_checkpoints(run_dir: str | Path) -> list[Path]:
     """The periodic checkpoints `step*.pt` in `run_dir` (`periodic_name`), in step order."""
     found = []

@@ -209,7 +209,8 @@ class Translator:
             return True
         if self.multilingual:
             raise UserError(f"this multilingual model translates {', '.join(self.directions)}: "
-                            f"choose the direction (--src and --tgt on the command line, "
+                            f"choose the direction (`translate --src L --tgt L`; `evaluate "
+                            f"--data DIR --src L --tgt L`, or `--direction S-T` with files; "
                             f"Translator.for_pair(src, tgt) in Python)")
         return False
 
