@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import time
 
 import pytest
@@ -457,7 +458,9 @@ def test_redis_down_is_503_and_the_app_keeps_serving(queue_settings):
     assert client.get("/").status_code == 200  # pages that need no Redis still work
 
 
-def test_status_page_lists_workers_and_queues(client):
+def test_status_page_lists_workers_and_queues(client, job_store):
+    from worker.status import queue_lengths
+
     html = client.get("/status").get_data(as_text=True)
     assert "reachable" in html and "text@" in html and f"docs.{PAIR}" in html
     assert "cpu, fp32" in html  # the test workers' DEVICE and PRECISION
@@ -467,6 +470,11 @@ def test_status_page_lists_workers_and_queues(client):
     row = html.split('data-label="Worker" class="name">text@')[1].split("</tr>")[0]
     served = ", ".join(sorted(["de-en", "en-vv", PAIR, "ww-en"]))
     assert row.count("tiny_run") == 1 and f"best.pt</span>: {served}</span>" in row
+    # the queues with jobs waiting by name, the empty ones counted: every queue accounted for
+    busy = re.findall(r"<li><code>([^<]+)</code>: (\d+) waiting", html)
+    empty = re.search(r"(?:All|The other) (\d+) queues are empty", html)
+    assert all(int(n) > 0 for _, n in busy)
+    assert len(busy) + (int(empty[1]) if empty else 0) == len(queue_lengths(job_store))
     health = client.get("/healthz").get_json()
     assert health["web"] == "ok" and health["redis"] == "ok"
 
