@@ -394,3 +394,33 @@ def test_casing_and_documents_use_the_directions_own_languages(multilingual_run)
     document = "cat dog sun\n\nred fish\n"
     assert model.for_pair("xx", "zz").translate_document(document) == \
         "katze hund sonne\n\nrot fisch\n"
+
+
+def test_the_plots_draw_each_directions_validation_bleu(multilingual_run, tmp_path,
+                                                         monkeypatch):
+    """metrics.png: a validation line per direction (its logged BLEU) under the mean; a
+    history chart of one direction: that direction's validation curve, not the mean."""
+    from matplotlib.figure import Figure
+
+    from translator.evaluation.plot import plot_history, plot_metrics, read_metrics
+
+    drawn: list[dict[str, list[float]]] = []  # per figure: {label: y values} of every line
+    save = Figure.savefig
+
+    def recording(fig, *args, **kwargs):
+        drawn.append({line.get_label(): [float(y) for y in line.get_ydata()]
+                      for ax in fig.axes for line in ax.get_lines()})
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recording)
+    metrics = multilingual_run["dir"] / "metrics.jsonl"
+    valid = [r for r in read_metrics(metrics) if r.get("type") == "valid"]
+    plot_metrics(metrics, tmp_path / "metrics.png")
+    for direction in DIRECTIONS:
+        assert drawn[0][direction] == [r["directions"][direction] for r in valid], direction
+    assert drawn[0]["mean"] == [r["bleu"] for r in valid]
+    plot_history(metrics, [(200, 50.0), (400, 60.0)], "test", tmp_path / "h.png",
+                 direction="zz-yy")
+    assert drawn[1]["validation (greedy, during training)"] == [
+        r["directions"]["zz-yy"] for r in valid]
+    assert (tmp_path / "metrics.png").is_file() and (tmp_path / "h.png").is_file()
