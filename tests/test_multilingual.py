@@ -290,6 +290,14 @@ def test_a_multilingual_runs_history_from_the_command_line_is_per_direction(
                      "zz", "--tgt", "xx", "--direction", direction]) != 0
         err = capsys.readouterr().err
         assert error in err and "Traceback" not in err
+    assert main(["evaluate", "--run", str(run), "--data", str(three_way_corpus), "--src", "zz",
+                 "--tgt", "xx", "--save-hyps", str(run / "metrics.jsonl")]) != 0  # a file
+    err = capsys.readouterr().err
+    assert "cannot write hypotheses to" in err and "Traceback" not in err
+    refs = tmp_path / "refs.xx"
+    refs.write_text("cat\n")
+    assert main(["evaluate", "--run", str(run), "--src", str(refs), "--ref", str(refs)]) != 0
+    assert "is a multilingual run: its history is one direction's" in capsys.readouterr().err
 
 
 def test_backtranslate_with_a_multilingual_model(multilingual_run, tmp_path):

@@ -465,18 +465,29 @@ def test_status_page_lists_workers_and_queues(client, job_store):
     assert "reachable" in html and "text@" in html and f"docs.{PAIR}" in html
     assert "cpu, fp32" in html  # the test workers' DEVICE and PRECISION
     assert "through English (ww-en then en-vv)" in html  # the languages, pivots included
-    assert "direct, pair model" in html and "multilingual" not in html
+    assert "direct, pair model" in html and "multilingual model" not in html
     # each worker's models by checkpoint: the tiny model once, with the pairs it serves
     row = html.split('data-label="Worker" class="name">text@')[1].split("</tr>")[0]
     served = ", ".join(sorted(["de-en", "en-vv", PAIR, "ww-en"]))
     assert row.count("tiny_run") == 1 and f"best.pt</span>: {served}</span>" in row
     # the queues with jobs waiting by name, the empty ones counted: every queue accounted for
     busy = re.findall(r"<li><code>([^<]+)</code>: (\d+) waiting", html)
-    empty = re.search(r"(?:All|The other) (\d+) queues are empty", html)
+    empty = re.search(r"(?:All|The other) (\d+) queues? (?:is|are) empty", html)
     assert all(int(n) > 0 for _, n in busy)
     assert len(busy) + (int(empty[1]) if empty else 0) == len(queue_lengths(job_store))
     health = client.get("/healthz").get_json()
     assert health["web"] == "ok" and health["redis"] == "ok"
+
+
+def test_the_status_page_counts_empty_queues_and_groups_models_by_checkpoint():
+    from web.health import models_by_checkpoint, waiting_queues
+
+    assert waiting_queues({"text.de-en": 0, "docs.de-en": 3, "eval": 0}) == (
+        {"docs.de-en": 3}, 2)
+    assert waiting_queues({"text.de-en": 0, "eval": 0}) == ({}, 2)
+    assert waiting_queues({}) == ({}, 0)
+    assert models_by_checkpoint({"fr-en": "m.pt", "de-en": "d.pt", "cs-en": "m.pt"}) == {
+        "m.pt": ["cs-en", "fr-en"], "d.pt": ["de-en"]}
 
 
 def test_healthz_says_when_the_interactive_worker_has_warmed_its_models(client):

@@ -24,8 +24,26 @@ def status():
         workers = online_workers(jobs, celery(), timeout=1.0)
         queues = queue_lengths(jobs)
     code = 200 if redis_ok else 503
-    return render_template("status.html", redis_ok=redis_ok, workers=workers, queues=queues,
-                           languages=model_list(), checked=time.time()), code
+    for worker in workers:
+        worker["checkpoints"] = models_by_checkpoint(worker.get("models") or {})
+    busy, empty = waiting_queues(queues)
+    return render_template("status.html", redis_ok=redis_ok, workers=workers, busy=busy,
+                           empty=empty, languages=model_list(), checked=time.time()), code
+
+
+def models_by_checkpoint(models: dict[str, str]) -> dict[str, list[str]]:
+    """{checkpoint: its pairs, sorted} of a worker's {pair: checkpoint}: a multilingual model
+    once, with every direction it serves."""
+    out: dict[str, list[str]] = {}
+    for pair, path in models.items():
+        out.setdefault(path, []).append(pair)
+    return {path: sorted(pairs) for path, pairs in out.items()}
+
+
+def waiting_queues(queues: dict[str, int]) -> tuple[dict[str, int], int]:
+    """({queue: jobs waiting} of the queues that have some, how many queues are empty)."""
+    busy = {name: n for name, n in queues.items() if n}
+    return busy, len(queues) - len(busy)
 
 
 @bp.get("/healthz")

@@ -27,16 +27,18 @@ def read_models(spec: str, scores: bool) -> dict[str, dict]:
     index entries, a checkpoint named without a pair's directions (a multilingual model's
     every one), or for a `pair=path` entry its run's summary.json scores where there is one
     and `scores` is asked for ({} otherwise). Within each kind a later entry wins; a model
-    of one pair (a `pair=path` entry, a one-pair checkpoint named without its pair, a
-    directory's single-pair run) wins over a multilingual model's directions."""
+    named for its pair (a `pair=path` entry, a directory's single-pair run) wins over a
+    one-pair checkpoint named without its pair, and both over a multilingual model's
+    directions."""
     out: dict[str, dict] = {}
     shared: dict[str, dict] = {}  # the directions of multilingual models
+    bare: dict[str, dict] = {}  # one-pair checkpoints named without their pair
     for item in filter(None, (s.strip() for s in spec.split(","))):
         pair, sep, path = item.partition("=")
         if not sep:
-            if _names_checkpoint(item):  # a one-pair model's pair is its own, as below
+            if _names_checkpoint(item):
                 for entry_pair, entry in _checkpoint_directions(item, scores).items():
-                    (shared if entry["multilingual"] else out)[entry_pair] = entry
+                    (shared if entry["multilingual"] else bare)[entry_pair] = entry
             else:
                 for entry_pair, entry in _models_directory(item).items():
                     (shared if entry.get("multilingual") else out)[entry_pair] = entry
@@ -48,7 +50,7 @@ def read_models(spec: str, scores: bool) -> dict[str, dict]:
         members = _members(item, path.strip())
         out[pair] = {"pair": pair, "checkpoint": join_spec(members),  # a.pt+b.pt: an ensemble
                      "test": _run_scores(members[0]) if scores and len(members) == 1 else {}}
-    return {**shared, **out}
+    return {**shared, **bare, **out}
 
 
 def _names_checkpoint(item: str) -> bool:

@@ -20,6 +20,7 @@ from translator.evaluation.evaluate import (
     analysis_frequencies,
     format_table,
     frequency_line,
+    hypotheses_directory,
     periodic_checkpoints,
     save_hypotheses,
     score_systems,
@@ -79,7 +80,7 @@ def _hypothesis_files(paths: list[str], expected: int) -> list[list[str]]:
 def _evaluate_run(args: argparse.Namespace) -> int:
     """--run RUN_DIR: every periodic checkpoint of the run scored (no paired test: the points
     of a curve), written to RUN_DIR/history.SPLIT.json and drawn beside the validation curve
-    in RUN_DIR/history.SPLIT.png."""
+    in RUN_DIR/history.SPLIT.png (a multilingual run's: history.SPLIT.S-T.*, one direction's)."""
     from translator.evaluation.plot import plot_history  # matplotlib: only when drawing
 
     if args.checkpoint or args.hyp:
@@ -93,8 +94,13 @@ def _evaluate_run(args: argparse.Namespace) -> int:
         raise UserError(f"{run} has no periodic checkpoints (step*.pt); train with "
                         "train.save_every (and train.keep_every to keep a longer history)")
     src, refs, source = _evaluation_data(argparse.Namespace(**{**vars(args), "checkpoint": True}))
+    pair = _direction(args)
+    multilingual = bool(spec_directions(checkpoints[0]))
+    if multilingual and pair is None:
+        raise UserError(f"{run} is a multilingual run: its history is one direction's (--data "
+                        f"DIR --src L --tgt L, or --direction S-T with files)")
     translated = translate_checkpoints(checkpoints, src, args.beam, args.batch_tokens,
-                                       args.threads, _direction(args))
+                                       args.threads, pair)
     results = score_systems([str(c) for c in checkpoints], [h for h, _ in translated], refs,
                             bootstrap=0, confidences=[c for _, c in translated])
     split = source.get("split", "test")
@@ -104,7 +110,7 @@ def _evaluate_run(args: argparse.Namespace) -> int:
     document = {**source, "run": str(run), "segments": len(refs[0]), "beam": args.beam,
                 "points": points}
     # a multilingual run's history is one direction's: named by it, each beside the others
-    direction = "-".join(_direction(args) or ()) if spec_directions(checkpoints[0]) else None
+    direction = "-".join(pair) if multilingual else None
     if direction:
         document["direction"] = direction
     name = f"history.{split}" + (f".{direction}" if direction else "")
@@ -144,9 +150,11 @@ def _direction(args: argparse.Namespace) -> tuple[str, str] | None:
         if len(pairs) != 1:
             raise UserError(f"--direction takes one direction (such as de-en), not "
                             f"{args.direction!r}; --all-directions scores every one")
-        if args.data is not None and pairs[0] != (args.src, args.tgt):
+        given = tuple(str(code).lower() for code in (args.src, args.tgt))
+        if args.data is not None and pairs[0] != given:
             raise UserError(f"--direction {'-'.join(pairs[0])} contradicts --src {args.src} "
-                            f"--tgt {args.tgt} of --data: give one of them")
+                            f"--tgt {args.tgt} of --data, which name the direction already: "
+                            f"leave out --direction")
         return pairs[0]
     return (args.src, args.tgt) if args.data is not None else None
 
@@ -157,6 +165,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be at least {minimum}")
     if args.threads is not None and args.threads < 1:
         raise UserError("--threads must be at least 1")
+    if args.save_hyps:
+        hypotheses_directory(args.save_hyps)  # refused before any translating
     if args.run is not None:
         return _evaluate_run(args)
     if args.all_directions:
@@ -227,7 +237,8 @@ def add_evaluate_parser(sub: Any) -> argparse.ArgumentParser:
                         "own, after the checkpoints")
     e.add_argument("--run", metavar="RUN_DIR",
                    help="score every periodic checkpoint (step*.pt) of a run: its history, "
-                        "written to RUN_DIR/history.SPLIT.json and .png")
+                        "written to RUN_DIR/history.SPLIT.json and .png (a multilingual "
+                        "run's: history.SPLIT.S-T.*, the direction --src/--tgt name)")
     e.add_argument("--src", help="source file; with --data, the source language code")
     e.add_argument("--ref", action="append", metavar="FILE",
                    help="reference file (without --data); repeat it for several references "
@@ -266,7 +277,8 @@ def add_evaluate_parser(sub: Any) -> argparse.ArgumentParser:
                         "column), latex (a booktabs table with the intervals, significance "
                         "marks and signatures)")
     e.add_argument("--save-hyps", metavar="DIR",
-                   help="write each checkpoint's translations to DIR/PARENT.STEM.hyp")
+                   help="write each checkpoint's translations to DIR/PARENT.STEM.hyp "
+                        "(with --all-directions: DIR/S-T.PARENT.STEM.hyp)")
     e.set_defaults(func=cmd_evaluate)
     return e
 

@@ -84,17 +84,14 @@ def evaluate_directions(args: argparse.Namespace) -> int:
 
 def direction_csv(scores: dict[str, list[dict]]) -> str:
     """evaluate's CSV (translator/evaluation/export.py) with a first column, the direction."""
-    lines = []
-    for direction, results in scores.items():
-        header, *rows = to_csv(results).splitlines()
-        lines += [] if lines else [f"direction,{header}"]
-        lines += [f"{direction},{row}" for row in rows]
-    return "\n".join(lines) + "\n"
+    rows = [(direction, r) for direction, results in scores.items() for r in results]
+    return to_csv([r for _, r in rows], lead=("direction", [d for d, _ in rows]))
 
 
 def _brief(result: dict) -> dict:
-    return {k: result[k] for k in ("system", *METRICS, "p_values", "difference", "bootstrap",
-                                   "signatures")}
+    keys = ("system", *METRICS, "p_values", "difference", "bootstrap", "signatures",
+            "hypotheses_file")
+    return {k: result[k] for k in keys if k in result}
 
 
 def direction_table(scores: dict[str, list[dict]]) -> str:

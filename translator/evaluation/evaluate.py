@@ -19,6 +19,7 @@ from translator.checkpoint import CheckpointError, load_checkpoint, periodic_ste
 from translator.checkpoint_file import spec_members
 from translator.data.corpus import CorpusError, read_lines
 from translator.defaults import BATCH_TOKENS, BEAM_SIZE, TEST_SPLIT
+from translator.errors import UserError
 from translator.evaluation.analysis import training_target
 from translator.evaluation.metrics import (
     ALPHA,
@@ -217,13 +218,24 @@ def hypothesis_file_names(checkpoints: Sequence[str | Path]) -> list[str]:
     return names
 
 
+def hypotheses_directory(path: str | Path) -> Path:
+    """The directory hypothesis files go to, made if missing; UserError where it cannot be
+    (a file of that name, no permission)."""
+    out_dir = Path(path)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write hypotheses to {out_dir}: "
+                        f"{exc.strerror or exc} (it must be a directory)") from None
+    return out_dir
+
+
 def save_hypotheses(out_dir: str | Path, checkpoints: Sequence[str | Path],
                     results: list[dict], prefix: str = "") -> None:
     """Each checkpoint's translations (a line per segment) in `out_dir`, named by
     `hypothesis_file_names` after `prefix` (a direction's `de-en.`); each result gets its
     "hypotheses_file"."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = hypotheses_directory(out_dir)
     for result, name in zip(results, hypothesis_file_names(checkpoints)):
         path = out_dir / f"{prefix}{name}"
         path.write_text("".join(h.replace("\n", " ") + "\n" for h in result["hypotheses"]),

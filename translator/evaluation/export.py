@@ -19,17 +19,18 @@ def system_name(result: dict) -> str:
     return result.get("system") or result["checkpoint"]
 
 
-def to_csv(results: list[dict]) -> str:
+def to_csv(results: list[dict], lead: tuple[str, list[str]] | None = None) -> str:
     """system, each metric's score, its bootstrap mean and 95% half-width, the p-value and the
-    difference interval against the baseline (empty where there is none), its signature."""
+    difference interval against the baseline (empty where there is none), its signature;
+    `lead`: a first column, (its name, a value per result), such as each row's direction."""
     columns = ["system"]
     for k in METRICS:
         columns += [k, f"{k}_mean", f"{k}_ci95", f"{k}_p", f"{k}_diff_mean", f"{k}_diff_low",
                     f"{k}_diff_high", f"{k}_signature"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for r in results:
+    writer.writerow([lead[0], *columns] if lead else columns)
+    for i, r in enumerate(results):
         row = [system_name(r)]
         for k in METRICS:
             mean, ci = ((r.get("bootstrap") or {}).get("ci") or {}).get(k) or (None, None)
@@ -38,7 +39,7 @@ def to_csv(results: list[dict]) -> str:
             row += [_number(r[k]), _number(mean), _number(ci), _number(p, 4),
                     _number(diff.get("mean")), _number(diff.get("low")),
                     _number(diff.get("high")), r["signatures"][k]]
-        writer.writerow(row)
+        writer.writerow([lead[1][i], *row] if lead else row)
     return out.getvalue()
 
 
