@@ -432,3 +432,23 @@ def test_the_plots_draw_each_directions_validation_bleu(multilingual_run, tmp_pa
     assert drawn[1]["validation (greedy, during training)"] == [
         r["directions"]["zz-yy"] for r in valid]
     assert (tmp_path / "metrics.png").is_file() and (tmp_path / "h.png").is_file()
+
+
+def test_a_config_files_languages_with_the_options_directions():
+    """data.langs and data.directions from a --config file; --directions or --english-centric
+    on the command line choose others among those languages (not an error for naming both)."""
+    from argparse import Namespace
+
+    from translator.cli.main import _languages
+    from translator.config import preset
+    from translator.data.multilingual import multilingual_config
+
+    cfg = multilingual_config(preset("tiny"), ["en", "de", "fr"], ["de-en", "fr-en"])
+    args = Namespace(langs=None, src=None, tgt=None, directions=None, english_centric=False)
+    assert _languages(args, cfg)[0].data.directions == ["de-en", "fr-en"]
+    args.english_centric = True
+    assert _languages(args, cfg)[0].data.directions == ["de-en", "en-de", "fr-en", "en-fr"]
+    args.english_centric, args.directions = False, "en-fr"
+    assert _languages(args, cfg)[0].data.directions == ["en-fr"]
+    with pytest.raises(ConfigError, match="list the directions in the file"):
+        preset("tiny").override("data", langs=["en", "de"])

@@ -111,7 +111,9 @@ class DataConfig(_Section):
             raise ConfigError(f"{section}.directions needs {section}.langs")
         if self.langs and (len(set(self.langs)) < 2 or not self.directions):
             raise ConfigError(f"{section}.langs needs two languages or more and "
-                              f"{section}.directions (`translator train --langs` sets both)")
+                              f"{section}.directions: list the directions in the file, or "
+                              f"give `translator train --langs L1,L2,...` (with --directions "
+                              f"or --english-centric), which sets both")
         for direction in self.directions:
             src, _, tgt = direction.partition("-")
             if src == tgt or src not in self.langs or tgt not in self.langs:

@@ -57,9 +57,11 @@ def _languages(args: argparse.Namespace, cfg) -> tuple:
     if args.langs:
         langs = [lang.strip().lower() for lang in args.langs.split(",") if lang.strip()]
         directions = resolve_directions(langs, args.directions, args.english_centric)
-    else:  # the config file's
+    else:  # the config file's languages, its directions unless the options choose others
         langs = cfg.data.langs
-        directions = resolve_directions(langs, args.directions or ",".join(cfg.data.directions),
+        chosen = args.directions or args.english_centric
+        directions = resolve_directions(langs, args.directions if chosen
+                                        else ",".join(cfg.data.directions),
                                         args.english_centric)
     return multilingual_config(cfg, langs, directions), None, None
 
