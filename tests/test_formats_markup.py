@@ -1,4 +1,4 @@
-"""The markup formats (translator/formats/html.py, md.py, xliff.py) on files written by other
+"""The markup formats (translator/formats/html.py, md/, xliff.py) on files written by other
 tools: pandoc's HTML and Markdown (tests/data/formats/markup/make.sh regenerates them from
 source.html), a frozen copy of this repository's README.md as it was before docs/
 (tests/data/docs/README-before-docs.md), a hand-written Markdown file with the harder

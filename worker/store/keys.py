@@ -1,7 +1,8 @@
 """Every Redis key of ours: its name (the functions and constants below, which every part of
 the store writes through) and the key layout, documented here and nowhere else.
 
-Keys, all under `nmt:`; a job's keys expire after JOB_TTL:
+Keys, all under `nmt:`; a job's keys expire after JOB_TTL (an evaluation's after
+EVALUATION_TTL):
 - `nmt:job:<id>`: the record, a hash of JSON values (worker/records.py);
 - `nmt:job:<id>:input`, `nmt:job:<id>:reference`: the submitted text (bytes, as received);
 - `nmt:job:<id>:result`: the output as JSON;
