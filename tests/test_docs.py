@@ -90,3 +90,10 @@ def test_paths_are_found_and_placeholders_skipped():
             "`tests/data/formats/*/make.sh`, not https://example.org/web/x or a/worker/b")
     assert named_paths(text) == {"translator/inference/search.py", "tests/helpers.py",
                                  "tests/data/formats/*/make.sh"}
+
+
+def test_the_testing_page_names_every_test_file():
+    """docs/testing.md's map of the test files stays whole: a new file is named there."""
+    page = (ROOT / "docs" / "testing.md").read_text()
+    files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").rglob("test_*.py"))
+    assert [f for f in files if f not in page and f"`{Path(f).name}`" not in page] == []
