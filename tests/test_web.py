@@ -479,15 +479,22 @@ def test_status_page_lists_workers_and_queues(client, job_store):
     assert health["web"] == "ok" and health["redis"] == "ok"
 
 
-def test_the_status_page_counts_empty_queues_and_groups_models_by_checkpoint():
-    from web.health import models_by_checkpoint, waiting_queues
+def test_the_pages_count_empty_queues_and_group_names_by_checkpoint():
+    from web.catalog import by_checkpoint, checkpoint_labels
+    from web.health import waiting_queues
 
     assert waiting_queues({"text.de-en": 0, "docs.de-en": 3, "eval": 0}) == (
         {"docs.de-en": 3}, 2)
     assert waiting_queues({"text.de-en": 0, "eval": 0}) == ({}, 2)
     assert waiting_queues({}) == ({}, 0)
-    assert models_by_checkpoint({"fr-en": "m.pt", "de-en": "d.pt", "cs-en": "m.pt"}) == {
+    assert by_checkpoint({"fr-en": "m.pt", "de-en": "d.pt", "cs-en": "m.pt"}) == {
         "m.pt": ["cs-en", "fr-en"], "d.pt": ["de-en"]}
+    # the checkpoints page: a multilingual model's served names folded into one line
+    assert checkpoint_labels({"fr-en (best.pt)": "/m/best.pt", "cs-en (best.pt)": "/m/best.pt",
+                              "de-en (d.pt)": "/d/d.pt", "run/step1.pt": "/r/step1.pt",
+                              "xx-yy (best.pt)": "/r/best.pt", "run/best.pt": "/r/best.pt"}) == {
+        "/m/best.pt": "cs-en, fr-en (best.pt)", "/d/d.pt": "de-en (d.pt)",
+        "/r/step1.pt": "run/step1.pt", "/r/best.pt": "run/best.pt, xx-yy (best.pt)"}
 
 
 def test_healthz_says_when_the_interactive_worker_has_warmed_its_models(client):

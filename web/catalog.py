@@ -4,6 +4,8 @@ the workers could load its checkpoints."""
 
 from __future__ import annotations
 
+import re
+
 import redis
 
 from .extensions import pair_label, settings, store
@@ -48,3 +50,27 @@ def model_list() -> list[dict]:
                             multilingual=bool(entry.get("multilingual")))
             out.append(item)
     return out
+
+
+def by_checkpoint(names: dict[str, str]) -> dict[str, list[str]]:
+    """{checkpoint: its names, sorted} of {name (a pair, a served name): checkpoint}: a
+    multilingual model once, with every direction it serves."""
+    out: dict[str, list[str]] = {}
+    for name, path in names.items():
+        out.setdefault(path, []).append(name)
+    return {path: sorted(group) for path, group in out.items()}
+
+
+def checkpoint_labels(known: dict[str, str]) -> dict[str, str]:
+    """{checkpoint: its label} of the known checkpoints ({name: checkpoint}), one per
+    checkpoint: the served names of one model's pairs folded into one, `de-en, fr-en
+    (best.pt)`, others joined."""
+    labels = {}
+    for path, names in by_checkpoint(known).items():
+        served = [re.fullmatch(r"(\S+) \((.+)\)", name) for name in names]
+        files = {m[2] for m in served if m}
+        if len(names) > 1 and all(served) and len(files) == 1:
+            labels[path] = f"{', '.join(m[1] for m in served)} ({files.pop()})"
+        else:
+            labels[path] = ", ".join(names)
+    return labels

@@ -10,7 +10,7 @@ from flask import jsonify, render_template
 
 from worker.status import online_workers, queue_lengths
 
-from .catalog import model_list
+from .catalog import by_checkpoint, model_list
 from .extensions import celery, settings, store
 from .pages import bp
 
@@ -25,19 +25,10 @@ def status():
         queues = queue_lengths(jobs)
     code = 200 if redis_ok else 503
     for worker in workers:
-        worker["checkpoints"] = models_by_checkpoint(worker.get("models") or {})
+        worker["checkpoints"] = by_checkpoint(worker.get("models") or {})
     busy, empty = waiting_queues(queues)
     return render_template("status.html", redis_ok=redis_ok, workers=workers, busy=busy,
                            empty=empty, languages=model_list(), checked=time.time()), code
-
-
-def models_by_checkpoint(models: dict[str, str]) -> dict[str, list[str]]:
-    """{checkpoint: its pairs, sorted} of a worker's {pair: checkpoint}: a multilingual model
-    once, with every direction it serves."""
-    out: dict[str, list[str]] = {}
-    for pair, path in models.items():
-        out.setdefault(path, []).append(pair)
-    return {path: sorted(pairs) for path, pairs in out.items()}
 
 
 def waiting_queues(queues: dict[str, int]) -> tuple[dict[str, int], int]:

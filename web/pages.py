@@ -45,6 +45,7 @@ from .access import (
     visible_job,
     visible_result,
 )
+from .catalog import checkpoint_labels
 from .downloads import file_response, result_text, text_response
 from .errors import http_status
 from .extensions import intake, language_name, settings, store
@@ -282,7 +283,8 @@ def checkpoints():
     def context() -> dict:
         runs = run_dirs(settings())
         directions = {run: run_directions(path) for run, path in runs.items()}
-        return {"known": known, "runs": runs, "baseline": baseline, "test_split": TEST_SPLIT,
+        return {"known": checkpoint_labels(known), "runs": runs, "baseline": baseline,
+                "test_split": TEST_SPLIT,
                 "evaluation_days": round(settings().evaluation_ttl / 86400),
                 "histories": {run: _charted(run, directions[run]) for run in runs},
                 "directions": directions,
