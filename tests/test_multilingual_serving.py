@@ -314,7 +314,7 @@ def test_concurrent_requests_of_several_directions_share_one_micro_batch(multili
     multi = str(multilingual_run["dir"] / "best.pt")
     settings = Settings.from_env({"MODELS": f"{multi},xx-yy={trained_run['dir'] / 'best.pt'}",
                                   "PRECISION": "fp32", "TORCH_THREADS": "1",
-                                  "BATCH_WINDOW_MS": "300"}, dotenv=None)
+                                  "BATCH_WINDOW_MS": "1000"}, dotenv=None)
     state = WorkerState(SimpleNamespace(settings=settings))
     monkeypatch.setattr(sys, "setswitchinterval", lambda interval: None)  # the process's own
     batches: list[tuple] = []
