@@ -59,15 +59,10 @@ from translator.languages import lang_token, parse_pairs, valid_language
 
 log = logging.getLogger(__name__)
 
-PIVOT = PIVOT_LANGUAGE
-"""The language of English-centric training (`--english-centric`): every direction to or from
-it."""
-
-
 def resolve_directions(langs: Sequence[str], directions: str | None = None,
                        english_centric: bool = False) -> list[str]:
     """The directions a run trains: `directions` ("de-en,en-de"), or every direction to and
-    from English with `english_centric`, or else every ordered pair of `langs`."""
+    from PIVOT_LANGUAGE (English) with `english_centric`, or else every ordered pair of `langs`."""
     langs = list(langs)
     bad = [lang for lang in langs if not valid_language(lang)]
     if bad:
@@ -84,10 +79,11 @@ def resolve_directions(langs: Sequence[str], directions: str | None = None,
                                   f"({','.join(langs)})")
         return out
     if english_centric:
-        if PIVOT not in langs:
-            raise ConfigError(f"--english-centric needs {PIVOT} among --langs")
-        others = [lang for lang in langs if lang != PIVOT]
-        return [d for lang in others for d in (f"{lang}-{PIVOT}", f"{PIVOT}-{lang}")]
+        if PIVOT_LANGUAGE not in langs:
+            raise ConfigError(f"--english-centric needs {PIVOT_LANGUAGE} among --langs")
+        others = [lang for lang in langs if lang != PIVOT_LANGUAGE]
+        return [d for lang in others for d in (f"{lang}-{PIVOT_LANGUAGE}",
+                                                   f"{PIVOT_LANGUAGE}-{lang}")]
     return [f"{s}-{t}" for s in langs for t in langs if s != t]
 
 
