@@ -434,6 +434,21 @@ def test_the_plots_draw_each_directions_validation_bleu(multilingual_run, tmp_pa
     assert (tmp_path / "metrics.png").is_file() and (tmp_path / "h.png").is_file()
 
 
+def test_a_language_no_direction_uses_is_left_out():
+    """--langs en,de,fr,cs --directions de-en,en-de: the run's languages (its data, its
+    vocabulary's sample and size) are en and de alone, in --langs order."""
+    from translator.config import VocabConfig, preset
+    from translator.data.multilingual import PIECES_PER_LANGUAGE, multilingual_config
+
+    cfg = multilingual_config(preset("base"), ["en", "de", "fr", "cs"], ["de-en", "en-de"])
+    assert cfg.data.langs == ["en", "de"]
+    assert cfg.vocab.size == max(VocabConfig().size, 2 * PIECES_PER_LANGUAGE)
+    assert "<2fr>" not in cfg.vocab.symbols and "<2en>" in cfg.vocab.symbols
+    every = multilingual_config(preset("tiny"), ["en", "de", "fr", "cs"],
+                                resolve_directions(["en", "de", "fr", "cs"]))
+    assert every.data.langs == ["en", "de", "fr", "cs"]
+
+
 def test_a_config_files_languages_with_the_options_directions():
     """data.langs and data.directions from a --config file; --directions or --english-centric
     on the command line choose others among those languages (not an error for naming both)."""

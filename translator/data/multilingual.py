@@ -97,7 +97,13 @@ it (the base size itself reads as "not set")."""
 def multilingual_config(cfg: Config, langs: Sequence[str], directions: Sequence[str]) -> Config:
     """`cfg` for a multilingual run: the languages and directions in the data section, one
     shared vocabulary with a token per target language among its symbols (and, at the
-    base size, `PIECES_PER_LANGUAGE` per language)."""
+    base size, `PIECES_PER_LANGUAGE` per language). A language of `langs` that no direction
+    uses is left out (of the vocabulary's sample and size, and of the data read)."""
+    used = [lang for lang in langs if any(lang in pair for pair in pairs_of(directions))]
+    if len(used) < len(langs):
+        log.info("%s: in no direction of the run, left out of its vocabulary",
+                 ", ".join(lang for lang in langs if lang not in used))
+    langs = used
     targets = [lang_token(lang) for lang in langs if any(d.endswith(f"-{lang}")
                                                          for d in directions)]
     cfg = cfg.override("data", langs=list(langs), directions=list(directions))
