@@ -8,7 +8,8 @@ twelve directions among en, de, fr and cs on test_2016_flickr (beam 5, cased sac
 
 Each run resumes where it stopped (a long budget spans sessions: run the same command again).
 Then every direction is scored, with sacreBLEU's paired bootstrap of the multilingual model
-against the pairwise one (and against the dedicated De->En model on de-en).
+against the pairwise one (and against the dedicated De->En model on de-en); each system's test
+hypotheses are kept in WORK/hyps/SYSTEM.S-T.txt (for `translator evaluate --hyp`).
 
     python benchmarks/multilingual.py train --updates 12000 --work runs/exp/multi [--arm multi]
     python benchmarks/multilingual.py score --work runs/exp/multi --json runs/exp/multi.json
@@ -76,6 +77,7 @@ def score(args: argparse.Namespace) -> None:
     multi = Translator.from_checkpoint(work / "multi" / "best.pt", threads=args.threads)
     pairwise = {pair: Translator.from_checkpoint(work / "pairwise" / pair / "best.pt",
                                                  threads=args.threads) for pair in PAIRWISE}
+    dedicated = Translator.from_checkpoint(work / "de-en" / "best.pt", threads=args.threads)
     cache: dict[tuple[str, str], list[str]] = {}  # (system, direction): test hypotheses
 
     def translate(system: str, direction: str, src: list[str]) -> list[str]:
@@ -83,12 +85,17 @@ def score(args: argparse.Namespace) -> None:
             s, t = direction.split("-")
             if system == "multi":
                 out = multi.for_pair(s, t).translate(src, beam_size=args.beam)
+            elif system == "dedicated":  # the De->En model given the whole budget
+                out = dedicated.translate(src, beam_size=args.beam)
             elif direction in pairwise:
                 out = pairwise[direction].translate(src, beam_size=args.beam)
             else:  # through English, sentence by sentence as the workers pivot
                 english = translate("pairwise", f"{s}-en", src)
                 out = pairwise[f"en-{t}"].translate(english, beam_size=args.beam)
             cache[system, direction] = out
+            hyps = work / "hyps" / f"{system}.{direction}.txt"  # for `translator evaluate --hyp`
+            hyps.parent.mkdir(exist_ok=True)
+            hyps.write_text("".join(f"{line}\n" for line in out), encoding="utf-8")
         return cache[system, direction]
 
     rows = []
@@ -106,9 +113,8 @@ def score(args: argparse.Namespace) -> None:
         rows.append(row)
         print(f"{direction}: pairwise{' (pivot)' if row['pivoted'] else ''} {row['pairwise']}"
               f"  multi {row['multi']}  p={row['p_value']:.4f}", flush=True)
-    dedicated = Translator.from_checkpoint(work / "de-en" / "best.pt", threads=args.threads)
     test = read_split(args.data, TEST_SPLIT, "de", "en")
-    versus = paired_test([dedicated.translate(test.src, beam_size=args.beam),
+    versus = paired_test([translate("dedicated", "de-en", test.src),
                           translate("multi", "de-en", test.src)], [test.tgt])
     figures = {
         "rows": rows, "beam": args.beam, "test_set": TEST_SPLIT,
