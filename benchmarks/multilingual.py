@@ -17,7 +17,8 @@ hypotheses are kept in WORK/hyps/SYSTEM.S-T.txt (for `translator evaluate --hyp`
 
 `memory` loads, in fresh processes as a worker does (int8), the multilingual model, then the
 six pairwise models, and reports each process's resident memory; and the decode speed of the
-multilingual model against the pairwise de-en model (same size), alternated over rounds.
+multilingual model's de-en against the pairwise de-en model and the dedicated one (the same
+layer sizes), alternated over rounds.
 """
 
 from __future__ import annotations
@@ -179,7 +180,9 @@ def memory(args: argparse.Namespace) -> None:
 
 def _speed(work: Path, args: argparse.Namespace) -> dict:
     """Sentences per second, de-en test set, int8, beam 5: the multilingual model's de-en
-    against the pairwise de-en model, alternated over `--rounds`; the median ratio."""
+    against the pairwise de-en model and the dedicated one (the same layer sizes; a model
+    trained longer writes longer outputs, which take more steps), alternated over `--rounds`;
+    the median ratios, and the pieces each writes per sentence."""
     from decode_rates import alternated_rates
 
     from translator.data.corpus import read_split
@@ -191,9 +194,17 @@ def _speed(work: Path, args: argparse.Namespace) -> dict:
                                                 threads=args.threads).for_pair("de", "en"),
             "pairwise": Translator.from_checkpoint(work / "pairwise" / "de-en" / "best.pt",
                                                    int8=True, threads=args.threads)}
+    if (work / "de-en" / "best.pt").exists():
+        arms["dedicated"] = Translator.from_checkpoint(work / "de-en" / "best.pt", int8=True,
+                                                       threads=args.threads)
     rates = alternated_rates(arms, test.src, args.beam, args.rounds)
-    ratios = [m / p for m, p in zip(rates["multi"], rates["pairwise"])]
-    return {"sentences_per_s": rates, "multi_over_pairwise": statistics.median(ratios),
+    pieces = {name: sum(map(len, arm.tgt_tok.encode(arm.translate(test.src[:200],
+                                                                  beam_size=args.beam)))) / 200
+              for name, arm in arms.items()}
+    return {"sentences_per_s": rates, "output_pieces_per_sentence": pieces,
+            **{f"multi_over_{name}": statistics.median(m / o for m, o in zip(rates["multi"],
+                                                                             rates[name]))
+               for name in arms if name != "multi"},
             "threads": args.threads, "beam": args.beam}
 
 
