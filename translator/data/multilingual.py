@@ -59,6 +59,7 @@ from translator.languages import lang_token, parse_pairs, valid_language
 
 log = logging.getLogger(__name__)
 
+
 def resolve_directions(langs: Sequence[str], directions: str | None = None,
                        english_centric: bool = False) -> list[str]:
     """The directions a run trains: `directions` ("de-en,en-de"), or every direction to and
@@ -99,7 +100,8 @@ def multilingual_config(cfg: Config, langs: Sequence[str], directions: Sequence[
     shared vocabulary with a token per target language among its symbols (and, at the
     base size, `PIECES_PER_LANGUAGE` per language). A language of `langs` that no direction
     uses is left out (of the vocabulary's sample and size, and of the data read)."""
-    used = [lang for lang in langs if any(lang in pair for pair in pairs_of(directions))]
+    in_directions = {lang for pair in pairs_of(directions) for lang in pair}
+    used = [lang for lang in langs if lang in in_directions]
     if len(used) < len(langs):
         log.info("%s: in no direction of the run, left out of its vocabulary",
                  ", ".join(lang for lang in langs if lang not in used))
