@@ -32,7 +32,8 @@ EVALUATION_TTL):
 - `nmt:evaluations`: sorted set of evaluation job ids by creation time (the leaderboard's);
 - `nmt:active`: sorted set of unfinished job ids by last activity (the recovery sweep's);
 - `nmt:recovering`: the recovery sweep's claim for one period (expires);
-- `nmt:workers`: hash, worker name -> {pairs, models, pid, started, torch_threads};
+- `nmt:workers`: hash, worker name -> {pairs, models, pid, started, torch_threads, device,
+  precision, ready, warm, failed} (`ready`, `warm` and `failed` once its models are loaded);
 - `nmt:comparison:<sha1>`: the comparison of a list of evaluations (the first the baseline;
   a leaderboard board's significance tests, or the workbench's comparison with its analyses),
   JSON, written by the evaluation queue and kept as long as its evaluations;
