@@ -7,19 +7,30 @@ direction."""
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 
 import pytest
-from helpers import LANGS, three_way
+from helpers import LANGS, three_way, tiny_config
 
 from translator.checkpoint import CheckpointError, load_checkpoint
 from translator.cli.main import main
 from translator.config import ConfigError
-from translator.data.multilingual import resolve_directions, validation_sets
+from translator.data.multilingual import (
+    multilingual_config,
+    prepare_multilingual,
+    resolve_directions,
+    validation_sets,
+)
 from translator.errors import UserError
 from translator.inference.translator import Translator
 from translator.languages import lang_token
+from translator.training.distributed import Ranks
+from translator.training.epochs import EpochPlan
+from translator.training.schedule import budget_stop_reason
+from translator.training.state import TrainState
+from translator.training.validation import record_validation
 
 DIRECTIONS = [f"{s}-{t}" for s in LANGS for t in LANGS if s != t]
 
@@ -93,6 +104,44 @@ def test_the_validation_sample_is_the_same_lines_in_every_direction(three_way_co
         sets["xx-yy"].src  # fixed: drawn with the same seed every time
 
 
+def test_training_batches_mix_directions(three_way_corpus, tmp_path):
+    """The directions are stored one after another; an epoch's batches draw pairs of similar
+    length from all of them, each source ending in its target language's token."""
+    cfg = multilingual_config(tiny_config(), LANGS, DIRECTIONS)
+    prepared = prepare_multilingual(cfg, three_way_corpus, tmp_path / "cache", processes=1,
+                                    progress=False)
+    corpus, tok = prepared.corpus, prepared.src_tok
+    per_direction = len(corpus) // len(DIRECTIONS)
+    assert len(corpus) == per_direction * len(DIRECTIONS)
+    for i in range(0, len(corpus), 997):
+        target = DIRECTIONS[i // per_direction].split("-")[1]
+        assert corpus.pair(i)[0][-1] == tok.symbol_id(lang_token(target))
+    batches = EpochPlan(corpus, corpus.batch_lengths(), cfg.train, Ranks()).batches(0)
+    mixed = [len({i // per_direction for i in idx}) for idx in batches if len(idx) >= 60]
+    assert len(mixed) > len(batches) // 2
+    assert set(mixed) == {len(DIRECTIONS)}, mixed  # each such batch holds every direction
+
+
+def test_the_mean_of_the_directions_decides_the_best_and_early_stopping():
+    """One direction's gain does not make a validation the best when the mean falls; the
+    validations without a gain of the mean stop the run after `patience`."""
+    state, records = TrainState(), []
+    train = tiny_config(patience=2).train
+    results = [{"xx-yy": 10.0, "yy-xx": 20.0}, {"xx-yy": 30.0, "yy-xx": 2.0},
+               {"xx-yy": 1.0, "yy-xx": 22.0}, {"xx-yy": 16.0, "yy-xx": 15.0}]
+    for step, scores in enumerate(results, 1):
+        state.step = step * 100
+        mean = statistics.mean(scores.values())
+        record_validation(state, {"loss": 1.0, "bleu": mean, "directions": scores}, 1.0,
+                          records.append)
+        if step < 3:
+            assert budget_stop_reason(train, state) == ""
+    assert [r["best_bleu"] for r in records] == [15.0, 16.0, 16.0, 16.0]
+    assert state.best_step == 200 and state.best_directions == results[1]
+    assert state.bad_evals == 2  # 15.5 is no gain over 16
+    assert "early stopping: no BLEU gain in 2 validations" in budget_stop_reason(train, state)
+
+
 # ----------------------------------------------------------------------------- the model
 def test_the_run_trains_every_direction_and_logs_each(multilingual_run):
     summary = multilingual_run["summary"]
@@ -104,6 +153,7 @@ def test_the_run_trains_every_direction_and_logs_each(multilingual_run):
     valid = [r for r in records if r["type"] == "valid"]
     assert set(valid[-1]["directions"]) == set(DIRECTIONS)
     best = next(r for r in valid if r["step"] == summary["best_step"])
+    assert best["bleu"] == max(r["bleu"] for r in valid)  # chosen on the mean of directions
     assert summary["best_val_bleu_directions"] == best["directions"]  # the summary's too
     mean = sum(valid[-1]["directions"].values()) / len(DIRECTIONS)
     assert valid[-1]["bleu"] == pytest.approx(mean, abs=0.01)
@@ -311,6 +361,19 @@ def test_backtranslate_with_a_multilingual_model(multilingual_run, tmp_path):
 
     out = gzip.decompress((tmp_path / "synth" / "train.yy.gz").read_bytes()).decode()
     assert out.splitlines() == ["perro gato", "pez arbol sol"]
+
+
+def test_backtranslate_src_must_be_the_inputs_language(multilingual_run, tmp_path, capsys):
+    mono = tmp_path / "mono.zz"
+    mono.write_text("katze hund\n")
+    common = ["backtranslate", "--checkpoint", str(multilingual_run["dir"] / "best.pt"),
+              "-i", str(mono), "--tgt", "yy", "--precision", "fp32", "-q",
+              "--data", str(tmp_path)]
+    assert main([*common, "--src", "zz", "--out", str(tmp_path / "named")]) == 0
+    assert (tmp_path / "named" / "train.yy.gz").is_file()
+    assert main([*common, "--src", "xx", "--out", str(tmp_path / "wrong")]) != 0
+    assert "is in 'zz' but the checkpoint translates xx->yy" in capsys.readouterr().err
+    assert not (tmp_path / "wrong").exists()
 
 
 def test_resuming_with_other_languages_is_refused(multilingual_run, three_way_corpus,
