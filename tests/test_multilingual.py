@@ -248,6 +248,11 @@ def test_an_ensemble_of_multilingual_checkpoints_translates_and_is_calibrated_pe
     assert main(["calibrate", "--checkpoint", spec, "--data", str(three_way_corpus),
                  "--if-missing"]) == 0
     assert "has a current confidence calibration" in capsys.readouterr().err
+    source = tmp_path / "in.zz"
+    source.write_text("katze hund\nsonne baum fisch\n")
+    assert main(["translate", "--checkpoint", spec, "--src", "zz", "--tgt", "yy", "-i",
+                 str(source), "-o", str(tmp_path / "out.yy"), "-q"]) == 0
+    assert (tmp_path / "out.yy").read_text() == "perro gato\npez arbol sol\n"
 
 
 def test_translate_and_evaluate_from_the_command_line(multilingual_run, three_way_corpus,

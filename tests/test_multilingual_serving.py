@@ -59,6 +59,11 @@ def test_a_checkpoint_without_a_pair_serves_every_direction(multilingual_run, tr
     # a model of one pair named without its pair serves that pair
     reverse = str(trained_run["dir"] / "best.pt")
     assert list(read_models(reverse, scores=False)) == ["xx-yy"]
+    # an ensemble of multilingual checkpoints named without a pair: every direction of it
+    ensemble = f"{best}+{multilingual_run['dir'] / 'last.pt'}"
+    models = read_models(ensemble, scores=False)
+    assert sorted(models) == sorted(DIRECTIONS)
+    assert {m["checkpoint"] for m in models.values()} == {ensemble}
 
 
 @pytest.mark.parametrize("named", [True, False], ids=["pair=path", "bare one-pair checkpoint"])
