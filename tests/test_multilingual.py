@@ -7,12 +7,13 @@ direction."""
 from __future__ import annotations
 
 import json
+import random
 import statistics
 import subprocess
 import sys
 
 import pytest
-from helpers import LANGS, three_way, tiny_config
+from helpers import LANGS, WORDS, three_way, tiny_config
 
 from translator.checkpoint import CheckpointError, load_checkpoint
 from translator.cli.main import main
@@ -21,8 +22,10 @@ from translator.data.multilingual import (
     multilingual_config,
     prepare_multilingual,
     resolve_directions,
+    run_validation_sets,
     validation_sets,
 )
+from translator.defaults import MULTILINGUAL_VAL_SENTENCES
 from translator.errors import UserError
 from translator.inference.translator import Translator
 from translator.languages import lang_token
@@ -140,6 +143,24 @@ def test_the_mean_of_the_directions_decides_the_best_and_early_stopping():
     assert state.best_step == 200 and state.best_directions == results[1]
     assert state.bad_evals == 2  # 15.5 is no gain over 16
     assert "early stopping: no BLEU gain in 2 validations" in budget_stop_reason(train, state)
+
+
+def test_a_runs_validation_is_a_fixed_sample_per_direction_by_default(tmp_path):
+    """A multilingual run validates on MULTILINGUAL_VAL_SENTENCES lines of each direction
+    (train.eval_max_sentences if set), a run of one pair on its whole split."""
+    rng = random.Random(7)
+    lines = [three_way([rng.choice(WORDS) for _ in range(5)]) for _ in range(450)]
+    for lang in ("xx", "yy"):
+        (tmp_path / f"val.{lang}").write_text("".join(line[lang] + "\n" for line in lines))
+    cfg = multilingual_config(tiny_config(), ["xx", "yy"], ["xx-yy", "yy-xx"])
+    sets = run_validation_sets(cfg, tmp_path, None, None)
+    assert MULTILINGUAL_VAL_SENTENCES < 450  # (the premise: a sample, not the whole split)
+    assert {len(c) for c in sets.values()} == {MULTILINGUAL_VAL_SENTENCES}
+    assert sets["xx-yy"].src == sets["yy-xx"].tgt
+    smaller = cfg.override("train", eval_max_sentences=50)
+    assert {len(c) for c in run_validation_sets(smaller, tmp_path, None, None).values()} == {50}
+    pair = run_validation_sets(tiny_config(), tmp_path, "xx", "yy")
+    assert list(pair) == ["xx-yy"] and len(pair["xx-yy"]) == 450
 
 
 # ----------------------------------------------------------------------------- the model
