@@ -82,6 +82,9 @@ class _Section:
 
 @dataclass
 class DataConfig(_Section):
+    """`data:` what a run trains on: the filters of training pairs, extra (synthetic) corpora,
+    a multilingual run's languages and directions, subword regularisation."""
+
     max_len: int = 100  # subword tokens; longer training pairs are dropped
     max_ratio: float = 3.0  # drop training pairs whose length ratio (chars) exceeds this
     min_len_for_ratio: int = 10  # the ratio filter needs this many chars on the longer side
@@ -123,6 +126,9 @@ class DataConfig(_Section):
 
 @dataclass
 class VocabConfig(_Section):
+    """`vocab:` the SentencePiece model(s) a run trains: kind, size, shared or per side, and
+    control symbols (a multilingual run's target-language tokens, back-translation tags)."""
+
     model_type: str = "unigram"
     size: int = 4000  # SentencePiece vocabulary size (not defaults.BATCH_TOKENS, a decoding budget)
     joint: bool = True
@@ -142,6 +148,8 @@ class VocabConfig(_Section):
 
 @dataclass
 class ModelConfig(_Section):
+    """`model:` the layer sizes and kinds of the encoder-decoder (translator/model/)."""
+
     emb_dim: int = 256
     enc_hidden: int = 256  # per direction
     enc_layers: int = 2
@@ -179,6 +187,9 @@ class ModelConfig(_Section):
 
 @dataclass
 class TrainConfig(_Section):
+    """`train:` how a run learns and when it stops: batches, optimiser and schedule, budget,
+    validation and checkpoints, device and threads."""
+
     batch_tokens: int = 3000  # token budget per batch (max of source and target tokens)
     lr: float = 2e-3
     min_lr: float = 1e-5
@@ -246,6 +257,9 @@ SECTIONS = {"data": DataConfig, "vocab": VocabConfig, "model": ModelConfig, "tra
 
 @dataclass
 class Config:
+    """A run's whole configuration: the four sections of a --config YAML file (unknown keys
+    and values of the wrong type are refused with a ConfigError naming them)."""
+
     data: DataConfig = field(default_factory=DataConfig)
     vocab: VocabConfig = field(default_factory=VocabConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -289,6 +303,7 @@ class Config:
         return out
 
     def override(self, section: str, **values: Any) -> Config:
+        """A copy with `values` set in `section` (validated as a file's would be)."""
         return Config.from_dict({section: values}, base=self)
 
 

@@ -23,6 +23,8 @@ from translator.model.lstm import StepLSTM, lstm_pointwise, lstm_step
 
 
 class FusedDecoder:
+    """Attention on top of the first LSTM layer, every layer a fused call in training."""
+
     name = "fused"
 
     def build(self, model: nn.Module) -> None:
@@ -45,14 +47,16 @@ class FusedDecoder:
         (B, T, A), weights (B, T, S), state."""
         h, c = (s.transpose(0, 1).contiguous() for s in state)  # (L, B, D)
         out, (h1, c1) = model.dec_lstm(emb, (h[:1], c[:1]))  # (B, T, D)
-        context, weights = model.attend(out, enc)
-        hs, cs = [h1], [c1]
+        context, weights = model.attend(out, enc)  # (B, T, 2H), (B, T, S)
+        hs, cs = [h1], [c1]  # (1, B, D) each
         if model.upper_lstm is not None:
             upper_in = torch.cat([model.drop(out), context], -1)  # (B, T, D + 2H)
             out, (h2, c2) = model.upper_lstm(upper_in, (h[1:], c[1:]))
             hs.append(h2)
             cs.append(c2)
+        # attentional vectors (B, T, A)
         attn_vec = torch.tanh(model.combine(torch.cat([model.drop(out), context], dim=-1)))
+        # the layers' final states (L, B, D), back to the batch-first layout (B, L, D)
         new_state = (torch.cat(hs).transpose(0, 1), torch.cat(cs).transpose(0, 1))
         return model.drop(attn_vec), weights, new_state
 
@@ -63,7 +67,7 @@ class FusedDecoder:
         if model.gate_table is not None:
             gates = torch.addmm(model.gate_table.index_select(0, prev_tokens), h[:, 0],
                                 model.dec_lstm.weight_hh_l0.t())  # (B, 4D)
-            out, c1 = lstm_pointwise(gates, c[:, 0])
+            out, c1 = lstm_pointwise(gates, c[:, 0])  # (B, D) each
         else:
             out, c1 = lstm_step(model.dec_lstm, 0, model.embed_target(prev_tokens), h[:, 0],
                                 c[:, 0])
@@ -78,8 +82,8 @@ class FusedDecoder:
                 hs.append(out)
                 cs.append(c_next)
                 x = out
-        attn_vec = torch.tanh(model.combine(torch.cat([out, context], dim=-1)))
-        return attn_vec, weights[:, 0], (torch.stack(hs, 1), torch.stack(cs, 1))
+        attn_vec = torch.tanh(model.combine(torch.cat([out, context], dim=-1)))  # (B, A)
+        return attn_vec, weights[:, 0], (torch.stack(hs, 1), torch.stack(cs, 1))  # (B, L, D)
 
     def gate_table(self, model: nn.Module) -> Tensor | None:
         """The first layer's input gates for every target token (V, 4D) =

@@ -17,6 +17,8 @@ from torch import Tensor, nn
 
 
 class InputFeedingDecoder:
+    """One LSTM cell fed [target embedding; previous attentional vector], a step at a time."""
+
     name = "input_feeding"
 
     def build(self, model: nn.Module) -> None:
@@ -37,7 +39,7 @@ class InputFeedingDecoder:
             h, c = model.dec_cell(torch.cat([emb[:, t], prev], dim=-1), (h, c))
             context, weights = model.attend(h.unsqueeze(1), enc)
             vec = torch.tanh(model.combine(torch.cat([model.drop(h), context[:, 0]], dim=-1)))
-            prev = model.drop(vec)
+            prev = model.drop(vec)  # (B, A)
             vecs.append(prev)
             all_weights.append(weights[:, 0])
         return torch.stack(vecs, 1), torch.stack(all_weights, 1), (h, c, prev)

@@ -50,6 +50,16 @@ class EncoderOutput:
 
 
 class Seq2Seq(nn.Module):
+    """The attentional encoder-decoder: a bidirectional LSTM encoder, an LSTM decoder (a
+    strategy from DECODERS: "fused" or "input_feeding", whose layers it registers here) with
+    Luong "general" attention, and an output layer tied to the target embeddings.
+
+    What search relies on (translator/inference/search.py): `encode(src, src_lens)` once per
+    batch -> EncoderOutput, then `decode_step(prev_tokens, enc, state)` per target step ->
+    (log-probabilities (B, V), attention (B, S), state); `reorder_state` follows the beams.
+    Training calls `forward`, which returns attentional vectors (B, T, A), not logits: the
+    loss applies the output layer itself (translator/model/loss.py)."""
+
     def __init__(self, cfg: ModelConfig, src_vocab: int, tgt_vocab: int):
         super().__init__()
         self.cfg = cfg
@@ -137,7 +147,7 @@ class Seq2Seq(nn.Module):
                 x = self.drop(x)
             out_f, _ = fwd(x)  # (B, S, H)
             x_rev = x.gather(1, rev.unsqueeze(-1).expand(-1, -1, x.size(-1)))
-            out_b, _ = bwd(x_rev)
+            out_b, _ = bwd(x_rev)  # (B, S, H), each sentence read from its last token
             out_b = out_b.gather(1, rev.unsqueeze(-1).expand(-1, -1, out_b.size(-1)))
             x = torch.cat([out_f, out_b], dim=-1)  # (B, S, 2H)
         H = self.cfg.enc_hidden
