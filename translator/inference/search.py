@@ -131,14 +131,7 @@ def beam_search(
     limits = length_limits(src_lens, cfg).to(device)  # (B,)
     max_len = int(limits.max())
     neg_inf = float("-inf")
-    # Finished hypotheses of every sentence, kept sorted: (B, K) scores, (B, K, T) tokens,
-    # T = max_len.
-    fin_score = torch.full((B, K), neg_inf, device=device)
-    fin_logp = torch.zeros(B, K, device=device)
-    fin_len = torch.zeros(B, K, dtype=torch.long, device=device)
-    fin_tokens = torch.full((B, K, max_len), EOS_ID, dtype=torch.long, device=device)
-    fin_attn = torch.zeros(B, K, max_len, S, device=device) if cfg.return_attention else None
-    n_finished = torch.zeros(B, dtype=torch.long, device=device)
+    finished = _Finished.empty(B, K, max_len, S if cfg.return_attention else 0, device)
     # Alive beams of the b active sentences: (b, K) scores, (b*K, T) tokens (columns < t
     # filled).
     active = torch.arange(B, device=device)
@@ -166,9 +159,8 @@ def beam_search(
         # 1. EOS candidates within the top K are merged into the finished table.
         new_fin = is_eos[:, :K] & torch.isfinite(top_scores[:, :K])  # (b, K)
         if bool(new_fin.any()):
-            _merge_finished(
-                active, new_fin, top_scores[:, :K], rows[:, :K], t, cfg.alpha, history,
-                attn_hist, fin_score, fin_logp, fin_len, fin_tokens, fin_attn, n_finished)
+            finished.merge(active, new_fin, top_scores[:, :K], rows[:, :K], t, cfg.alpha,
+                           history, attn_hist)
         # 2. The best K non-EOS candidates stay alive.
         keep_scores, keep_pos = top_scores.masked_fill(is_eos, neg_inf).topk(K, dim=1)  # (b, K)
         keep_rows = rows.gather(1, keep_pos).view(-1)  # (b*K,)
@@ -180,8 +172,8 @@ def beam_search(
         state, scores = reorder_state(state, keep_rows), keep_scores
         # 3. Sentences with K finished hypotheses, at their length limit, or whose n-best can
         # no longer change, are done.
-        done = (n_finished[active] >= K) | at_limit | _settled(
-            scores[:, 0], fin_score[active, cfg.n_best - 1], t, limits[active], cfg.alpha)
+        done = (finished.count[active] >= K) | at_limit | _settled(
+            scores[:, 0], finished.score[active, cfg.n_best - 1], t, limits[active], cfg.alpha)
         if bool(done.all()):
             break
         if bool(done.any()):
@@ -193,7 +185,7 @@ def beam_search(
             enc = enc.index_select(rows_left)
             if attn_hist is not None:
                 attn_hist = attn_hist[rows_left]
-    return _collect(fin_score, fin_logp, fin_len, fin_tokens, fin_attn, cfg.n_best)
+    return finished.collect(cfg.n_best)
 
 
 def _settled(best_alive: Tensor, nth_finished: Tensor, t: int, limits: Tensor,
@@ -210,48 +202,73 @@ def _settled(best_alive: Tensor, nth_finished: Tensor, t: int, limits: Tensor,
     return nth_finished >= bound
 
 
-def _merge_finished(active, new_fin, cand_scores, cand_rows, t, alpha, history, attn_hist,
-                    fin_score, fin_logp, fin_len, fin_tokens, fin_attn, n_finished) -> None:
-    """Merge this step's EOS candidates (b, K) into the per-sentence top-K finished table."""
-    K = fin_score.size(1)
-    norm = (cand_scores / length_penalty(t + 1, alpha)).masked_fill(~new_fin, float("-inf"))
-    all_scores = torch.cat([fin_score[active], norm], dim=1)  # (b, 2K)
-    best, pos = all_scores.topk(K, dim=1)  # (b, K)
-    from_new = pos >= K  # (b, K) taken from this step's candidates, else kept
-    new_idx = (pos - K).clamp(min=0)  # (b, K)
-    old_idx = pos.clamp(max=K - 1)  # (b, K)
-    cand_row = cand_rows.gather(1, new_idx)  # (b, K) alive row that produced the EOS
-    tokens = torch.where(from_new.unsqueeze(-1), history[cand_row],
-                         fin_tokens[active].gather(1, old_idx.unsqueeze(-1).expand(
-                             -1, -1, fin_tokens.size(-1))))
-    fin_tokens[active] = tokens
-    fin_logp[active] = torch.where(from_new, cand_scores.gather(1, new_idx),
-                                   fin_logp[active].gather(1, old_idx))
-    fin_len[active] = torch.where(from_new, torch.full_like(pos, t + 1),
-                                  fin_len[active].gather(1, old_idx))
-    if fin_attn is not None:
-        old = fin_attn[active].gather(1, old_idx[:, :, None, None].expand(
-            -1, -1, *fin_attn.shape[2:]))
-        fin_attn[active] = torch.where(from_new[:, :, None, None], attn_hist[cand_row], old)
-    fin_score[active] = best
-    n_finished[active] += new_fin.sum(1)
+@dataclass
+class _Finished:
+    """The finished hypotheses of every sentence of a beam search, K per sentence, kept
+    sorted by score (T = the longest length limit, S = source length)."""
 
+    score: Tensor  # (B, K) length-normalised; -inf where none has finished
+    logp: Tensor  # (B, K) raw log-probability
+    length: Tensor  # (B, K) tokens, EOS included
+    tokens: Tensor  # (B, K, T)
+    attn: Tensor | None  # (B, K, T, S) when the search returns attention
+    count: Tensor  # (B,) hypotheses finished so far (merged or not)
 
-def _collect(fin_score, fin_logp, fin_len, fin_tokens, fin_attn, n_best) -> list[list[Hypothesis]]:
-    """Turn the finished table into sorted n-best lists (one tolist per tensor, not per step)."""
-    scores, logps, lens = fin_score.tolist(), fin_logp.tolist(), fin_len.tolist()
-    tokens = fin_tokens.tolist()
-    results = []
-    for i in range(len(scores)):
-        hyps = []
-        for k in range(min(n_best, len(scores[i]))):
-            if scores[i][k] == float("-inf"):
-                break
-            n = lens[i][k]
-            attention = fin_attn[i, k, :n] if fin_attn is not None else None
-            hyps.append(Hypothesis(tokens[i][k][: n - 1], scores[i][k], logps[i][k], attention))
-        results.append(hyps)
-    return results
+    @classmethod
+    def empty(cls, B: int, K: int, T: int, S: int, device) -> _Finished:
+        """An empty table; with attention when S > 0."""
+        return cls(score=torch.full((B, K), float("-inf"), device=device),
+                   logp=torch.zeros(B, K, device=device),
+                   length=torch.zeros(B, K, dtype=torch.long, device=device),
+                   tokens=torch.full((B, K, T), EOS_ID, dtype=torch.long, device=device),
+                   attn=torch.zeros(B, K, T, S, device=device) if S else None,
+                   count=torch.zeros(B, dtype=torch.long, device=device))
+
+    def merge(self, active: Tensor, new_fin: Tensor, cand_scores: Tensor, cand_rows: Tensor,
+              t: int, alpha: float, history: Tensor, attn_hist: Tensor | None) -> None:
+        """Merge step `t`'s EOS candidates of the active sentences (`new_fin` (b, K), their
+        raw scores and alive rows (b, K)) into each sentence's top K."""
+        K = self.score.size(1)
+        norm = (cand_scores / length_penalty(t + 1, alpha)).masked_fill(~new_fin,
+                                                                          float("-inf"))
+        all_scores = torch.cat([self.score[active], norm], dim=1)  # (b, 2K)
+        best, pos = all_scores.topk(K, dim=1)  # (b, K)
+        from_new = pos >= K  # (b, K) taken from this step's candidates, else kept
+        new_idx = (pos - K).clamp(min=0)  # (b, K)
+        old_idx = pos.clamp(max=K - 1)  # (b, K)
+        cand_row = cand_rows.gather(1, new_idx)  # (b, K) alive row that produced the EOS
+        self.tokens[active] = torch.where(  # (b, K, T)
+            from_new.unsqueeze(-1), history[cand_row],
+            self.tokens[active].gather(1, old_idx.unsqueeze(-1).expand(
+                -1, -1, self.tokens.size(-1))))
+        self.logp[active] = torch.where(from_new, cand_scores.gather(1, new_idx),
+                                        self.logp[active].gather(1, old_idx))
+        self.length[active] = torch.where(from_new, torch.full_like(pos, t + 1),
+                                          self.length[active].gather(1, old_idx))
+        if self.attn is not None:
+            old = self.attn[active].gather(1, old_idx[:, :, None, None].expand(
+                -1, -1, *self.attn.shape[2:]))  # (b, K, T, S)
+            self.attn[active] = torch.where(from_new[:, :, None, None], attn_hist[cand_row],
+                                            old)
+        self.score[active] = best
+        self.count[active] += new_fin.sum(1)
+
+    def collect(self, n_best: int) -> list[list[Hypothesis]]:
+        """Sorted n-best lists, one per sentence (one tolist per tensor, not per step)."""
+        scores, logps, lens = self.score.tolist(), self.logp.tolist(), self.length.tolist()
+        tokens = self.tokens.tolist()
+        results = []
+        for i in range(len(scores)):
+            hyps = []
+            for k in range(min(n_best, len(scores[i]))):
+                if scores[i][k] == float("-inf"):
+                    break
+                n = lens[i][k]
+                attention = self.attn[i, k, :n] if self.attn is not None else None
+                hyps.append(Hypothesis(tokens[i][k][: n - 1], scores[i][k], logps[i][k],
+                                       attention))
+            results.append(hyps)
+        return results
 
 
 def search(model, src: Tensor, src_lens: Tensor, cfg: SearchConfig) -> list[list[Hypothesis]]:
