@@ -104,18 +104,12 @@ class Workbench:
         refs = self._references(reference, limit)
         src = (None if source is None
                else _lines(_named("source", decode_document, source, limit)))
-        fields: dict[str, Any] = {"testset": testset or "upload",
+        fields: dict[str, Any] = {"testset": "upload" if refs else testset or "upload",
                                   "references": max(len(refs), 1)}
         if checkpoint is not None:
             pair = self._served_pair(checkpoint, pair)
-            if listed_members(known_checkpoints(self.settings), checkpoint) is None:
-                raise InputError(f"unknown checkpoint {str(checkpoint)[:100]!r}: choose one of "
-                                 f"the listed checkpoints, or up to {MAX_MEMBERS} of them "
-                                 f"joined by + (an ensemble)")
-            fields["model"] = str(checkpoint)[:300]
-            beam = self.check_beam(beam_size)
-            if beam > 1:  # (greedy search has no length penalty)
-                fields["alpha"] = LENGTH_PENALTY  # the task decodes with what the record says
+            beam, decoding = self._checkpoint_decoding(checkpoint, beam_size)
+            fields.update(decoding)
             if not refs and src is not None or refs and src is None:
                 raise InputError("upload both a source and a reference")
         else:
@@ -123,20 +117,7 @@ class Workbench:
             beam = None
         hyps = (None if hypotheses is None
                 else _lines(_named("hypotheses", decode_document, hypotheses, limit)))
-        if refs:
-            expected = len(refs[0])
-            if src is not None and len(src) != expected:
-                raise InputError(f"the source has {len(src)} lines and the reference "
-                                 f"{expected}: one source line per reference line")
-            testset = None
-            fields["testset"] = "upload"
-        elif testset is not None:
-            if not str(testset).replace("_", "").isalnum():
-                raise InputError(f"unknown test set {str(testset)[:50]!r}")
-            expected = None if hyps is None else self._testset_length(testset, pair)
-        else:
-            raise InputError("give a test set name, or a reference (and, for a checkpoint, "
-                             "a source)")
+        expected = self._expected_lines(refs, src, testset, hyps, pair)
         if hyps is not None and len(hyps) != expected:
             raise InputError(f"the hypotheses have {len(hyps)} lines where {expected} are "
                              f"expected (one per line of the "
@@ -151,6 +132,39 @@ class Workbench:
         return self._queue(Kind.EVALUATION, pair or "", lambda job_id: TaskSpec(
             EVALUATE_TASK, [job_id, checkpoint], EVAL_QUEUE), beam=beam, blobs=blobs or None,
             by=by, **fields)
+
+    def _checkpoint_decoding(self, checkpoint: str, beam_size: int | None
+                             ) -> tuple[int, dict[str, Any]]:
+        """The beam a listed checkpoint (or ensemble) decodes with and what the evaluation's
+        record says of it; InputError for one not listed or a bad beam."""
+        if listed_members(known_checkpoints(self.settings), checkpoint) is None:
+            raise InputError(f"unknown checkpoint {str(checkpoint)[:100]!r}: choose one of "
+                             f"the listed checkpoints, or up to {MAX_MEMBERS} of them "
+                             f"joined by + (an ensemble)")
+        beam = self.check_beam(beam_size)
+        fields: dict[str, Any] = {"model": str(checkpoint)[:300]}
+        if beam > 1:  # (greedy search has no length penalty)
+            fields["alpha"] = LENGTH_PENALTY  # the task decodes with what the record says
+        return beam, fields
+
+    def _expected_lines(self, refs: list[list[str]], src: list[str] | None,
+                        testset: str | None, hyps: list[str] | None,
+                        pair: str | None) -> int | None:
+        """The lines the hypotheses must have: the references' (the source's too, when
+        uploaded), or the named test set's (None when there are no hypotheses to count).
+        InputError when neither references nor a valid test set name are given."""
+        if refs:
+            expected = len(refs[0])
+            if src is not None and len(src) != expected:
+                raise InputError(f"the source has {len(src)} lines and the reference "
+                                 f"{expected}: one source line per reference line")
+            return expected
+        if testset is None:
+            raise InputError("give a test set name, or a reference (and, for a checkpoint, "
+                             "a source)")
+        if not str(testset).replace("_", "").isalnum():
+            raise InputError(f"unknown test set {str(testset)[:50]!r}")
+        return None if hyps is None else self._testset_length(testset, pair)
 
     def _references(self, reference: Any, limit: int) -> list[list[str]]:
         if reference is None:
