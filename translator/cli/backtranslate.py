@@ -14,6 +14,9 @@ from translator.errors import UserError
 
 
 def cmd_backtranslate(args: argparse.Namespace) -> int:
+    """`translator backtranslate`: a monolingual file translated into a synthetic parallel
+    corpus (train.<src>.gz / train.<tgt>.gz in --out), in parts a rerun resumes; refuses
+    input lines of the evaluation sets."""
     import torch
     from tqdm import tqdm
 

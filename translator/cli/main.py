@@ -105,6 +105,8 @@ def _resumed_languages(args: argparse.Namespace, src: str | None, tgt: str | Non
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """`translator train`: one pair or a multilingual run; prints the run's summary (exit
+    130 when interrupted: last.pt is saved and --resume goes on)."""
     from translator.training.pairs import train_run
 
     cfg, src, tgt = _languages(args, build_config(args, multilingual=True))
@@ -154,6 +156,8 @@ def _read_input(path: str | None) -> str:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
+    """`translator translate`: lines, a document (--document) or a file format (by the
+    input's extension) from stdin or -i to stdout or -o."""
     from translator.inference.translator import Translator
 
     if args.beam < 1 or not 1 <= args.n_best <= args.beam:
@@ -292,6 +296,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The `translator` command line: every subcommand, those of other packages (`serve`,
+    COMMANDS_GROUP) included."""
     p = argparse.ArgumentParser(prog="translator", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = p.add_subparsers(dest="command", required=True)

@@ -29,6 +29,9 @@ def mean_log_prob(log_prob: float, n_tokens: int) -> float:
 
 @dataclass(frozen=True)
 class Calibration:
+    """The logistic curve sigmoid(a x + b) from a translation's mean token log-probability x
+    to the sentence chrF (/100) the model expects, fitted (`fit`) on `sentences` of `split`."""
+
     a: float
     b: float
     sentences: int = 0  # validation sentences it was fitted on

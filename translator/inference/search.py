@@ -19,6 +19,8 @@ from translator.model.seq2seq import reorder_state
 
 @dataclass
 class Hypothesis:
+    """One translation a search found, as target token ids with its scores."""
+
     tokens: list[int]  # without BOS and EOS
     score: float  # the ranking score: beam search's length-normalised log-probability;
     # greedy search's equals log_prob
@@ -28,6 +30,9 @@ class Hypothesis:
 
 @dataclass
 class SearchConfig:
+    """How to search: beam size and n-best, the length penalty and limit, attention kept or
+    not, sampling instead of the most likely token."""
+
     beam_size: int = BEAM_SIZE
     n_best: int = 1
     alpha: float = LENGTH_PENALTY  # GNMT length penalty ((5 + len) / 6) ** alpha; 0 = none
@@ -47,10 +52,14 @@ class SearchConfig:
 
 
 def length_limits(src_lens: Tensor, cfg: SearchConfig) -> Tensor:
+    """(B,) the most target tokens (EOS included) each sentence may get from its source's
+    length (B,): ratio x length + extra."""
     return (src_lens.float() * cfg.max_len_ratio).long() + cfg.max_len_extra
 
 
 def length_penalty(length: Tensor | int, alpha: float):
+    """GNMT's length penalty lp(L) = ((5 + L) / 6) ** alpha: beam search ranks finished
+    hypotheses by log-probability / lp(length) (alpha 0: raw log-probability)."""
     return ((5.0 + length) / 6.0) ** alpha
 
 
