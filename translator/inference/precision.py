@@ -33,6 +33,8 @@ SIMULATE_NO_BF16 = "TRANSLATOR_SIMULATE_NO_BF16"
 inherits the variable). Never set it in production: the refusal then names it."""
 
 CPU_NEEDS = "AVX-512 or AMX" if platform.machine() in ("x86_64", "AMD64") else "bf16 instructions"
+CPU_REFUSAL = (f"bf16 is not supported on this CPU (oneDNN has no bfloat16 LSTM kernel for "
+               f"it: needs {CPU_NEEDS}); use int8 (or fp32)")
 
 
 class PrecisionError(CheckpointError):
@@ -55,13 +57,8 @@ def bf16_unsupported_reason(device: str) -> str | None:
     if torch.device(device).type == "cuda":
         return cuda_refusal(device)
     if os.environ.get(SIMULATE_NO_BF16, "") not in ("", "0"):
-        return f"{cpu_refusal()} [simulated: {SIMULATE_NO_BF16} is set]"
-    return None if cpu_runs_bf16() else cpu_refusal()
-
-
-def cpu_refusal() -> str:
-    return (f"bf16 is not supported on this CPU (oneDNN has no bfloat16 LSTM kernel for it: "
-            f"needs {CPU_NEEDS}); use int8 (or fp32)")
+        return f"{CPU_REFUSAL} [simulated: {SIMULATE_NO_BF16} is set]"
+    return None if cpu_runs_bf16() else CPU_REFUSAL
 
 
 def cuda_refusal(device: str) -> str | None:
