@@ -312,3 +312,19 @@ def test_a_multilingual_run_under_torchrun(three_way_corpus, tmp_path):
     meta = load_checkpoint(run / "best.pt")["meta"]
     assert meta["directions"] == ["xx-yy", "zz-xx"]
     assert len(list((env_cache / "multi").iterdir())) == 1  # prepared once
+
+
+def test_an_early_decay_under_torchrun_is_every_ranks(reverse_corpus, tmp_path):
+    """Rank 0 decides when patience starts wsd's decay: the run goes on through the decay
+    and every rank stops at its end (none left waiting in a collective)."""
+    (tmp_path / "cfg.yaml").write_text(
+        "train: {schedule: wsd, decay_fraction: 0.2, patience: 2, eval_every: 5, log_every: 1,"
+        " lr: 1.0e-9, min_lr: 1.0e-10, warmup_steps: 1, save_every: 0, average_last: 0}\n")
+    run = tmp_path / "run"
+    done = torchrun(["-m", "translator", "train", "--data", str(reverse_corpus), "--src", SRC,
+                     "--tgt", TGT, "--preset", "tiny", "--config", str(tmp_path / "cfg.yaml"),
+                     "--out", str(run), "--threads", "1", "-q", "--no-test"], tmp_path)
+    summary = json.loads(done.stdout[done.stdout.index("{\n"):])
+    assert summary["step"] == 19 and "decay (wsd) to step 19" in summary["stop_reason"]
+    assert train_records(run, "decay") == [{"type": "decay", "step": 15, "until": 19}]
+    assert [r["step"] for r in train_records(run)] == list(range(1, 20))

@@ -287,3 +287,62 @@ def test_learning_rate_warms_up_then_follows_its_schedule(schedule):
         assert learning_rate(cfg, 800, 0.8) == pytest.approx(2e-3)
         assert learning_rate(cfg, 900, 0.9) == pytest.approx((2e-3 + 1e-5) / 2)
         assert end == pytest.approx(1e-5)
+
+
+def test_running_out_of_patience_under_wsd_starts_the_decay_then_stops():
+    """Patience under wsd starts the decay (over the last decay_fraction of the steps it
+    then makes) instead of stopping at the peak rate; once only, and never once the budget's
+    own decay has begun or under another schedule."""
+    from dataclasses import replace
+
+    from translator.config import TrainConfig
+    from translator.training.schedule import (
+        budget_progress,
+        budget_stop_reason,
+        learning_rate,
+        start_decay_early,
+    )
+    from translator.training.state import TrainState
+
+    cfg = TrainConfig(lr=2e-3, min_lr=1e-5, warmup_steps=10, schedule="wsd",
+                      decay_fraction=0.2, patience=2, max_steps=10_000)
+    st = TrainState(step=800, bad_evals=2)
+    assert start_decay_early(cfg, st, budget_progress(cfg, st, 100))
+    assert st.decay_until == 1000 and st.bad_evals == 0 and budget_stop_reason(cfg, st) == ""
+    lr_at = {}
+    for step in (800, 900, 1000):
+        st.step = step
+        lr_at[step] = learning_rate(cfg, step, budget_progress(cfg, st, 100))
+    assert lr_at == pytest.approx({800: 2e-3, 900: (2e-3 + 1e-5) / 2, 1000: 1e-5})
+    assert budget_stop_reason(cfg, st) == ("early stopping: no BLEU gain in 2 validations, "
+                                           "then the learning rate's decay (wsd) to step 1000")
+    st.step, st.bad_evals = 950, 2  # patience running out again during the decay: stop
+    assert not start_decay_early(cfg, st, budget_progress(cfg, st, 100))
+    assert budget_stop_reason(cfg, st) == "early stopping: no BLEU gain in 2 validations"
+    late = TrainState(step=9000, bad_evals=2)  # the budget's own decay has begun
+    assert not start_decay_early(cfg, late, budget_progress(cfg, late, 100))
+    assert budget_stop_reason(cfg, late) == "early stopping: no BLEU gain in 2 validations"
+    for other in (replace(cfg, schedule="cosine"), replace(cfg, decay_fraction=0.0)):
+        assert not start_decay_early(other, TrainState(step=800, bad_evals=2), 0.08)
+    assert not start_decay_early(cfg, TrainState(step=800, bad_evals=1), 0.08)
+
+
+def test_a_run_without_a_budget_decays_once_validation_stalls(reverse_corpus, tmp_path):
+    """A run with no budget at a learning rate too small to learn: the second validation
+    without gain (patience 2) starts the decay at step 15, to step ceil(15 / 0.8) = 19, and
+    the run stops there, its learning rate falling linearly towards min_lr."""
+    cfg = tiny_config(schedule="wsd", decay_fraction=0.2, patience=2, eval_every=5,
+                      log_every=1, lr=1e-9, min_lr=1e-10, warmup_steps=1, save_every=0,
+                      max_steps=0, average_last=0)
+    out = tmp_path / "run"
+    summary = Trainer(cfg, reverse_corpus, SRC, TGT, out, progress=False).run()
+    assert summary["step"] == 19
+    assert summary["stop_reason"] == ("early stopping: no BLEU gain in 2 validations, then "
+                                      "the learning rate's decay (wsd) to step 19")
+    records = read_records(out / "metrics.jsonl")
+    assert [r for r in records if r["type"] == "decay"] == [
+        {"type": "decay", "step": 15, "until": 19}]
+    lr = {r["step"]: r["lr"] for r in records if r["type"] == "train"}  # of update N (at N-1)
+    assert lr[15] == lr[16] == pytest.approx(1e-9)  # the peak until the decay starts
+    assert lr[16] > lr[17] > lr[18] > lr[19] == pytest.approx(1e-10 + 9e-10 * (1 / 19) / 0.2)
+    assert load_checkpoint(out / "last.pt")["train_state"]["state"]["decay_until"] == 19

@@ -1,5 +1,11 @@
 """The learning-rate schedule and the training budget: `learning_rate` at a step, how much of
-the budget (steps, epochs, minutes) a run has used, and the stop reasons once it is spent."""
+the budget (steps, epochs, minutes) a run has used, and the stop reasons once it is spent.
+
+Under wsd, running out of patience does not stop a run at its peak learning rate: it starts
+the decay there (`start_decay_early`), over the same share of the run as a budget's decay
+(`decay_fraction` of the steps it then has made plus the decay's), and the run stops when that
+ends. A run without a budget, or one whose validation stalls long before its budget ends,
+so gets the decay that most of wsd's final gain comes from."""
 
 from __future__ import annotations
 
@@ -37,7 +43,23 @@ def budget_progress(cfg: TrainConfig, state: TrainState, n_batches: int) -> floa
         parts.append((state.epoch + state.batch_in_epoch / max(1, n_batches)) / cfg.max_epochs)
     if cfg.max_minutes:
         parts.append(state.elapsed / (60 * cfg.max_minutes))
+    if state.decay_until:  # the budget patience set (start_decay_early)
+        parts.append(state.step / state.decay_until)
     return max(parts, default=0.0)
+
+
+def start_decay_early(cfg: TrainConfig, state: TrainState, progress: float) -> bool:
+    """Under wsd, when validation has not improved for `patience` validations before the
+    budget's own decay (`progress`: budget_progress), set the step the decay ends at: the
+    decay starts now, as if the budget ended there, and patience counts anew. Returns whether
+    it started."""
+    f = cfg.decay_fraction
+    if (cfg.schedule != "wsd" or not f or not cfg.patience or state.decay_until
+            or state.bad_evals < cfg.patience or progress >= 1.0 - f):
+        return False
+    state.decay_until = math.ceil(state.step / (1.0 - f))
+    state.bad_evals = 0
+    return True
 
 
 def budget_stop_reason(cfg: TrainConfig, state: TrainState) -> str:
@@ -47,6 +69,9 @@ def budget_stop_reason(cfg: TrainConfig, state: TrainState) -> str:
         return f"reached {cfg.max_steps} steps"
     if cfg.max_minutes and state.elapsed >= 60 * cfg.max_minutes:
         return f"reached {cfg.max_minutes:g} minutes"
+    if state.decay_until and state.step >= state.decay_until:
+        return (f"early stopping: no BLEU gain in {cfg.patience} validations, then the "
+                f"learning rate's decay (wsd) to step {state.decay_until}")
     if cfg.patience and state.bad_evals >= cfg.patience:
         return f"early stopping: no BLEU gain in {cfg.patience} validations"
     return ""

@@ -45,6 +45,8 @@ class TrainState:
     best_step: int = 0
     best_directions: dict[str, float] = field(default_factory=dict)  # multilingual: each BLEU
     bad_evals: int = 0
+    # wsd: the step at which the decay that patience started ends (0: not started; schedule.py)
+    decay_until: int = 0
     validated_step: int = 0  # the last step validated
     periodic: list[str] = field(default_factory=list)
     stop_reason: str = ""

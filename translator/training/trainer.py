@@ -11,12 +11,14 @@ import gc
 import hashlib
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from translator.checkpoint import load_checkpoint, periodic_name, periodic_step, save_checkpoint
 from translator.config import Config
@@ -247,12 +249,14 @@ class Trainer:
         return float(summed), ntok, total
 
     def run(self) -> dict:
-        """Train until the budget, early stopping or an interrupt ends the run; then the final
-        validation, last.pt and (rank 0) the steps of finish.py. Returns the run's summary."""
+        """Train until the budget, early stopping (under wsd, after the decay it starts) or an
+        interrupt ends the run; then the final validation, last.pt and (rank 0) the steps of
+        finish.py. Returns the run's summary."""
         t, st = self.cfg.train, self.state
         self.scaler = optimisation.make_scaler(self.device, t, self._scaler_state)
         report = ProgressReport(t, st.step, self.progress, self.metrics.write)
         self._last_tick = time.perf_counter()
+        self._epoch_updates = self.epochs.updates(len(self.epochs.batches(st.epoch)))
         self._catch_up()
         with Interrupt(self.ranks.distributed, announce=self.ranks.main) as interrupt:
             try:
@@ -272,7 +276,7 @@ class Trainer:
         """The rest of the current epoch's updates, or those until the run stops."""
         st = self.state
         batches = self.epochs.batches(st.epoch)
-        updates = self.epochs.updates(len(batches))
+        updates = self._epoch_updates = self.epochs.updates(len(batches))
         if not updates:
             raise CorpusError(
                 f"an epoch has {len(batches)} batches, fewer than ranks x accum-steps "
@@ -342,21 +346,33 @@ class Trainer:
             return
         if t.eval_every and st.step % t.eval_every == 0 and st.validated_step != st.step:
             self._validate()
+            if schedule.start_decay_early(t, st, schedule.budget_progress(
+                    t, st, self._epoch_updates)):
+                self._announce_decay()
         if (t.save_every and st.step % t.save_every == 0
                 and periodic_name(st.step) not in st.periodic):
             self._save_periodic()
         st.stop_reason = schedule.budget_stop_reason(t, st) or st.stop_reason
 
+    def _announce_decay(self) -> None:
+        """The log record and the line of a decay patience started (schedule.py)."""
+        st = self.state
+        self.metrics.write({"type": "decay", "step": st.step, "until": st.decay_until})
+        tqdm.write(f"step {st.step}: no BLEU gain in {self.cfg.train.patience} validations: "
+                   f"the learning rate decays from here to step {st.decay_until} (wsd), "
+                   f"then the run stops", file=sys.stderr)
+
     def _agree_on_stop(self) -> None:
-        """All ranks adopt rank 0's stop decision and clock (the learning rate follows the
-        time budget, so every rank must see the same elapsed time)."""
+        """All ranks adopt rank 0's stop decision, clock and early decay (the learning rate
+        follows the time budget and the decay, so every rank must see the same)."""
         if not self.ranks.distributed:
             return
         st = self.state
         main = self.ranks.main
-        stop, elapsed = self.ranks.sum([float(main and bool(st.stop_reason)),
-                                        st.elapsed if main else 0.0], self.device)
-        st.elapsed = elapsed
+        stop, elapsed, decay_until = self.ranks.sum(
+            [float(main and bool(st.stop_reason)), st.elapsed if main else 0.0,
+             float(st.decay_until) if main else 0.0], self.device)
+        st.elapsed, st.decay_until = elapsed, int(decay_until)
         if stop and not st.stop_reason:
             st.stop_reason = schedule.STOP_ELSEWHERE
 
