@@ -7,6 +7,10 @@ twelve directions among en, de, fr and cs on test_2016_flickr (beam 5, cased sac
 - de-en:    one De->En model given all U updates (the dedicated model).
 
 Each run resumes where it stopped (a long budget spans sessions: run the same command again).
+Arms may run side by side, one process each (`--arm multi --threads 1` beside `--arm de-en
+--threads 1`): budgets are in updates, so the figures do not depend on the layout, only the
+hours do (on 2026-12-08's 2-core Zen 4 machine side by side gave about 1.1x the tokens a
+second of one arm at two threads; on a Zen 3 day one arm at two threads was far faster).
 Then every direction is scored, with sacreBLEU's paired bootstrap of the multilingual model
 against the pairwise one (and against the dedicated De->En model on de-en); each system's test
 hypotheses are kept in WORK/hyps/SYSTEM.S-T.txt (for `translator evaluate --hyp`).
