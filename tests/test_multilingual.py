@@ -126,8 +126,10 @@ def test_training_batches_mix_directions(three_way_corpus, tmp_path):
 
 
 def test_the_mean_of_the_directions_decides_the_best_and_early_stopping():
-    """One direction's gain does not make a validation the best when the mean falls; the
-    validations without a gain of the mean stop the run after `patience`."""
+    """A validation is booked by its mean BLEU (evaluate_directions' "bleu", which
+    test_the_run_trains_every_direction_and_logs_each checks is the directions' mean): one
+    direction's gain does not make it the best when the mean falls, and validations without a
+    gain of the mean count towards `patience`."""
     state, records = TrainState(), []
     train = tiny_config(patience=2).train
     results = [{"xx-yy": 10.0, "yy-xx": 20.0}, {"xx-yy": 30.0, "yy-xx": 2.0},

@@ -346,3 +346,29 @@ def test_a_run_without_a_budget_decays_once_validation_stalls(reverse_corpus, tm
     assert lr[15] == lr[16] == pytest.approx(1e-9)  # the peak until the decay starts
     assert lr[16] > lr[17] > lr[18] > lr[19] == pytest.approx(1e-10 + 9e-10 * (1 / 19) / 0.2)
     assert load_checkpoint(out / "last.pt")["train_state"]["state"]["decay_until"] == 19
+
+
+def test_resuming_with_less_patience_starts_the_decay_and_after_it_goes_on(reverse_corpus,
+                                                                             tmp_path):
+    """A run resumed with a patience its validations without gain already exceed starts the
+    decay at once (not a stop at the peak rate); one resumed after its decay ended, with a
+    larger budget, goes on at the peak rate."""
+    cfg = tiny_config(schedule="wsd", decay_fraction=0.2, patience=10, eval_every=5,
+                      log_every=1, lr=1e-9, min_lr=1e-10, warmup_steps=1, save_every=0,
+                      max_steps=12, average_last=0)
+    out = tmp_path / "run"
+    assert Trainer(cfg, reverse_corpus, SRC, TGT, out, progress=False).run()["step"] == 12
+    # steps 10 and 12 (the final validation) without gain
+    assert load_checkpoint(out / "last.pt")["train_state"]["state"]["bad_evals"] == 2
+    summary = Trainer(cfg, reverse_corpus, SRC, TGT, out, resume=True, progress=False,
+                      resume_overrides={"patience": 2, "max_steps": 40}).run()
+    assert summary["step"] == 15 and "decay (wsd) to step 15" in summary["stop_reason"]
+    assert [r for r in read_records(out / "metrics.jsonl") if r["type"] == "decay"] == [
+        {"type": "decay", "step": 12, "until": 15}]
+    summary = Trainer(cfg, reverse_corpus, SRC, TGT, out, resume=True, progress=False,
+                      resume_overrides={"patience": 10, "max_steps": 30}).run()
+    assert summary["step"] == 30 and summary["stop_reason"] == "reached 30 steps"
+    lr = {r["step"]: r["lr"] for r in read_records(out / "metrics.jsonl")
+          if r["type"] == "train"}
+    assert lr[15] < lr[13]  # the decay
+    assert [lr[step] for step in range(16, 24)] == pytest.approx([1e-9] * 8)  # the peak again

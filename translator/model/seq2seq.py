@@ -52,7 +52,8 @@ class EncoderOutput:
 class Seq2Seq(nn.Module):
     """The attentional encoder-decoder: a bidirectional LSTM encoder, an LSTM decoder (a
     strategy from DECODERS: "fused" or "input_feeding", whose layers it registers here) with
-    Luong "general" attention, and an output layer tied to the target embeddings.
+    Luong "general" attention, and an output layer (tied to the target embeddings unless
+    `model.tie_embeddings` is off).
 
     What search relies on (translator/inference/search.py): `encode(src, src_lens)` once per
     batch -> EncoderOutput, then `decode_step(prev_tokens, enc, state)` per target step ->

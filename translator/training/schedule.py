@@ -34,8 +34,9 @@ def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
 
 
 def budget_progress(cfg: TrainConfig, state: TrainState, n_batches: int) -> float:
-    """How much of the step, epoch or time budget is used (0 when there is none);
-    `n_batches`: the updates in an epoch."""
+    """How much of the step, epoch or time budget is used, or of the steps to the end of a
+    decay patience started (the most of them; 0 when there is none); `n_batches`: the updates
+    in an epoch."""
     parts = []
     if cfg.max_steps:
         parts.append(state.step / cfg.max_steps)
@@ -57,14 +58,15 @@ def start_decay_early(cfg: TrainConfig, state: TrainState, progress: float) -> b
     if (cfg.schedule != "wsd" or not f or not cfg.patience or state.decay_until
             or state.bad_evals < cfg.patience or progress >= 1.0 - f):
         return False
-    state.decay_until = math.ceil(state.step / (1.0 - f))
+    state.decay_until = math.ceil(round(state.step / (1.0 - f), 6))  # (21 / 0.7: 30, not 31)
     state.bad_evals = 0
     return True
 
 
 def budget_stop_reason(cfg: TrainConfig, state: TrainState) -> str:
-    """Why the run stops after this update: its steps or minutes are spent, or validation
-    stopped improving (`patience`); "" when it goes on (epochs: `epochs_stop_reason`)."""
+    """Why the run stops after this update: its steps or minutes are spent, the decay patience
+    started has ended, or validation stopped improving (`patience`: under wsd, during that
+    decay or the budget's own); "" when it goes on (epochs: `epochs_stop_reason`)."""
     if cfg.max_steps and state.step >= cfg.max_steps:
         return f"reached {cfg.max_steps} steps"
     if cfg.max_minutes and state.elapsed >= 60 * cfg.max_minutes:

@@ -13,7 +13,8 @@ A checkpoint's `train_state` holds:
   rng_ranks     every rank's random streams, {"torch", "python", "cuda"} each (last.pt of a
                 run under torchrun only)
 A last.pt of 0.1.0 (commit 1fe94ba) lacks the later keys (`validated_step` in `state`,
-`world_size`, `accum_steps`, `scaler`, `rng_ranks`): `from_checkpoint` reads it too. Those
+`world_size`, `accum_steps`, `scaler`, `rng_ranks`): `from_checkpoint` reads it too (as it
+reads one without `decay_until`, newer than 0.3.0: 0, no decay started). Those
 branches may go once no 0.1.0 run is left to resume (a finished run's checkpoints need none of
 them: they are read by `Translator`, which never reads the training state).
 """
@@ -92,6 +93,10 @@ def from_checkpoint(train_state: dict, optimizer: torch.optim.Optimizer, ranks: 
     # step's validation stays skipped, as that release left it)
     state = TrainState(**{"validated_step": saved["step"]} | saved)
     state.stop_reason = ""
+    if state.decay_until and state.step >= state.decay_until:
+        # a run resumed after the decay patience started had ended (a larger budget or
+        # patience asked for): it goes on at its schedule, and patience may start another
+        state.decay_until = state.bad_evals = 0
     _restore_rng(train_state, ranks, train.seed + ranks.rank + 1000 * state.step, device)
     _restore_position(train_state, state, ranks.world * train.accum_steps, ranks.main)
     return state, train_state.get("scaler")

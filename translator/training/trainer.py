@@ -340,15 +340,16 @@ class Trainer:
 
     def _due_work(self) -> None:
         """After an update (rank 0): the validation and periodic checkpoint due at this step
-        and not yet done, then the budget."""
+        and not yet done, the decay patience starts under wsd, then the budget."""
         t, st = self.cfg.train, self.state
         if not self.ranks.main:
             return
         if t.eval_every and st.step % t.eval_every == 0 and st.validated_step != st.step:
             self._validate()
-            if schedule.start_decay_early(t, st, schedule.budget_progress(
-                    t, st, self._epoch_updates)):
-                self._announce_decay()
+        # (after any update: a run resumed with a smaller patience starts its decay too)
+        if schedule.start_decay_early(t, st, schedule.budget_progress(t, st,
+                                                                      self._epoch_updates)):
+            self._announce_decay()
         if (t.save_every and st.step % t.save_every == 0
                 and periodic_name(st.step) not in st.periodic):
             self._save_periodic()

@@ -33,7 +33,9 @@ EVALUATION_TTL):
 - `nmt:active`: sorted set of unfinished job ids by last activity (the recovery sweep's);
 - `nmt:recovering`: the recovery sweep's claim for one period (expires);
 - `nmt:workers`: hash, worker name -> {pairs, models, pid, started, torch_threads, device,
-  precision, ready, warm, failed} (`ready`, `warm` and `failed` once its models are loaded);
+  precision, ready, warm, failed}: `ready` the pairs loaded ([] until then; None in a prefork
+  worker, whose pool processes load their own), `warm` true and `failed` (the pairs that did
+  not load) once a worker that decodes in its main process has loaded its models;
 - `nmt:comparison:<sha1>`: the comparison of a list of evaluations (the first the baseline;
   a leaderboard board's significance tests, or the workbench's comparison with its analyses),
   JSON, written by the evaluation queue and kept as long as its evaluations;
