@@ -256,7 +256,9 @@ class Trainer:
         self.scaler = optimisation.make_scaler(self.device, t, self._scaler_state)
         report = ProgressReport(t, st.step, self.progress, self.metrics.write)
         self._last_tick = time.perf_counter()
-        self._epoch_updates = self.epochs.updates(len(self.epochs.batches(st.epoch)))
+        # an epoch's updates: what an epoch budget's progress needs (none other reads it)
+        self._epoch_updates = (self.epochs.updates(len(self.epochs.batches(st.epoch)))
+                               if t.max_epochs else 0)
         self._catch_up()
         with Interrupt(self.ranks.distributed, announce=self.ranks.main) as interrupt:
             try:
